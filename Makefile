@@ -1,0 +1,123 @@
+# corio - build, test, bench, install.
+#
+#   make                 library (static + shared), examples, tests, benchmarks
+#   make test            build and run the whole test suite
+#   make test SAN=address,undefined   ... under ASan+UBSan (build/san-address-undefined)
+#   make test SAN=thread                ... under TSan (build/san-thread)
+#   make test CTX=ucontext              ... with the portable context switch
+#   make test-aarch64    cross-build for AArch64 and run the suite under qemu
+#   make demo            build and run the showcase
+#   make bench           benchmark programs into build/bench/
+#   make install PREFIX=/usr/local
+#
+# Variables: CC, CFLAGS (extra), SAN, CTX, BUILD (output folder), PREFIX.
+
+CC ?= cc
+PREFIX ?= /usr/local
+SAN ?=
+CTX ?=
+CROSS ?=
+
+comma := ,
+ifneq ($(SAN),)
+  BUILD ?= build/san-$(subst $(comma),-,$(SAN))
+else ifneq ($(CTX),)
+  BUILD ?= build/ctx-$(CTX)
+else ifneq ($(CROSS),)
+  BUILD ?= build/$(CROSS)
+else
+  BUILD ?= build
+endif
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+OPT := -O2 -g
+BASE_CFLAGS := -std=gnu11 $(OPT) $(WARN) -fPIC -pthread -Iinclude -Isrc -D_GNU_SOURCE
+ifneq ($(SAN),)
+  BASE_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDSAN := -fsanitize=$(SAN)
+endif
+ifeq ($(CTX),ucontext)
+  BASE_CFLAGS += -DCORIO_CTX_UCONTEXT=1
+endif
+ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
+LDLIBS := -pthread $(LDSAN)
+
+LIB_SRCS := $(wildcard src/*/*.c)
+LIB_ASM := $(wildcard src/arch/*.S)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
+HDRS := $(wildcard include/*.h include/corio/*.h src/*/*.h)
+
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_BIN := $(BUILD)/tests/run_tests
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+STATIC_LIB := $(BUILD)/lib/libcorio.a
+SHARED_LIB := $(BUILD)/lib/libcorio.so
+
+.PHONY: all lib examples tests bench test demo install clean test-aarch64 check-san
+all: lib examples tests bench
+
+lib: $(STATIC_LIB) $(SHARED_LIB)
+examples: $(EXAMPLES)
+tests: $(TEST_BIN) $(EXAMPLES)
+bench: $(BENCHES)
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS) src/corio.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,--version-script=src/corio.map -Wl,-soname,libcorio.so.0 -o $@ $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(STATIC_LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC_LIB) $(LDLIBS)
+
+$(TEST_BIN): $(TEST_SRCS) tests/test.h $(STATIC_LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests $(TEST_SRCS) -o $@ $(STATIC_LIB) $(LDLIBS) -lm
+
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(STATIC_LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O3 $< -o $@ $(STATIC_LIB) $(LDLIBS)
+
+# TEST_ARGS: e.g. TEST_ARGS="-j1 timer" to run the tests whose name contains "timer".
+test: $(TEST_BIN) $(EXAMPLES)
+	CORIO_BUILD=$(BUILD) $(TEST_RUNNER) $(TEST_BIN) $(TEST_ARGS)
+
+demo: $(BUILD)/examples/demo
+	$(BUILD)/examples/demo
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include/corio $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/corio.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/corio/*.h $(DESTDIR)$(PREFIX)/include/corio/
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/libcorio.so.0
+	ln -sf libcorio.so.0 $(DESTDIR)$(PREFIX)/lib/libcorio.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
+
+# Cross-build for AArch64 with Debian's cross compiler and run under qemu-user.
+AARCH64_CC := aarch64-linux-gnu-gcc
+test-aarch64:
+	@command -v $(AARCH64_CC) >/dev/null && command -v qemu-aarch64 >/dev/null || \
+	  { echo "installing gcc-aarch64-linux-gnu and qemu-user..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user) >/dev/null; }
+	$(MAKE) CC=$(AARCH64_CC) CROSS=aarch64 AR=aarch64-linux-gnu-ar \
+	  TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" test
+
+clean:
+	rm -rf build

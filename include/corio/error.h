@@ -1,0 +1,44 @@
+/* corio/error.h - error codes.
+ *
+ * Every corio function reports failure by returning a negative code, never
+ * through errno: coroutines migrate between threads and errno is thread-local.
+ * Where a POSIX errno fits, the code is its negation (-ECONNREFUSED, -ENOMEM);
+ * the codes below -4000 are corio's own. corio_strerror() names any of them.
+ */
+#ifndef CORIO_ERROR_H
+#define CORIO_ERROR_H
+
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The task was cancelled (corio_task_abort, runtime shutdown). Sticky: once a
+ * coroutine task is cancelled, every await it makes returns this code. */
+#define CORIO_ECANCELED (-ECANCELED)
+/* A deadline passed (corio_timeout and every call taking a deadline). */
+#define CORIO_ETIMEDOUT (-ETIMEDOUT)
+/* The other side of a channel or handle is gone. */
+#define CORIO_ECLOSED (-4001)
+/* The runtime is shutting down, or has shut down: nothing new is accepted. */
+#define CORIO_ESHUTDOWN (-4002)
+/* The call must be made from inside a corio task (e.g. corio_await in plain
+ * code), or from outside one (e.g. corio_rt_block_on inside a task). */
+#define CORIO_EWRONGCTX (-4003)
+/* The future or task panicked: it called corio_task_exit with an error, or
+ * returned from a function that was not allowed to. Reserved. */
+#define CORIO_EPANIC (-4004)
+
+/* A static, human-readable description of `err` (a negative corio code or a
+ * negated errno). Never returns NULL. Thread-safe. */
+const char *corio_strerror(int err);
+
+/* The symbolic name of `err`, e.g. "CORIO_ETIMEDOUT" or "ECONNREFUSED";
+ * "UNKNOWN" for a code it does not know. */
+const char *corio_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

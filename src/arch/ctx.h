@@ -1,0 +1,50 @@
+/* ctx.h - the machine context of a coroutine: switch and create.
+ *
+ * Backends: hand-written assembly for x86-64 SysV (ctx_x86_64.S) and AArch64
+ * (ctx_aarch64.S), saving exactly the callee-saved state of the ABI plus the
+ * floating-point control state; ucontext (ctx_ucontext.c) as the portable
+ * fallback, chosen with CORIO_CTX_UCONTEXT (it costs a sigprocmask system call
+ * per switch). The scheduler never sees which one is in use.
+ */
+#ifndef CORIO_ARCH_CTX_H
+#define CORIO_ARCH_CTX_H
+
+#include <stddef.h>
+
+#if !defined(CORIO_CTX_UCONTEXT) && !defined(__x86_64__) && !defined(__aarch64__)
+#define CORIO_CTX_UCONTEXT 1
+#endif
+
+#ifdef CORIO_CTX_UCONTEXT
+#include <ucontext.h>
+typedef struct arch_ctx {
+    ucontext_t *uc;
+} arch_ctx;
+#else
+typedef struct arch_ctx {
+    void *sp; /* saved stack pointer; the registers are on that stack */
+} arch_ctx;
+#endif
+
+typedef void (*ctx_entry_fn)(void *arg);
+
+/* Prepare `c` to start entry(arg) on the stack [lo, lo+size) at the first
+ * switch to it. entry must never return. */
+void ctx_make(arch_ctx *c, void *lo, size_t size, ctx_entry_fn entry, void *arg);
+
+/* Prepare a context that will only be switched away from (a thread's own). */
+void ctx_init_thread(arch_ctx *c);
+void ctx_free_thread(arch_ctx *c);
+
+/* Save the current state into `from`, resume `to`. */
+#ifdef CORIO_CTX_UCONTEXT
+void ctx_switch(arch_ctx *from, arch_ctx *to);
+#else
+void corio_ctx_switch_asm(void **save_sp, void *load_sp);
+static inline void ctx_switch(arch_ctx *from, arch_ctx *to)
+{
+    corio_ctx_switch_asm(&from->sp, to->sp);
+}
+#endif
+
+#endif

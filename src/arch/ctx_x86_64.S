@@ -1,0 +1,63 @@
+/* ctx_x86_64.S - coroutine context switch for x86-64 SysV.
+ *
+ * corio_ctx_switch_asm(void **save_sp, void *load_sp)
+ *   Pushes the callee-saved registers (rbp rbx r12-r15), MXCSR and the x87
+ *   control word on the current stack, stores rsp in *save_sp, loads load_sp
+ *   and pops the same layout from there. Everything else is caller-saved, so
+ *   a C call boundary is all the compiler needs.
+ *
+ * Stack layout at a saved sp (low to high):
+ *   [0] mxcsr (4 bytes) [4] x87 cw (2 bytes) [8] r15 [16] r14 [24] r13
+ *   [32] r12 [40] rbx [48] rbp [56] return address
+ * ctx_make (ctx_asm.c) builds the same layout for a new coroutine, with the
+ * return address pointing at corio_ctx_trampoline, fn in r12 and arg in r13.
+ */
+#if defined(__x86_64__) && !defined(CORIO_CTX_UCONTEXT)
+    .text
+    .globl corio_ctx_switch_asm
+    .hidden corio_ctx_switch_asm
+    .type corio_ctx_switch_asm, @function
+    .p2align 4
+corio_ctx_switch_asm:
+    .cfi_startproc
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .cfi_endproc
+    .size corio_ctx_switch_asm, .-corio_ctx_switch_asm
+
+/* First code a new coroutine runs: rsp is 16-byte aligned here, as a call
+ * expects before it pushes the return address. */
+    .globl corio_ctx_trampoline
+    .hidden corio_ctx_trampoline
+    .type corio_ctx_trampoline, @function
+    .p2align 4
+corio_ctx_trampoline:
+    .cfi_startproc
+    .cfi_undefined rip
+    xorl %ebp, %ebp
+    movq %r13, %rdi
+    callq *%r12
+    ud2
+    .cfi_endproc
+    .size corio_ctx_trampoline, .-corio_ctx_trampoline
+#endif
+    .section .note.GNU-stack,"",@progbits

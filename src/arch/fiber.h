@@ -1,0 +1,48 @@
+/* fiber.h - telling ASan, TSan and valgrind about coroutine stacks.
+ *
+ * ASan must know when execution moves to another stack, or it reports false
+ * stack-buffer errors and loses fake stacks; TSan must know which "fiber" is
+ * running, or it mixes up the happens-before of different coroutines. The
+ * calls compile to nothing in an ordinary build. Valgrind's stack
+ * registration lives in stack.c, where stacks are created.
+ */
+#ifndef CORIO_ARCH_FIBER_H
+#define CORIO_ARCH_FIBER_H
+
+#include <stddef.h>
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define CORIO_ASAN 1
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                     size_t *size_old);
+#define ASAN_START_SWITCH(save, bottom, size) __sanitizer_start_switch_fiber((save), (bottom), (size))
+#define ASAN_FINISH_SWITCH(save, bottom_old, size_old)                                            \
+    __sanitizer_finish_switch_fiber((save), (bottom_old), (size_old))
+#else
+#define ASAN_START_SWITCH(save, bottom, size) ((void)0)
+#define ASAN_FINISH_SWITCH(save, bottom_old, size_old) ((void)0)
+#endif
+
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define CORIO_TSAN 1
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#define TSAN_CURRENT_FIBER() __tsan_get_current_fiber()
+#define TSAN_CREATE_FIBER() __tsan_create_fiber(0)
+#define TSAN_DESTROY_FIBER(f) __tsan_destroy_fiber(f)
+#define TSAN_SWITCH_TO(f) __tsan_switch_to_fiber((f), 0)
+#else
+#define TSAN_CURRENT_FIBER() ((void *)0)
+#define TSAN_CREATE_FIBER() ((void *)0)
+#define TSAN_DESTROY_FIBER(f) ((void)(f))
+#define TSAN_SWITCH_TO(f) ((void)(f))
+#endif
+
+#endif

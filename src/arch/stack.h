@@ -1,0 +1,84 @@
+/* stack.h - coroutine stacks: a process-wide pool with per-runtime caches.
+ *
+ * Memory is reserved with mmap(MAP_NORESERVE) and committed lazily by the
+ * kernel on first touch, so an idle coroutine costs the pages its frames
+ * touched (typically one or two), whatever its stack size.
+ *
+ * Overflow detection, under the kernel's default vm.max_map_count (65530):
+ *  - guarded stacks get a PROT_NONE guard page below them (two mappings per
+ *    stack). Overflowing into it raises SIGSEGV; corio's handler, running on
+ *    an alternate signal stack, reports the task's name and spawn site and
+ *    aborts. Guards are used while the stacks' mappings stay under a quarter
+ *    of vm.max_map_count.
+ *  - beyond that budget, stacks are carved from shared slabs without guards.
+ *    Their lowest CANARY_BYTES are never written legitimately (the usable
+ *    stack ends above them) and are checked to still be zero each time the
+ *    coroutine switches out; an overflow that wrote there is reported the
+ *    same way. Reading untouched zero memory maps the kernel's zero page and
+ *    costs no resident memory.
+ */
+#ifndef CORIO_ARCH_STACK_H
+#define CORIO_ARCH_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STACK_CANARY_BYTES 64
+#define STACK_CACHE_MAX 64
+
+typedef struct stack {
+    char *lo;           /* lowest address of the stack memory (canary first) */
+    size_t size;        /* bytes from lo to the top */
+    struct stack *next; /* free-list link */
+    bool guarded;
+    unsigned valgrind_id;
+} stack;
+
+/* A per-runtime cache of free stacks of one size: no lock on the hot path. */
+typedef struct stack_cache {
+    size_t size;
+    unsigned n;
+    stack *items[STACK_CACHE_MAX];
+} stack_cache;
+
+/* Round a requested size up to whole pages and the minimum. */
+size_t stack_round_size(size_t size);
+
+void stack_cache_init(stack_cache *c, size_t size);
+/* Give every cached stack back to the process pool. */
+void stack_cache_flush(stack_cache *c);
+
+/* A stack of `size` (already rounded) from the cache or the pool, or NULL. */
+stack *stack_get(stack_cache *c, size_t size);
+/* Return a stack after its coroutine finished. */
+void stack_put(stack_cache *c, stack *s);
+
+/* True while the stack's canary is intact (always true for guarded stacks). */
+static inline bool stack_canary_ok(const stack *s)
+{
+    if (s->guarded)
+        return true;
+    const uint64_t *w = (const uint64_t *)(const void *)s->lo;
+    uint64_t acc = 0;
+    for (unsigned i = 0; i < STACK_CANARY_BYTES / 8; i++)
+        acc |= w[i];
+    return acc == 0;
+}
+
+/* Install the SIGSEGV handler that reports overflows (idempotent), and an
+ * alternate signal stack for the calling thread. */
+void stack_overflow_handler_install(void);
+
+/* Whether `addr` lies in the guard page or canary of `s`. */
+bool stack_is_overflow_addr(const stack *s, const void *addr);
+
+/* Statistics, for tests and the runtime's metrics. */
+typedef struct stack_stats {
+    size_t mapped_stacks;  /* stacks ever created and not unmapped */
+    size_t guarded_stacks; /* of which with a guard page */
+    size_t pooled_stacks;  /* in the process pool now */
+} stack_stats;
+void stack_get_stats(stack_stats *out);
+
+#endif

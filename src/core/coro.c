@@ -1,0 +1,348 @@
+/* core/coro.c - coroutine tasks: spawn, the await loop, yield, deadline
+ * scopes, stack overflow reports.
+ *
+ * A coroutine task is polled by switching to its stack; it runs until it
+ * awaits a pending future (it switches back and the task goes idle), yields
+ * (it switches back, still RUNNING, and is queued at the back), or returns.
+ * The stack is taken at the first poll and given back at the end, so a task
+ * that has not started costs only this struct.
+ *
+ * Invariant: code running on a coroutine stack never keeps a worker pointer
+ * across a switch (the coroutine may resume on another thread); it asks
+ * worker_current() again.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/fiber.h"
+#include "core/worker.h"
+#include "corio/error.h"
+#include "corio/task.h"
+#include "corio/time.h"
+
+typedef struct scope {
+    corio_timer timer;
+    struct scope *outer;
+    bool expired;   /* the deadline passed */
+    bool delivered; /* an await returned CORIO_ETIMEDOUT for it */
+} scope;
+
+typedef struct coro {
+    corio_task t;
+    arch_ctx ctx;
+    stack *stk; /* NULL until the first poll and after the end */
+    corio_fn fn;
+    void *arg;
+    scope *scope;
+    uint32_t stack_size; /* 0: the runtime's default */
+    uint8_t finished;
+#ifdef CORIO_ASAN
+    void *asan_fake;
+#endif
+#ifdef CORIO_TSAN
+    void *tsan_fiber;
+#endif
+} coro;
+
+static bool coro_poll(corio_task *t, worker *w, bool cancelled);
+static void coro_dealloc(corio_task *t)
+{
+    free(t);
+}
+
+static const task_vtable coro_vtable = {coro_poll, coro_dealloc, TASK_KIND_CORO};
+
+static coro *current_coro(void)
+{
+    worker *w = worker_current();
+    if (!w || !w->current || w->current->vt != &coro_vtable)
+        return NULL;
+    return (coro *)w->current;
+}
+
+/* ---- switching ------------------------------------------------------------ */
+
+static void coro_entry(void *p)
+{
+    coro *c = p;
+    {
+        worker *w = worker_current();
+        (void)w;
+        ASAN_FINISH_SWITCH(NULL, &w->asan_stack_bottom, &w->asan_stack_size);
+    }
+    int r = c->fn(c->arg);
+    c->t.result = r;
+    c->finished = 1;
+    worker *w = worker_current();
+    ASAN_START_SWITCH(NULL, w->asan_stack_bottom, w->asan_stack_size);
+    TSAN_SWITCH_TO(w->tsan_fiber);
+    ctx_switch(&c->ctx, &w->ctx);
+    abort(); /* a finished coroutine is never resumed */
+}
+
+/* From the coroutine back to its worker's loop. */
+static void coro_suspend(coro *c)
+{
+    worker *w = worker_current();
+#ifdef CORIO_ASAN
+    ASAN_START_SWITCH(&c->asan_fake, w->asan_stack_bottom, w->asan_stack_size);
+#endif
+    TSAN_SWITCH_TO(w->tsan_fiber);
+    ctx_switch(&c->ctx, &w->ctx);
+#ifdef CORIO_ASAN
+    ASAN_FINISH_SWITCH(c->asan_fake, NULL, NULL);
+#endif
+}
+
+static void report_overflow(coro *c) __attribute__((noreturn));
+static void report_overflow(coro *c)
+{
+    /* Async-signal-safe formatting: this also runs in the SIGSEGV handler. */
+    char buf[512];
+    const char *name = corio_task_name(&c->t);
+    const corio_spawn_site *site = c->t.site;
+    char line[16], size[24], id[24];
+    int n = 0;
+    unsigned long v;
+    v = (unsigned long)(site ? site->line : 0);
+    n = 0;
+    char tmp[24];
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++)
+        line[i] = tmp[n - 1 - i];
+    line[n] = 0;
+    v = (unsigned long)(c->stk ? c->stk->size : 0);
+    n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++)
+        size[i] = tmp[n - 1 - i];
+    size[n] = 0;
+    v = (unsigned long)c->t.id;
+    n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++)
+        id[i] = tmp[n - 1 - i];
+    id[n] = 0;
+    buf[0] = 0;
+    const char *parts[] = {"corio: stack overflow in task ", id, " '", name ? name : "(unnamed)",
+                           "' spawned at ", site ? site->file : "?", ":", line, " (", site ? site->func : "?",
+                           "), stack size ", size, " bytes; raise it with corio_spawn_opts.stack_size "
+                           "or corio_rt_builder.stack_size\n"};
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t pl = strlen(parts[i]);
+        if (len + pl >= sizeof buf)
+            pl = sizeof buf - 1 - len;
+        memcpy(buf + len, parts[i], pl);
+        len += pl;
+    }
+    ssize_t wr = write(2, buf, len);
+    (void)wr;
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+void coro_check_fault(void *addr)
+{
+    coro *c = current_coro();
+    if (c && c->stk && stack_is_overflow_addr(c->stk, addr))
+        report_overflow(c);
+}
+
+static bool coro_poll(corio_task *t, worker *w, bool cancelled)
+{
+    coro *c = (coro *)t;
+    (void)cancelled; /* the coroutine reads CANCELLED itself at each await */
+    if (!c->stk) {
+        size_t sz = c->stack_size ? c->stack_size : sched_stack_size(w->sched);
+        c->stk = stack_get(&w->stacks, sz);
+        if (!c->stk) {
+            t->result = -ENOMEM; /* could not start: the function never ran */
+            return true;
+        }
+        ctx_make(&c->ctx, c->stk->lo + STACK_CANARY_BYTES, c->stk->size - STACK_CANARY_BYTES,
+                 coro_entry, c);
+#ifdef CORIO_TSAN
+        c->tsan_fiber = TSAN_CREATE_FIBER();
+#endif
+    }
+    w->current = t;
+#ifdef CORIO_ASAN
+    ASAN_START_SWITCH(&w->asan_fake_stack, c->stk->lo, c->stk->size);
+#endif
+#ifdef CORIO_TSAN
+    TSAN_SWITCH_TO(c->tsan_fiber);
+#endif
+    ctx_switch(&w->ctx, &c->ctx);
+#ifdef CORIO_ASAN
+    ASAN_FINISH_SWITCH(w->asan_fake_stack, NULL, NULL);
+#endif
+    w->current = NULL;
+    if (!stack_canary_ok(c->stk))
+        report_overflow(c);
+    if (!c->finished)
+        return false;
+#ifdef CORIO_TSAN
+    TSAN_DESTROY_FIBER(c->tsan_fiber);
+#endif
+    stack_put(&w->stacks, c->stk);
+    c->stk = NULL;
+    return true;
+}
+
+/* ---- awaiting ------------------------------------------------------------- */
+
+/* The error an await must return now, if any: cancellation first, then an
+ * expired deadline scope. Both are sticky. */
+static int coro_interrupted(coro *c)
+{
+    /* Relaxed: CANCELLED was set together with NOTIFIED, and the acquire of
+     * the transition to running ordered it before this poll. */
+    if (atomic_load_explicit(&c->t.state, memory_order_relaxed) & ST_CANCELLED) {
+        c->t.flags |= TF_CANCEL_SEEN;
+        return CORIO_ECANCELED;
+    }
+    for (scope *sc = c->scope; sc; sc = sc->outer) {
+        if (!sc->expired && sc->timer.pprev_ == NULL)
+            sc->expired = true; /* its timer fired */
+        if (sc->expired) {
+            sc->delivered = true;
+            return CORIO_ETIMEDOUT;
+        }
+    }
+    return 0;
+}
+
+int corio_await(corio_future *f)
+{
+    coro *c = current_coro();
+    if (!c)
+        return CORIO_EWRONGCTX;
+    corio_waker wk = task_waker_borrowed(&c->t);
+    corio_context cx = {&wk};
+    for (;;) {
+        int err = coro_interrupted(c);
+        if (err) {
+            corio_future_drop(f);
+            return err;
+        }
+        if (f->vtable->poll(f, &cx) == CORIO_READY)
+            return f->result;
+        coro_suspend(c);
+    }
+}
+
+int corio_yield_now(void)
+{
+    coro *c = current_coro();
+    if (!c)
+        return CORIO_EWRONGCTX;
+    int err = coro_interrupted(c);
+    if (err)
+        return err;
+    c->t.flags |= TF_YIELDED;
+    coro_suspend(c);
+    return coro_interrupted(c);
+}
+
+uint64_t corio_current_task_id(void)
+{
+    worker *w = worker_current();
+    return (w && w->current) ? w->current->id : 0;
+}
+
+bool corio_is_cancelled(void)
+{
+    worker *w = worker_current();
+    if (!w || !w->current)
+        return false;
+    return atomic_load_explicit(&w->current->state, memory_order_relaxed) & ST_CANCELLED;
+}
+
+int corio_with_timeout(corio_duration d, corio_fn fn, void *arg, int *result)
+{
+    coro *c = current_coro();
+    if (!c)
+        return CORIO_EWRONGCTX;
+    int err = coro_interrupted(c);
+    if (err)
+        return err;
+    scope sc = {.outer = c->scope, .expired = false, .delivered = false};
+    corio_timer_init(&sc.timer, corio_instant_add(corio_now(), d));
+    corio_waker wk = task_waker_borrowed(&c->t);
+    corio_context cx = {&wk};
+    if (corio_timer_poll(&sc.timer, &cx) == CORIO_READY)
+        sc.expired = true;
+    c->scope = &sc;
+    int r = fn(arg);
+    c->scope = sc.outer;
+    corio_timer_cancel(&sc.timer);
+    if (result)
+        *result = r;
+    if (c->t.flags & TF_CANCEL_SEEN)
+        return CORIO_ECANCELED;
+    return sc.delivered ? CORIO_ETIMEDOUT : 0;
+}
+
+/* ---- spawning ------------------------------------------------------------- */
+
+struct sched *spawn_target(const corio_spawn_opts *opts)
+{
+    if (opts && opts->rt)
+        return sched_of(opts->rt);
+    worker *w = worker_current();
+    return w ? w->sched : NULL;
+}
+
+int corio_spawn_at(corio_task **out, const corio_spawn_opts *opts, corio_fn fn, void *arg,
+                   const corio_spawn_site *site)
+{
+    if (!fn)
+        return -EINVAL;
+    struct sched *s = spawn_target(opts);
+    if (!s)
+        return CORIO_EWRONGCTX;
+    coro *c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    int rc = task_init(&c->t, &coro_vtable, s, opts, site, out != NULL);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    c->stk = NULL;
+    c->fn = fn;
+    c->arg = arg;
+    c->scope = NULL;
+    c->finished = 0;
+    c->stack_size = (opts && opts->stack_size) ? (uint32_t)stack_round_size(opts->stack_size) : 0;
+    rc = sched_submit(s, &c->t);
+    if (rc < 0) {
+        task_abandon(&c->t);
+        return rc;
+    }
+    if (out)
+        *out = &c->t;
+    return 0;
+}
+
+corio_task *corio_spawn_handle_at_(corio_fn fn, void *arg, const corio_spawn_site *site)
+{
+    corio_task *t = NULL;
+    return corio_spawn_at(&t, NULL, fn, arg, site) == 0 ? t : NULL;
+}

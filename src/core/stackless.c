@@ -1,0 +1,78 @@
+/* core/stackless.c - stackless tasks: a future spawned directly.
+ *
+ * The task header and a copy of the future share one allocation, so a
+ * stackless task costs sizeof(corio_task) plus the future's own size. The
+ * future is polled with the task's waker; when the task is cancelled it is
+ * dropped (its vtable's drop) instead of polled, and never polled again.
+ */
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/worker.h"
+#include "corio/error.h"
+#include "corio/task.h"
+
+typedef struct futtask {
+    corio_task t;
+    alignas(16) unsigned char fut[];
+} futtask;
+
+static bool fut_poll(corio_task *t, worker *w, bool cancelled)
+{
+    futtask *ft = (futtask *)t;
+    corio_future *f = (corio_future *)(void *)ft->fut;
+    if (cancelled) {
+        corio_future_drop(f);
+        t->flags |= TF_CANCEL_SEEN;
+        t->result = CORIO_ECANCELED;
+        return true;
+    }
+    corio_waker wk = task_waker_borrowed(t);
+    corio_context cx = {&wk};
+    w->current = t;
+    corio_poll p = f->vtable->poll(f, &cx);
+    w->current = NULL;
+    if (p == CORIO_READY) {
+        t->result = f->result;
+        return true;
+    }
+    return false;
+}
+
+static void fut_dealloc(corio_task *t)
+{
+    free(t);
+}
+
+static const task_vtable fut_vtable = {fut_poll, fut_dealloc, TASK_KIND_FUTURE};
+
+struct sched *spawn_target(const corio_spawn_opts *opts); /* core/coro.c */
+
+int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const corio_future *fut,
+                          size_t size, const corio_spawn_site *site)
+{
+    if (!fut || size < sizeof(corio_future) || !fut->vtable || !fut->vtable->poll)
+        return -EINVAL;
+    struct sched *s = spawn_target(opts);
+    if (!s)
+        return CORIO_EWRONGCTX;
+    futtask *ft = malloc(sizeof(futtask) + size);
+    if (!ft)
+        return -ENOMEM;
+    int rc = task_init(&ft->t, &fut_vtable, s, opts, site, out != NULL);
+    if (rc < 0) {
+        free(ft);
+        return rc;
+    }
+    memcpy(ft->fut, fut, size);
+    rc = sched_submit(s, &ft->t);
+    if (rc < 0) {
+        task_abandon(&ft->t);
+        return rc;
+    }
+    if (out)
+        *out = &ft->t;
+    return 0;
+}
