@@ -253,5 +253,10 @@ int main(int argc, char **argv)
         printf("\n");
     }
     printf("%d passed, %d failed\n", passed, failed);
+    for (int i = 0; i < jobs; i++)
+        free(run[i].log);
+    free(run);
+    free(list);
+    free(failed_names);
     return failed ? 1 : 0;
 }

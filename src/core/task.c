@@ -288,7 +288,8 @@ static corio_poll join_poll(corio_task *t, const corio_waker *waker)
         if (s & ST_COMPLETE) {
             /* Completed before the waker was published: we still own it. */
             corio_waker_drop(&t->join_waker);
-            atomic_thread_fence(memory_order_acquire);
+            /* Acquire: the completer's result, published with COMPLETE. */
+            (void)atomic_load_explicit(&t->state, memory_order_acquire);
             return CORIO_READY;
         }
         /* Release: the waker written above is visible to the completer. */
