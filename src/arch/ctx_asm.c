@@ -13,8 +13,9 @@ void ctx_make(arch_ctx *c, void *lo, size_t size, ctx_entry_fn entry, void *arg)
 {
     uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
 #if defined(__x86_64__)
-    /* After `ret` pops the trampoline address, rsp == top - 16 + 8 ... keep
-     * it 16-aligned: the return address sits at top-24, so rsp = top-16. */
+    /* Eight slots (see ctx_x86_64.S); once the switch has popped the last
+     * one (the trampoline's address), rsp = top - 16: 16-byte aligned, as a
+     * call instruction expects it before pushing its return address. */
     uint64_t *sp = (uint64_t *)(top - 16 - 64);
     memset(sp, 0, 64);
     uint32_t mxcsr;

@@ -68,8 +68,11 @@ static size_t read_guard_budget(void)
     return (size_t)(maps / 4) / 2;
 }
 
+static unsigned next_color;
+
 static void stack_register(stack *s)
 {
+    s->color = (uint16_t)((next_color++ % 16) * 64);
 #ifdef HAVE_VALGRIND
     s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + s->size);
 #else

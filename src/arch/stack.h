@@ -32,6 +32,7 @@ typedef struct stack {
     size_t size;        /* bytes from lo to the top */
     struct stack *next; /* free-list link */
     bool guarded;
+    uint16_t color;     /* bytes left unused at the top (cache colouring) */
     unsigned valgrind_id;
 } stack;
 
@@ -41,6 +42,19 @@ typedef struct stack_cache {
     unsigned n;
     stack *items[STACK_CACHE_MAX];
 } stack_cache;
+
+/* The usable range of a stack: above the canary, below the colour gap.
+ * Stack tops are staggered by a multiple of 64 bytes (16 colours), so the
+ * hot top lines of many coroutines do not all fall in the same cache sets
+ * (stacks are page-aligned, so their tops would otherwise alias). */
+static inline char *stack_usable_lo(const stack *s)
+{
+    return s->lo + STACK_CANARY_BYTES;
+}
+static inline size_t stack_usable_size(const stack *s)
+{
+    return s->size - STACK_CANARY_BYTES - s->color;
+}
 
 /* Round a requested size up to whole pages and the minimum. */
 size_t stack_round_size(size_t size);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "arch/fiber.h"
+#include "core/taskmem.h"
 #include "core/worker.h"
 #include "corio/error.h"
 #include "corio/task.h"
@@ -50,10 +51,10 @@ typedef struct coro {
 #endif
 } coro;
 
-static bool coro_poll(corio_task *t, worker *w, bool cancelled);
+static bool coro_poll(corio_task **tp, worker *w, bool cancelled);
 static void coro_dealloc(corio_task *t)
 {
-    free(t);
+    taskmem_free(t, sizeof(coro));
 }
 
 static const task_vtable coro_vtable = {coro_poll, coro_dealloc, TASK_KIND_CORO};
@@ -164,24 +165,23 @@ void coro_check_fault(void *addr)
         report_overflow(c);
 }
 
-static bool coro_poll(corio_task *t, worker *w, bool cancelled)
+static bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 {
-    coro *c = (coro *)t;
+    coro *c = (coro *)*tp;
     (void)cancelled; /* the coroutine reads CANCELLED itself at each await */
     if (!c->stk) {
         size_t sz = c->stack_size ? c->stack_size : sched_stack_size(w->sched);
         c->stk = stack_get(&w->stacks, sz);
         if (!c->stk) {
-            t->result = -ENOMEM; /* could not start: the function never ran */
+            c->t.result = -ENOMEM; /* could not start: the function never ran */
             return true;
         }
-        ctx_make(&c->ctx, c->stk->lo + STACK_CANARY_BYTES, c->stk->size - STACK_CANARY_BYTES,
-                 coro_entry, c);
+        ctx_make(&c->ctx, stack_usable_lo(c->stk), stack_usable_size(c->stk), coro_entry, c);
 #ifdef CORIO_TSAN
         c->tsan_fiber = TSAN_CREATE_FIBER();
 #endif
     }
-    w->current = t;
+    w->current = &c->t;
 #ifdef CORIO_ASAN
     ASAN_START_SWITCH(&w->asan_fake_stack, c->stk->lo, c->stk->size);
 #endif
@@ -192,7 +192,10 @@ static bool coro_poll(corio_task *t, worker *w, bool cancelled)
 #ifdef CORIO_ASAN
     ASAN_FINISH_SWITCH(w->asan_fake_stack, NULL, NULL);
 #endif
+    /* The coroutine that switched back may be another one (direct yields). */
+    c = (coro *)w->current;
     w->current = NULL;
+    *tp = &c->t;
     if (!stack_canary_ok(c->stk))
         report_overflow(c);
     if (!c->finished)
@@ -249,14 +252,38 @@ int corio_await(corio_future *f)
 
 int corio_yield_now(void)
 {
-    coro *c = current_coro();
-    if (!c)
+    worker *w = worker_current();
+    if (!w || !w->current || w->current->vt != &coro_vtable)
         return CORIO_EWRONGCTX;
+    coro *c = (coro *)w->current;
     int err = coro_interrupted(c);
     if (err)
         return err;
-    c->t.flags |= TF_YIELDED;
-    coro_suspend(c);
+    corio_task *next = sched_yield_next(w, &c->t);
+    if (next == &c->t)
+        return 0; /* nothing else is ready */
+    if (!next) {
+        c->t.flags |= TF_YIELDED; /* the loop requeues us */
+        coro_suspend(c);
+        return coro_interrupted(c);
+    }
+    /* Hand the CPU straight to the next yielded coroutine: one switch
+     * instead of two. We are queued already, still RUNNING. */
+    coro *n = (coro *)next;
+    n->t.flags &= ~TF_YIELDED;
+    if (!stack_canary_ok(c->stk))
+        report_overflow(c);
+    w->current = next;
+#ifdef CORIO_ASAN
+    ASAN_START_SWITCH(&c->asan_fake, n->stk->lo, n->stk->size);
+#endif
+#ifdef CORIO_TSAN
+    TSAN_SWITCH_TO(n->tsan_fiber);
+#endif
+    ctx_switch(&c->ctx, &n->ctx);
+#ifdef CORIO_ASAN
+    ASAN_FINISH_SWITCH(c->asan_fake, NULL, NULL);
+#endif
     return coro_interrupted(c);
 }
 
@@ -317,12 +344,12 @@ int corio_spawn_at(corio_task **out, const corio_spawn_opts *opts, corio_fn fn, 
     struct sched *s = spawn_target(opts);
     if (!s)
         return CORIO_EWRONGCTX;
-    coro *c = malloc(sizeof *c);
+    coro *c = taskmem_alloc(sizeof *c);
     if (!c)
         return -ENOMEM;
     int rc = task_init(&c->t, &coro_vtable, s, opts, site, out != NULL);
     if (rc < 0) {
-        free(c);
+        taskmem_free(c, sizeof *c);
         return rc;
     }
     c->stk = NULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/taskmem.h"
 #include "core/worker.h"
 #include "corio/error.h"
 #include "corio/task.h"
@@ -19,8 +20,9 @@ typedef struct futtask {
     alignas(16) unsigned char fut[];
 } futtask;
 
-static bool fut_poll(corio_task *t, worker *w, bool cancelled)
+static bool fut_poll(corio_task **tp, worker *w, bool cancelled)
 {
+    corio_task *t = *tp;
     futtask *ft = (futtask *)t;
     corio_future *f = (corio_future *)(void *)ft->fut;
     if (cancelled) {
@@ -43,7 +45,7 @@ static bool fut_poll(corio_task *t, worker *w, bool cancelled)
 
 static void fut_dealloc(corio_task *t)
 {
-    free(t);
+    taskmem_free(t, (size_t)t->mem_units * 16);
 }
 
 static const task_vtable fut_vtable = {fut_poll, fut_dealloc, TASK_KIND_FUTURE};
@@ -58,14 +60,18 @@ int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const 
     struct sched *s = spawn_target(opts);
     if (!s)
         return CORIO_EWRONGCTX;
-    futtask *ft = malloc(sizeof(futtask) + size);
+    size_t bytes = (sizeof(futtask) + size + 15) & ~(size_t)15;
+    if (bytes > (size_t)UINT16_MAX * 16)
+        return -EINVAL;
+    futtask *ft = taskmem_alloc(bytes);
     if (!ft)
         return -ENOMEM;
     int rc = task_init(&ft->t, &fut_vtable, s, opts, site, out != NULL);
     if (rc < 0) {
-        free(ft);
+        taskmem_free(ft, bytes);
         return rc;
     }
+    ft->t.mem_units = (uint16_t)(bytes / 16);
     memcpy(ft->fut, fut, size);
     rc = sched_submit(s, &ft->t);
     if (rc < 0) {

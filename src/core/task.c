@@ -32,6 +32,7 @@ int task_init(corio_task *t, const task_vtable *vt, struct sched *s, const corio
     t->reg_prev = t->reg_next = NULL;
     t->result = 0;
     t->flags = 0;
+    t->mem_units = 0;
     if (opts && opts->name) {
         size_t n = strlen(opts->name);
         task_named *tn = malloc(sizeof *tn + n + 1);
@@ -170,7 +171,7 @@ void task_run(corio_task *t, worker *w)
         }
         cancelled = s & ST_CANCELLED;
     }
-    if (t->vt->poll(t, w, cancelled)) {
+    if (t->vt->poll(&t, w, cancelled)) {
         task_complete(t);
         return;
     }

@@ -42,8 +42,11 @@ struct worker;
 
 typedef struct task_vtable {
     /* Poll once on the scheduler's thread. Returns true when the task has
-     * finished (t->result set). `cancelled`: CANCELLED was seen. */
-    bool (*poll)(corio_task *t, struct worker *w, bool cancelled);
+     * finished (t->result set). `cancelled`: CANCELLED was seen. A coroutine
+     * may hand the CPU directly to another yielded coroutine (see
+     * corio_yield_now), so the task that comes back from the poll may be
+     * another one: *t is updated to it. */
+    bool (*poll)(corio_task **t, struct worker *w, bool cancelled);
     /* Free the task's memory (the last reference is gone). */
     void (*dealloc)(corio_task *t);
     uint8_t kind; /* TASK_KIND_* */
@@ -70,6 +73,7 @@ struct corio_task {
     corio_task *reg_prev, *reg_next; /* the scheduler's registry of live tasks */
     int result;
     uint16_t flags;
+    uint16_t mem_units; /* allocation size / 16, for taskmem_free */
 };
 
 /* The name of a named task lives after a copy of its site. */

@@ -30,6 +30,8 @@ typedef struct worker {
     arch_ctx ctx;         /* the scheduler loop's context */
     struct sched *sched;
     corio_task *current;  /* task being polled, NULL in the loop itself */
+    unsigned budget;      /* tasks it may still run before the loop checks
+                           * timers and the inject queue again */
     stack_cache stacks;
     /* sanitizer fiber state of the loop's own stack */
     void *asan_fake_stack;
@@ -47,6 +49,12 @@ void worker_set_current(worker *w);
 void sched_schedule(struct sched *s, corio_task *t);
 /* Queue a task that yielded (called on the worker's thread). */
 void sched_requeue_yielded(worker *w, corio_task *t);
+/* For a coroutine `self` yielding on w: the task to switch to directly, if
+ * the next ready task is a coroutine that yielded too (self is then queued,
+ * flagged TF_YIELDED); `self` to just continue (nothing else is ready); NULL
+ * when the scheduler loop must run first (budget spent, or the next task
+ * needs a full poll). */
+corio_task *sched_yield_next(worker *w, corio_task *self);
 /* Register and queue a freshly initialised task. Any thread. Returns 0 or
  * CORIO_ESHUTDOWN (the task was not taken). */
 int sched_submit(struct sched *s, corio_task *t);

@@ -144,6 +144,25 @@ void sched_requeue_yielded(worker *w, corio_task *t)
     tq_push(&w->sched->runq, t);
 }
 
+corio_task *sched_yield_next(worker *w, corio_task *self)
+{
+    if (w->budget == 0)
+        return NULL;
+    task_queue *q = &w->sched->runq;
+    corio_task *head = q->head;
+    if (!head) {
+        w->budget--;
+        return self;
+    }
+    if (!(head->flags & TF_YIELDED)) /* only coroutines ever carry it */
+        return NULL;
+    tq_pop(q);
+    self->flags |= TF_YIELDED;
+    tq_push(q, self);
+    w->budget--;
+    return head;
+}
+
 int sched_submit(sched *s, corio_task *t)
 {
     if (worker_current() == &s->w) {
@@ -190,11 +209,11 @@ static void park(sched *s)
 static void run_until(sched *s, corio_task *until)
 {
     for (;;) {
-        unsigned n = 0;
         corio_task *t;
-        while (n < s->event_interval && (t = tq_pop(&s->runq)) != NULL) {
+        s->w.budget = s->event_interval;
+        while (s->w.budget > 0 && (t = tq_pop(&s->runq)) != NULL) {
+            s->w.budget--;
             task_run(t, &s->w);
-            n++;
         }
         pull_inject(s);
         wheel_advance(&s->wheel, corio_now());

@@ -1,0 +1,193 @@
+/* core/taskmem.c - the task memory allocator (see taskmem.h). */
+#include "core/taskmem.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "arch/fiber.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HAVE_VALGRIND 1
+#endif
+#endif
+
+#define CLASS_BYTES 16
+#define MAX_BLOCK 512
+#define NCLASS (MAX_BLOCK / CLASS_BYTES + 1)
+#define CHUNK (2u << 20)
+#define LOCAL_MAX_BYTES (8u << 20) /* per class and thread before spilling */
+
+typedef struct block {
+    struct block *next;
+} block;
+
+typedef struct tcache {
+    block *free[NCLASS];
+    block *tail[NCLASS]; /* last block of free[], so a spill is O(1) */
+    size_t count[NCLASS];
+    char *bump, *bump_end;
+    bool registered;
+} tcache;
+
+static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
+static block *depot[NCLASS];
+static size_t depot_count[NCLASS];
+static _Atomic size_t reserved;
+static int use_malloc = -1; /* decided once: 1 under sanitizers/valgrind */
+
+static __thread tcache tc;
+static pthread_key_t tc_key;
+static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+
+/* Move the whole free list of class cls to the depot, in O(1). */
+static void spill(tcache *c, unsigned cls)
+{
+    block *head = c->free[cls], *tail = c->tail[cls];
+    size_t n = c->count[cls];
+    if (!head)
+        return;
+    c->free[cls] = c->tail[cls] = NULL;
+    c->count[cls] = 0;
+    pthread_mutex_lock(&depot_lock);
+    tail->next = depot[cls];
+    depot[cls] = head;
+    depot_count[cls] += n;
+    pthread_mutex_unlock(&depot_lock);
+}
+
+static void tc_dtor(void *p)
+{
+    tcache *c = p;
+    for (unsigned cls = 1; cls < NCLASS; cls++)
+        spill(c, cls);
+    /* The rest of this thread's bump chunk is abandoned (at most 2 MiB). */
+    c->bump = c->bump_end = NULL;
+}
+
+static void tc_key_init(void)
+{
+    pthread_key_create(&tc_key, tc_dtor);
+#if defined(CORIO_ASAN) || defined(CORIO_TSAN)
+    use_malloc = 1;
+#elif defined(HAVE_VALGRIND)
+    use_malloc = RUNNING_ON_VALGRIND ? 1 : 0;
+#else
+    use_malloc = 0;
+#endif
+}
+
+static bool refill_from_depot(tcache *c, unsigned cls)
+{
+    pthread_mutex_lock(&depot_lock);
+    size_t n = depot_count[cls];
+    if (n == 0) {
+        pthread_mutex_unlock(&depot_lock);
+        return false;
+    }
+    size_t take = n < 256 ? n : 256;
+    block *head = depot[cls], *tail = head;
+    for (size_t i = 1; i < take; i++)
+        tail = tail->next;
+    depot[cls] = tail->next;
+    depot_count[cls] -= take;
+    pthread_mutex_unlock(&depot_lock);
+    tail->next = c->free[cls];
+    if (!c->free[cls])
+        c->tail[cls] = tail;
+    c->free[cls] = head;
+    c->count[cls] += take;
+    return true;
+}
+
+static bool new_chunk(tcache *c)
+{
+    /* Over-map to align to 2 MiB, so the whole chunk can be one huge page. */
+    char *m = mmap(NULL, 2 * CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    uintptr_t a = ((uintptr_t)m + CHUNK - 1) & ~(uintptr_t)(CHUNK - 1);
+    char *al = (char *)a;
+    if (al > m)
+        munmap(m, (size_t)(al - m));
+    char *end = al + CHUNK;
+    if (end < m + 2 * CHUNK)
+        munmap(end, (size_t)(m + 2 * CHUNK - end));
+    madvise(al, CHUNK, MADV_HUGEPAGE);
+    c->bump = al;
+    c->bump_end = end;
+    atomic_fetch_add_explicit(&reserved, CHUNK, memory_order_relaxed);
+    return true;
+}
+
+__attribute__((noinline)) void *taskmem_alloc(size_t size)
+{
+    if (use_malloc != 0) {
+        pthread_once(&tc_once, tc_key_init);
+        if (use_malloc)
+            return malloc(size);
+    }
+    if (size > MAX_BLOCK)
+        return malloc(size);
+    unsigned cls = (unsigned)((size + CLASS_BYTES - 1) / CLASS_BYTES);
+    if (cls == 0)
+        cls = 1;
+    tcache *c = &tc;
+    block *b = c->free[cls];
+    if (b) {
+        c->free[cls] = b->next; /* tail[] goes stale when the list empties: */
+        c->count[cls]--;        /* it is only read while the list is not */
+        return b;
+    }
+    if (!c->registered) {
+        c->registered = true;
+        pthread_setspecific(tc_key, c);
+    }
+    if (refill_from_depot(c, cls)) {
+        b = c->free[cls];
+        c->free[cls] = b->next;
+        c->count[cls]--;
+        return b;
+    }
+    size_t bytes = (size_t)cls * CLASS_BYTES;
+    if ((size_t)(c->bump_end - c->bump) < bytes && !new_chunk(c))
+        return NULL;
+    void *p = c->bump;
+    c->bump += bytes;
+    return p;
+}
+
+__attribute__((noinline)) void taskmem_free(void *p, size_t size)
+{
+    if (!p)
+        return;
+    if (use_malloc == 1 || size > MAX_BLOCK) {
+        free(p);
+        return;
+    }
+    unsigned cls = (unsigned)((size + CLASS_BYTES - 1) / CLASS_BYTES);
+    if (cls == 0)
+        cls = 1;
+    tcache *c = &tc;
+    if (!c->registered) {
+        c->registered = true; /* so the thread's exit gives its blocks back */
+        pthread_setspecific(tc_key, c);
+    }
+    block *b = p;
+    b->next = c->free[cls];
+    if (!b->next)
+        c->tail[cls] = b;
+    c->free[cls] = b;
+    if (++c->count[cls] * (size_t)cls * CLASS_BYTES > LOCAL_MAX_BYTES)
+        spill(c, cls);
+}
+
+size_t taskmem_reserved_bytes(void)
+{
+    return atomic_load_explicit(&reserved, memory_order_relaxed);
+}
