@@ -96,7 +96,7 @@ $(BUILD)/bench/%: bench/%.c bench/bench.h $(STATIC_LIB) $(HDRS)
 
 # TEST_ARGS: e.g. TEST_ARGS="-j1 timer" to run the tests whose name contains "timer".
 test: $(TEST_BIN) $(EXAMPLES)
-	CORIO_BUILD=$(BUILD) $(TEST_RUNNER) $(TEST_BIN) $(TEST_ARGS)
+	CORIO_BUILD=$(BUILD) CORIO_EXEC="$(TEST_RUNNER)" $(TEST_RUNNER) $(TEST_BIN) $(TEST_ARGS)
 
 demo: $(BUILD)/examples/demo
 	$(BUILD)/examples/demo

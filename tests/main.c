@@ -57,7 +57,20 @@ const char *test_build_dir(void)
 
 int test_run_capture(const char *cmd, char *out, size_t cap)
 {
+    /* Under an emulator (make test-aarch64) the programs a test runs need
+     * the same wrapper as the runner itself: CORIO_EXEC, set by the Makefile. */
+    const char *wrap = getenv("CORIO_EXEC");
+    char *full = NULL;
+    if (wrap && *wrap) {
+        size_t n = strlen(wrap) + strlen(cmd) + 2;
+        full = malloc(n);
+        if (!full)
+            return -1;
+        snprintf(full, n, "%s %s", wrap, cmd);
+        cmd = full;
+    }
     FILE *p = popen(cmd, "r");
+    free(full);
     if (!p)
         return -1;
     size_t n = 0;

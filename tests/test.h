@@ -57,7 +57,8 @@ void test_failf(const char *file, int line, const char *fmt, ...)
 const char *test_build_dir(void);
 
 /* Run `cmd` through the shell, capture up to `cap`-1 bytes of its stdout in
- * `out`; returns the exit status (or -1). */
+ * `out`; returns the exit status (or -1). `cmd` must start with the program
+ * to run: under an emulator it is prefixed with $CORIO_EXEC. */
 int test_run_capture(const char *cmd, char *out, size_t cap);
 
 /* Resident set size of this process in KiB (VmRSS). */
