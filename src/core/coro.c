@@ -34,15 +34,26 @@ typedef struct scope {
     bool delivered; /* an await returned CORIO_ETIMEDOUT for it */
 } scope;
 
+/* 112 bytes on 64-bit: fields needed only before the first run share
+ * memory with fields needed only after it (a million tasks that have not
+ * started yet is what spawn_many holds). */
 typedef struct coro {
     corio_task t;
     arch_ctx ctx;
-    stack *stk; /* NULL until the first poll and after the end */
-    corio_fn fn;
-    void *arg;
-    scope *scope;
-    uint32_t stack_size; /* 0: the runtime's default */
-    uint8_t finished;
+    union {
+        size_t req_stack; /* before TF_STARTED: requested size, 0: default */
+        stack *stk;       /* after: the stack, NULL once given back */
+    };
+    union {
+        struct { /* before the first run */
+            corio_fn fn;
+            void *arg;
+        };
+        struct { /* from the first run on */
+            scope *scope;
+            void *unused_;
+        };
+    };
 #ifdef CORIO_ASAN
     void *asan_fake;
 #endif
@@ -51,18 +62,22 @@ typedef struct coro {
 #endif
 } coro;
 
+#if UINTPTR_MAX == UINT64_MAX && !defined(CORIO_ASAN) && !defined(CORIO_TSAN)
+_Static_assert(sizeof(coro) == 112, "coroutine task grew (docs/runtime.md lists its size)");
+#endif
+
 static bool coro_poll(corio_task **tp, worker *w, bool cancelled);
 static void coro_dealloc(corio_task *t)
 {
     taskmem_free(t, sizeof(coro));
 }
 
-static const task_vtable coro_vtable = {coro_poll, coro_dealloc, TASK_KIND_CORO};
+const task_vtable coro_vtable = {coro_poll, coro_dealloc};
 
 static coro *current_coro(void)
 {
     worker *w = worker_current();
-    if (!w || !w->current || w->current->vt != &coro_vtable)
+    if (!w || !w->current || !task_is_coro(w->current))
         return NULL;
     return (coro *)w->current;
 }
@@ -77,9 +92,12 @@ static void coro_entry(void *p)
         (void)w;
         ASAN_FINISH_SWITCH(NULL, &w->asan_stack_bottom, &w->asan_stack_size);
     }
-    int r = c->fn(c->arg);
+    corio_fn fn = c->fn;
+    void *arg = c->arg;
+    c->scope = NULL; /* overlays fn/arg from here on */
+    int r = fn(arg);
     c->t.result = r;
-    c->finished = 1;
+    c->t.flags |= TF_FINISHED;
     worker *w = worker_current();
     ASAN_START_SWITCH(NULL, w->asan_stack_bottom, w->asan_stack_size);
     TSAN_SWITCH_TO(w->tsan_fiber);
@@ -121,7 +139,7 @@ static void report_overflow(coro *c)
     for (int i = 0; i < n; i++)
         line[i] = tmp[n - 1 - i];
     line[n] = 0;
-    v = (unsigned long)(c->stk ? c->stk->size : 0);
+    v = (unsigned long)(c->stk->size);
     n = 0;
     do {
         tmp[n++] = (char)('0' + v % 10);
@@ -161,7 +179,7 @@ static void report_overflow(coro *c)
 void coro_check_fault(void *addr)
 {
     coro *c = current_coro();
-    if (c && c->stk && stack_is_overflow_addr(c->stk, addr))
+    if (c && (c->t.flags & TF_STARTED) && c->stk && stack_is_overflow_addr(c->stk, addr))
         report_overflow(c);
 }
 
@@ -169,13 +187,15 @@ static bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 {
     coro *c = (coro *)*tp;
     (void)cancelled; /* the coroutine reads CANCELLED itself at each await */
-    if (!c->stk) {
-        size_t sz = c->stack_size ? c->stack_size : sched_stack_size(w->sched);
-        c->stk = stack_get(&w->stacks, sz);
-        if (!c->stk) {
+    if (!(c->t.flags & TF_STARTED)) {
+        size_t sz = c->req_stack ? c->req_stack : sched_stack_size(w->sched);
+        stack *stk = stack_get(&w->stacks, sz);
+        if (!stk) {
             c->t.result = -ENOMEM; /* could not start: the function never ran */
             return true;
         }
+        c->stk = stk;
+        c->t.flags |= TF_STARTED;
         ctx_make(&c->ctx, stack_usable_lo(c->stk), stack_usable_size(c->stk), coro_entry, c);
 #ifdef CORIO_TSAN
         c->tsan_fiber = TSAN_CREATE_FIBER();
@@ -198,7 +218,7 @@ static bool coro_poll(corio_task **tp, worker *w, bool cancelled)
     *tp = &c->t;
     if (!stack_canary_ok(c->stk))
         report_overflow(c);
-    if (!c->finished)
+    if (!(c->t.flags & TF_FINISHED))
         return false;
 #ifdef CORIO_TSAN
     TSAN_DESTROY_FIBER(c->tsan_fiber);
@@ -253,7 +273,7 @@ int corio_await(corio_future *f)
 int corio_yield_now(void)
 {
     worker *w = worker_current();
-    if (!w || !w->current || w->current->vt != &coro_vtable)
+    if (!w || !w->current || !task_is_coro(w->current))
         return CORIO_EWRONGCTX;
     coro *c = (coro *)w->current;
     int err = coro_interrupted(c);
@@ -347,17 +367,14 @@ int corio_spawn_at(corio_task **out, const corio_spawn_opts *opts, corio_fn fn, 
     coro *c = taskmem_alloc(sizeof *c);
     if (!c)
         return -ENOMEM;
-    int rc = task_init(&c->t, &coro_vtable, s, opts, site, out != NULL);
+    int rc = task_init(&c->t, false, s, opts, site, out != NULL);
     if (rc < 0) {
         taskmem_free(c, sizeof *c);
         return rc;
     }
-    c->stk = NULL;
+    c->req_stack = (opts && opts->stack_size) ? stack_round_size(opts->stack_size) : 0;
     c->fn = fn;
     c->arg = arg;
-    c->scope = NULL;
-    c->finished = 0;
-    c->stack_size = (opts && opts->stack_size) ? (uint32_t)stack_round_size(opts->stack_size) : 0;
     rc = sched_submit(s, &c->t);
     if (rc < 0) {
         task_abandon(&c->t);

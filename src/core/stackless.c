@@ -48,7 +48,7 @@ static void fut_dealloc(corio_task *t)
     taskmem_free(t, (size_t)t->mem_units * 16);
 }
 
-static const task_vtable fut_vtable = {fut_poll, fut_dealloc, TASK_KIND_FUTURE};
+const task_vtable fut_vtable = {fut_poll, fut_dealloc};
 
 struct sched *spawn_target(const corio_spawn_opts *opts); /* core/coro.c */
 
@@ -66,7 +66,7 @@ int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const 
     futtask *ft = taskmem_alloc(bytes);
     if (!ft)
         return -ENOMEM;
-    int rc = task_init(&ft->t, &fut_vtable, s, opts, site, out != NULL);
+    int rc = task_init(&ft->t, true, s, opts, site, out != NULL);
     if (rc < 0) {
         taskmem_free(ft, bytes);
         return rc;

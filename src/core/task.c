@@ -14,15 +14,19 @@
 #include "core/worker.h"
 #include "corio/error.h"
 
+#if UINTPTR_MAX == UINT64_MAX
+/* The per-task cost is part of the contract (docs/runtime.md). */
+_Static_assert(sizeof(corio_task) == 80, "task header grew");
+#endif
+
 static _Atomic uint64_t next_task_id = 1;
 
-int task_init(corio_task *t, const task_vtable *vt, struct sched *s, const corio_spawn_opts *opts,
+int task_init(corio_task *t, bool stackless, struct sched *s, const corio_spawn_opts *opts,
               const corio_spawn_site *site, bool joinable)
 {
     uint64_t refs = joinable ? 3 : 2; /* registry + queue (+ handle) */
     uint64_t st = ST_NOTIFIED | refs * ST_REF_ONE | (joinable ? ST_JOIN_INTEREST : 0);
     atomic_init(&t->state, st);
-    t->vt = vt;
     t->next = NULL;
     t->sched = s;
     t->join_waker = CORIO_WAKER_NONE;
@@ -31,7 +35,7 @@ int task_init(corio_task *t, const task_vtable *vt, struct sched *s, const corio
     t->site = site;
     t->reg_prev = t->reg_next = NULL;
     t->result = 0;
-    t->flags = 0;
+    t->flags = stackless ? TF_FUTURE : 0;
     t->mem_units = 0;
     if (opts && opts->name) {
         size_t n = strlen(opts->name);
@@ -54,7 +58,7 @@ static void task_dealloc(corio_task *t)
     corio_waker_drop(&t->join_waker);
     if (t->flags & TF_NAMED)
         free((task_named *)(void *)t->site);
-    t->vt->dealloc(t);
+    task_vt(t)->dealloc(t);
 }
 
 void task_abandon(corio_task *t)
@@ -171,7 +175,7 @@ void task_run(corio_task *t, worker *w)
         }
         cancelled = s & ST_CANCELLED;
     }
-    if (t->vt->poll(&t, w, cancelled)) {
+    if (task_vt(t)->poll(&t, w, cancelled)) {
         task_complete(t);
         return;
     }

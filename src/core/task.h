@@ -49,10 +49,12 @@ typedef struct task_vtable {
     bool (*poll)(corio_task **t, struct worker *w, bool cancelled);
     /* Free the task's memory (the last reference is gone). */
     void (*dealloc)(corio_task *t);
-    uint8_t kind; /* TASK_KIND_* */
 } task_vtable;
 
-enum { TASK_KIND_CORO = 1, TASK_KIND_FUTURE = 2 };
+/* The two kinds of task. The header has no vtable pointer (8 bytes per task
+ * matter at a million tasks): TF_FUTURE in the flags picks the table. */
+extern const task_vtable coro_vtable; /* core/coro.c */
+extern const task_vtable fut_vtable;  /* core/stackless.c */
 
 /* Per-task flags, written only by the thread polling the task. */
 enum {
@@ -60,11 +62,13 @@ enum {
     TF_YIELDED = 1 << 1,    /* a coroutine parked by yield_now: still RUNNING */
     TF_CANCEL_SEEN = 1 << 2, /* cancellation was delivered to the task */
     TF_NAMED = 1 << 3,      /* site points at a task_named block */
+    TF_FUTURE = 1 << 4,     /* a stackless task (else a coroutine); set at init */
+    TF_STARTED = 1 << 5,    /* a coroutine that has its stack */
+    TF_FINISHED = 1 << 6,   /* a coroutine whose function returned */
 };
 
 struct corio_task {
     _Atomic uint64_t state;
-    const task_vtable *vt;
     corio_task *next; /* run queue / inject queue link */
     struct sched *sched;
     corio_waker join_waker; /* valid while ST_JOIN_WAKER, dropped at dealloc */
@@ -75,6 +79,16 @@ struct corio_task {
     uint16_t flags;
     uint16_t mem_units; /* allocation size / 16, for taskmem_free */
 };
+
+static inline const task_vtable *task_vt(const corio_task *t)
+{
+    return (t->flags & TF_FUTURE) ? &fut_vtable : &coro_vtable;
+}
+
+static inline bool task_is_coro(const corio_task *t)
+{
+    return !(t->flags & TF_FUTURE);
+}
 
 /* The name of a named task lives after a copy of its site. */
 typedef struct task_named {
@@ -93,7 +107,7 @@ static inline corio_waker task_waker_borrowed(corio_task *t)
 
 /* Initialise the header. `joinable`: a join handle will be returned. The task
  * starts NOTIFIED (it will be queued) with refs for registry, queue and handle. */
-int task_init(corio_task *t, const task_vtable *vt, struct sched *s, const corio_spawn_opts *opts,
+int task_init(corio_task *t, bool stackless, struct sched *s, const corio_spawn_opts *opts,
               const corio_spawn_site *site, bool joinable);
 
 /* Run one poll of a task popped from a queue (the queue's reference comes with
