@@ -4,8 +4,8 @@
  * one runtime's cache, or in the process pool. The pool is a mutex-protected
  * free list per size; caches are only touched by their runtime's thread.
  * Stacks pushed to the pool have their memory given back to the kernel
- * (MADV_DONTNEED) except the top pages, so a burst of coroutines does not
- * keep its resident memory forever.
+ * (MADV_DONTNEED), so a burst of coroutines does not keep its resident
+ * memory once it is over; only the runtimes' small caches stay warm.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #if defined(__has_include)
@@ -29,7 +30,6 @@
 
 #define PAGE 4096u
 #define SLAB_STACKS 64
-#define KEEP_TOP (16u * 1024u) /* bytes left resident when a stack is pooled */
 #define MIN_STACK (16u * 1024u)
 
 typedef struct pool_list {
@@ -169,9 +169,10 @@ static stack *pool_get(size_t size)
 
 static void pool_put(stack *s)
 {
-    /* Give the cold part of the stack back to the kernel. */
-    if (s->size > KEEP_TOP)
-        madvise(s->lo, s->size - KEEP_TOP, MADV_DONTNEED);
+    /* Give the stack's pages back to the kernel: a burst of coroutines must
+     * not keep its resident memory once it is over. The runtimes' caches
+     * (STACK_CACHE_MAX each) keep a few stacks warm for the hot path. */
+    madvise(s->lo, s->size, MADV_DONTNEED);
     pthread_mutex_lock(&pool_lock);
     pool_list *pl = pool_find_locked(s->size);
     if (pl) {
@@ -206,12 +207,15 @@ void stack_cache_flush(stack_cache *c)
         pool_put(c->items[--c->n]);
 }
 
-bool stack_is_overflow_addr(const stack *s, const void *addr)
+bool stack_is_overflow_fault(const stack *s, const void *addr, const void *sp)
 {
-    const char *a = addr;
-    if (s->guarded)
-        return a >= s->lo - PAGE && a < s->lo + STACK_CANARY_BYTES;
-    return a >= s->lo - PAGE && a < s->lo + STACK_CANARY_BYTES;
+    const char *a = addr, *p = sp;
+    /* Faulting in the guard page or canary, or with the stack pointer
+     * already below the usable stack (an unguarded stack that ran on into
+     * its neighbours until something unmapped). */
+    if (a >= s->lo - PAGE && a < s->lo + STACK_CANARY_BYTES)
+        return true;
+    return p && p < s->lo + STACK_CANARY_BYTES && p >= s->lo - (64u << 20);
 }
 
 void stack_get_stats(stack_stats *out)
@@ -225,19 +229,32 @@ void stack_get_stats(stack_stats *out)
 
 /* ---- overflow reporting --------------------------------------------------- */
 
-/* Implemented by the coroutine layer: report and abort if `addr` is in the
- * guard of the coroutine running on this thread; return otherwise. */
-void coro_check_fault(void *addr);
+/* Implemented by the coroutine layer: report and abort if the fault at
+ * `addr`, with the stack pointer at `sp`, is an overflow of the coroutine
+ * running on this thread; return otherwise. */
+void coro_check_fault(const void *addr, const void *sp);
 
 static struct sigaction old_segv, old_bus;
 
+static const void *fault_sp(void *ucv)
+{
+    ucontext_t *uc = ucv;
+#if defined(__x86_64__)
+    return (const void *)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (const void *)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return NULL;
+#endif
+}
+
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
-    coro_check_fault(si->si_addr);
+    coro_check_fault(si->si_addr, fault_sp(uc));
     /* Not an overflow of ours: restore the previous disposition and return,
      * so the faulting instruction runs again and faults as it would have. */
     sigaction(sig, sig == SIGSEGV ? &old_segv : &old_bus, NULL);
-    (void)uc;
 }
 
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;

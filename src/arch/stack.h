@@ -84,8 +84,9 @@ static inline bool stack_canary_ok(const stack *s)
  * alternate signal stack for the calling thread. */
 void stack_overflow_handler_install(void);
 
-/* Whether `addr` lies in the guard page or canary of `s`. */
-bool stack_is_overflow_addr(const stack *s, const void *addr);
+/* Whether a fault at `addr` with stack pointer `sp` (NULL: unknown) is an
+ * overflow of `s`. */
+bool stack_is_overflow_fault(const stack *s, const void *addr, const void *sp);
 
 /* Statistics, for tests and the runtime's metrics. */
 typedef struct stack_stats {

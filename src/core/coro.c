@@ -176,10 +176,10 @@ static void report_overflow(coro *c)
     abort();
 }
 
-void coro_check_fault(void *addr)
+void coro_check_fault(const void *addr, const void *sp)
 {
     coro *c = current_coro();
-    if (c && (c->t.flags & TF_STARTED) && c->stk && stack_is_overflow_addr(c->stk, addr))
+    if (c && (c->t.flags & TF_STARTED) && c->stk && stack_is_overflow_fault(c->stk, addr, sp))
         report_overflow(c);
 }
 

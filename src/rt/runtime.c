@@ -374,14 +374,39 @@ int corio_rt_block_on_future(corio_rt *rt, corio_future *fut)
 }
 
 
+/* Free a closed runtime that has no task left. */
+static void rt_destroy(sched *s)
+{
+    stack_cache_flush(&s->w.stacks);
+    /* Synchronise with a pusher still inside inject_push (see the top). */
+    pthread_mutex_lock(&s->inj_lock);
+    pthread_mutex_unlock(&s->inj_lock);
+    pthread_mutex_destroy(&s->inj_lock);
+    driver_close(s->drv);
+    free(sched_rt(s));
+}
+
 void corio_rt_free(corio_rt *rt)
 {
     if (!rt)
         return;
     sched *s = &rt->s;
     if (worker_current()) {
-        fprintf(stderr, "corio: corio_rt_free called from inside a task: ignored (%s)\n",
-                corio_strerror(CORIO_EWRONGCTX));
+        /* From a task: a runtime with nothing to cancel (never driven, or
+         * already empty) can be freed without driving it; anything else
+         * would need this thread to drive a second runtime. */
+        if (worker_current()->sched == s || s->live != 0 ||
+            atomic_load_explicit(&s->inj_len, memory_order_acquire) != 0 ||
+            atomic_load_explicit(&s->driving, memory_order_acquire) != 0) {
+            fprintf(stderr, "corio: corio_rt_free of a runtime with live tasks from inside a "
+                            "task: ignored (%s)\n",
+                    corio_strerror(CORIO_EWRONGCTX));
+            return;
+        }
+        pthread_mutex_lock(&s->inj_lock);
+        s->closed = true;
+        pthread_mutex_unlock(&s->inj_lock);
+        rt_destroy(s);
         return;
     }
     if (atomic_exchange_explicit(&s->driving, 1, memory_order_acquire)) {
@@ -397,13 +422,7 @@ void corio_rt_free(corio_rt *rt)
         task_cancel(t);
     run_until(s, NULL);
     leave(s);
-    stack_cache_flush(&s->w.stacks);
-    /* Synchronise with a pusher still inside inject_push (see the top). */
-    pthread_mutex_lock(&s->inj_lock);
-    pthread_mutex_unlock(&s->inj_lock);
-    pthread_mutex_destroy(&s->inj_lock);
-    driver_close(s->drv);
-    free(rt);
+    rt_destroy(s);
 }
 
 corio_rt *corio_rt_current(void)
@@ -414,6 +433,8 @@ corio_rt *corio_rt_current(void)
 
 int corio_run(corio_fn fn, void *arg)
 {
+    if (worker_current())
+        return CORIO_EWRONGCTX; /* a runtime cannot be driven from a task */
     corio_rt *rt;
     corio_rt_builder b = corio_rt_builder_current_thread();
     int rc = corio_rt_build(&b, &rt);

@@ -54,12 +54,15 @@ static wheel *current_wheel(void)
 void corio_timer_cancel(corio_timer *t)
 {
     if (t->pprev_) {
+        /* The timer is in the wheel of the runtime whose task armed it,
+         * which must be the one cancelling it (see time.h). wheel_remove
+         * only touches the slot bits of the wheel it is given, so a wrong
+         * or missing wheel here costs a stale bit, not a corrupt count. */
         wheel *w = current_wheel();
         if (w)
             wheel_remove(w, t);
         else
-            wheel_unlink(t); /* not on a runtime thread: cannot happen for a
-                              * timer armed by a task, kept for safety */
+            wheel_unlink(t);
     }
     corio_waker_drop(&t->waker_);
 }

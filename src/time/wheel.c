@@ -49,7 +49,6 @@ static void file_timer(wheel *w, corio_timer *t, uint64_t when)
 void wheel_insert(wheel *w, corio_timer *t)
 {
     file_timer(w, t, tick_of(w, t->deadline_));
-    w->count++;
 }
 
 /* The first tick of the next occupied slot of `level` at or after elapsed. */
@@ -73,21 +72,31 @@ static int level_next(const wheel *w, unsigned level, uint64_t *deadline, unsign
     return 1;
 }
 
+/* The earliest occupied slot over all levels. With exact occupancy bits the
+ * lowest occupied level always holds it; taking the minimum keeps that true
+ * even with a stale bit, whose wrapped deadline could otherwise hide (and
+ * let `elapsed` jump past) a due slot of a higher level. */
 static int next_expiration(const wheel *w, unsigned *level, unsigned *slot, uint64_t *tick)
 {
-    for (unsigned l = 0; l < WHEEL_LEVELS; l++)
-        if (level_next(w, l, tick, slot)) {
+    int found = 0;
+    for (unsigned l = 0; l < WHEEL_LEVELS; l++) {
+        uint64_t t;
+        unsigned s;
+        if (level_next(w, l, &t, &s) && (!found || t < *tick)) {
+            *tick = t;
+            *slot = s;
             *level = l;
-            return 1;
+            found = 1;
         }
-    return 0;
+    }
+    return found;
 }
 
 corio_instant wheel_next_deadline(wheel *w)
 {
     unsigned level, slot;
     uint64_t tick;
-    if (w->count == 0 || !next_expiration(w, &level, &slot, &tick))
+    if (!next_expiration(w, &level, &slot, &tick))
         return UINT64_MAX;
     /* A higher level's slot is due at its first tick, when its timers are
      * re-filed into lower levels: waking then is early for them but right. */
@@ -100,7 +109,7 @@ size_t wheel_advance(wheel *w, corio_instant now)
     size_t fired = 0;
     unsigned level, slot;
     uint64_t tick;
-    while (w->count > 0 && next_expiration(w, &level, &slot, &tick) && tick <= now_tick) {
+    while (next_expiration(w, &level, &slot, &tick) && tick <= now_tick) {
         corio_timer *list = w->slots[level][slot];
         w->slots[level][slot] = NULL;
         w->occupied[level] &= ~(1ull << slot);
@@ -116,7 +125,6 @@ size_t wheel_advance(wheel *w, corio_instant now)
             t->pprev_ = NULL;
             uint64_t when = tick_of(w, t->deadline_);
             if (when <= tick) {
-                w->count--;
                 fired++;
                 corio_waker_wake(&t->waker_);
             } else {

@@ -6,9 +6,12 @@
  * highest bit in which its deadline tick differs from the wheel's current
  * tick, so lower levels always hold earlier timers and the next expiry is
  * found with one count-trailing-zeros per level. Slots are hlists
- * (next + pprev), so insert and cancel are O(1) and cancel needs no pointer to
- * the wheel. Occupancy bits may be stale after a cancel; they are cleared
- * when the slot is next processed.
+ * (next + pprev), so insert and cancel are O(1), and unlinking needs nothing
+ * but the timer. The wheel keeps no count: the occupancy bits say whether
+ * anything is armed. wheel_remove keeps them exact (it sees when it empties
+ * one of its own slots); any other unlink can leave a stale bit, which costs
+ * at most one spurious wakeup, because the next expiry is the earliest slot
+ * over all levels and processing an empty slot only clears its bit.
  *
  * A deadline d (ns) becomes tick ceil((d - start) / 1 ms), and a tick fires
  * only when the clock has reached it, so no timer fires early.
@@ -28,7 +31,6 @@
 typedef struct wheel {
     corio_instant start;  /* instant of tick 0 */
     uint64_t elapsed;     /* ticks processed so far */
-    size_t count;         /* armed timers */
     uint64_t occupied[WHEEL_LEVELS];
     corio_timer *slots[WHEEL_LEVELS][WHEEL_SLOTS];
 } wheel;
@@ -50,9 +52,15 @@ static inline void wheel_unlink(corio_timer *t)
 /* Cancel an armed timer of this wheel. */
 static inline void wheel_remove(wheel *w, corio_timer *t)
 {
-    if (t->pprev_) {
-        wheel_unlink(t);
-        w->count--;
+    corio_timer **pp = t->pprev_;
+    if (!pp)
+        return;
+    wheel_unlink(t);
+    /* pprev points into the slot array when t was first in its slot. */
+    corio_timer **first = &w->slots[0][0];
+    if (pp >= first && pp < first + WHEEL_LEVELS * WHEEL_SLOTS && *pp == NULL) {
+        size_t i = (size_t)(pp - first);
+        w->occupied[i / WHEEL_SLOTS] &= ~(1ull << (i % WHEEL_SLOTS));
     }
 }
 
