@@ -26,8 +26,8 @@ extern "C" {
 /* The call must be made from inside a corio task (e.g. corio_await in plain
  * code), or from outside one (e.g. corio_rt_block_on inside a task). */
 #define CORIO_EWRONGCTX (-4003)
-/* The future or task panicked: it called corio_task_exit with an error, or
- * returned from a function that was not allowed to. Reserved. */
+/* Reserved for a task that fails in a way that is not an error code of its
+ * own (a future reporting misuse); nothing returns it yet. */
 #define CORIO_EPANIC (-4004)
 
 /* A static, human-readable description of `err` (a negative corio code or a

@@ -129,18 +129,22 @@ static inline void corio_future_drop(corio_future *f)
 /* ---- awaiting ------------------------------------------------------------ */
 
 /* Inside a coroutine task: poll `fut` until it is ready, suspending the task
- * (not the thread) while it is pending. Returns the future's result, or
- * CORIO_ECANCELED when the task is cancelled, in which case `fut` has been
- * dropped. Cancellation is sticky: once the task is cancelled, every await
- * returns CORIO_ECANCELED at once (after dropping its future).
+ * (not the thread) while it is pending. Returns the future's result, or:
+ *   CORIO_ECANCELED  the task is cancelled; `fut` has been dropped.
+ *                    Sticky: once the task is cancelled, every await returns
+ *                    it at once (after dropping its future);
+ *   CORIO_ETIMEDOUT  the deadline of an enclosing corio_with_timeout scope
+ *                    passed; `fut` has been dropped. Sticky within the scope.
  * Outside a coroutine task it returns CORIO_EWRONGCTX and leaves `fut` alone;
- * use corio_block_on_future there. */
+ * use corio_block_on_future there. Every corio call documented as
+ * suspending the task (sleep, join, yield...) is an await and can return
+ * these two codes. */
 int corio_await(corio_future *fut);
 
-/* From plain code (any thread that is not running a corio task): poll `fut`
- * until it is ready, sleeping the thread in between. The future must not need
- * a runtime's driver (timers, I/O) unless that runtime is driven by another
- * thread. Returns the future's result, or CORIO_EWRONGCTX inside a task. */
+/* From plain code (any thread that is not running a corio task): run `fut`
+ * to completion on a temporary current-thread runtime (so timers work), then
+ * free that runtime. Returns the future's result, CORIO_EWRONGCTX inside a
+ * task, or an error from building the runtime (-ENOMEM, -EMFILE). */
 int corio_block_on_future(corio_future *fut);
 
 #ifdef __cplusplus

@@ -34,7 +34,8 @@ typedef enum corio_rt_flavor {
 typedef struct corio_rt_builder {
     corio_rt_flavor flavor;
     size_t stack_size;       /* default coroutine stack size, 0: CORIO_DEFAULT_STACK_SIZE */
-    unsigned event_interval; /* tasks run between two non-blocking driver polls, 0: 61 */
+    unsigned event_interval; /* tasks run between two checks of timers and of
+                              * wakes from other threads, 0: 61 */
 } corio_rt_builder;
 
 /* A builder for a current-thread runtime, with every default filled in. */
@@ -50,7 +51,8 @@ int corio_rt_build(const corio_rt_builder *b, corio_rt **out);
 int corio_rt_block_on(corio_rt *rt, corio_fn fn, void *arg, int *result);
 
 /* The same for a future, polled by the runtime as a stackless main task.
- * Returns the future's result (or an error as above). */
+ * Returns the future's result, or an error as above: a future whose results
+ * can be negative should report them in its own fields to be told apart. */
 int corio_rt_block_on_future(corio_rt *rt, corio_future *fut);
 
 /* Cancel the tasks left, run their cleanup, free the runtime. Must not be

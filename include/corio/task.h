@@ -90,12 +90,17 @@ corio_task *corio_spawn_handle_at_(corio_fn fn, void *arg, const corio_spawn_sit
 
 /* Wait for the task to finish and give back the handle. Inside a task this
  * suspends the caller; from plain code it blocks the thread. Returns:
- *   0                the task ran to completion; *result (if not NULL) is its result;
+ *   0                the task ran to completion; *result (if not NULL) is its
+ *                    result (-ENOMEM if no stack could be had to start a
+ *                    coroutine: its function then never ran);
  *   CORIO_ECANCELED  the task was cancelled; *result is what its function
  *                    returned after cleanup (CORIO_ECANCELED for a stackless
  *                    task). Also returned when the *caller* is cancelled while
  *                    waiting (corio_is_cancelled() tells which); the task then
- *                    goes on, detached.
+ *                    goes on, detached;
+ *   CORIO_ETIMEDOUT  the caller's corio_with_timeout deadline passed while
+ *                    waiting; the task goes on, detached;
+ *   -EINVAL          t is NULL.
  * The handle is given back in every case. */
 int corio_task_join(corio_task *t, int *result);
 

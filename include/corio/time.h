@@ -7,8 +7,9 @@
  * about one millisecond late on an idle runtime.
  *
  * Every future here must be polled from a task of a runtime (it registers with
- * that runtime's wheel). Dropping an unfinished sleep, timeout or interval
- * removes its timer at once.
+ * that runtime's wheel), and dropped or cancelled from a task of the same
+ * runtime. Dropping an unfinished sleep, timeout or interval removes its
+ * timer at once.
  */
 #ifndef CORIO_TIME_H
 #define CORIO_TIME_H
@@ -68,9 +69,9 @@ typedef struct corio_sleep_fut {
 void corio_sleep_fut_init(corio_sleep_fut *f, corio_duration d);
 void corio_sleep_until_fut_init(corio_sleep_fut *f, corio_instant deadline);
 
-/* Suspend the calling task for `d` (<= 0: just yield to the timer check).
- * Returns 0, CORIO_ECANCELED, or CORIO_ETIMEDOUT inside an expired
- * corio_with_timeout scope. */
+/* Suspend the calling task for `d` (d <= 0, or a deadline already passed:
+ * return at once without suspending). Returns 0, CORIO_ECANCELED, or
+ * CORIO_ETIMEDOUT inside an expired corio_with_timeout scope. */
 int corio_sleep(corio_duration d);
 int corio_sleep_until(corio_instant deadline);
 
@@ -93,10 +94,16 @@ int corio_timeout(corio_future *inner, corio_duration d);
 /* Run fn(arg) on the calling coroutine with a deadline `d` from now. Once the
  * deadline passes, the await fn is blocked in, and every later await inside
  * fn, returns CORIO_ETIMEDOUT, so fn unwinds through its cleanup (as with
- * cancellation, but scoped to this call). Returns 0 with fn's result in
- * *result when fn returned before the deadline, CORIO_ETIMEDOUT when the
- * deadline passed (*result still gets fn's return value), CORIO_ECANCELED when
- * the task was cancelled, CORIO_EWRONGCTX in plain code. Scopes nest. */
+ * cancellation, but scoped to this call). Returns:
+ *   0                fn returned without any await of it being interrupted by
+ *                    the deadline (its work is complete, even if it finished
+ *                    just after the deadline while computing); *result = fn's;
+ *   CORIO_ETIMEDOUT  an await inside fn returned CORIO_ETIMEDOUT for this
+ *                    deadline; *result still gets fn's return value;
+ *   CORIO_ECANCELED  the task was cancelled;
+ *   CORIO_EWRONGCTX  plain code.
+ * fn is not called at all when the task is already cancelled or an enclosing
+ * scope has already expired (that code is returned). Scopes nest. */
 int corio_with_timeout(corio_duration d, corio_fn fn, void *arg, int *result);
 
 /* ---- intervals ------------------------------------------------------------ */
@@ -121,7 +128,8 @@ typedef struct corio_interval {
 } corio_interval;
 
 /* Ticks at now, now+period, now+2*period... (the first tick is immediate, as
- * in tokio). period must be > 0. Policy CORIO_MISSED_BURST. */
+ * in tokio). period must be > 0 (a smaller one is taken as 1 ns). Policy
+ * CORIO_MISSED_BURST. */
 void corio_interval_init(corio_interval *iv, corio_duration period);
 /* First tick at `start` instead of now. */
 void corio_interval_init_at(corio_interval *iv, corio_instant start, corio_duration period);
