@@ -10,6 +10,7 @@
 #define CORIO_ARCH_CTX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if !defined(CORIO_CTX_UCONTEXT) && !defined(__x86_64__) && !defined(__aarch64__)
 #define CORIO_CTX_UCONTEXT 1
@@ -28,9 +29,18 @@ typedef struct arch_ctx {
 
 typedef void (*ctx_entry_fn)(void *arg);
 
+/* The floating-point control state a new coroutine starts with (x86-64:
+ * MXCSR and the x87 control word; AArch64: FPCR), read from the calling
+ * thread. Read once per worker: reading it costs more than the rest of
+ * ctx_make (fnstcw is slow). */
+typedef struct ctx_fpenv {
+    uint64_t bits;
+} ctx_fpenv;
+ctx_fpenv ctx_fpenv_capture(void);
+
 /* Prepare `c` to start entry(arg) on the stack [lo, lo+size) at the first
- * switch to it. entry must never return. */
-void ctx_make(arch_ctx *c, void *lo, size_t size, ctx_entry_fn entry, void *arg);
+ * switch to it, with FP control state `fp`. entry must never return. */
+void ctx_make(arch_ctx *c, void *lo, size_t size, ctx_entry_fn entry, void *arg, ctx_fpenv fp);
 
 /* Prepare a context that will only be switched away from (a thread's own). */
 void ctx_init_thread(arch_ctx *c);

@@ -17,8 +17,15 @@ static void uc_entry(unsigned int fhi, unsigned int flo, unsigned int ahi, unsig
     abort(); /* entry never returns */
 }
 
-void ctx_make(arch_ctx *c, void *lo, size_t size, ctx_entry_fn entry, void *arg)
+ctx_fpenv ctx_fpenv_capture(void)
 {
+    ctx_fpenv e = {0}; /* getcontext() in ctx_make copies the thread's own */
+    return e;
+}
+
+void ctx_make(arch_ctx *c, void *lo, size_t size, ctx_entry_fn entry, void *arg, ctx_fpenv fp)
+{
+    (void)fp;
     uintptr_t top = ((uintptr_t)lo + size - sizeof(ucontext_t)) & ~(uintptr_t)63;
     ucontext_t *uc = (ucontext_t *)top;
     getcontext(uc);

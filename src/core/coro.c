@@ -196,7 +196,8 @@ static bool coro_poll(corio_task **tp, worker *w, bool cancelled)
         }
         c->stk = stk;
         c->t.flags |= TF_STARTED;
-        ctx_make(&c->ctx, stack_usable_lo(c->stk), stack_usable_size(c->stk), coro_entry, c);
+        ctx_make(&c->ctx, stack_usable_lo(c->stk), stack_usable_size(c->stk), coro_entry, c,
+                 w->fpenv);
 #ifdef CORIO_TSAN
         c->tsan_fiber = TSAN_CREATE_FIBER();
 #endif

@@ -55,7 +55,8 @@ int task_init(corio_task *t, bool stackless, struct sched *s, const corio_spawn_
 
 static void task_dealloc(corio_task *t)
 {
-    corio_waker_drop(&t->join_waker);
+    if (t->join_waker.vtable)
+        corio_waker_drop(&t->join_waker);
     if (t->flags & TF_NAMED)
         free((task_named *)(void *)t->site);
     task_vt(t)->dealloc(t);

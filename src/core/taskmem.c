@@ -32,7 +32,6 @@ typedef struct tcache {
     block *tail[NCLASS]; /* last block of free[], so a spill is O(1) */
     size_t count[NCLASS];
     char *bump, *bump_end;
-    bool registered;
 } tcache;
 
 static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,7 +40,10 @@ static size_t depot_count[NCLASS];
 static _Atomic size_t reserved;
 static int use_malloc = -1; /* decided once: 1 under sanitizers/valgrind */
 
-static __thread tcache tc;
+/* The cache itself is heap-allocated: initial-exec TLS (one %fs-relative
+ * load) must stay small, because a dlopen'ed libcorio.so takes it from the
+ * static TLS surplus. */
+static __thread tcache *tcp __attribute__((tls_model("initial-exec")));
 static pthread_key_t tc_key;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
 
@@ -67,7 +69,8 @@ static void tc_dtor(void *p)
     for (unsigned cls = 1; cls < NCLASS; cls++)
         spill(c, cls);
     /* The rest of this thread's bump chunk is abandoned (at most 2 MiB). */
-    c->bump = c->bump_end = NULL;
+    tcp = NULL;
+    free(c);
 }
 
 static void tc_key_init(void)
@@ -80,6 +83,19 @@ static void tc_key_init(void)
 #else
     use_malloc = 0;
 #endif
+}
+
+/* This thread's cache, registered so that the thread's exit gives its
+ * blocks back to the depot. */
+static tcache *tcache_new(void)
+{
+    pthread_once(&tc_once, tc_key_init);
+    tcache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    pthread_setspecific(tc_key, c);
+    tcp = c;
+    return c;
 }
 
 static bool refill_from_depot(tcache *c, unsigned cls)
@@ -137,16 +153,14 @@ __attribute__((noinline)) void *taskmem_alloc(size_t size)
     unsigned cls = (unsigned)((size + CLASS_BYTES - 1) / CLASS_BYTES);
     if (cls == 0)
         cls = 1;
-    tcache *c = &tc;
+    tcache *c = tcp;
+    if (!c && !(c = tcache_new()))
+        return malloc(size);
     block *b = c->free[cls];
     if (b) {
         c->free[cls] = b->next; /* tail[] goes stale when the list empties: */
         c->count[cls]--;        /* it is only read while the list is not */
         return b;
-    }
-    if (!c->registered) {
-        c->registered = true;
-        pthread_setspecific(tc_key, c);
     }
     if (refill_from_depot(c, cls)) {
         b = c->free[cls];
@@ -173,10 +187,16 @@ __attribute__((noinline)) void taskmem_free(void *p, size_t size)
     unsigned cls = (unsigned)((size + CLASS_BYTES - 1) / CLASS_BYTES);
     if (cls == 0)
         cls = 1;
-    tcache *c = &tc;
-    if (!c->registered) {
-        c->registered = true; /* so the thread's exit gives its blocks back */
-        pthread_setspecific(tc_key, c);
+    tcache *c = tcp;
+    if (!c && !(c = tcache_new())) {
+        /* No memory for a cache: hand the block straight to the depot. */
+        block *b = p;
+        pthread_mutex_lock(&depot_lock);
+        b->next = depot[cls];
+        depot[cls] = b;
+        depot_count[cls]++;
+        pthread_mutex_unlock(&depot_lock);
+        return;
     }
     block *b = p;
     b->next = c->free[cls];

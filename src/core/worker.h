@@ -33,6 +33,7 @@ typedef struct worker {
     unsigned budget;      /* tasks it may still run before the loop checks
                            * timers and the inject queue again */
     stack_cache stacks;
+    ctx_fpenv fpenv;      /* FP control state new coroutines start with */
     /* sanitizer fiber state of the loop's own stack */
     void *asan_fake_stack;
     const void *asan_stack_bottom;

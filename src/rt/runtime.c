@@ -51,7 +51,9 @@ struct corio_rt {
     sched s;
 };
 
-static __thread worker *tls_worker;
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call in
+ * -fPIC code (the library is built position-independent for the .so). */
+static __thread worker *tls_worker __attribute__((tls_model("initial-exec")));
 
 __attribute__((noinline)) worker *worker_current(void)
 {
@@ -229,6 +231,7 @@ static void enter(sched *s)
 {
     ctx_init_thread(&s->w.ctx);
     s->w.tsan_fiber = TSAN_CURRENT_FIBER();
+    s->w.fpenv = ctx_fpenv_capture(); /* coroutines inherit the driver's */
     stack_overflow_handler_install();
     worker_set_current(&s->w);
 }
