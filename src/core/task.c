@@ -92,8 +92,10 @@ static bool transition_notify(corio_task *t)
         uint64_t ns = s | ST_NOTIFIED;
         bool sched = !(s & ST_RUNNING);
         /* Release: whatever the waker did before waking happens-before the
-         * poll that the notification causes. */
-        if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_release,
+         * poll that the notification causes. Acquire: when this schedules
+         * the task, this thread writes the task's queue link next, which the
+         * last poller read before its release at the idle transition. */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_acq_rel,
                                                   memory_order_relaxed))
             return sched;
     }
@@ -123,7 +125,8 @@ void task_cancel(corio_task *t)
             return;
         uint64_t ns = s | ST_CANCELLED | ST_NOTIFIED;
         bool sched = !(s & (ST_RUNNING | ST_NOTIFIED));
-        if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_release,
+        /* acq_rel for the same reason as in transition_notify. */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_acq_rel,
                                                   memory_order_relaxed)) {
             if (sched) {
                 task_ref_inc(t);

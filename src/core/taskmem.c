@@ -38,7 +38,9 @@ static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
 static block *depot[NCLASS];
 static size_t depot_count[NCLASS];
 static _Atomic size_t reserved;
-static int use_malloc = -1; /* decided once: 1 under sanitizers/valgrind */
+/* Decided once (pthread_once): 1 under sanitizers/valgrind. Release/acquire
+ * so a thread that sees 0 or 1 also sees the key created. */
+static _Atomic int use_malloc = -1;
 
 /* The cache itself is heap-allocated: initial-exec TLS (one %fs-relative
  * load) must stay small, because a dlopen'ed libcorio.so takes it from the
@@ -76,13 +78,15 @@ static void tc_dtor(void *p)
 static void tc_key_init(void)
 {
     pthread_key_create(&tc_key, tc_dtor);
+    int m;
 #if defined(CORIO_ASAN) || defined(CORIO_TSAN)
-    use_malloc = 1;
+    m = 1;
 #elif defined(HAVE_VALGRIND)
-    use_malloc = RUNNING_ON_VALGRIND ? 1 : 0;
+    m = RUNNING_ON_VALGRIND ? 1 : 0;
 #else
-    use_malloc = 0;
+    m = 0;
 #endif
+    atomic_store_explicit(&use_malloc, m, memory_order_release);
 }
 
 /* This thread's cache, registered so that the thread's exit gives its
@@ -143,9 +147,13 @@ static bool new_chunk(tcache *c)
 
 __attribute__((noinline)) void *taskmem_alloc(size_t size)
 {
-    if (use_malloc != 0) {
-        pthread_once(&tc_once, tc_key_init);
-        if (use_malloc)
+    int um = atomic_load_explicit(&use_malloc, memory_order_acquire);
+    if (um != 0) {
+        if (um < 0) {
+            pthread_once(&tc_once, tc_key_init);
+            um = atomic_load_explicit(&use_malloc, memory_order_acquire);
+        }
+        if (um)
             return malloc(size);
     }
     if (size > MAX_BLOCK)
@@ -180,7 +188,7 @@ __attribute__((noinline)) void taskmem_free(void *p, size_t size)
 {
     if (!p)
         return;
-    if (use_malloc == 1 || size > MAX_BLOCK) {
+    if (atomic_load_explicit(&use_malloc, memory_order_acquire) == 1 || size > MAX_BLOCK) {
         free(p);
         return;
     }
