@@ -4,7 +4,8 @@
  *
  * Runs every registered test (or those whose name contains one of the given
  * substrings), each in a forked child with a time limit, N at a time (default
- * 2), prints one line per test and, last, "N passed, N failed".
+ * 2), then the TEST_TIMING ones one at a time; prints one line per test and,
+ * last, "N passed, N failed".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -196,10 +197,19 @@ int main(int argc, char **argv)
     size_t next = 0;
     char **failed_names = calloc(n + 1, sizeof *failed_names);
     signal(SIGPIPE, SIG_IGN);
-    while (next < n || active > 0) {
-        while (active < jobs && next < n) {
+    /* Two phases: the ordinary tests N at a time, then the timing ones alone. */
+    int phase = 0;
+    int limit = jobs;
+    while (phase < 2) {
+        if (next >= n && active == 0) {
+            phase++;
+            next = 0;
+            limit = 1;
+            continue;
+        }
+        while (active < limit && next < n) {
             test_case *tc = list[next++];
-            if (!matches(tc, argc, argv, first))
+            if (!matches(tc, argc, argv, first) || tc->serial != phase)
                 continue;
             for (int i = 0; i < jobs; i++) {
                 if (run[i].pid == 0) {
@@ -213,7 +223,7 @@ int main(int argc, char **argv)
             }
         }
         if (active == 0)
-            break;
+            continue;
         /* Drain the children's output while waiting, so a chatty test cannot
          * block on a full pipe. */
         int status;

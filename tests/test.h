@@ -20,6 +20,7 @@ typedef struct test_case {
     const char *file;
     void (*fn)(void);
     unsigned timeout_s;
+    int serial; /* run alone: its assertions are about timing */
     struct test_case *next;
 } test_case;
 
@@ -28,17 +29,21 @@ void test_fail(const char *file, int line, const char *msg) __attribute__((noret
 void test_failf(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
-#define TEST_T(name_, timeout_)                                                     \
+#define TEST_T(name_, timeout_, serial_)                                             \
     static void test_fn_##name_(void);                                              \
     __attribute__((constructor)) static void test_reg_##name_(void)                 \
     {                                                                               \
-        static test_case tc = {#name_, __FILE__, test_fn_##name_, (timeout_), NULL}; \
+        static test_case tc = {#name_, __FILE__, test_fn_##name_, (timeout_), (serial_), \
+                               NULL};                                               \
         test_register(&tc);                                                         \
     }                                                                               \
     static void test_fn_##name_(void)
 
-#define TEST(name_) TEST_T(name_, 60)
-#define TEST_SLOW(name_) TEST_T(name_, 300)
+#define TEST(name_) TEST_T(name_, 60, 0)
+#define TEST_SLOW(name_) TEST_T(name_, 300, 0)
+/* A test whose checks bound elapsed time (lateness, latency, CPU use): the
+ * runner runs it after the others, with nothing else running beside it. */
+#define TEST_TIMING(name_) TEST_T(name_, 120, 1)
 
 #define CHECK(cond)                                                                  \
     do {                                                                             \

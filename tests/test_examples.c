@@ -86,7 +86,7 @@ static void expect_status_0(int line)
 
 /* ---- the seed programs ---------------------------------------------------- */
 
-TEST(example_delayed_value)
+TEST_TIMING(example_delayed_value)
 {
     run_example("delayed_value", "100");
     EXPECT_OK();
@@ -112,7 +112,7 @@ TEST(example_count_to_three)
              "polled 4 times");
 }
 
-TEST(example_fetch_data)
+TEST_TIMING(example_fetch_data)
 {
     const double dur = 200.0;
     run_example("fetch_data", "200");
@@ -145,7 +145,7 @@ TEST(example_fetch_data)
     EXPECT(ticks >= 5 && gap < dur / 2);
 }
 
-TEST(example_two_tasks)
+TEST_TIMING(example_two_tasks)
 {
     run_example("two_tasks", "100");
     EXPECT_OK();
@@ -155,7 +155,7 @@ TEST(example_two_tasks)
     EXPECT(ms >= 200.0 && ms < 290.0); /* max(100, 200), not the sum */
 }
 
-TEST(example_timeout)
+TEST_TIMING(example_timeout)
 {
     run_example("timeout", "fast"); /* durations x 0.05: 1 s -> 50 ms */
     EXPECT_OK();
@@ -193,7 +193,7 @@ TEST(example_forget_await)
 
 /* ---- the showcase ---------------------------------------------------------- */
 
-TEST(example_demo)
+TEST_TIMING(example_demo)
 {
     run_example("demo", "quick");
     EXPECT_OK();

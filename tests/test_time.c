@@ -253,7 +253,7 @@ static void value_init(value_fut *v, corio_duration d, int value)
 
 /* ---- the clock ------------------------------------------------------------- */
 
-TEST(time_now_monotonic)
+TEST_TIMING(time_now_monotonic)
 {
     corio_instant prev = corio_now();
     CHECK(prev > 0);
@@ -278,7 +278,7 @@ TEST(time_now_monotonic)
     CHECK(corio_now() - t0 >= (corio_instant)CORIO_MSEC(20));
 }
 
-TEST(time_instant_add_saturates)
+TEST_TIMING(time_instant_add_saturates)
 {
     CHECK_EQ(corio_instant_add(1000, 500), 1500);
     CHECK_EQ(corio_instant_add(1000, -500), 500);
@@ -319,7 +319,7 @@ static int sleep_accuracy_main(void *arg)
     return 0;
 }
 
-TEST(time_sleep_never_early_not_late)
+TEST_TIMING(time_sleep_never_early_not_late)
 {
     CHECK_EQ(run_main(sleep_accuracy_main, NULL), 0);
 }
@@ -352,7 +352,7 @@ static int sleep_until_main(void *arg)
     return 0;
 }
 
-TEST(time_sleep_until)
+TEST_TIMING(time_sleep_until)
 {
     CHECK_EQ(run_main(sleep_until_main, NULL), 0);
 }
@@ -374,7 +374,7 @@ static int sleep_zero_main(void *arg)
     return 0;
 }
 
-TEST(time_sleep_zero_and_negative_return_promptly)
+TEST_TIMING(time_sleep_zero_and_negative_return_promptly)
 {
     CHECK_EQ(run_main(sleep_zero_main, NULL), 0);
 }
@@ -393,7 +393,7 @@ static int sleep_short_main(void *arg)
     return 0;
 }
 
-TEST(time_sleep_after_runtime_was_not_driven)
+TEST_TIMING(time_sleep_after_runtime_was_not_driven)
 {
     corio_rt *rt = rt_make();
     static const int idle_ms[] = {0, 70, 130, 300, 1100};
@@ -522,7 +522,7 @@ static void storm_fill_uniform(storm_args *a, size_t n, corio_duration span)
         a->offsets[i] = (corio_duration)rng_below((uint64_t)span); /* ns: not tick-aligned */
 }
 
-TEST(time_storm_100k_stackless)
+TEST_TIMING(time_storm_100k_stackless)
 {
     storm_args a;
     memset(&a, 0, sizeof a);
@@ -626,7 +626,7 @@ static int storm_coro_main(void *arg)
     return 0;
 }
 
-TEST(time_storm_100k_coroutines)
+TEST_TIMING(time_storm_100k_coroutines)
 {
     storm_args a;
     memset(&a, 0, sizeof a);
@@ -643,7 +643,7 @@ TEST(time_storm_100k_coroutines)
 /* Timers spread over several wheel levels (a level-1 slot spans 64 ms, a
  * level-2 slot 4096 ms), plus deadlines right on and around level boundaries
  * relative to the start. */
-TEST(time_storm_multilevel)
+TEST_TIMING(time_storm_multilevel)
 {
     storm_args a;
     memset(&a, 0, sizeof a);
@@ -781,7 +781,7 @@ static int cstorm_main(void *arg)
     return 0;
 }
 
-TEST(time_cancel_storm_timeouts)
+TEST_TIMING(time_cancel_storm_timeouts)
 {
     cstorm cs;
     memset(&cs, 0, sizeof cs);
@@ -899,7 +899,7 @@ static int astorm_main(void *arg)
     return 0;
 }
 
-TEST(time_cancel_storm_abort_sleepers)
+TEST_TIMING(time_cancel_storm_abort_sleepers)
 {
     astorm as;
     memset(&as, 0, sizeof as);
@@ -981,7 +981,7 @@ static int stale_main(void *arg)
     return 0;
 }
 
-TEST(time_sleep_after_cancelled_timers_not_late)
+TEST_TIMING(time_sleep_after_cancelled_timers_not_late)
 {
     CHECK_EQ(run_main(stale_main, NULL), 0);
 }
@@ -1030,7 +1030,7 @@ static int timeout_ready_main(void *arg)
     return 0;
 }
 
-TEST(time_timeout_inner_ready_first)
+TEST_TIMING(time_timeout_inner_ready_first)
 {
     CHECK_EQ(run_main(timeout_ready_main, NULL), 0);
 }
@@ -1072,7 +1072,7 @@ static int timeout_elapsed_main(void *arg)
     return 0;
 }
 
-TEST(time_timeout_elapsed_drops_inner_once)
+TEST_TIMING(time_timeout_elapsed_drops_inner_once)
 {
     CHECK_EQ(run_main(timeout_elapsed_main, NULL), 0);
 }
@@ -1148,7 +1148,7 @@ static int timeout_compose_main(void *arg)
     return 0;
 }
 
-TEST(time_timeout_fut_composition)
+TEST_TIMING(time_timeout_fut_composition)
 {
     CHECK_EQ(run_main(timeout_compose_main, NULL), 0);
 }
@@ -1294,7 +1294,7 @@ static int with_timeout_main(void *arg)
     return 0;
 }
 
-TEST(time_with_timeout_scope)
+TEST_TIMING(time_with_timeout_scope)
 {
     CHECK_EQ(run_main(with_timeout_main, NULL), 0);
     /* Plain code: not inside a task. */
@@ -1371,7 +1371,7 @@ static int nested_main(void *arg)
     return 0;
 }
 
-TEST(time_with_timeout_nested)
+TEST_TIMING(time_with_timeout_nested)
 {
     CHECK_EQ(run_main(nested_main, NULL), 0);
 }
@@ -1413,7 +1413,7 @@ static int cancel_in_scope_main(void *arg)
     return 0;
 }
 
-TEST(time_with_timeout_cancelled_inside)
+TEST_TIMING(time_with_timeout_cancelled_inside)
 {
     CHECK_EQ(run_main(cancel_in_scope_main, NULL), 0);
 }
@@ -1466,7 +1466,7 @@ static int interval_main(void *arg)
     return 0;
 }
 
-TEST(time_interval_ticks_on_schedule)
+TEST_TIMING(time_interval_ticks_on_schedule)
 {
     CHECK_EQ(run_main(interval_main, NULL), 0);
 }
@@ -1538,19 +1538,19 @@ static int missed_main(void *arg)
     return 0;
 }
 
-TEST(time_interval_missed_burst)
+TEST_TIMING(time_interval_missed_burst)
 {
     missed_args a = {CORIO_MISSED_BURST};
     CHECK_EQ(run_main(missed_main, &a), 0);
 }
 
-TEST(time_interval_missed_delay)
+TEST_TIMING(time_interval_missed_delay)
 {
     missed_args a = {CORIO_MISSED_DELAY};
     CHECK_EQ(run_main(missed_main, &a), 0);
 }
 
-TEST(time_interval_missed_skip)
+TEST_TIMING(time_interval_missed_skip)
 {
     missed_args a = {CORIO_MISSED_SKIP};
     CHECK_EQ(run_main(missed_main, &a), 0);
@@ -1578,7 +1578,7 @@ static int late_not_missed_main(void *arg)
     return 0;
 }
 
-TEST(time_interval_late_within_period_keeps_grid)
+TEST_TIMING(time_interval_late_within_period_keeps_grid)
 {
     CHECK_EQ(run_main(late_not_missed_main, NULL), 0);
 }
@@ -1671,7 +1671,7 @@ static int drop_main(void *arg)
     return 0;
 }
 
-TEST(time_drop_removes_timer)
+TEST_TIMING(time_drop_removes_timer)
 {
     CHECK_EQ(run_main(drop_main, NULL), 0);
 }
@@ -1701,7 +1701,7 @@ static int abort_long_sleeper_main(void *arg)
     return 0;
 }
 
-TEST(time_long_sleeper_does_not_hold_up_shutdown)
+TEST_TIMING(time_long_sleeper_does_not_hold_up_shutdown)
 {
     /* corio_rt_free with a task 10 s into a sleep: cancelled, fast. */
     corio_rt *rt = rt_make();
@@ -1750,7 +1750,7 @@ static int idle_main(void *arg)
     return 0;
 }
 
-TEST_SLOW(time_idle_runtime_uses_no_cpu)
+TEST_TIMING(time_idle_runtime_uses_no_cpu)
 {
     double pct = 100;
     CHECK_EQ(run_main(idle_main, &pct), 0);
@@ -1853,7 +1853,7 @@ static int cmp_dur(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-TEST(time_foreign_thread_wake_latency)
+TEST_TIMING(time_foreign_thread_wake_latency)
 {
     static wake_shared ws;
     pthread_mutex_init(&ws.mu, NULL);

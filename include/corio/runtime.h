@@ -55,9 +55,13 @@ int corio_rt_block_on(corio_rt *rt, corio_fn fn, void *arg, int *result);
  * can be negative should report them in its own fields to be told apart. */
 int corio_rt_block_on_future(corio_rt *rt, corio_future *fut);
 
-/* Cancel the tasks left, run their cleanup, free the runtime. Must not be
- * called from inside one of its tasks. Join handles still held stay valid
- * (their tasks report cancellation) until given back. */
+/* Cancel the tasks left, run their cleanup, free the runtime. Join handles
+ * still held stay valid (their tasks report cancellation) until given back.
+ * From plain code it drives the shutdown on the calling thread. From a task
+ * of another runtime it runs the shutdown on a helper thread while the
+ * calling task waits (if that task is cancelled meanwhile, the shutdown still
+ * completes). From one of the runtime's own tasks it is refused (a message on
+ * stderr; nothing is freed). */
 void corio_rt_free(corio_rt *rt);
 
 /* The runtime of the calling task, NULL in plain code. */

@@ -43,9 +43,12 @@ static bool fut_poll(corio_task **tp, worker *w, bool cancelled)
     return false;
 }
 
+/* mem_units: the pooled block's size / 16, or LARGE for a malloc'd one. */
+#define LARGE UINT16_MAX
+
 static void fut_dealloc(corio_task *t)
 {
-    taskmem_free(t, (size_t)t->mem_units * 16);
+    taskmem_free(t, t->mem_units == LARGE ? SIZE_MAX : (size_t)t->mem_units * 16);
 }
 
 const task_vtable fut_vtable = {fut_poll, fut_dealloc};
@@ -60,9 +63,9 @@ int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const 
     struct sched *s = spawn_target(opts);
     if (!s)
         return CORIO_EWRONGCTX;
+    if (size > SIZE_MAX - sizeof(futtask) - 15)
+        return -ENOMEM;
     size_t bytes = (sizeof(futtask) + size + 15) & ~(size_t)15;
-    if (bytes > (size_t)UINT16_MAX * 16)
-        return -EINVAL;
     futtask *ft = taskmem_alloc(bytes);
     if (!ft)
         return -ENOMEM;
@@ -71,7 +74,7 @@ int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const 
         taskmem_free(ft, bytes);
         return rc;
     }
-    ft->t.mem_units = (uint16_t)(bytes / 16);
+    ft->t.mem_units = bytes > TASKMEM_MAX_POOLED ? LARGE : (uint16_t)(bytes / 16);
     memcpy(ft->fut, fut, size);
     rc = sched_submit(s, &ft->t);
     if (rc < 0) {

@@ -18,7 +18,7 @@
 #endif
 
 #define CLASS_BYTES 16
-#define MAX_BLOCK 512
+#define MAX_BLOCK TASKMEM_MAX_POOLED
 #define NCLASS (MAX_BLOCK / CLASS_BYTES + 1)
 #define CHUNK (2u << 20)
 #define LOCAL_MAX_BYTES (8u << 20) /* per class and thread before spilling */

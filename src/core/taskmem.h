@@ -20,7 +20,11 @@
 
 #include <stddef.h>
 
+/* Blocks up to this size come from the pool; larger ones from malloc. */
+#define TASKMEM_MAX_POOLED 512
+
 void *taskmem_alloc(size_t size);
+/* `size` as allocated; any value > TASKMEM_MAX_POOLED for a large block. */
 void taskmem_free(void *p, size_t size);
 
 /* Bytes currently in chunks (for metrics and tests). */

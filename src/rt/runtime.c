@@ -389,27 +389,103 @@ static void rt_destroy(sched *s)
     free(sched_rt(s));
 }
 
+/* ---- corio_rt_free from a task: the shutdown on a helper thread ---------- */
+
+typedef struct free_job {
+    corio_future base;
+    corio_rt *rt;
+    pthread_mutex_t mu;
+    bool done;
+    corio_waker waker;
+    _Atomic int refs; /* the helper thread and the waiting task */
+} free_job;
+
+static void free_job_unref(free_job *j)
+{
+    if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_destroy(&j->mu);
+        corio_waker_drop(&j->waker);
+        free(j);
+    }
+}
+
+static void *free_thread(void *arg)
+{
+    free_job *j = arg;
+    corio_rt_free(j->rt);
+    pthread_mutex_lock(&j->mu);
+    j->done = true;
+    corio_waker w = j->waker;
+    j->waker = CORIO_WAKER_NONE;
+    pthread_mutex_unlock(&j->mu);
+    corio_waker_wake(&w);
+    free_job_unref(j);
+    return NULL;
+}
+
+static corio_poll free_job_poll(corio_future *f, corio_context *cx)
+{
+    free_job *j = (free_job *)f;
+    pthread_mutex_lock(&j->mu);
+    bool done = j->done;
+    if (!done)
+        corio_waker_store(&j->waker, cx->waker);
+    pthread_mutex_unlock(&j->mu);
+    return done ? CORIO_READY : CORIO_PENDING;
+}
+
+static const corio_future_vtable free_job_vtable = {free_job_poll, NULL};
+
+static void free_on_thread(corio_rt *rt)
+{
+    free_job *j = calloc(1, sizeof *j);
+    pthread_attr_t attr;
+    pthread_t th;
+    if (j) {
+        corio_future_init(&j->base, &free_job_vtable);
+        j->rt = rt;
+        pthread_mutex_init(&j->mu, NULL);
+        atomic_init(&j->refs, 2);
+    }
+    if (!j || pthread_attr_init(&attr) != 0) {
+        fprintf(stderr, "corio: corio_rt_free: out of memory for the shutdown thread; runtime "
+                        "leaked\n");
+        free(j);
+        return;
+    }
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, free_thread, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        fprintf(stderr, "corio: corio_rt_free: cannot start the shutdown thread (%s); runtime "
+                        "leaked\n",
+                corio_strerror(-rc));
+        pthread_mutex_destroy(&j->mu);
+        free(j);
+        return;
+    }
+    /* If the waiting task is cancelled, the shutdown still completes. */
+    corio_await(&j->base);
+    free_job_unref(j);
+}
+
 void corio_rt_free(corio_rt *rt)
 {
     if (!rt)
         return;
     sched *s = &rt->s;
-    if (worker_current()) {
-        /* From a task: a runtime with nothing to cancel (never driven, or
-         * already empty) can be freed without driving it; anything else
-         * would need this thread to drive a second runtime. */
-        if (worker_current()->sched == s || s->live != 0 ||
-            atomic_load_explicit(&s->inj_len, memory_order_acquire) != 0 ||
-            atomic_load_explicit(&s->driving, memory_order_acquire) != 0) {
-            fprintf(stderr, "corio: corio_rt_free of a runtime with live tasks from inside a "
-                            "task: ignored (%s)\n",
+    worker *cur = worker_current();
+    if (cur) {
+        if (cur->sched == s) {
+            fprintf(stderr, "corio: corio_rt_free called from one of the runtime's own tasks: "
+                            "ignored (%s)\n",
                     corio_strerror(CORIO_EWRONGCTX));
             return;
         }
-        pthread_mutex_lock(&s->inj_lock);
-        s->closed = true;
-        pthread_mutex_unlock(&s->inj_lock);
-        rt_destroy(s);
+        /* From a task of another runtime: this thread cannot drive a second
+         * runtime, so a helper thread runs the shutdown while the calling
+         * task waits (suspended, not blocking its thread). */
+        free_on_thread(rt);
         return;
     }
     if (atomic_exchange_explicit(&s->driving, 1, memory_order_acquire)) {
