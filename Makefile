@@ -57,13 +57,19 @@ BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 STATIC_LIB := $(BUILD)/lib/libcorio.a
 SHARED_LIB := $(BUILD)/lib/libcorio.so
 
-.PHONY: all lib examples tests bench test demo install clean test-aarch64 check-san
+.PHONY: all lib examples tests bench test demo install clean test-aarch64 check-valgrind
 all: lib examples tests bench
 
 lib: $(STATIC_LIB) $(SHARED_LIB)
 examples: $(EXAMPLES)
 tests: $(TEST_BIN) $(EXAMPLES)
-bench: $(BENCHES)
+bench: $(BENCHES) $(BUILD)/bench/max_threads
+
+# Tells ../shared/peers/run.sh that corio's benchmarks are single-threaded
+# for now (only the current-thread runtime exists): no threads=2 runs.
+$(BUILD)/bench/max_threads: bench/max_threads
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -118,6 +124,17 @@ test-aarch64:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user) >/dev/null; }
 	$(MAKE) CC=$(AARCH64_CC) CROSS=aarch64 AR=aarch64-linux-gnu-ar \
 	  TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" test
+
+# The examples under valgrind's memcheck: no error, no leak. Stacks are
+# registered with valgrind, and task memory falls back to malloc under it.
+VALGRIND_EXAMPLES := count_to_three two_tasks forget_await timeout
+check-valgrind: $(EXAMPLES)
+	@for e in $(VALGRIND_EXAMPLES); do \
+	  echo "valgrind $$e"; \
+	  valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+	    $(BUILD)/examples/$$e $$(case $$e in two_tasks) echo 50;; timeout) echo fast;; esac) \
+	    >/dev/null 2>$(BUILD)/valgrind-$$e.log || { cat $(BUILD)/valgrind-$$e.log; exit 1; }; \
+	done; echo "valgrind: no errors, no leaks"
 
 clean:
 	rm -rf build
