@@ -127,20 +127,11 @@ static bool refill_from_depot(tcache *c, unsigned cls)
 
 static bool new_chunk(tcache *c)
 {
-    /* Over-map to align to 2 MiB, so the whole chunk can be one huge page. */
-    char *m = mmap(NULL, 2 * CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *m = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return false;
-    uintptr_t a = ((uintptr_t)m + CHUNK - 1) & ~(uintptr_t)(CHUNK - 1);
-    char *al = (char *)a;
-    if (al > m)
-        munmap(m, (size_t)(al - m));
-    char *end = al + CHUNK;
-    if (end < m + 2 * CHUNK)
-        munmap(end, (size_t)(m + 2 * CHUNK - end));
-    madvise(al, CHUNK, MADV_HUGEPAGE);
-    c->bump = al;
-    c->bump_end = end;
+    c->bump = m;
+    c->bump_end = m + CHUNK;
     atomic_fetch_add_explicit(&reserved, CHUNK, memory_order_relaxed);
     return true;
 }

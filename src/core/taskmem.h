@@ -1,14 +1,15 @@
 /* core/taskmem.h - memory for task headers and stackless futures (internal).
  *
- * Spawning a million tasks is dominated by page faults when every task is a
- * separate malloc (about 3 us per 4 KiB page in a VM). Task memory therefore
- * comes from 2 MiB chunks that the kernel may back with transparent huge
- * pages (MADV_HUGEPAGE): one fault per 2 MiB instead of per 4 KiB. Blocks of
- * 16..512 bytes, in 16-byte classes, are carved by bumping a pointer and
- * recycled through per-thread free lists (no lock, no atomic on the hot
- * path); lists that grow past a bound spill half to a global depot (one
- * mutex), where other threads refill from. A block may be freed on any
- * thread. Larger blocks go to malloc.
+ * Blocks of 16..512 bytes, in 16-byte classes, are carved by bumping a
+ * pointer through 2 MiB chunks and recycled through per-thread free lists
+ * (no lock, no atomic, no header per block on the hot path); a list that
+ * grows past a bound moves to a global depot (one mutex, O(1)), where other
+ * threads refill from. A block may be freed on any thread. Larger blocks go
+ * to malloc.
+ *
+ * Not MADV_HUGEPAGE: measured on the project's VMs, a cold huge page costs
+ * about five times the 4 KiB faults it replaces (the host reclaims freed 2 MiB
+ * blocks, so a huge page is usually rebuilt from scratch).
  *
  * Memory is kept for reuse, not returned to the kernel: a burst of a million
  * tasks leaves its chunks cached for the next burst (like most allocators'
