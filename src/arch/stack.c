@@ -3,9 +3,10 @@
  * Invariants: a stack is either in use by exactly one coroutine, in exactly
  * one runtime's cache, or in the process pool. The pool is a mutex-protected
  * free list per size; caches are only touched by their runtime's thread.
- * Stacks pushed to the pool have their memory given back to the kernel
- * (MADV_DONTNEED), so a burst of coroutines does not keep its resident
- * memory once it is over; only the runtimes' small caches stay warm.
+ * The pool keeps up to WARM_MAX returned stacks resident; stacks returned
+ * beyond that have their memory given back to the kernel (MADV_DONTNEED),
+ * so a burst of coroutines does not keep its resident memory once it is
+ * over, while a steady server never pays a page fault per coroutine.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,18 +30,22 @@
 #endif
 
 #define PAGE 4096u
-#define SLAB_STACKS 64
+#define SLAB_STACKS 64   /* unguarded stacks per mapping */
+#define GUARDED_SLAB 16  /* guarded stacks per mapping (two VMAs each) */
+#define WARM_MAX 1024    /* returned stacks kept warm, process-wide */
+#define KEEP_TOP (16u * 1024u) /* bytes of a warm stack left resident */
 #define MIN_STACK (16u * 1024u)
 
 typedef struct pool_list {
     size_t size;
-    stack *head;
+    stack *warm; /* returned stacks whose pages are still resident */
+    stack *cold; /* never used, or given back with MADV_DONTNEED */
     struct pool_list *next;
 } pool_list;
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pool_list *pools;
-static size_t n_mapped, n_guarded, n_pooled, guard_budget;
+static size_t n_mapped, n_guarded, n_pooled, n_warm, guard_budget;
 
 size_t stack_round_size(size_t size)
 {
@@ -80,57 +85,51 @@ static void stack_register(stack *s)
 #endif
 }
 
-/* Create stacks of `size` with the pool lock held: one guarded stack, or a
- * slab of unguarded ones (all but one go to the pool list `pl`). */
+/* Create a slab of stacks of `size` with the pool lock held: up to
+ * GUARDED_SLAB stacks each with a guard page below it while the guard budget
+ * lasts, else SLAB_STACKS unguarded ones. One is returned, the others go to
+ * the cold list of `pl`. One mmap per slab: creating stacks one by one cost
+ * a third of yield_many's first round (1000 coroutines). */
 static stack *stack_create_locked(pool_list *pl, size_t size)
 {
     if (guard_budget == 0)
         guard_budget = read_guard_budget();
     int prot = PROT_READ | PROT_WRITE;
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK;
-    if (n_guarded < guard_budget) {
-        char *m = mmap(NULL, size + PAGE, prot, flags, -1, 0);
-        if (m == MAP_FAILED)
-            return NULL;
-        if (mprotect(m, PAGE, PROT_NONE) != 0) {
-            munmap(m, size + PAGE);
-            return NULL;
-        }
-        stack *s = malloc(sizeof *s);
-        if (!s) {
-            munmap(m, size + PAGE);
-            return NULL;
-        }
-        s->lo = m + PAGE;
-        s->size = size;
-        s->guarded = true;
-        s->next = NULL;
-        stack_register(s);
-        n_guarded++;
-        n_mapped++;
-        return s;
-    }
-    stack *descs = calloc(SLAB_STACKS, sizeof *descs);
+    bool guarded = n_guarded < guard_budget;
+    size_t n = guarded ? GUARDED_SLAB : SLAB_STACKS;
+    if (guarded && guard_budget - n_guarded < n)
+        n = guard_budget - n_guarded;
+    size_t stride = guarded ? size + PAGE : size;
+    stack *descs = calloc(n, sizeof *descs);
     if (!descs)
         return NULL;
-    char *m = mmap(NULL, size * SLAB_STACKS, prot, flags, -1, 0);
+    char *m = mmap(NULL, stride * n, prot, flags, -1, 0);
     if (m == MAP_FAILED) {
         free(descs);
         return NULL;
     }
-    for (unsigned i = 0; i < SLAB_STACKS; i++) {
-        stack *s = &descs[i];
-        s->lo = m + (size_t)i * size;
-        s->size = size;
-        s->guarded = false;
-        stack_register(s);
+    /* A stack's first touch must commit a 4 KiB page, not a 2 MiB one, on
+     * machines where transparent huge pages are "always". */
+    madvise(m, stride * n, MADV_NOHUGEPAGE);
+    for (size_t i = 0; i < n; i++) {
+        stack *st = &descs[i];
+        char *base = m + i * stride;
+        if (guarded && mprotect(base, PAGE, PROT_NONE) != 0)
+            guarded = false; /* out of mappings: the canary still checks */
+        st->lo = guarded ? base + PAGE : base;
+        st->size = size;
+        st->guarded = guarded;
+        stack_register(st);
+        if (guarded)
+            n_guarded++;
         if (i > 0) {
-            s->next = pl->head;
-            pl->head = s;
+            st->next = pl->cold;
+            pl->cold = st;
             n_pooled++;
         }
     }
-    n_mapped += SLAB_STACKS;
+    n_mapped += n;
     descs[0].next = NULL;
     return &descs[0];
 }
@@ -155,9 +154,12 @@ static stack *pool_get(size_t size)
     stack *s = NULL;
     pool_list *pl = pool_find_locked(size);
     if (pl) {
-        s = pl->head;
-        if (s) {
-            pl->head = s->next;
+        if ((s = pl->warm) != NULL) {
+            pl->warm = s->next;
+            n_warm--;
+            n_pooled--;
+        } else if ((s = pl->cold) != NULL) {
+            pl->cold = s->next;
             n_pooled--;
         } else {
             s = stack_create_locked(pl, size);
@@ -167,22 +169,45 @@ static stack *pool_get(size_t size)
     return s;
 }
 
+static void pool_push_locked(stack *s, bool warm)
+{
+    /* pool_find_locked only fails (ENOMEM) for a size never seen, which
+     * cannot be the size of a stack that exists. */
+    pool_list *pl = pool_find_locked(s->size);
+    if (!pl)
+        return;
+    if (warm) {
+        s->next = pl->warm;
+        pl->warm = s;
+        n_warm++;
+    } else {
+        s->next = pl->cold;
+        pl->cold = s;
+    }
+    n_pooled++;
+}
+
 static void pool_put(stack *s)
 {
-    /* Give the stack's pages back to the kernel: a burst of coroutines must
-     * not keep its resident memory once it is over. The runtimes' caches
-     * (STACK_CACHE_MAX each) keep a few stacks warm for the hot path. */
-    madvise(s->lo, s->size, MADV_DONTNEED);
+    /* Up to WARM_MAX returned stacks keep their top KEEP_TOP bytes resident
+     * (the next coroutines start there without a page fault); everything
+     * below, and the whole of any stack beyond WARM_MAX, goes back to the
+     * kernel, so a burst of coroutines, deep or not, does not keep its
+     * resident memory once it is over. Unmapped ranges make madvise cheap
+     * for the common shallow stack. */
+    if (s->size > KEEP_TOP)
+        madvise(s->lo, s->size - KEEP_TOP, MADV_DONTNEED);
     pthread_mutex_lock(&pool_lock);
-    pool_list *pl = pool_find_locked(s->size);
-    if (pl) {
-        s->next = pl->head;
-        pl->head = s;
-        n_pooled++;
+    if (n_warm < WARM_MAX) {
+        pool_push_locked(s, true);
+        pthread_mutex_unlock(&pool_lock);
+        return;
     }
     pthread_mutex_unlock(&pool_lock);
-    /* pool_find_locked can only fail for a size never seen, which cannot be
-     * the size of a stack that exists: pl is never NULL here. */
+    madvise(s->lo + s->size - KEEP_TOP, KEEP_TOP, MADV_DONTNEED);
+    pthread_mutex_lock(&pool_lock);
+    pool_push_locked(s, false);
+    pthread_mutex_unlock(&pool_lock);
 }
 
 stack *stack_get(stack_cache *c, size_t size)

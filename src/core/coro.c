@@ -176,6 +176,19 @@ static void report_overflow(coro *c)
     abort();
 }
 
+void coro_prefetch(const corio_task *t)
+{
+    if (!task_is_coro(t) || !(t->flags & TF_STARTED))
+        return;
+    const coro *c = (const coro *)t;
+#ifndef CORIO_CTX_UCONTEXT
+    __builtin_prefetch(c->ctx.sp);
+    __builtin_prefetch((const char *)c->ctx.sp + 64);
+#else
+    (void)c;
+#endif
+}
+
 void coro_check_fault(const void *addr, const void *sp)
 {
     coro *c = current_coro();

@@ -44,6 +44,10 @@ typedef struct worker {
 worker *worker_current(void);
 void worker_set_current(worker *w);
 
+/* Prefetch the saved stack top of a suspended coroutine task (no-op for a
+ * stackless one): a hint for a scheduler about to switch to it soon. */
+void coro_prefetch(const corio_task *t);
+
 /* ---- implemented by the scheduling layer --------------------------------- */
 
 /* Queue a NOTIFIED task; the caller hands over one reference. Any thread. */
