@@ -15,6 +15,17 @@
 
 CC ?= cc
 PREFIX ?= /usr/local
+
+# A fresh Debian 12 may lack a C compiler: install one (as root) rather than
+# fail on the first command of the README.
+ifeq ($(shell command -v $(firstword $(CC)) 2>/dev/null),)
+  ifeq ($(shell id -u),0)
+    $(info corio: no C compiler ($(CC)); installing gcc and libc6-dev with apt-get...)
+    $(shell (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev) >/dev/null 2>&1)
+  else
+    $(error no C compiler '$(CC)': run 'sudo apt-get install gcc libc6-dev' (Debian) first)
+  endif
+endif
 SAN ?=
 CTX ?=
 CROSS ?=
@@ -71,7 +82,8 @@ BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 STATIC_LIB := $(BUILD)/lib/libcorio.a
 SHARED_LIB := $(BUILD)/lib/libcorio.so
 
-.PHONY: all lib examples tests bench test demo install clean test-aarch64 check-valgrind
+.PHONY: all lib examples tests bench test demo install clean test-aarch64 check-valgrind \
+	check-install
 all: lib examples tests bench
 
 lib: $(STATIC_LIB) $(SHARED_LIB)
@@ -129,6 +141,18 @@ install: lib
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/libcorio.so.0
 	ln -sf libcorio.so.0 $(DESTDIR)$(PREFIX)/lib/libcorio.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
+
+# Install into a scratch prefix, then build and run an example against the
+# installed headers and libraries through pkg-config, statically and shared.
+check-install:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(MAKE) --no-print-directory install PREFIX=$$tmp >/dev/null && \
+	export PKG_CONFIG_PATH=$$tmp/lib/pkgconfig && \
+	$(CC) -o $$tmp/app examples/count_to_three.c $$(pkg-config --cflags --libs corio) && \
+	LD_LIBRARY_PATH=$$tmp/lib $$tmp/app | grep -q "Result: 4" && \
+	$(CC) -o $$tmp/app_static examples/count_to_three.c $$(pkg-config --cflags corio) \
+	  $$tmp/lib/libcorio.a -pthread && $$tmp/app_static | grep -q "Result: 4" && \
+	echo "install: headers, libcorio.a, libcorio.so and corio.pc work"
 
 # Cross-build for AArch64 with Debian's cross compiler and run under qemu-user.
 AARCH64_CC := aarch64-linux-gnu-gcc
