@@ -119,49 +119,31 @@ static void coro_suspend(coro *c)
 #endif
 }
 
+/* Decimal digits of v into buf (at least 21 bytes); async-signal-safe. */
+static const char *fmt_ulong(char *buf, unsigned long v)
+{
+    char *p = buf + 20;
+    *p = 0;
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    return p;
+}
+
 static void report_overflow(coro *c) __attribute__((noreturn));
 static void report_overflow(coro *c)
 {
-    /* Async-signal-safe formatting: this also runs in the SIGSEGV handler. */
-    char buf[512];
+    /* Only async-signal-safe calls: this also runs in the SIGSEGV handler. */
     const char *name = corio_task_name(&c->t);
     const corio_spawn_site *site = c->t.site;
-    char line[16], size[24], id[24];
-    int n = 0;
-    unsigned long v;
-    v = (unsigned long)(site ? site->line : 0);
-    n = 0;
-    char tmp[24];
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (int i = 0; i < n; i++)
-        line[i] = tmp[n - 1 - i];
-    line[n] = 0;
-    v = (unsigned long)(c->stk->size);
-    n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (int i = 0; i < n; i++)
-        size[i] = tmp[n - 1 - i];
-    size[n] = 0;
-    v = (unsigned long)c->t.id;
-    n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (int i = 0; i < n; i++)
-        id[i] = tmp[n - 1 - i];
-    id[n] = 0;
-    buf[0] = 0;
-    const char *parts[] = {"corio: stack overflow in task ", id, " '", name ? name : "(unnamed)",
-                           "' spawned at ", site ? site->file : "?", ":", line, " (", site ? site->func : "?",
-                           "), stack size ", size, " bytes; raise it with corio_spawn_opts.stack_size "
-                           "or corio_rt_builder.stack_size\n"};
+    char id[21], line[21], size[21];
+    const char *parts[] = {
+        "corio: stack overflow in task ", fmt_ulong(id, (unsigned long)c->t.id), " '",
+        name ? name : "(unnamed)", "' spawned at ", site ? site->file : "?", ":",
+        fmt_ulong(line, (unsigned long)(site ? site->line : 0)), " (", site ? site->func : "?",
+        "), stack size ", fmt_ulong(size, (unsigned long)c->stk->size),
+        " bytes; raise it with corio_spawn_opts.stack_size or corio_rt_builder.stack_size\n"};
+    char buf[512];
     size_t len = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         size_t pl = strlen(parts[i]);
