@@ -118,7 +118,7 @@ $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC_LIB) $(LDLIBS)
 
-$(TEST_BIN): $(TEST_SRCS) tests/test.h $(STATIC_LIB) $(HDRS)
+$(TEST_BIN): $(TEST_SRCS) tests/test.h tests/util.h $(STATIC_LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $(TEST_SRCS) -o $@ $(STATIC_LIB) $(LDLIBS) -lm
 

@@ -18,224 +18,7 @@
 #include <corio.h>
 
 #include "test.h"
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) ||                         \
-    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static corio_rt *new_rt(void)
-{
-    corio_rt *rt = NULL;
-    corio_rt_builder b = corio_rt_builder_current_thread();
-    CHECK_EQ(corio_rt_build(&b, &rt), 0);
-    CHECK(rt != NULL);
-    return rt;
-}
-
-/* ---- a future that counts: PENDING (self-woken) n times, then READY ------ */
-
-typedef struct count_fut {
-    corio_future base;
-    int pending_left; /* PENDING answers still to give */
-    int value;
-    atomic_int polls;
-    atomic_int drops;
-} count_fut;
-
-static corio_poll count_poll(corio_future *f, corio_context *cx)
-{
-    count_fut *c = (count_fut *)f;
-    atomic_fetch_add(&c->polls, 1);
-    if (c->pending_left > 0) {
-        c->pending_left--;
-        corio_waker_wake_by_ref(corio_context_waker(cx));
-        return CORIO_PENDING;
-    }
-    f->result = c->value;
-    return CORIO_READY;
-}
-
-static void count_drop(corio_future *f)
-{
-    atomic_fetch_add(&((count_fut *)f)->drops, 1);
-}
-
-static const corio_future_vtable count_vt = {count_poll, count_drop};
-
-static void count_init(count_fut *c, int pending, int value)
-{
-    corio_future_init(&c->base, &count_vt);
-    c->pending_left = pending;
-    c->value = value;
-    atomic_init(&c->polls, 0);
-    atomic_init(&c->drops, 0);
-}
-
-/* ---- a slot: a future completed (and woken) by whoever holds the slot ---- */
-
-typedef struct slot {
-    pthread_mutex_t mu;
-    corio_waker waker; /* the waiter's, under mu */
-    bool ready;
-    int value;
-    int polls;
-    int drops;
-    bool dropped;
-} slot;
-
-typedef struct slot_fut {
-    corio_future base;
-    slot *s;
-} slot_fut;
-
-static void slot_init(slot *s)
-{
-    pthread_mutex_init(&s->mu, NULL);
-    s->waker = CORIO_WAKER_NONE;
-    s->ready = false;
-    s->value = 0;
-    s->polls = 0;
-    s->drops = 0;
-    s->dropped = false;
-}
-
-static void slot_destroy(slot *s)
-{
-    corio_waker_drop(&s->waker);
-    pthread_mutex_destroy(&s->mu);
-}
-
-static corio_poll slot_poll(corio_future *f, corio_context *cx)
-{
-    slot *s = ((slot_fut *)f)->s;
-    pthread_mutex_lock(&s->mu);
-    CHECK(!s->dropped); /* never polled after its drop */
-    s->polls++;
-    if (s->ready) {
-        f->result = s->value;
-        corio_waker_drop(&s->waker); /* READY: the future owns nothing any more */
-        pthread_mutex_unlock(&s->mu);
-        return CORIO_READY;
-    }
-    corio_waker_store(&s->waker, corio_context_waker(cx));
-    pthread_mutex_unlock(&s->mu);
-    return CORIO_PENDING;
-}
-
-static void slot_fdrop(corio_future *f)
-{
-    slot *s = ((slot_fut *)f)->s;
-    pthread_mutex_lock(&s->mu);
-    s->drops++;
-    s->dropped = true;
-    corio_waker_drop(&s->waker);
-    pthread_mutex_unlock(&s->mu);
-}
-
-static const corio_future_vtable slot_vt = {slot_poll, slot_fdrop};
-
-static void slot_fut_init(slot_fut *f, slot *s)
-{
-    corio_future_init(&f->base, &slot_vt);
-    f->s = s;
-}
-
-/* Complete the slot and wake its waiter (consuming wake), from any thread. */
-static void slot_complete(slot *s, int value)
-{
-    pthread_mutex_lock(&s->mu);
-    s->ready = true;
-    s->value = value;
-    corio_waker w = s->waker;
-    s->waker = CORIO_WAKER_NONE;
-    pthread_mutex_unlock(&s->mu);
-    corio_waker_wake(&w);
-    CHECK(w.vtable == NULL); /* wake leaves the empty waker behind */
-}
-
-static int slot_polls(slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int n = s->polls;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-static bool slot_has_waker(slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    bool b = s->waker.vtable != NULL;
-    pthread_mutex_unlock(&s->mu);
-    return b;
-}
-
-static void wait_for_waker(slot *s)
-{
-    for (int i = 0; !slot_has_waker(s); i++) {
-        CHECK(i < 10000);
-        sleep_ms(1);
-    }
-}
-
-/* ---- a counting waker, to check what the waker API calls ---------------- */
-
-typedef struct cw_target {
-    atomic_int refs; /* live wakers */
-    atomic_int clones, wakes, wake_by_refs, drops;
-} cw_target;
-
-static const void *cw_clone(const void *d)
-{
-    cw_target *t = (cw_target *)d;
-    atomic_fetch_add(&t->clones, 1);
-    atomic_fetch_add(&t->refs, 1);
-    return d;
-}
-static void cw_wake(const void *d)
-{
-    cw_target *t = (cw_target *)d;
-    atomic_fetch_add(&t->wakes, 1);
-    atomic_fetch_sub(&t->refs, 1);
-}
-static void cw_wake_by_ref(const void *d)
-{
-    atomic_fetch_add(&((cw_target *)d)->wake_by_refs, 1);
-}
-static void cw_drop(const void *d)
-{
-    cw_target *t = (cw_target *)d;
-    atomic_fetch_add(&t->drops, 1);
-    atomic_fetch_sub(&t->refs, 1);
-}
-static const corio_waker_vtable cw_vt = {cw_clone, cw_wake, cw_wake_by_ref, cw_drop};
-
-static corio_waker cw_new(cw_target *t)
-{
-    memset(t, 0, sizeof *t);
-    atomic_store(&t->refs, 1);
-    corio_waker w = {&cw_vt, t};
-    return w;
-}
+#include "util.h"
 
 /* ==== laziness ============================================================ */
 
@@ -373,7 +156,7 @@ typedef struct foreign_ctx {
 static void *foreign_completer(void *arg)
 {
     foreign_ctx *fc = arg;
-    wait_for_waker(&fc->s);
+    thread_wait_waker(&fc->s);
     sleep_ms(fc->delay_ms);
     atomic_store(&fc->woke, 1);
     slot_complete(&fc->s, fc->value);
@@ -414,7 +197,7 @@ TEST(future_waker_fired_from_foreign_thread)
 static void *foreign_by_ref(void *arg)
 {
     slot *s = arg;
-    wait_for_waker(s);
+    thread_wait_waker(s);
     sleep_ms(10);
     pthread_mutex_lock(&s->mu);
     s->ready = true;
@@ -1071,7 +854,7 @@ static int ws_main(void *arg)
         ts[i] = corio_spawn(ws_task, &ta[i]);
         CHECK(ts[i] != NULL);
     }
-    CHECK_EQ(corio_sleep(CORIO_MSEC(SANITIZED ? 800 : 1200)), 0);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(UNDER_SAN ? 800 : 1200)), 0);
     atomic_store(&sh->stop_tasks, 1);
     /* Final wake of every slot, so each task sees the stop flag. */
     for (int i = 0; i < WS_TASKS; i++) {
@@ -1128,18 +911,18 @@ TEST(future_stress_foreign_waker_traffic)
  * lost wakeup leaves the round unfinished and the test times out. */
 enum { GATE_CORO = 100, GATE_STACKLESS = 100, GATE_WAITERS = GATE_CORO + GATE_STACKLESS };
 
-typedef struct gate {
+typedef struct round_gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int round;                     /* opened rounds */
     corio_waker wakers[GATE_WAITERS];
     int arrived;                   /* waiters done with the current round */
     int rounds_total;
-} gate;
+} round_gate;
 
 typedef struct gate_fut {
     corio_future base;
-    gate *g;
+    round_gate *g;
     int idx;
     int want; /* round to wait for */
 } gate_fut;
@@ -1147,7 +930,7 @@ typedef struct gate_fut {
 static corio_poll gate_poll(corio_future *f, corio_context *cx)
 {
     gate_fut *gf = (gate_fut *)f;
-    gate *g = gf->g;
+    round_gate *g = gf->g;
     pthread_mutex_lock(&g->mu);
     if (g->round >= gf->want) {
         corio_waker_drop(&g->wakers[gf->idx]);
@@ -1168,7 +951,7 @@ static void gate_drop(corio_future *f)
 }
 static const corio_future_vtable gate_vt = {gate_poll, gate_drop};
 
-static void gate_arrive(gate *g)
+static void gate_arrive(round_gate *g)
 {
     pthread_mutex_lock(&g->mu);
     if (++g->arrived == GATE_WAITERS)
@@ -1203,7 +986,7 @@ static void gate_sl_drop(corio_future *f)
 static const corio_future_vtable gate_sl_vt = {gate_sl_poll, gate_sl_drop};
 
 typedef struct gate_arg {
-    gate *g;
+    round_gate *g;
     int idx;
 } gate_arg;
 
@@ -1224,7 +1007,7 @@ static int gate_coro(void *arg)
 
 static void *gate_opener(void *arg)
 {
-    gate *g = arg;
+    round_gate *g = arg;
     for (int r = 1; r <= g->rounds_total; r++) {
         corio_waker ws[GATE_WAITERS];
         pthread_mutex_lock(&g->mu);
@@ -1247,7 +1030,7 @@ static void *gate_opener(void *arg)
 
 static int gate_main(void *arg)
 {
-    gate *g = arg;
+    round_gate *g = arg;
     static gate_arg args[GATE_CORO];
     corio_task *ts[GATE_WAITERS];
     for (int i = 0; i < GATE_CORO; i++) {
@@ -1276,11 +1059,11 @@ static int gate_main(void *arg)
 
 TEST(future_stress_gate_no_lost_wakeup)
 {
-    gate *g = calloc(1, sizeof *g);
+    round_gate *g = calloc(1, sizeof *g);
     CHECK(g != NULL);
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
-    g->rounds_total = SANITIZED ? 150 : 2000;
+    g->rounds_total = UNDER_SAN ? 150 : 2000;
     CHECK_EQ(corio_run(gate_main, g), 0);
     CHECK_EQ(g->round, g->rounds_total);
     for (int i = 0; i < GATE_WAITERS; i++)

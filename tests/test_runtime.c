@@ -24,45 +24,13 @@
 #include <corio.h>
 
 #include "test.h"
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) ||                         \
-    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+#include "util.h"
 
 static double thread_cpu_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static corio_rt *new_rt(void)
-{
-    corio_rt *rt = NULL;
-    corio_rt_builder b = corio_rt_builder_current_thread();
-    CHECK_EQ(corio_rt_build(&b, &rt), 0);
-    CHECK(rt != NULL);
-    return rt;
 }
 
 static int count_fds(void)
@@ -75,137 +43,6 @@ static int count_fds(void)
     closedir(d);
     return n;
 }
-
-/* ---- a slot future: completed by whoever holds the slot, any thread ------ */
-
-typedef struct slot {
-    pthread_mutex_t mu;
-    corio_waker waker;
-    bool ready;
-    int value;
-    int polls;
-    int drops;
-    bool dropped;
-    double woken_at; /* mono_ms of the completing wake */
-    double polled_at; /* mono_ms of the READY poll */
-} slot;
-
-typedef struct slot_fut {
-    corio_future base;
-    slot *s;
-} slot_fut;
-
-static void slot_init(slot *s)
-{
-    memset(s, 0, sizeof *s);
-    pthread_mutex_init(&s->mu, NULL);
-    s->waker = CORIO_WAKER_NONE;
-}
-
-static void slot_destroy(slot *s)
-{
-    corio_waker_drop(&s->waker);
-    pthread_mutex_destroy(&s->mu);
-}
-
-static corio_poll slot_poll(corio_future *f, corio_context *cx)
-{
-    slot *s = ((slot_fut *)f)->s;
-    pthread_mutex_lock(&s->mu);
-    CHECK(!s->dropped);
-    s->polls++;
-    if (s->ready) {
-        s->polled_at = mono_ms();
-        f->result = s->value;
-        corio_waker_drop(&s->waker);
-        pthread_mutex_unlock(&s->mu);
-        return CORIO_READY;
-    }
-    corio_waker_store(&s->waker, corio_context_waker(cx));
-    pthread_mutex_unlock(&s->mu);
-    return CORIO_PENDING;
-}
-
-static void slot_fdrop(corio_future *f)
-{
-    slot *s = ((slot_fut *)f)->s;
-    pthread_mutex_lock(&s->mu);
-    s->drops++;
-    s->dropped = true;
-    corio_waker_drop(&s->waker);
-    pthread_mutex_unlock(&s->mu);
-}
-
-static const corio_future_vtable slot_vt = {slot_poll, slot_fdrop};
-
-static void slot_fut_init(slot_fut *f, slot *s)
-{
-    corio_future_init(&f->base, &slot_vt);
-    f->s = s;
-}
-
-static void slot_complete(slot *s, int value)
-{
-    pthread_mutex_lock(&s->mu);
-    s->ready = true;
-    s->value = value;
-    s->woken_at = mono_ms();
-    corio_waker w = s->waker;
-    s->waker = CORIO_WAKER_NONE;
-    pthread_mutex_unlock(&s->mu);
-    corio_waker_wake(&w);
-}
-
-static bool slot_has_waker(slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    bool b = s->waker.vtable != NULL;
-    pthread_mutex_unlock(&s->mu);
-    return b;
-}
-
-static int slot_drops(slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int n = s->drops;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-static void thread_wait_waker(slot *s)
-{
-    for (int i = 0; !slot_has_waker(s); i++) {
-        CHECK(i < 10000);
-        sleep_ms(1);
-    }
-}
-
-static int await_slot(void *arg)
-{
-    slot_fut f;
-    slot_fut_init(&f, arg);
-    return corio_await(&f.base);
-}
-
-/* A self-waking future: PENDING n times, then READY with `value`. */
-typedef struct count_fut {
-    corio_future base;
-    int pending_left;
-    int value;
-} count_fut;
-
-static corio_poll count_poll(corio_future *f, corio_context *cx)
-{
-    count_fut *c = (count_fut *)f;
-    if (c->pending_left > 0) {
-        c->pending_left--;
-        corio_waker_wake_by_ref(corio_context_waker(cx));
-        return CORIO_PENDING;
-    }
-    f->result = c->value;
-    return CORIO_READY;
-}
-static const corio_future_vtable count_vt = {count_poll, NULL};
 
 static int return_arg(void *arg)
 {
@@ -319,9 +156,7 @@ TEST(rt_block_on_future_results)
 {
     corio_rt *rt = new_rt();
     count_fut f;
-    corio_future_init(&f.base, &count_vt);
-    f.pending_left = 5;
-    f.value = -1234;
+    count_init(&f, 5, -1234);
     CHECK_EQ(corio_rt_block_on_future(rt, &f.base), -1234);
     CHECK_EQ(f.pending_left, 0); /* polled in place, not a copy */
     corio_sleep_fut sf;
@@ -352,9 +187,7 @@ static int nested_block_on(void *arg)
     CHECK_EQ(corio_rt_block_on(other, must_not_run, NULL, &r), CORIO_EWRONGCTX);
     CHECK_EQ(r, 5);
     count_fut f;
-    corio_future_init(&f.base, &count_vt);
-    f.pending_left = 0;
-    f.value = 1;
+    count_init(&f, 0, 1);
     CHECK_EQ(corio_rt_block_on_future(mine, &f.base), CORIO_EWRONGCTX);
     CHECK_EQ(corio_rt_block_on_future(other, &f.base), CORIO_EWRONGCTX);
     /* the runtime still works afterwards */
@@ -501,8 +334,7 @@ TEST(rt_block_on_busy_when_driven_elsewhere)
     thread_wait_waker(&bc.s);
     CHECK_EQ(corio_rt_block_on(bc.rt, must_not_run, NULL, NULL), -EBUSY);
     count_fut f;
-    corio_future_init(&f.base, &count_vt);
-    f.pending_left = 0;
+    count_init(&f, 0, 0);
     CHECK_EQ(corio_rt_block_on_future(bc.rt, &f.base), -EBUSY);
     slot_complete(&bc.s, 8);
     pthread_join(th, NULL);
@@ -513,7 +345,7 @@ TEST(rt_block_on_busy_when_driven_elsewhere)
 
 /* ==== corio_run =========================================================== */
 
-static int run_main(void *arg)
+static int one_liner_main(void *arg)
 {
     atomic_int *cleanup = arg;
     CHECK(corio_rt_current() != NULL);
@@ -529,7 +361,7 @@ TEST(rt_corio_run_one_liner)
 {
     atomic_int cleanup = 0;
     CHECK_EQ(corio_run(return_arg, (void *)(intptr_t)77), 77);
-    CHECK_EQ(corio_run(run_main, &cleanup), -4321);
+    CHECK_EQ(corio_run(one_liner_main, &cleanup), -4321);
     CHECK_EQ(atomic_load(&cleanup), 3);
     CHECK(corio_rt_current() == NULL);
 }
@@ -567,8 +399,7 @@ static int shut_awaiter(void *arg)
     sc->spawn_rc = corio_spawn_with(&t, NULL, must_not_run, NULL);
     CHECK(t == (corio_task *)0x1 || t == NULL);
     count_fut cf;
-    corio_future_init(&cf.base, &count_vt);
-    cf.pending_left = 0;
+    count_init(&cf, 0, 0);
     sc->spawn_future_rc = corio_spawn_future(NULL, &cf.base, sizeof cf);
     atomic_fetch_add(&sc->cleanups, 1);
     return 20;
@@ -720,8 +551,7 @@ static void *shut_foreign_thread(void *arg)
     sf->spawn_rc = corio_spawn_with(&t, &o, must_not_run, NULL);
     sf->has_task = t != NULL;
     count_fut cf;
-    corio_future_init(&cf.base, &count_vt);
-    cf.pending_left = 0;
+    count_init(&cf, 0, 0);
     sf->spawn_future_rc = corio_spawn_future_at(NULL, &o, &cf.base, sizeof cf, CORIO_HERE);
     sf->block_on_rc = corio_rt_block_on(sf->rt, must_not_run, NULL, NULL);
     pthread_mutex_lock(&sf->mu);
@@ -931,7 +761,7 @@ TEST(rt_spawn_from_foreign_threads_while_driven)
     memset(&fc, 0, sizeof fc);
     slot_init(&fc.done_slot);
     fc.rt = new_rt();
-    fc.per_thread = SANITIZED ? 300 : 3000;
+    fc.per_thread = UNDER_SAN ? 300 : 3000;
     fc.expect = FS_THREADS * fc.per_thread;
     pthread_t th[FS_THREADS];
     /* the threads start spawning before anyone drives the runtime */
@@ -1000,7 +830,7 @@ TEST_TIMING(rt_foreign_wake_reaches_parked_runtime_fast)
         slot_destroy(&pc.s);
     }
     /* a few ms is the goal; allow for a loaded machine and sanitizers */
-    if (worst > (SANITIZED ? 50.0 : 20.0))
+    if (worst > (UNDER_SAN ? 50.0 : 20.0))
         test_failf(__FILE__, __LINE__, "wake to poll latency %.2f ms", worst);
     corio_rt_free(rt);
 }
@@ -1019,7 +849,7 @@ TEST_TIMING(rt_foreign_wake_reaches_parked_block_on_future)
     slot_fut_init(&f, &pc.s);
     CHECK_EQ(corio_rt_block_on_future(rt, &f.base), 1);
     pthread_join(th, NULL);
-    CHECK(pc.s.polled_at - pc.s.woken_at < (SANITIZED ? 50.0 : 20.0));
+    CHECK(pc.s.polled_at - pc.s.woken_at < (UNDER_SAN ? 50.0 : 20.0));
     corio_rt_free(rt);
     slot_destroy(&pc.s);
 }
@@ -1194,7 +1024,7 @@ static int many_fn(void *arg)
 static int many_main(void *arg)
 {
     atomic_int *n = arg;
-    int count = SANITIZED ? 2000 : 20000;
+    int count = UNDER_SAN ? 2000 : 20000;
     corio_task **ts = calloc((size_t)count, sizeof *ts);
     CHECK(ts != NULL);
     for (int i = 0; i < count; i++) {
@@ -1216,7 +1046,7 @@ TEST(rt_many_tasks_spawn_join)
 {
     atomic_int n = 0;
     int r = corio_run(many_main, &n);
-    CHECK_EQ(r, SANITIZED ? 2000 : 20000);
+    CHECK_EQ(r, UNDER_SAN ? 2000 : 20000);
 }
 
 /* ==== stress ============================================================== */
@@ -1267,8 +1097,8 @@ static void *hs_thread(void *arg)
     hs_ctx *hc = arg;
     corio_spawn_opts o = {.rt = hc->rt};
     unsigned seed = (unsigned)(uintptr_t)&o;
-    int cap = SANITIZED ? 1000 : 50000, mine = 0; /* spawns per thread */
-    long ops = SANITIZED ? 20000 : 100000000; /* sanitizers: a bounded amount */
+    int cap = UNDER_SAN ? 1000 : 50000, mine = 0; /* spawns per thread */
+    long ops = UNDER_SAN ? 20000 : 100000000; /* sanitizers: a bounded amount */
     while (!atomic_load(&hc->stop) && ops-- > 0) {
         seed = seed * 1103515245u + 12345u;
         if ((seed >> 16) % 2 && mine < cap) {
@@ -1304,7 +1134,7 @@ static int hs_main(void *arg)
     pthread_t th[HS_THREADS];
     for (int i = 0; i < HS_THREADS; i++)
         CHECK_EQ(pthread_create(&th[i], NULL, hs_thread, hc), 0);
-    CHECK_EQ(corio_sleep(CORIO_MSEC(SANITIZED ? 700 : 1000)), 0);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(UNDER_SAN ? 700 : 1000)), 0);
     atomic_store(&hc->stop, 1);
     for (int i = 0; atomic_load(&hc->threads_done) < HS_THREADS; i++) {
         CHECK(i < 10000);
@@ -1406,8 +1236,8 @@ TEST(rt_stress_ping_pong_with_plain_thread)
     pp_ctx pc;
     memset(&pc, 0, sizeof pc);
     slot_init(&pc.s);
-    pc.rounds = SANITIZED ? 50000 : 500000;
-    pc.deadline_ms = mono_ms() + (SANITIZED ? 1500 : 2000);
+    pc.rounds = UNDER_SAN ? 50000 : 500000;
+    pc.deadline_ms = mono_ms() + (UNDER_SAN ? 1500 : 2000);
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, pp_thread, &pc), 0);
     CHECK_EQ(corio_run(pp_main, &pc), 0);
@@ -1453,7 +1283,7 @@ static void *sr_thread(void *arg)
     corio_spawn_opts o = {.rt = sc->rt};
     atomic_fetch_add(&sc->started, 1);
     for (int n = 0;; n++) {
-        if (n >= (SANITIZED ? 100 : 1000))
+        if (n >= (UNDER_SAN ? 100 : 1000))
             sleep_ms(1); /* enough backlog: keep trying, slowly */
         int rc = corio_spawn_with(NULL, &o, sr_task, sc);
         if (rc == CORIO_ESHUTDOWN) {
@@ -1471,7 +1301,7 @@ static void *sr_thread(void *arg)
 
 TEST(rt_stress_free_races_foreign_spawns)
 {
-    int loops = SANITIZED ? 5 : 30;
+    int loops = UNDER_SAN ? 5 : 30;
     for (int l = 0; l < loops; l++) {
         sr_ctx sc;
         memset(&sc, 0, sizeof sc);

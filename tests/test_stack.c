@@ -24,48 +24,11 @@
 #include <unistd.h>
 
 #include "test.h"
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#else
-#define UNDER_ASAN 0
-#endif
-#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#else
-#define UNDER_TSAN 0
-#endif
-#define UNDER_SAN (UNDER_ASAN || UNDER_TSAN)
-/* Counts for the plain build, ASan and TSan. TSan makes every coroutine a
- * fiber of its own (about 1 MiB of shadow state, at most ~8000 at once). */
-#define SCALE(plain, asan, tsan) (UNDER_TSAN ? (tsan) : UNDER_ASAN ? (asan) : (plain))
+#include "util.h"
 
 #define KIB 1024u
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static corio_rt *rt_make_sized(size_t stack_size)
-{
-    corio_rt *rt = NULL;
-    corio_rt_builder b = corio_rt_builder_current_thread();
-    if (stack_size)
-        b.stack_size = stack_size;
-    CHECK_EQ(corio_rt_build(&b, &rt), 0);
-    CHECK(rt != NULL);
-    return rt;
-}
-
-static int run_main(corio_fn fn, void *arg)
-{
-    corio_rt *rt = rt_make_sized(0);
-    int r = -12345;
-    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &r), 0);
-    corio_rt_free(rt);
-    return r;
-}
 
 /* A field of /proc/self/status in KiB (VmSize, VmRSS...), -1 if absent. */
 static long status_kb(const char *field)
@@ -109,78 +72,6 @@ static long max_map_count(void)
         fclose(f);
     }
     return maps;
-}
-
-/* ---- a gate: coroutines wait at it until the main task opens it ------------ */
-
-typedef struct gate {
-    int open;
-    size_t started, passed;
-    corio_waker *wakers; /* one slot per waiter */
-} gate;
-
-typedef struct gate_fut {
-    corio_future base;
-    gate *g;
-    size_t slot;
-} gate_fut;
-
-static corio_poll gate_poll(corio_future *f, corio_context *cx)
-{
-    gate_fut *gf = (gate_fut *)f;
-    if (gf->g->open)
-        return CORIO_READY;
-    corio_waker_store(&gf->g->wakers[gf->slot], cx->waker);
-    return CORIO_PENDING;
-}
-
-static void gate_drop(corio_future *f)
-{
-    gate_fut *gf = (gate_fut *)f;
-    corio_waker_drop(&gf->g->wakers[gf->slot]);
-}
-
-static const corio_future_vtable gate_vt = {gate_poll, gate_drop};
-
-static void gate_init(gate *g, size_t n)
-{
-    memset(g, 0, sizeof *g);
-    g->wakers = calloc(n, sizeof *g->wakers);
-    CHECK(g->wakers != NULL);
-    /* Touch it now, so that it does not count as the waiters' memory. */
-    memset(g->wakers, 0, n * sizeof *g->wakers);
-}
-
-static int gate_wait(gate *g, size_t slot)
-{
-    gate_fut gf;
-    corio_future_init(&gf.base, &gate_vt);
-    gf.g = g;
-    gf.slot = slot;
-    g->started++;
-    int rc = corio_await(&gf.base);
-    g->passed++;
-    return rc;
-}
-
-static void gate_open(gate *g, size_t n)
-{
-    g->open = 1;
-    for (size_t i = 0; i < n; i++)
-        corio_waker_wake(&g->wakers[i]);
-}
-
-static void gate_free(gate *g)
-{
-    free(g->wakers);
-    g->wakers = NULL;
-}
-
-/* Yield until *counter reaches n. */
-static void yield_until(const size_t *counter, size_t n)
-{
-    while (*counter < n)
-        CHECK_EQ(corio_yield_now(), 0);
 }
 
 /* ---- stack users ---------------------------------------------------------------- */
@@ -450,7 +341,7 @@ static int per_rt_main(void *arg)
 
 TEST(stack_custom_size_per_runtime)
 {
-    corio_rt *rt = rt_make_sized(512 * KIB);
+    corio_rt *rt = new_rt_sized(512 * KIB);
     int r = -1;
     CHECK_EQ(corio_rt_block_on(rt, per_rt_main, NULL, &r), 0);
     CHECK_EQ(r, 0);
@@ -566,14 +457,29 @@ static int overflow_main(void *arg)
     return 0;
 }
 
-static void overflow_child(void *arg)
+/* In the grandchild: block_on fn(a) on a runtime whose default stack size
+ * is a->rt_stack; it should die of the overflow before it returns. */
+static void overflow_in_rt(ovf_args *a, corio_fn fn)
 {
-    ovf_args *a = arg;
-    corio_rt *rt = rt_make_sized(a->rt_stack);
+    corio_rt *rt = new_rt_sized(a->rt_stack);
     int r = 0;
-    corio_rt_block_on(rt, overflow_main, a, &r);
+    corio_rt_block_on(rt, fn, a, &r);
     corio_rt_free(rt);
     fprintf(stderr, "the overflowing task finished without a report\n");
+}
+
+static void overflow_child(void *arg)
+{
+    overflow_in_rt(arg, overflow_main);
+}
+
+/* Overflow in a grandchild (overflow_child) and expect the report, with
+ * the task's name. */
+static void overflow_expect_report(ovf_args *a)
+{
+    child_out out;
+    run_child(overflow_child, a, &out);
+    expect_overflow_report(&out, a->name);
 }
 
 TEST(stack_overflow_guarded_reported)
@@ -583,9 +489,7 @@ TEST(stack_overflow_guarded_reported)
     memset(&a, 0, sizeof a);
     a.name = "deep-recursor";
     a.depth = 1L << 40;
-    child_out out;
-    run_child(overflow_child, &a, &out);
-    expect_overflow_report(&out, "deep-recursor");
+    overflow_expect_report(&a);
 }
 
 TEST(stack_overflow_small_custom_size_reported)
@@ -597,20 +501,13 @@ TEST(stack_overflow_small_custom_size_reported)
     a.name = "small-stack";
     a.stack_size = 64 * KIB;
     a.depth = frames_for(128 * KIB);
-    child_out out;
-    run_child(overflow_child, &a, &out);
-    expect_overflow_report(&out, "small-stack");
+    overflow_expect_report(&a);
 }
 
 static void overflow_rt_child(void *arg)
 {
-    ovf_args *a = arg;
-    corio_rt *rt = rt_make_sized(a->rt_stack);
-    int r = 0;
     /* The main task runs on a stack of the runtime's default size. */
-    corio_rt_block_on(rt, overflow_task, a, &r);
-    corio_rt_free(rt);
-    fprintf(stderr, "the overflowing task finished without a report\n");
+    overflow_in_rt(arg, overflow_task);
 }
 
 TEST(stack_overflow_small_runtime_size_reported)
@@ -666,9 +563,7 @@ TEST(stack_overflow_unguarded_reported)
         return;
     a.name = "slab-recursor";
     a.depth = frames_for(128 * KIB);
-    child_out out;
-    run_child(overflow_child, &a, &out);
-    expect_overflow_report(&out, "slab-recursor");
+    overflow_expect_report(&a);
 }
 
 TEST(stack_overflow_unguarded_unbounded_reported)

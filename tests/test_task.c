@@ -20,142 +20,7 @@
 #include <corio.h>
 
 #include "test.h"
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) ||                         \
-    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static corio_rt *new_rt(void)
-{
-    corio_rt *rt = NULL;
-    corio_rt_builder b = corio_rt_builder_current_thread();
-    CHECK_EQ(corio_rt_build(&b, &rt), 0);
-    return rt;
-}
-
-/* ---- a slot future: completed by whoever holds the slot, any thread ------ */
-
-typedef struct slot {
-    pthread_mutex_t mu;
-    corio_waker waker;
-    bool ready;
-    int value;
-    int polls;
-    int drops;
-    bool dropped;
-} slot;
-
-typedef struct slot_fut {
-    corio_future base;
-    slot *s;
-} slot_fut;
-
-static void slot_init(slot *s)
-{
-    pthread_mutex_init(&s->mu, NULL);
-    s->waker = CORIO_WAKER_NONE;
-    s->ready = false;
-    s->value = 0;
-    s->polls = 0;
-    s->drops = 0;
-    s->dropped = false;
-}
-
-static void slot_destroy(slot *s)
-{
-    corio_waker_drop(&s->waker);
-    pthread_mutex_destroy(&s->mu);
-}
-
-static corio_poll slot_poll(corio_future *f, corio_context *cx)
-{
-    slot *s = ((slot_fut *)f)->s;
-    pthread_mutex_lock(&s->mu);
-    CHECK(!s->dropped); /* never polled after its drop */
-    s->polls++;
-    if (s->ready) {
-        f->result = s->value;
-        corio_waker_drop(&s->waker);
-        pthread_mutex_unlock(&s->mu);
-        return CORIO_READY;
-    }
-    corio_waker_store(&s->waker, corio_context_waker(cx));
-    pthread_mutex_unlock(&s->mu);
-    return CORIO_PENDING;
-}
-
-static void slot_fdrop(corio_future *f)
-{
-    slot *s = ((slot_fut *)f)->s;
-    pthread_mutex_lock(&s->mu);
-    s->drops++;
-    s->dropped = true;
-    corio_waker_drop(&s->waker);
-    pthread_mutex_unlock(&s->mu);
-}
-
-static const corio_future_vtable slot_vt = {slot_poll, slot_fdrop};
-
-static void slot_fut_init(slot_fut *f, slot *s)
-{
-    corio_future_init(&f->base, &slot_vt);
-    f->s = s;
-}
-
-static void slot_complete(slot *s, int value)
-{
-    pthread_mutex_lock(&s->mu);
-    s->ready = true;
-    s->value = value;
-    corio_waker w = s->waker;
-    s->waker = CORIO_WAKER_NONE;
-    pthread_mutex_unlock(&s->mu);
-    corio_waker_wake(&w);
-}
-
-static int slot_polls(slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int n = s->polls;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-static int slot_drops(slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int n = s->drops;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-static bool slot_has_waker(slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    bool b = s->waker.vtable != NULL;
-    pthread_mutex_unlock(&s->mu);
-    return b;
-}
+#include "util.h"
 
 /* Inside a task: let others run until the slot has a waiter. */
 static void task_wait_waker(slot *s)
@@ -167,33 +32,6 @@ static void task_wait_waker(slot *s)
             CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
     }
 }
-
-static int await_slot_fn(void *arg)
-{
-    slot_fut f;
-    slot_fut_init(&f, arg);
-    return corio_await(&f.base);
-}
-
-/* A self-waking future: PENDING n times, then READY with `value`. */
-typedef struct count_fut {
-    corio_future base;
-    int pending_left;
-    int value;
-} count_fut;
-
-static corio_poll count_poll(corio_future *f, corio_context *cx)
-{
-    count_fut *c = (count_fut *)f;
-    if (c->pending_left > 0) {
-        c->pending_left--;
-        corio_waker_wake_by_ref(corio_context_waker(cx));
-        return CORIO_PENDING;
-    }
-    f->result = c->value;
-    return CORIO_READY;
-}
-static const corio_future_vtable count_vt = {count_poll, NULL};
 
 static int nothing_main(void *arg)
 {
@@ -237,9 +75,7 @@ TEST(task_spawn_join_returns_result)
 static int stackless_main(void *arg)
 {
     count_fut f;
-    corio_future_init(&f.base, &count_vt);
-    f.pending_left = 3;
-    f.value = 99;
+    count_init(&f, 3, 99);
     corio_task *t = NULL;
     CHECK_EQ(corio_spawn_future(&t, &f.base, sizeof f), 0);
     CHECK(t != NULL);
@@ -391,7 +227,7 @@ static int spawn_bad_args_main(void *arg)
     corio_future bad = {NULL, 0};
     CHECK(corio_spawn_future(&t, &bad, sizeof bad) < 0); /* no vtable */
     count_fut f;
-    corio_future_init(&f.base, &count_vt);
+    count_init(&f, 0, 0);
     CHECK(corio_spawn_future(&t, &f.base, 1) < 0); /* smaller than a future */
     return 0;
 }
@@ -409,8 +245,7 @@ TEST(task_spawn_from_plain_code_without_runtime_is_wrongctx)
     CHECK(corio_spawn(add_ten, NULL) == NULL);
     CHECK_EQ(corio_spawn_detached(add_ten, NULL), CORIO_EWRONGCTX);
     count_fut f;
-    corio_future_init(&f.base, &count_vt);
-    f.pending_left = 0;
+    count_init(&f, 0, 0);
     CHECK_EQ(corio_spawn_future(&t, &f.base, sizeof f), CORIO_EWRONGCTX);
     CHECK_EQ(corio_current_task_id(), 0);
     CHECK(!corio_is_cancelled());
@@ -582,9 +417,7 @@ TEST(task_name_outlives_task_and_runtime)
     int line = __LINE__ - 1;
     o.name = "never-ran";
     count_fut f;
-    corio_future_init(&f.base, &count_vt);
-    f.pending_left = 1000000; /* never finishes on its own */
-    f.value = 0;
+    count_init(&f, 1000000, 0); /* never finishes on its own */
     CHECK_EQ(corio_spawn_future_at(&u, &o, &f.base, sizeof f, CORIO_HERE), 0);
     for (int i = 0; !corio_task_is_finished(t); i++) {
         CHECK(i < 100);
@@ -778,9 +611,7 @@ static int abort_after_main(void *arg)
     CHECK_EQ(r, 21);
     /* the same for a stackless task */
     count_fut f;
-    corio_future_init(&f.base, &count_vt);
-    f.pending_left = 1;
-    f.value = 8;
+    count_init(&f, 1, 8);
     CHECK_EQ(corio_spawn_future(&t, &f.base, sizeof f), 0);
     for (int i = 0; !corio_task_is_finished(t); i++) {
         CHECK(i < 1000);
@@ -1054,10 +885,7 @@ static int foreign_abort_victim(void *arg)
 static void *foreign_aborter(void *arg)
 {
     foreign_abort_ctx *fc = arg;
-    for (int i = 0; !slot_has_waker(&fc->s); i++) {
-        CHECK(i < 10000);
-        sleep_ms(1);
-    }
+    thread_wait_waker(&fc->s);
     sleep_ms(20); /* the runtime is parked by now */
     atomic_store(&fc->aborted, 1);
     corio_task_abort(fc->t);
@@ -1320,10 +1148,7 @@ static int foreign_waiter(void *arg)
 static void *slot_completer_later(void *arg)
 {
     slot *s = arg;
-    for (int i = 0; !slot_has_waker(s); i++) {
-        CHECK(i < 10000);
-        sleep_ms(1);
-    }
+    thread_wait_waker(s);
     sleep_ms(5);
     slot_complete(s, 1);
     return NULL;
@@ -1576,7 +1401,7 @@ static int handoff_y(void *arg)
 static int handoff_main(void *arg)
 {
     handoff_ctx *hc = arg;
-    hc->target = corio_spawn(await_slot_fn, &hc->s);
+    hc->target = corio_spawn(await_slot, &hc->s);
     corio_task *x = corio_spawn(handoff_x, hc);
     CHECK_EQ(corio_task_join(x, NULL), 0);
     CHECK_EQ(atomic_load(&hc->x_gave_up), 1);
@@ -1617,7 +1442,7 @@ static void *handoff2_plain(void *arg)
 static int handoff2_main(void *arg)
 {
     handoff2_ctx *hc = arg;
-    hc->target = corio_spawn(await_slot_fn, &hc->s);
+    hc->target = corio_spawn(await_slot, &hc->s);
     corio_join_fut jf;
     corio_join_fut_init(&jf, hc->target);
     CHECK_EQ(corio_timeout(&jf.base, CORIO_MSEC(10)), CORIO_ETIMEDOUT);
@@ -1658,7 +1483,7 @@ typedef struct bof_ctx {
 static int bof_driver_main(void *arg)
 {
     bof_ctx *bc = arg;
-    bc->t = corio_spawn(await_slot_fn, &bc->s);
+    bc->t = corio_spawn(await_slot, &bc->s);
     atomic_store(&bc->ready, 1);
     for (int i = 0; !atomic_load(&bc->done); i++) {
         CHECK(i < 10000);
@@ -1717,6 +1542,26 @@ typedef struct race_job {
     corio_task *t;
     int mode;
 } race_job;
+
+/* Run main_fn(q) as corio_run's main task beside a helper pthread running
+ * helper(q), which waits for jobs on mu/cv; then set *quit, signal cv, and
+ * join the helper. mu and cv are initialised here and destroyed after. */
+static void run_beside_helper(pthread_mutex_t *mu, pthread_cond_t *cv, bool *quit,
+                              void *(*helper)(void *), corio_fn main_fn, void *q)
+{
+    pthread_mutex_init(mu, NULL);
+    pthread_cond_init(cv, NULL);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, helper, q), 0);
+    CHECK_EQ(corio_run(main_fn, q), 0);
+    pthread_mutex_lock(mu);
+    *quit = true;
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(mu);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(cv);
+    pthread_mutex_destroy(mu);
+}
 
 typedef struct race_q {
     pthread_mutex_t mu;
@@ -1806,7 +1651,7 @@ static int race_spinner(void *arg)
 static int race_main(void *arg)
 {
     race_q *q = arg;
-    int iters = SANITIZED ? 300 : 3000;
+    int iters = UNDER_SAN ? 300 : 3000;
     int cancelled = 0, completed = 0;
     for (int i = 0; i < iters; i++) {
         race_arg ra;
@@ -1870,19 +1715,8 @@ TEST(task_stress_abort_races_completion)
 {
     race_q q;
     memset(&q, 0, sizeof q);
-    pthread_mutex_init(&q.mu, NULL);
-    pthread_cond_init(&q.cv, NULL);
     atomic_init(&q.done, 0);
-    pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, race_helper, &q), 0);
-    CHECK_EQ(corio_run(race_main, &q), 0);
-    pthread_mutex_lock(&q.mu);
-    q.quit = true;
-    pthread_cond_signal(&q.cv);
-    pthread_mutex_unlock(&q.mu);
-    pthread_join(th, NULL);
-    pthread_cond_destroy(&q.cv);
-    pthread_mutex_destroy(&q.mu);
+    run_beside_helper(&q.mu, &q.cv, &q.quit, race_helper, race_main, &q);
 }
 
 /* Many tasks parked on slots; several foreign threads abort or complete them
@@ -1966,7 +1800,7 @@ TEST(task_stress_foreign_abort_or_complete_many)
 {
     ab_shared *sh = calloc(1, sizeof *sh);
     CHECK(sh != NULL);
-    int loops = SANITIZED ? 8 : 80;
+    int loops = UNDER_SAN ? 8 : 80;
     for (int l = 0; l < loops; l++) {
         memset(sh, 0, sizeof *sh);
         CHECK_EQ(corio_run(ab_main, sh), 0);
@@ -1974,34 +1808,16 @@ TEST(task_stress_foreign_abort_or_complete_many)
     free(sh);
 }
 
+/* Wakes of a counting waker, consuming or by reference. */
+static int cw_all_wakes(cw_target *t)
+{
+    return atomic_load(&t->wakes) + atomic_load(&t->wake_by_refs);
+}
+
 /* A join waker installed by hand (a counting waker), then the handle given
  * back by a foreign thread while the runtime completes the task. Whatever the
  * interleaving, the join waker is released exactly once when the task is
  * freed: a leak leaves a reference behind, a double drop goes negative. */
-typedef struct rw_target {
-    atomic_int refs, wakes;
-} rw_target;
-
-static const void *rw_clone(const void *d)
-{
-    atomic_fetch_add(&((rw_target *)d)->refs, 1);
-    return d;
-}
-static void rw_wake(const void *d)
-{
-    atomic_fetch_add(&((rw_target *)d)->wakes, 1);
-    atomic_fetch_sub(&((rw_target *)d)->refs, 1);
-}
-static void rw_wake_by_ref(const void *d)
-{
-    atomic_fetch_add(&((rw_target *)d)->wakes, 1);
-}
-static void rw_drop(const void *d)
-{
-    atomic_fetch_sub(&((rw_target *)d)->refs, 1);
-}
-static const corio_waker_vtable rw_vt = {rw_clone, rw_wake, rw_wake_by_ref, rw_drop};
-
 typedef struct rel_q {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -2051,7 +1867,7 @@ static int rel_target(void *arg)
 static int rel_main(void *arg)
 {
     rel_q *q = arg;
-    int iters = SANITIZED ? 300 : 3000;
+    int iters = UNDER_SAN ? 300 : 3000;
     for (int i = 0; i < iters; i++) {
         rel_arg ra;
         slot *sp = &ra.s;
@@ -2059,10 +1875,8 @@ static int rel_main(void *arg)
         atomic_init(&ra.done, 0);
         corio_task *t = corio_spawn(rel_target, &ra);
         task_wait_waker(sp);
-        rw_target rt;
-        atomic_init(&rt.refs, 1);
-        atomic_init(&rt.wakes, 0);
-        corio_waker w = {&rw_vt, &rt};
+        cw_target rt;
+        corio_waker w = cw_new(&rt);
         corio_context cx = {&w};
         corio_join_fut jf;
         corio_join_fut_init(&jf, t);
@@ -2083,14 +1897,14 @@ static int rel_main(void *arg)
             if (mono_ms() - t0 > 5000)
                 test_failf(__FILE__, __LINE__, "iteration %d: released %d, join waker refs %d, "
                            "wakes %d", i, atomic_load(&q->released), atomic_load(&rt.refs),
-                           atomic_load(&rt.wakes));
+                           cw_all_wakes(&rt));
             CHECK(atomic_load(&rt.refs) >= 1);
             if (k < 100)
                 CHECK_EQ(corio_yield_now(), 0);
             else
                 CHECK_EQ(corio_sleep(CORIO_USEC(20)), 0);
         }
-        CHECK(atomic_load(&rt.wakes) <= 1);
+        CHECK(cw_all_wakes(&rt) <= 1);
         corio_waker_drop(&w);
         CHECK_EQ(atomic_load(&rt.refs), 0);
         slot_destroy(sp);
@@ -2102,17 +1916,6 @@ TEST(task_stress_release_races_completion)
 {
     rel_q q;
     memset(&q, 0, sizeof q);
-    pthread_mutex_init(&q.mu, NULL);
-    pthread_cond_init(&q.cv, NULL);
     atomic_init(&q.released, 0);
-    pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, rel_helper, &q), 0);
-    CHECK_EQ(corio_run(rel_main, &q), 0);
-    pthread_mutex_lock(&q.mu);
-    q.quit = true;
-    pthread_cond_signal(&q.cv);
-    pthread_mutex_unlock(&q.mu);
-    pthread_join(th, NULL);
-    pthread_cond_destroy(&q.cv);
-    pthread_mutex_destroy(&q.mu);
+    run_beside_helper(&q.mu, &q.cv, &q.quit, rel_helper, rel_main, &q);
 }

@@ -25,49 +25,13 @@
 #include <time.h>
 
 #include "test.h"
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#else
-#define UNDER_ASAN 0
-#endif
-#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#else
-#define UNDER_TSAN 0
-#endif
-#define UNDER_SAN (UNDER_ASAN || UNDER_TSAN)
-/* Counts for the plain build, ASan and TSan. TSan makes every coroutine a
- * fiber of its own (about 1 MiB of shadow state, at most ~8000 at once). */
-#define SCALE(plain, asan, tsan) (UNDER_TSAN ? (tsan) : UNDER_ASAN ? (asan) : (plain))
+#include "util.h"
 
 #define MS(x) ((double)(x) / 1e6) /* ns -> ms, for printing */
 /* How late a timer may be before a test calls it grossly late. */
 #define LATE_SLACK CORIO_MSEC(50)
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static corio_rt *rt_make(void)
-{
-    corio_rt *rt = NULL;
-    corio_rt_builder b = corio_rt_builder_current_thread();
-    CHECK_EQ(corio_rt_build(&b, &rt), 0);
-    CHECK(rt != NULL);
-    return rt;
-}
-
-/* Run fn(arg) as the main task of a fresh runtime; returns fn's result. */
-static int run_main(corio_fn fn, void *arg)
-{
-    corio_rt *rt = rt_make();
-    int r = -12345;
-    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &r), 0);
-    corio_rt_free(rt);
-    return r;
-}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -395,7 +359,7 @@ static int sleep_short_main(void *arg)
 
 TEST_TIMING(time_sleep_after_runtime_was_not_driven)
 {
-    corio_rt *rt = rt_make();
+    corio_rt *rt = new_rt();
     static const int idle_ms[] = {0, 70, 130, 300, 1100};
     static const int sleep_ms[] = {3, 10, 60, 100, 70};
     for (size_t i = 0; i < sizeof idle_ms / sizeof idle_ms[0]; i++) {
@@ -536,55 +500,8 @@ TEST_TIMING(time_storm_100k_stackless)
 /* The coroutine flavour. Starting 100k coroutines (a fresh stack each)
  * takes longer than the shortest sleeps, and timers that fire meanwhile
  * queue behind the remaining first runs, so every coroutine first waits at
- * a gate; once all have started, the main task sets a common base instant
- * and opens the gate, and coroutine i sleeps until base + offset[i]. */
-typedef struct gate {
-    int open;
-    corio_instant base;
-    size_t started;
-    corio_waker *wakers; /* one slot per coroutine */
-} gate;
-
-typedef struct gate_fut {
-    corio_future base;
-    gate *g;
-    size_t slot;
-} gate_fut;
-
-static corio_poll gate_poll(corio_future *f, corio_context *cx)
-{
-    gate_fut *gf = (gate_fut *)f;
-    if (gf->g->open)
-        return CORIO_READY;
-    corio_waker_store(&gf->g->wakers[gf->slot], cx->waker);
-    return CORIO_PENDING;
-}
-
-static void gate_drop(corio_future *f)
-{
-    gate_fut *gf = (gate_fut *)f;
-    corio_waker_drop(&gf->g->wakers[gf->slot]);
-}
-
-static const corio_future_vtable gate_vt = {gate_poll, gate_drop};
-
-static int gate_wait(gate *g, size_t slot)
-{
-    gate_fut gf;
-    corio_future_init(&gf.base, &gate_vt);
-    gf.g = g;
-    gf.slot = slot;
-    g->started++;
-    return corio_await(&gf.base);
-}
-
-static void gate_open(gate *g, size_t n)
-{
-    g->open = 1;
-    for (size_t i = 0; i < n; i++)
-        corio_waker_wake(&g->wakers[i]);
-}
-
+ * a gate (util.h); once all have started, the main task sets a common base
+ * instant and opens the gate, and coroutine i sleeps until base + offset[i]. */
 static storm_args *coro_storm;
 static gate storm_gate;
 
@@ -603,14 +520,12 @@ static int storm_coro_main(void *arg)
 {
     storm_args *a = arg;
     coro_storm = a;
-    storm_gate.wakers = calloc(a->n, sizeof *storm_gate.wakers);
-    CHECK(storm_gate.wakers != NULL);
+    gate_init(&storm_gate, a->n);
     corio_instant start = corio_now();
     for (size_t i = 0; i < a->n; i++)
         CHECK_EQ(corio_spawn_detached(storm_coro_fn, (void *)(uintptr_t)i), 0);
     corio_duration spawn_time = (corio_duration)(corio_now() - start);
-    while (storm_gate.started < a->n)
-        CHECK_EQ(corio_yield_now(), 0);
+    yield_until(&storm_gate.started, a->n);
     corio_instant all_started = corio_now();
     /* Resuming them all to arm their timers takes a while too. */
     storm_gate.base = corio_instant_add(all_started, CORIO_MSEC(UNDER_SAN ? 400 : 200));
@@ -622,7 +537,7 @@ static int storm_coro_main(void *arg)
     /* 250 coroutines finish per ms here, each giving its stack back; the
      * backlog that builds up is scheduling, not the wheel: a looser bound. */
     storm_report("coroutine storm", a, spawn_time, CORIO_MSEC(1000));
-    free(storm_gate.wakers);
+    gate_free(&storm_gate);
     return 0;
 }
 
@@ -834,8 +749,8 @@ static int astorm_main(void *arg)
     astorm *as = arg;
     abort_storm = as;
     corio_task **h = calloc(as->n, sizeof *h);
-    abort_gate.wakers = calloc(as->n, sizeof *abort_gate.wakers);
-    CHECK(h != NULL && abort_gate.wakers != NULL);
+    CHECK(h != NULL);
+    gate_init(&abort_gate, as->n);
     corio_instant start = corio_now();
     for (size_t i = 0; i < as->n; i++) {
         as->deadlines[i] = rng_below(CORIO_MSEC(200)); /* an offset from the base */
@@ -843,12 +758,10 @@ static int astorm_main(void *arg)
         h[i] = corio_spawn(astorm_fn, (void *)(uintptr_t)i);
         CHECK(h[i] != NULL);
     }
-    while (abort_gate.started < as->n)
-        CHECK_EQ(corio_yield_now(), 0);
+    yield_until(&abort_gate.started, as->n);
     abort_gate.base = corio_now();
     gate_open(&abort_gate, as->n);
-    while (astorm_armed < as->n)
-        CHECK_EQ(corio_yield_now(), 0);
+    yield_until(&astorm_armed, as->n);
     corio_instant abort_at = corio_now();
     printf("abort storm: %.1f ms to spawn and start them all, %.1f ms to arm their sleeps\n",
            MS(abort_gate.base - start), MS(abort_at - abort_gate.base));
@@ -895,7 +808,7 @@ static int astorm_main(void *arg)
     printf("abort storm: %zu sleepers, %zu aborted; last aborted one returned %.3f ms after "
            "the aborts\n",
            as->n, as->n / 2, MS(max_cancel_delay));
-    free(abort_gate.wakers);
+    gate_free(&abort_gate);
     return 0;
 }
 
@@ -1704,7 +1617,7 @@ static int abort_long_sleeper_main(void *arg)
 TEST_TIMING(time_long_sleeper_does_not_hold_up_shutdown)
 {
     /* corio_rt_free with a task 10 s into a sleep: cancelled, fast. */
-    corio_rt *rt = rt_make();
+    corio_rt *rt = new_rt();
     int r = -1;
     CHECK_EQ(corio_rt_block_on(rt, spawn_long_sleeper_main, NULL, &r), 0);
     CHECK_EQ(r, 0);

@@ -1,0 +1,289 @@
+/* tests/util.c - helpers shared by several test files (see util.h). */
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "test.h"
+
+/* ---- clocks ---------------------------------------------------------------- */
+
+double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* ---- runtimes -------------------------------------------------------------- */
+
+corio_rt *new_rt_sized(size_t stack_size)
+{
+    corio_rt *rt = NULL;
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    if (stack_size)
+        b.stack_size = stack_size;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    CHECK(rt != NULL);
+    return rt;
+}
+
+corio_rt *new_rt(void)
+{
+    return new_rt_sized(0);
+}
+
+int run_main(corio_fn fn, void *arg)
+{
+    corio_rt *rt = new_rt();
+    int r = -12345;
+    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &r), 0);
+    corio_rt_free(rt);
+    return r;
+}
+
+/* ---- count_fut ------------------------------------------------------------- */
+
+static corio_poll count_poll(corio_future *f, corio_context *cx)
+{
+    count_fut *c = (count_fut *)f;
+    atomic_fetch_add(&c->polls, 1);
+    if (c->pending_left > 0) {
+        c->pending_left--;
+        corio_waker_wake_by_ref(corio_context_waker(cx));
+        return CORIO_PENDING;
+    }
+    f->result = c->value;
+    return CORIO_READY;
+}
+
+static void count_drop(corio_future *f)
+{
+    atomic_fetch_add(&((count_fut *)f)->drops, 1);
+}
+
+static const corio_future_vtable count_vt = {count_poll, count_drop};
+
+void count_init(count_fut *c, int pending, int value)
+{
+    corio_future_init(&c->base, &count_vt);
+    c->pending_left = pending;
+    c->value = value;
+    atomic_init(&c->polls, 0);
+    atomic_init(&c->drops, 0);
+}
+
+/* ---- slot ------------------------------------------------------------------ */
+
+void slot_init(slot *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    s->waker = CORIO_WAKER_NONE;
+}
+
+void slot_destroy(slot *s)
+{
+    corio_waker_drop(&s->waker);
+    pthread_mutex_destroy(&s->mu);
+}
+
+static corio_poll slot_poll(corio_future *f, corio_context *cx)
+{
+    slot *s = ((slot_fut *)f)->s;
+    pthread_mutex_lock(&s->mu);
+    CHECK(!s->dropped); /* never polled after its drop */
+    s->polls++;
+    if (s->ready) {
+        s->polled_at = mono_ms();
+        f->result = s->value;
+        corio_waker_drop(&s->waker); /* READY: the future owns nothing any more */
+        pthread_mutex_unlock(&s->mu);
+        return CORIO_READY;
+    }
+    corio_waker_store(&s->waker, corio_context_waker(cx));
+    pthread_mutex_unlock(&s->mu);
+    return CORIO_PENDING;
+}
+
+static void slot_fdrop(corio_future *f)
+{
+    slot *s = ((slot_fut *)f)->s;
+    pthread_mutex_lock(&s->mu);
+    s->drops++;
+    s->dropped = true;
+    corio_waker_drop(&s->waker);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static const corio_future_vtable slot_vt = {slot_poll, slot_fdrop};
+
+void slot_fut_init(slot_fut *f, slot *s)
+{
+    corio_future_init(&f->base, &slot_vt);
+    f->s = s;
+}
+
+void slot_complete(slot *s, int value)
+{
+    pthread_mutex_lock(&s->mu);
+    s->ready = true;
+    s->value = value;
+    s->woken_at = mono_ms();
+    corio_waker w = s->waker;
+    s->waker = CORIO_WAKER_NONE;
+    pthread_mutex_unlock(&s->mu);
+    corio_waker_wake(&w);
+    CHECK(w.vtable == NULL); /* wake leaves the empty waker behind */
+}
+
+int slot_polls(slot *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->polls;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int slot_drops(slot *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->drops;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+bool slot_has_waker(slot *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool b = s->waker.vtable != NULL;
+    pthread_mutex_unlock(&s->mu);
+    return b;
+}
+
+void thread_wait_waker(slot *s)
+{
+    for (int i = 0; !slot_has_waker(s); i++) {
+        CHECK(i < 10000);
+        sleep_ms(1);
+    }
+}
+
+int await_slot(void *arg)
+{
+    slot_fut f;
+    slot_fut_init(&f, arg);
+    return corio_await(&f.base);
+}
+
+/* ---- counting waker -------------------------------------------------------- */
+
+static const void *cw_clone(const void *d)
+{
+    cw_target *t = (cw_target *)d;
+    atomic_fetch_add(&t->clones, 1);
+    atomic_fetch_add(&t->refs, 1);
+    return d;
+}
+
+static void cw_wake(const void *d)
+{
+    cw_target *t = (cw_target *)d;
+    atomic_fetch_add(&t->wakes, 1);
+    atomic_fetch_sub(&t->refs, 1);
+}
+
+static void cw_wake_by_ref(const void *d)
+{
+    atomic_fetch_add(&((cw_target *)d)->wake_by_refs, 1);
+}
+
+static void cw_drop(const void *d)
+{
+    cw_target *t = (cw_target *)d;
+    atomic_fetch_add(&t->drops, 1);
+    atomic_fetch_sub(&t->refs, 1);
+}
+
+const corio_waker_vtable cw_vt = {cw_clone, cw_wake, cw_wake_by_ref, cw_drop};
+
+corio_waker cw_new(cw_target *t)
+{
+    memset(t, 0, sizeof *t);
+    atomic_store(&t->refs, 1);
+    corio_waker w = {&cw_vt, t};
+    return w;
+}
+
+/* ---- gate ------------------------------------------------------------------ */
+
+typedef struct gate_fut {
+    corio_future base;
+    gate *g;
+    size_t idx;
+} gate_fut;
+
+static corio_poll gate_poll(corio_future *f, corio_context *cx)
+{
+    gate_fut *gf = (gate_fut *)f;
+    if (gf->g->open)
+        return CORIO_READY;
+    corio_waker_store(&gf->g->wakers[gf->idx], cx->waker);
+    return CORIO_PENDING;
+}
+
+static void gate_drop(corio_future *f)
+{
+    gate_fut *gf = (gate_fut *)f;
+    corio_waker_drop(&gf->g->wakers[gf->idx]);
+}
+
+static const corio_future_vtable gate_vt = {gate_poll, gate_drop};
+
+void gate_init(gate *g, size_t n)
+{
+    memset(g, 0, sizeof *g);
+    g->wakers = calloc(n, sizeof *g->wakers);
+    CHECK(g->wakers != NULL);
+    /* Touch it now, so that it does not count as the waiters' memory. */
+    memset(g->wakers, 0, n * sizeof *g->wakers);
+}
+
+int gate_wait(gate *g, size_t idx)
+{
+    gate_fut gf;
+    corio_future_init(&gf.base, &gate_vt);
+    gf.g = g;
+    gf.idx = idx;
+    g->started++;
+    int rc = corio_await(&gf.base);
+    g->passed++;
+    return rc;
+}
+
+void gate_open(gate *g, size_t n)
+{
+    g->open = 1;
+    for (size_t i = 0; i < n; i++)
+        corio_waker_wake(&g->wakers[i]);
+}
+
+void gate_free(gate *g)
+{
+    free(g->wakers);
+    g->wakers = NULL;
+}
+
+void yield_until(const size_t *counter, size_t n)
+{
+    while (*counter < n)
+        CHECK_EQ(corio_yield_now(), 0);
+}

@@ -1,0 +1,158 @@
+/* tests/util.h - helpers shared by several test files.
+ *
+ * What more than one tests/test_*.c needs lives here (definitions in
+ * tests/util.c): sanitizer detection, clocks, runtime construction, a
+ * self-waking counting future, the `slot` future completed from any thread,
+ * a counting waker, and a gate that many coroutines wait at. Helpers used by
+ * a single file stay static in that file.
+ *
+ * Like CHECK itself, the helpers that check something end the test on a
+ * failure (the message names tests/util.c and the line there).
+ */
+#ifndef CORIO_TESTS_UTIL_H
+#define CORIO_TESTS_UTIL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <corio.h>
+
+/* ---- sanitizer builds ---------------------------------------------------- */
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#else
+#define UNDER_ASAN 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#else
+#define UNDER_TSAN 0
+#endif
+/* ASan or TSan: heavy loops and storms are scaled down, bounds loosened. */
+#define UNDER_SAN (UNDER_ASAN || UNDER_TSAN)
+/* Counts for the plain build, ASan and TSan. TSan makes every coroutine a
+ * fiber of its own (about 1 MiB of shadow state, at most ~8000 at once). */
+#define SCALE(plain, asan, tsan) (UNDER_TSAN ? (tsan) : UNDER_ASAN ? (asan) : (plain))
+
+/* ---- clocks ---------------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC in milliseconds. */
+double mono_ms(void);
+
+/* Block the calling thread for `ms` milliseconds (nanosleep, resumed after
+ * signals). */
+void sleep_ms(int ms);
+
+/* ---- runtimes -------------------------------------------------------------- */
+
+/* A fresh current-thread runtime (checked to build). */
+corio_rt *new_rt(void);
+
+/* The same with every task's stack `stack_size` bytes (0: the default). */
+corio_rt *new_rt_sized(size_t stack_size);
+
+/* Run fn(arg) as the main task of a fresh runtime, free the runtime, and
+ * return fn's result. */
+int run_main(corio_fn fn, void *arg);
+
+/* ---- count_fut: PENDING (self-woken) n times, then READY ------------------ */
+
+typedef struct count_fut {
+    corio_future base;
+    int pending_left; /* PENDING answers still to give */
+    int value;        /* the READY result */
+    atomic_int polls;
+    atomic_int drops;
+} count_fut;
+
+/* Initialise `c`: `pending` PENDING answers (each after a wake_by_ref of its
+ * own waker), then READY with `value`; polls and drops counted. */
+void count_init(count_fut *c, int pending, int value);
+
+/* ---- slot: a future completed (and woken) by whoever holds the slot ------- */
+
+typedef struct slot {
+    pthread_mutex_t mu;
+    corio_waker waker; /* the waiter's, under mu */
+    bool ready;
+    int value;
+    int polls;
+    int drops;
+    bool dropped;
+    double woken_at;  /* mono_ms of the completing wake */
+    double polled_at; /* mono_ms of the READY poll */
+} slot;
+
+/* The future side: polls `s`, READY with s->value once s->ready. Checks that
+ * it is never polled after its drop. Any number of slot_futs may be made
+ * for one slot, one after the other. */
+typedef struct slot_fut {
+    corio_future base;
+    slot *s;
+} slot_fut;
+
+void slot_init(slot *s);
+void slot_destroy(slot *s);
+void slot_fut_init(slot_fut *f, slot *s);
+
+/* Complete the slot and wake its waiter (consuming wake), from any thread;
+ * checks that the wake leaves the empty waker behind. */
+void slot_complete(slot *s, int value);
+
+/* Under the slot's lock: its poll count, its drop count, whether a waiter's
+ * waker is stored. */
+int slot_polls(slot *s);
+int slot_drops(slot *s);
+bool slot_has_waker(slot *s);
+
+/* From a plain thread: wait (1 ms naps, 10000 at the most) until the slot
+ * has a waiter. */
+void thread_wait_waker(slot *s);
+
+/* A task function: awaits a slot_fut on the slot `arg`, returns its result. */
+int await_slot(void *arg);
+
+/* ---- a counting waker, to check what is done with a waker ----------------- */
+
+typedef struct cw_target {
+    atomic_int refs; /* live wakers */
+    atomic_int clones, wakes, wake_by_refs, drops;
+} cw_target;
+
+extern const corio_waker_vtable cw_vt;
+
+/* Zero `t` and return the first waker of it (refs 1). */
+corio_waker cw_new(cw_target *t);
+
+/* ---- gate: coroutines wait at it until a task opens it -------------------- */
+
+typedef struct gate {
+    int open;
+    corio_instant base;     /* for the user: e.g. a common start instant */
+    size_t started, passed; /* waiters that reached the gate, that passed it */
+    corio_waker *wakers;    /* one slot per waiter */
+} gate;
+
+/* Zero `g` and give it room for `n` waiters (touched now, so that it does
+ * not count as the waiters' memory). */
+void gate_init(gate *g, size_t n);
+
+/* Inside a task: wait at the gate as waiter `idx` (< n); returns the await's
+ * result. */
+int gate_wait(gate *g, size_t idx);
+
+/* Open the gate and wake its first `n` waiters. */
+void gate_open(gate *g, size_t n);
+
+void gate_free(gate *g);
+
+/* Inside a task: yield until *counter reaches n. */
+void yield_until(const size_t *counter, size_t n);
+
+#endif
