@@ -1,6 +1,9 @@
 /* tests/main.c - the test runner.
  *
- *   run_tests [-jN] [-v] [substring...]
+ *   run_tests [-jN] [-v] [-n] [substring...]
+ *
+ * -n runs the matching tests in this process, one after the other, without
+ * forking or time limits: for a debugger.
  *
  * Runs every registered test (or those whose name contains one of the given
  * substrings), each in a forked child with a time limit, N at a time (default
@@ -173,12 +176,14 @@ static int matches(test_case *tc, int argc, char **argv, int first)
 
 int main(int argc, char **argv)
 {
-    int jobs = 2, verbose = 0, first = 1;
+    int jobs = 2, verbose = 0, nofork = 0, first = 1;
     for (; first < argc && argv[first][0] == '-'; first++) {
         if (strncmp(argv[first], "-j", 2) == 0)
             jobs = atoi(argv[first] + 2);
         else if (strcmp(argv[first], "-v") == 0)
             verbose = 1;
+        else if (strcmp(argv[first], "-n") == 0)
+            nofork = 1;
     }
     if (jobs < 1)
         jobs = 1;
@@ -191,6 +196,19 @@ int main(int argc, char **argv)
         test_case *tmp = list[i];
         list[i] = list[n - 1 - i];
         list[n - 1 - i] = tmp;
+    }
+    if (nofork) {
+        int ran = 0;
+        for (size_t i = 0; i < n; i++)
+            if (matches(list[i], argc, argv, first)) {
+                printf("run  %s\n", list[i]->name);
+                fflush(stdout);
+                list[i]->fn();
+                ran++;
+            }
+        printf("%d passed, 0 failed\n", ran); /* a failed CHECK exits first */
+        free(list);
+        return 0;
     }
     running *run = calloc((size_t)jobs, sizeof *run);
     int passed = 0, failed = 0, active = 0;

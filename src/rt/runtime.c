@@ -6,10 +6,11 @@
  * parks in the I/O driver when nothing is ready. Other threads only touch the
  * inject queue and unpark the driver.
  *
- * Parking handshake (no lost wakeup): the driver stores parked=1, then reads
- * the inject length; a pusher stores the length, then exchanges parked to 0
- * and unparks if it was 1. Both sides use seq_cst, so at least one sees the
- * other. The unpark happens under the inject lock, so corio_rt_free, which
+ * Parking handshake (no lost wakeup): the driver sets parked=1 (with an
+ * exchange), then reads the inject length; a pusher stores the length, then
+ * exchanges parked to 0 and unparks if it was 1. Both sides are seq_cst and
+ * each has a read-modify-write between its store and its load, so at least
+ * one sees the other. The unpark happens under the inject lock, so corio_rt_free, which
  * takes that lock after closing, cannot free the driver under a pusher.
  *
  * Registry: every live task is on a list owned by the driving thread, so
@@ -203,7 +204,12 @@ static void pull_inject(sched *s)
 static void park(sched *s)
 {
     corio_instant next = wheel_next_deadline(&s->wheel);
-    atomic_store_explicit(&s->parked, 1, memory_order_seq_cst);
+    /* An exchange, not a store: a seq_cst store followed by a seq_cst load
+     * (STLR; LDAR on AArch64) is a correct Dekker handshake on hardware, but
+     * qemu-user running AArch64 on an x86 host lets that store and load
+     * pass each other (the suite hung 1 time in 2 there); a read-modify-write
+     * is a full barrier in every implementation. */
+    atomic_exchange_explicit(&s->parked, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&s->inj_len, memory_order_seq_cst) == 0) {
         int64_t timeout = -1;
         if (next != UINT64_MAX) {
