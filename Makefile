@@ -9,6 +9,8 @@
 #   make demo            build and run the showcase
 #   make bench           benchmark programs into build/bench/
 #   make install PREFIX=/usr/local
+#   make check-install   install to a scratch prefix, build an example via pkg-config
+#   make check-valgrind  run examples under valgrind memcheck (no error, no leak)
 #
 # Variables: CC, CFLAGS (extra), SAN, CTX, BUILD (output folder), PREFIX,
 # LTO (1: link-time optimisation; the default for a plain native gcc build).

@@ -46,8 +46,9 @@ int corio_rt_build(const corio_rt_builder *b, corio_rt **out);
 
 /* Run fn(arg) as the runtime's main task on the calling thread, driving every
  * other task too, until fn returns. *result (if not NULL) gets fn's result.
- * Returns 0, CORIO_EWRONGCTX when called from inside a task, CORIO_ESHUTDOWN,
- * -EBUSY when another thread is driving the runtime, or -ENOMEM. */
+ * Returns 0, -EINVAL (rt or fn NULL), CORIO_EWRONGCTX when called from inside
+ * a task, CORIO_ESHUTDOWN, -EBUSY when another thread is driving the
+ * runtime, or -ENOMEM. */
 int corio_rt_block_on(corio_rt *rt, corio_fn fn, void *arg, int *result);
 
 /* The same for a future, polled by the runtime as a stackless main task.
@@ -68,8 +69,10 @@ void corio_rt_free(corio_rt *rt);
 corio_rt *corio_rt_current(void);
 
 /* The one-liner, like #[tokio::main]: build a runtime with the defaults, run
- * fn(arg) on it, shut it down. Returns fn's result, or a negative error from
- * building the runtime. */
+ * fn(arg) on it, shut it down. Returns fn's result, or a negative error:
+ * CORIO_EWRONGCTX from inside a task, -ENOMEM / -EMFILE from building the
+ * runtime. (The default flavour is current-thread until the multi-thread
+ * runtime exists; then it becomes the default, as in #[tokio::main].) */
 int corio_run(corio_fn fn, void *arg);
 
 #ifdef __cplusplus

@@ -65,8 +65,9 @@ typedef struct corio_spawn_opts {
 
 /* Spawn a coroutine task running fn(arg). `out` receives the join handle, or
  * may be NULL to detach the task at once. From plain code (outside any task)
- * `opts->rt` must name the runtime. Returns 0, -ENOMEM, CORIO_ESHUTDOWN (the
- * runtime is shutting down), or CORIO_EWRONGCTX (no runtime given or current).
+ * `opts->rt` must name the runtime. Returns 0, -EINVAL (fn NULL), -ENOMEM,
+ * CORIO_ESHUTDOWN (the runtime is shutting down), or CORIO_EWRONGCTX (no
+ * runtime given or current).
  * On failure fn is not called and `arg` remains the caller's. */
 int corio_spawn_at(corio_task **out, const corio_spawn_opts *opts, corio_fn fn, void *arg,
                    const corio_spawn_site *site);
@@ -74,8 +75,10 @@ int corio_spawn_at(corio_task **out, const corio_spawn_opts *opts, corio_fn fn, 
 /* Spawn a stackless task running the future `fut`: its `size` bytes (the
  * whole struct that starts with the corio_future) are copied into the task,
  * which polls and, if needed, drops the copy. `fut` must not have been polled.
- * The task's result is the future's result. Errors as corio_spawn_at; on
- * failure the future was not copied, and dropping it is the caller's. */
+ * The task's result is the future's result. Errors as corio_spawn_at, and
+ * -EINVAL for a NULL future, no poll function, or size smaller than a
+ * corio_future; on failure the future was not copied, and dropping it is the
+ * caller's. */
 int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const corio_future *fut,
                           size_t size, const corio_spawn_site *site);
 
