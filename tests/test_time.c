@@ -534,9 +534,11 @@ static int storm_coro_main(void *arg)
     storm_wait(a, storm_gate.base);
     printf("coroutine storm: %.1f ms to start them all, %.1f ms to open the gate\n",
            MS(all_started - start - (corio_instant)spawn_time), MS(opened - all_started));
-    /* 250 coroutines finish per ms here, each giving its stack back; the
-     * backlog that builds up is scheduling, not the wheel: a looser bound. */
-    storm_report("coroutine storm", a, spawn_time, CORIO_MSEC(1000));
+    /* 250 coroutines finish per ms here. Their stacks go back to the pool
+     * only when the runtime is idle (a madvise each on this path made the
+     * storm ~80 ms late on average): measured max ~10 ms, mean ~1.6 ms. The
+     * bound leaves room for a loaded machine; sanitizers are much slower. */
+    storm_report("coroutine storm", a, spawn_time, CORIO_MSEC(UNDER_SAN ? 1000 : 100));
     gate_free(&storm_gate);
     return 0;
 }

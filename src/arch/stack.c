@@ -58,6 +58,8 @@ void stack_cache_init(stack_cache *c, size_t size)
 {
     c->size = stack_round_size(size);
     c->n = 0;
+    c->dirty = NULL;
+    c->n_dirty = 0;
 }
 
 static size_t read_guard_budget(void)
@@ -212,10 +214,24 @@ static void pool_put(stack *s)
 
 stack *stack_get(stack_cache *c, size_t size)
 {
-    if (size == c->size && c->n > 0)
-        return c->items[--c->n];
+    if (size == c->size) {
+        if (c->n > 0)
+            return c->items[--c->n];
+    }
+    /* A dirty stack of the right size (the list is short-lived and usually
+     * holds the runtime's own size: take the head only if it fits). */
+    stack *d = c->dirty;
+    if (d && d->size == size) {
+        c->dirty = d->next;
+        c->n_dirty--;
+        return d;
+    }
     return pool_get(size);
 }
+
+/* Past this many, dirty stacks are trimmed at once: a runtime that never
+ * idles must not keep its coroutines' stacks forever. */
+#define DIRTY_MAX 65536
 
 void stack_put(stack_cache *c, stack *s)
 {
@@ -223,11 +239,29 @@ void stack_put(stack_cache *c, stack *s)
         c->items[c->n++] = s;
         return;
     }
-    pool_put(s);
+    if (c->n_dirty >= DIRTY_MAX) {
+        pool_put(s);
+        return;
+    }
+    s->next = c->dirty;
+    c->dirty = s;
+    c->n_dirty++;
+}
+
+bool stack_cache_trim(stack_cache *c, size_t max)
+{
+    while (c->dirty && max-- > 0) {
+        stack *s = c->dirty;
+        c->dirty = s->next;
+        c->n_dirty--;
+        pool_put(s);
+    }
+    return c->dirty != NULL;
 }
 
 void stack_cache_flush(stack_cache *c)
 {
+    stack_cache_trim(c, SIZE_MAX);
     while (c->n > 0)
         pool_put(c->items[--c->n]);
 }
