@@ -105,6 +105,30 @@ static void coro_entry(void *p)
     abort(); /* a finished coroutine is never resumed */
 }
 
+/* Switch from the context `from` into coroutine `to`, telling the sanitizers
+ * (`fake`: where ASan keeps the fake stack of the context being left). */
+static inline void switch_into(arch_ctx *from, void **fake, coro *to)
+{
+#ifdef CORIO_ASAN
+    ASAN_START_SWITCH(fake, to->stk->lo, to->stk->size);
+#else
+    (void)fake;
+#endif
+#ifdef CORIO_TSAN
+    TSAN_SWITCH_TO(to->tsan_fiber);
+#endif
+    ctx_switch(from, &to->ctx);
+#ifdef CORIO_ASAN
+    ASAN_FINISH_SWITCH(*fake, NULL, NULL);
+#endif
+}
+
+#ifdef CORIO_ASAN
+#define CORO_FAKE_STACK(c) (&(c)->asan_fake)
+#else
+#define CORO_FAKE_STACK(c) ((void **)NULL)
+#endif
+
 /* From the coroutine back to its worker's loop. */
 static void coro_suspend(coro *c)
 {
@@ -198,16 +222,7 @@ static bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 #endif
     }
     w->current = &c->t;
-#ifdef CORIO_ASAN
-    ASAN_START_SWITCH(&w->asan_fake_stack, c->stk->lo, c->stk->size);
-#endif
-#ifdef CORIO_TSAN
-    TSAN_SWITCH_TO(c->tsan_fiber);
-#endif
-    ctx_switch(&w->ctx, &c->ctx);
-#ifdef CORIO_ASAN
-    ASAN_FINISH_SWITCH(w->asan_fake_stack, NULL, NULL);
-#endif
+    switch_into(&w->ctx, &w->asan_fake_stack, c);
     /* The coroutine that switched back may be another one (direct yields). */
     c = (coro *)w->current;
     w->current = NULL;
@@ -290,16 +305,7 @@ int corio_yield_now(void)
     if (!stack_canary_ok(c->stk))
         report_overflow(c);
     w->current = next;
-#ifdef CORIO_ASAN
-    ASAN_START_SWITCH(&c->asan_fake, n->stk->lo, n->stk->size);
-#endif
-#ifdef CORIO_TSAN
-    TSAN_SWITCH_TO(n->tsan_fiber);
-#endif
-    ctx_switch(&c->ctx, &n->ctx);
-#ifdef CORIO_ASAN
-    ASAN_FINISH_SWITCH(c->asan_fake, NULL, NULL);
-#endif
+    switch_into(&c->ctx, CORO_FAKE_STACK(c), n);
     return coro_interrupted(c);
 }
 
