@@ -53,6 +53,12 @@ void test_failf(const char *file, int line, const char *fmt, ...)
     _exit(1);
 }
 
+int test_emulated(void)
+{
+    const char *e = getenv("CORIO_EXEC");
+    return e && *e;
+}
+
 const char *test_build_dir(void)
 {
     const char *b = getenv("CORIO_BUILD");

@@ -61,6 +61,10 @@ void test_failf(const char *file, int line, const char *fmt, ...)
 /* Paths of the build, for tests that run examples. */
 const char *test_build_dir(void);
 
+/* True when the suite runs under an emulator (make test-aarch64 sets
+ * CORIO_EXEC): timing bounds tuned for native speed must be looser. */
+int test_emulated(void);
+
 /* Run `cmd` through the shell, capture up to `cap`-1 bytes of its stdout in
  * `out`; returns the exit status (or -1). `cmd` must start with the program
  * to run: under an emulator it is prefixed with $CORIO_EXEC. */
