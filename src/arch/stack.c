@@ -288,11 +288,6 @@ void stack_get_stats(stack_stats *out)
 
 /* ---- overflow reporting --------------------------------------------------- */
 
-/* Implemented by the coroutine layer: report and abort if the fault at
- * `addr`, with the stack pointer at `sp`, is an overflow of the coroutine
- * running on this thread; return otherwise. */
-void coro_check_fault(const void *addr, const void *sp);
-
 static struct sigaction old_segv, old_bus;
 
 static const void *fault_sp(void *ucv)

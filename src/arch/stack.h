@@ -98,6 +98,12 @@ static inline bool stack_canary_ok(const stack *s)
     return acc == 0;
 }
 
+/* Implemented by the coroutine layer (core/coro.c), called from the SIGSEGV
+ * handler: report and abort if the fault at `addr`, with the stack pointer
+ * at `sp`, is an overflow of the coroutine running on this thread; return
+ * otherwise. */
+void coro_check_fault(const void *addr, const void *sp);
+
 /* Install the SIGSEGV handler that reports overflows (idempotent), and an
  * alternate signal stack for the calling thread. */
 void stack_overflow_handler_install(void);

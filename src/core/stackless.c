@@ -53,8 +53,6 @@ static void fut_dealloc(corio_task *t)
 
 const task_vtable fut_vtable = {fut_poll, fut_dealloc};
 
-struct sched *spawn_target(const corio_spawn_opts *opts); /* core/coro.c */
-
 int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const corio_future *fut,
                           size_t size, const corio_spawn_site *site)
 {

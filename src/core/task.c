@@ -332,9 +332,6 @@ void corio_join_fut_init(corio_join_fut *f, corio_task *t)
     f->value = 0;
 }
 
-int block_on_parked(corio_future *f); /* core/waker.c */
-
-/* The outcome of a finished task, for its handle's owner; gives the handle back. */
 int task_join_finished(corio_task *t, int *value)
 {
     int rc = join_outcome(t, value);

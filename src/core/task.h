@@ -128,4 +128,16 @@ static inline bool task_is_complete(const corio_task *t)
 /* Drop a task that was initialised but never queued (spawn failed late). */
 void task_abandon(corio_task *t);
 
+/* The outcome of a finished task for its handle's owner, as corio_task_join
+ * reports it; gives the handle back. */
+int task_join_finished(corio_task *t, int *value);
+
+/* The scheduler a spawn goes to: opts->rt's, else the calling task's, else
+ * NULL (core/coro.c). */
+struct sched *spawn_target(const corio_spawn_opts *opts);
+
+/* Poll `f` on a plain thread until ready, parking the thread in between
+ * (core/waker.c). Returns the future's result. */
+int block_on_parked(corio_future *f);
+
 #endif

@@ -299,8 +299,6 @@ int corio_rt_build(const corio_rt_builder *b, corio_rt **out)
 
 static const corio_spawn_site main_site = {"<block_on>", 0, "corio_rt_block_on"};
 
-int task_join_finished(corio_task *t, int *value); /* core/task.c */
-
 static int block_on_task(sched *s, corio_task *main, int *result)
 {
     run_until(s, main);
