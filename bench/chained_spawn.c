@@ -24,7 +24,7 @@ static int step(void *arg)
     if (left == 0)
         bench_done_fire(&g.done);
     else
-        bench_check(corio_spawn_detached(step, (void *)(left - 1)), "corio_spawn_detached");
+        bench_check(corio_spawn(step, (void *)(left - 1), NULL), "corio_spawn");
     return 0;
 }
 
@@ -33,7 +33,7 @@ static int main_task(void *arg)
     (void)arg;
     bench_done_init(&g.done);
     uint64_t t0 = now_ns();
-    bench_check(corio_spawn_detached(step, (void *)(uintptr_t)g.n), "corio_spawn_detached");
+    bench_check(corio_spawn(step, (void *)(uintptr_t)g.n, NULL), "corio_spawn");
     bench_check(corio_await(&g.done.base), "corio_await");
     g.secs = (double)(now_ns() - t0) / 1e9;
     return 0;

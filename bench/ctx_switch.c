@@ -3,7 +3,7 @@
  *   ctx_switch [threads=1] [n=10000000] [raw_n=100000000]
  *
  * Figure 1 (the RESULT's ops): two coroutine tasks yield to each other, n
- * times each (corio_yield_now). With only the two of them ready, a yield
+ * times each (corio_yield). With only the two of them ready, a yield
  * hands the CPU straight to the other coroutine (one switch, through the run
  * queue), and about every 61st goes through the scheduler loop (its timer and
  * inject checks). ops = 2n yields; ns_per_yield is the cost of one.
@@ -30,7 +30,7 @@ static int yielder(void *arg)
 {
     (void)arg;
     for (uint64_t i = 0; i < g.n; i++)
-        bench_check(corio_yield_now(), "corio_yield_now");
+        bench_check(corio_yield(), "corio_yield");
     return 0;
 }
 
@@ -38,8 +38,10 @@ static int main_task(void *arg)
 {
     (void)arg;
     uint64_t t0 = now_ns();
-    corio_task *a = corio_spawn(yielder, NULL);
-    corio_task *b = corio_spawn(yielder, NULL);
+    corio_task *a;
+    bench_check(corio_spawn(yielder, NULL, &a), "corio_spawn");
+    corio_task *b;
+    bench_check(corio_spawn(yielder, NULL, &b), "corio_spawn");
     if (!a || !b)
         bench_check(-ENOMEM, "corio_spawn");
     /* Joining a suspends the main task, which is then not in the run queue:

@@ -34,7 +34,7 @@ static int spawner(void *arg)
 {
     (void)arg;
     for (uint64_t i = 0; i < g.n; i++)
-        bench_check(corio_spawn_detached(child, NULL), "corio_spawn_detached");
+        bench_check(corio_spawn(child, NULL, NULL), "corio_spawn");
     return 0;
 }
 
@@ -46,7 +46,7 @@ static int main_task(void *arg)
     if (g.n == 0)
         bench_done_fire(&g.done);
     uint64_t t0 = now_ns();
-    bench_check(corio_spawn_detached(spawner, NULL), "corio_spawn_detached");
+    bench_check(corio_spawn(spawner, NULL, NULL), "corio_spawn");
     bench_check(corio_await(&g.done.base), "corio_await");
     g.secs = (double)(now_ns() - t0) / 1e9;
     return 0;

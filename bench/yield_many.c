@@ -18,7 +18,7 @@ static int yielder(void *arg)
 {
     (void)arg;
     for (uint64_t i = 0; i < g.yields; i++)
-        bench_check(corio_yield_now(), "corio_yield_now");
+        bench_check(corio_yield(), "corio_yield");
     return 0;
 }
 
@@ -29,11 +29,8 @@ static int main_task(void *arg)
     if (!hs)
         bench_check(-ENOMEM, "malloc");
     uint64_t t0 = now_ns();
-    for (uint64_t i = 0; i < g.tasks; i++) {
-        hs[i] = corio_spawn(yielder, NULL);
-        if (!hs[i])
-            bench_check(-ENOMEM, "corio_spawn");
-    }
+    for (uint64_t i = 0; i < g.tasks; i++)
+        bench_check(corio_spawn(yielder, NULL, &hs[i]), "corio_spawn");
     for (uint64_t i = 0; i < g.tasks; i++)
         bench_check(corio_task_join(hs[i], NULL), "corio_task_join");
     g.secs = (double)(now_ns() - t0) / 1e9;

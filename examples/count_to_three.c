@@ -25,6 +25,8 @@
  *  - `async fn my_async_function` is a plain C function that may only be
  *    called from a coroutine task (it awaits); calling it is the `.await`.
  *  - `#[tokio::main] async fn main` is main() calling corio_run(async_main).
+ *  - corio_await returns a status (0, or why the wait was interrupted); the
+ *    future's output, Rust's `Poll::Ready(value)`, is in its `result` field.
  * The last line (how often the runtime polled) is not in the Rust program: it
  * shows that each PENDING cost one trip through the scheduler.
  */
@@ -52,33 +54,44 @@ static const corio_future_vtable my_future_vtable = {my_future_poll, NULL};
 
 static unsigned polls_seen;
 
-static int my_async_function(void)
+/* Returns 0 with the count in *result, or the error of the await. */
+static int my_async_function(unsigned *result)
 {
     printf("Starting async function\n");
     my_future fut = {.count = 0};
     corio_future_init(&fut.base, &my_future_vtable);
-    int result = corio_await(&fut.base);
+    int rc = corio_await(&fut.base);
+    if (rc < 0)
+        return rc;
     printf("Async function completed\n");
     polls_seen = fut.count;
-    return result;
+    *result = (unsigned)fut.base.result;
+    return 0;
 }
 
 static int async_main(void *arg)
 {
-    int result = my_async_function();
-    if (result < 0) {
-        printf("error: %s\n", corio_strerror(result));
+    (void)arg;
+    unsigned result;
+    int rc = my_async_function(&result);
+    if (rc < 0) {
+        printf("error: %s\n", corio_strerror(rc));
         return 1;
     }
-    printf("Result: %d\n", result);
+    printf("Result: %u\n", result);
     return 0;
 }
 
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int rc = corio_run(async_main, NULL);
-    if (rc == 0)
+    int result;
+    int rc = corio_run(async_main, NULL, &result);
+    if (rc < 0) {
+        fprintf(stderr, "corio_run: %s\n", corio_strerror(rc));
+        return 1;
+    }
+    if (result == 0)
         printf("(MyFuture was polled %u times: 3 x PENDING + wake_by_ref, then READY)\n", polls_seen);
-    return rc == 0 ? 0 : 1;
+    return result;
 }

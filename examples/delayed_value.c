@@ -19,10 +19,12 @@
  *  - `cx.waker().clone()` is corio_waker_clone(corio_context_waker(cx)); the
  *    clone moves into the helper task, which owns it and consumes it with
  *    corio_waker_wake, exactly as `waker.wake()` consumes the Rust waker.
- *  - `tokio::spawn(async move {...})` is corio_spawn_detached of a coroutine
+ *  - `tokio::spawn(async move {...})` is a detached corio_spawn of a coroutine
  *    (`waker_task`) whose argument is a heap struct holding what the Rust
  *    closure captured (the waker and ready_at).
- *  - `.await` on the future is corio_await(&dv.base) inside a coroutine task;
+ *  - `.await` on the future is corio_await(&dv.base) inside a coroutine task:
+ *    it returns 0 once the future is ready, whose output is then in
+ *    dv.base.result (a negative code if the helper could not be spawned);
  *    `#[tokio::main]` is corio_run. A second run drives the same future as the
  *    runtime's main future with corio_rt_block_on_future, the way
  *    `Runtime::block_on(DelayedValue {..})` would.
@@ -69,7 +71,7 @@ static corio_poll delayed_value_poll(corio_future *f, corio_context *cx)
 {
     delayed_value *dv = (delayed_value *)f;
     dv->polls++;
-    if (corio_now() >= dv->ready_at) {
+    if (corio_instant_now() >= dv->ready_at) {
         if (!dv->has_value) {
             fprintf(stderr, "delayed_value: polled after it returned its value\n");
             abort();
@@ -85,7 +87,7 @@ static corio_poll delayed_value_poll(corio_future *f, corio_context *cx)
     }
     job->waker = corio_waker_clone(corio_context_waker(cx));
     job->ready_at = dv->ready_at;
-    int rc = corio_spawn_detached(waker_task, job);
+    int rc = corio_spawn(waker_task, job, NULL);
     if (rc < 0) {
         corio_waker_drop(&job->waker);
         free(job);
@@ -113,12 +115,14 @@ static long delay_ms = 1000;
 
 static int async_main(void *arg)
 {
-    corio_instant start = corio_now();
+    (void)arg;
+    corio_instant start = corio_instant_now();
     delayed_value dv;
     delayed_value_init(&dv, 42, corio_instant_add(start, CORIO_MSEC(delay_ms)));
     printf("awaiting DelayedValue { value: 42, ready_at: now + %ld ms } in a coroutine\n", delay_ms);
-    int v = corio_await(&dv.base);
-    double ms = (double)(corio_now() - start) / 1e6;
+    int rc = corio_await(&dv.base);
+    int v = rc < 0 ? rc : dv.base.result;
+    double ms = (double)(corio_instant_now() - start) / 1e6;
     if (v < 0) {
         printf("error: %s\n", corio_strerror(v));
         return 1;
@@ -136,21 +140,27 @@ int main(int argc, char **argv)
         delay_ms = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    int rc = corio_run(async_main, NULL);
-    if (rc != 0)
-        return rc < 0 ? 1 : rc;
+    int result;
+    int rc = corio_run(async_main, NULL, &result);
+    if (rc < 0) {
+        fprintf(stderr, "corio_run: %s\n", corio_strerror(rc));
+        return 1;
+    }
+    if (result != 0)
+        return result;
 
     /* The same future as the runtime's main future, polled by a stackless task. */
     corio_rt *rt;
     corio_rt_builder b = corio_rt_builder_current_thread();
     if (corio_rt_build(&b, &rt) < 0)
         return 1;
-    corio_instant start = corio_now();
+    corio_instant start = corio_instant_now();
     delayed_value dv;
     delayed_value_init(&dv, 7, corio_instant_add(start, CORIO_MSEC(delay_ms)));
     printf("block_on(DelayedValue { value: 7, ready_at: now + %ld ms })\n", delay_ms);
-    int v = corio_rt_block_on_future(rt, &dv.base);
-    double ms = (double)(corio_now() - start) / 1e6;
+    rc = corio_rt_block_on_future(rt, &dv.base);
+    int v = rc < 0 ? rc : dv.base.result;
+    double ms = (double)(corio_instant_now() - start) / 1e6;
     corio_rt_free(rt);
     if (v < 0) {
         printf("error: %s\n", corio_strerror(v));

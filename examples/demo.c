@@ -120,30 +120,30 @@ static int demo_memory(void)
     if (!h)
         return 1;
     long rss0 = rss_kb();
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     for (int i = 0; i < n; i++) {
-        h[i] = corio_spawn(idle_task, &s);
-        if (!h[i]) {
-            printf("   spawn %d failed\n", i);
+        int rc = corio_spawn(idle_task, &s, &h[i]);
+        if (rc < 0) {
+            printf("   spawn %d failed: %s\n", i, corio_strerror(rc));
             return 1;
         }
     }
     while (s.started < n)
-        corio_yield_now();
-    corio_instant t1 = corio_now();
+        corio_yield();
+    corio_instant t1 = corio_instant_now();
     long rss1 = rss_kb();
     printf("   %d coroutines started and parked in a 1-hour sleep in %.1f ms\n", n, ms_between(t0, t1));
     printf("   resident memory: %ld KiB before, %ld KiB with all of them idle: +%ld KiB,\n"
            "   %.2f KiB per idle coroutine (task, stack pages touched, timer, join handle slot)\n",
            rss0, rss1, rss1 - rss0, (double)(rss1 - rss0) / n);
-    corio_instant t2 = corio_now();
+    corio_instant t2 = corio_instant_now();
     for (int i = 0; i < n; i++)
         corio_task_abort(h[i]);
     int cancelled = 0;
     for (int i = 0; i < n; i++)
         if (corio_task_join(h[i], NULL) == CORIO_ECANCELED)
             cancelled++;
-    corio_instant t3 = corio_now();
+    corio_instant t3 = corio_instant_now();
     free(h);
     printf("   aborted all: %d joins reported cancellation, %d cleanups ran, in %.1f ms\n", cancelled,
            s.cleaned, ms_between(t2, t3));
@@ -156,7 +156,7 @@ static int demo_memory(void)
 
 static int add_task(void *arg)
 {
-    int rc = corio_yield_now(); /* every task is alive at once, and switches twice */
+    int rc = corio_yield(); /* every task is alive at once, and switches twice */
     return rc < 0 ? rc : (int)(intptr_t)arg;
 }
 
@@ -167,15 +167,15 @@ static int demo_spawn(void)
     corio_task **h = malloc((size_t)n * sizeof *h);
     if (!h)
         return 1;
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     for (int i = 0; i < n; i++) {
-        h[i] = corio_spawn(add_task, (void *)(intptr_t)(i % 1000));
-        if (!h[i]) {
-            printf("   spawn %d failed\n", i);
+        int rc = corio_spawn(add_task, (void *)(intptr_t)(i % 1000), &h[i]);
+        if (rc < 0) {
+            printf("   spawn %d failed: %s\n", i, corio_strerror(rc));
             return 1;
         }
     }
-    corio_instant t1 = corio_now();
+    corio_instant t1 = corio_instant_now();
     long long sum = 0, want = 0;
     int bad = 0;
     for (int i = 0; i < n; i++) {
@@ -185,7 +185,7 @@ static int demo_spawn(void)
         sum += r;
         want += i % 1000;
     }
-    corio_instant t2 = corio_now();
+    corio_instant t2 = corio_instant_now();
     free(h);
     double total = ms_between(t0, t2);
     printf("   %d coroutine tasks, each yields once (so all %d are alive at once) and returns a number\n",
@@ -252,7 +252,7 @@ static corio_poll storm_poll(corio_future *f, corio_context *cx)
         return CORIO_PENDING;
     if (first)
         st->sh->armed_late++;
-    st->sh->lateness[st->idx] = (int64_t)(corio_now() - corio_timer_deadline(&st->timer));
+    st->sh->lateness[st->idx] = (int64_t)(corio_instant_now() - corio_timer_deadline(&st->timer));
     latch_count_down(&st->sh->done);
     f->result = 0;
     return CORIO_READY;
@@ -278,7 +278,7 @@ static int demo_storm(void)
     sh.done.waker = CORIO_WAKER_NONE;
     sh.armed_late = 0;
     long rss0 = rss_kb();
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     corio_duration span = CORIO_MSEC(sz.storm_ms);
     /* The first deadline is 100 ms out, so that spawning and arming all the
      * timers (the first poll of each task) is over before any is due. */
@@ -290,17 +290,17 @@ static int demo_storm(void)
          * stride so the wheel is not filled in deadline order. */
         long slot = (long)(((unsigned long)i * 7919u) % (unsigned long)n);
         corio_timer_init(&st.timer, corio_instant_add(base, span * slot / n));
-        if (corio_spawn_future(NULL, &st.base, sizeof st) < 0) {
+        if (corio_spawn_future(&st.base, sizeof st, NULL) < 0) {
             printf("   spawn %d failed\n", i);
             return 1;
         }
     }
-    corio_instant t1 = corio_now();
-    corio_yield_now(); /* let every timer task arm its timer */
-    corio_instant t_armed = corio_now();
+    corio_instant t1 = corio_instant_now();
+    corio_yield(); /* let every timer task arm its timer */
+    corio_instant t_armed = corio_instant_now();
     long rss1 = rss_kb();
     int rc = corio_await(&sh.done.base);
-    corio_instant t2 = corio_now();
+    corio_instant t2 = corio_instant_now();
     qsort(sh.lateness, (size_t)n, sizeof *sh.lateness, cmp_i64);
     printf("   %d timers with deadlines spread over %ld ms (from 100 ms on), each in a stackless task\n",
            n, sz.storm_ms);
@@ -340,7 +340,7 @@ static int victim_task(void *arg)
     /* cleanup: runs whether the sleep finished or was cancelled */
     free(buf);
     v->cleaned_up = true;
-    v->cleanup_at = corio_now();
+    v->cleanup_at = corio_instant_now();
     return v->await_rc == CORIO_ECANCELED ? 1 : 0;
 }
 
@@ -348,15 +348,17 @@ static int demo_cancel(void)
 {
     section(4, "Cancellation: abort a sleeping task, its cleanup runs");
     victim v = {"sleeper", false, false, 0, 0};
-    corio_task *t = corio_spawn(victim_task, &v);
+    corio_task *t;
+    if (corio_spawn(victim_task, &v, &t) < 0)
+        return 1;
     if (!t)
         return 1;
     corio_sleep(CORIO_MSEC(10));
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     corio_task_abort(t);
     int result = -1;
     int jrc = corio_task_join(t, &result);
-    corio_instant t1 = corio_now();
+    corio_instant t1 = corio_instant_now();
     printf("   a task sleeping for 1 hour, aborted after 10 ms: its sleep returned %s,\n"
            "   cleanup ran: %s (%.3f ms after abort); join returned %s, the function's result %d\n",
            corio_err_name(v.await_rc), v.cleaned_up ? "yes" : "NO", ms_between(t0, v.cleanup_at),
@@ -364,7 +366,9 @@ static int demo_cancel(void)
     printf("   abort to join: %.3f ms\n", ms_between(t0, t1));
 
     victim w = {"never-ran", false, false, 0, 0};
-    corio_task *t2 = corio_spawn(victim_task, &w);
+    corio_task *t2;
+    if (corio_spawn(victim_task, &w, &t2) < 0)
+        return 1;
     if (!t2)
         return 1;
     corio_task_abort(t2); /* before it ever ran */
@@ -402,25 +406,27 @@ static int demo_timeouts(void)
     section(5, "Timeouts");
     corio_sleep_fut slow;
     corio_sleep_fut_init(&slow, CORIO_SEC(1));
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     int rc = corio_timeout(&slow.base, CORIO_MSEC(50));
-    double ms = ms_between(t0, corio_now());
+    double ms = ms_between(t0, corio_instant_now());
     printf("   corio_timeout(sleep 1 s, 50 ms)          -> %s after %.1f ms (inner sleep dropped)\n",
            corio_err_name(rc), ms);
 
     corio_sleep_fut fast;
     corio_sleep_fut_init(&fast, CORIO_MSEC(20));
-    t0 = corio_now();
+    t0 = corio_instant_now();
     int rc2 = corio_timeout(&fast.base, CORIO_MSEC(500));
-    double ms2 = ms_between(t0, corio_now());
-    printf("   corio_timeout(sleep 20 ms, 500 ms)       -> %d (ok) after %.1f ms\n", rc2, ms2);
+    double ms2 = ms_between(t0, corio_instant_now());
+    printf("   corio_timeout(sleep 20 ms, 500 ms)       -> %d (ok: the sleep's own result %d) after "
+           "%.1f ms\n",
+           rc2, fast.base.result, ms2);
 
     stepper s = {0, 0};
     int result = 0;
-    t0 = corio_now();
-    int rc3 = corio_with_timeout(CORIO_MSEC(100), step_worker, &s, &result);
-    double ms3 = ms_between(t0, corio_now());
-    printf("   corio_with_timeout(100 ms, fn doing 10 x 30 ms sleeps) -> %s after %.1f ms;\n"
+    t0 = corio_instant_now();
+    int rc3 = corio_timeout_call(CORIO_MSEC(100), step_worker, &s, &result);
+    double ms3 = ms_between(t0, corio_instant_now());
+    printf("   corio_timeout_call(100 ms, fn doing 10 x 30 ms sleeps) -> %s after %.1f ms;\n"
            "   fn finished %d steps, then its sleep returned %s and it returned\n",
            corio_err_name(rc3), ms3, s.steps_done, corio_err_name(s.last_rc));
     /* Usually 3 steps fit; a loaded machine makes each sleep late, so fewer may. */
@@ -495,7 +501,7 @@ static void *sender_thread(void *arg)
         m->waiting = false;
         corio_waker w = m->waker;
         m->waker = CORIO_WAKER_NONE;
-        m->sent_at = corio_now();
+        m->sent_at = corio_instant_now();
         pthread_mutex_unlock(&m->lock);
         corio_waker_wake(&w);
     }
@@ -518,8 +524,9 @@ static int demo_foreign(void)
     int64_t *lat = malloc((size_t)n * sizeof *lat);
     int bad = 0;
     for (int i = 0; i < n; i++) {
-        int v = corio_await(&m.base);
-        corio_instant now = corio_now();
+        int rc = corio_await(&m.base);
+        int v = rc < 0 ? rc : m.base.result;
+        corio_instant now = corio_instant_now();
         pthread_mutex_lock(&m.lock);
         lat[i] = (int64_t)(now - m.sent_at);
         pthread_mutex_unlock(&m.lock);
@@ -547,6 +554,7 @@ static int demo_foreign(void)
 
 static int demo_main(void *arg)
 {
+    (void)arg;
     int fails = 0;
     fails += demo_memory(); /* first: later sections leave stacks in the pool */
     fails += demo_spawn();
@@ -574,7 +582,7 @@ int main(int argc, char **argv)
            is_quick ? " (quick sizes)" : "");
     if (UNDER_TSAN)
         printf("(ThreadSanitizer build: a tenth of the counts; times and memory include TSan's own cost)\n");
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     corio_rt *rt;
     corio_rt_builder b = corio_rt_builder_current_thread();
     int rc = corio_rt_build(&b, &rt);
@@ -590,6 +598,6 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("\n%s in %.2f s; resident memory now %ld KiB, peak %ld KiB\n", fails ? "FAILED" : "done",
-           ms_between(t0, corio_now()) / 1e3, rss_kb(), status_kb("VmHWM:"));
+           ms_between(t0, corio_instant_now()) / 1e3, rss_kb(), status_kb("VmHWM:"));
     return fails ? 1 : 0;
 }

@@ -167,20 +167,20 @@ static int heartbeat_task(void *arg)
     corio_interval iv;
     corio_interval_init(&iv, CORIO_MSEC(dur_ms) / 10);
     corio_interval_set_missed_tick(&iv, CORIO_MISSED_SKIP);
-    hb->last = corio_now();
+    hb->last = corio_instant_now();
     int rc;
     while ((rc = corio_interval_tick(&iv)) == 0) {
-        corio_instant now = corio_now();
+        corio_instant now = corio_instant_now();
         if ((corio_duration)(now - hb->last) > hb->longest_gap)
             hb->longest_gap = (corio_duration)(now - hb->last);
         hb->last = now;
         hb->ticks++;
     }
     /* Aborted at the end of the section: the gap up to now counts too. */
-    corio_instant now = corio_now();
+    corio_instant now = corio_instant_now();
     if ((corio_duration)(now - hb->last) > hb->longest_gap)
         hb->longest_gap = (corio_duration)(now - hb->last);
-    corio_interval_stop(&iv);
+    corio_interval_drop(&iv);
     return rc;
 }
 
@@ -189,18 +189,29 @@ static int run_pair(const char *label, corio_fn fn)
 {
     heartbeat hb = {0, 0, 0};
     job a = {NULL}, b = {NULL};
-    corio_instant t0 = corio_now();
-    corio_task *h = corio_spawn(heartbeat_task, &hb);
-    corio_task *ta = corio_spawn(fn, &a);
-    corio_task *tb = corio_spawn(fn, &b);
-    if (!h || !ta || !tb) {
-        printf("spawn failed\n");
+    corio_instant t0 = corio_instant_now();
+    corio_task *h, *ta, *tb;
+    int rc = corio_spawn(heartbeat_task, &hb, &h);
+    if (rc < 0) {
+        printf("spawn failed: %s\n", corio_strerror(rc));
+        return 1;
+    }
+    rc = corio_spawn(fn, &a, &ta);
+    if (rc == 0) {
+        rc = corio_spawn(fn, &b, &tb);
+        if (rc < 0)
+            corio_task_join(ta, NULL);
+    }
+    if (rc < 0) {
+        printf("spawn failed: %s\n", corio_strerror(rc));
+        corio_task_abort(h);
+        corio_task_join(h, NULL);
         return 1;
     }
     int ra = -1, rb = -1;
     corio_task_join(ta, &ra);
     corio_task_join(tb, &rb);
-    corio_instant t1 = corio_now();
+    corio_instant t1 = corio_instant_now();
     corio_task_abort(h);
     corio_task_join(h, NULL); /* hb is read only after this */
     double ms = (double)(t1 - t0) / 1e6;
@@ -212,14 +223,15 @@ static int run_pair(const char *label, corio_fn fn)
 
 static int async_main(void *arg)
 {
+    (void)arg;
     printf("fetch_data() blocks its thread for %ld ms; fetch_data_async() sleeps %ld ms in "
            "corio_sleep\n",
            dur_ms, dur_ms);
 
     const char *d = NULL;
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     int rc = fetch_data_async(&d);
-    double ms = (double)(corio_now() - t0) / 1e6;
+    double ms = (double)(corio_instant_now() - t0) / 1e6;
     printf("  1. %-45s -> \"%s\" in %6.0f ms (%.2fx)\n", "fetch_data_async() awaited once",
            rc == 0 ? d : corio_strerror(rc), ms, ms / (double)dur_ms);
 

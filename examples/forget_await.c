@@ -77,33 +77,40 @@ static int spawned_ran; /* atomic: the spawned task may run on another thread */
 
 static int spawned(void *arg)
 {
+    (void)arg;
     __atomic_store_n(&spawned_ran, 1, __ATOMIC_RELEASE);
     return 0;
 }
 
 static int async_main(void *arg)
 {
+    (void)arg;
     printf("Bad: let result = fetch_data();  (no await)\n");
     fetch_fut result;
     fetch_data_init(&result);
     show("right after fetch_data_init():", &result);
     /* Give the runtime every chance to run it: it cannot, nobody polls it. */
     corio_sleep(CORIO_MSEC(50));
-    corio_yield_now();
+    corio_yield();
     show("after sleeping 50 ms and yielding:", &result);
     printf("  -> never awaited, never ran: %s\n", result.polls == 0 ? "yes" : "NO");
 
     printf("Contrast: corio_spawn(task) runs without being awaited\n");
-    corio_task *t = corio_spawn(spawned, NULL);
+    corio_task *t;
+    int src = corio_spawn(spawned, NULL, &t);
+    if (src < 0) {
+        printf("error: %s\n", corio_strerror(src));
+        return 1;
+    }
     corio_sleep(CORIO_MSEC(10));
     printf("  10 ms later, not joined yet, the spawned task ran: %s\n",
            __atomic_load_n(&spawned_ran, __ATOMIC_ACQUIRE) ? "yes" : "no");
     corio_task_join(t, NULL);
 
     printf("Good: let result = fetch_data().await;\n");
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     int rc = corio_await(&result.base);
-    double ms = (double)(corio_now() - t0) / 1e6;
+    double ms = (double)(corio_instant_now() - t0) / 1e6;
     show("after corio_await():", &result);
     if (rc != 0) {
         printf("error: %s\n", corio_strerror(rc));
@@ -124,5 +131,6 @@ static int async_main(void *arg)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    return corio_run(async_main, NULL) == 0 ? 0 : 1;
+    int result;
+    return corio_run(async_main, NULL, &result) == 0 ? result : 1;
 }

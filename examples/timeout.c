@@ -16,11 +16,14 @@
  * How the C version maps onto it:
  *  - tokio::time::timeout(d, fut) on a future is corio_timeout(&fut.base, d).
  *    `fetch_data()` is a hand-written future (`fetch_fut`: a sleep, then
- *    "data"). The outer Result (Elapsed or not) is the return value: the
- *    inner future's result, or CORIO_ETIMEDOUT after the inner future was
+ *    "data"). The outer Result (Elapsed or not) is the return value: 0 when
+ *    the inner future completed, CORIO_ETIMEDOUT after the inner future was
  *    dropped, which disarms its timer (the program checks that drop ran).
+ *    The inner Result is the inner future's own output, ff.base.result: the
+ *    two never share one int, so a future that itself fails with
+ *    CORIO_ETIMEDOUT is told apart from the deadline.
  *  - an `async fn` like risky_operation() is a coroutine function, and
- *    timeout() around it is corio_with_timeout(d, fn, arg, &result): once the
+ *    timeout() around it is corio_timeout_call(d, fn, arg, &result): once the
  *    deadline passes, the await the function is blocked in returns
  *    CORIO_ETIMEDOUT, so the function runs its own cleanup and returns (Rust
  *    drops the future instead; C has no destructors, so the function unwinds).
@@ -45,7 +48,7 @@ static corio_duration secs(double s)
 
 static double ms_since(corio_instant t0)
 {
-    return (double)(corio_now() - t0) / 1e6;
+    return (double)(corio_instant_now() - t0) / 1e6;
 }
 
 /* ---- fetch_data() as a future -------------------------------------------- */
@@ -89,17 +92,19 @@ static int fetch_with_timeout(double takes_s, double limit_s)
     printf("  fetch_data() takes %.1f s, limit %.1f s: ", takes_s, limit_s);
     fetch_fut ff;
     fetch_data(&ff, secs(takes_s));
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     int rc = corio_timeout(&ff.base, secs(limit_s));
     double ms = ms_since(t0);
     if (rc == CORIO_ETIMEDOUT)
         printf("Err(Elapsed) -> CORIO_ETIMEDOUT after %.0f ms (inner future dropped: %s)\n", ms,
                ff.dropped ? "yes" : "NO");
     else if (rc < 0)
-        printf("Ok(Err(%s)) after %.0f ms\n", corio_strerror(rc), ms);
+        printf("interrupted: %s\n", corio_strerror(rc));
+    else if (ff.base.result < 0)
+        printf("Ok(Err(%s)) after %.0f ms\n", corio_strerror(ff.base.result), ms);
     else
         printf("Ok(data) -> \"%s\" after %.0f ms\n", ff.data, ms);
-    return rc;
+    return rc < 0 ? rc : ff.base.result;
 }
 
 /* ---- risky_operation() as a coroutine function ----------------------------- */
@@ -113,7 +118,7 @@ typedef struct op {
 static int risky_operation(void *arg)
 {
     op *o = arg;
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     int rc = corio_sleep(secs(o->takes_s));
     if (rc < 0) {
         printf("    risky_operation: sleep interrupted by %s after %.0f ms, cleaning up\n",
@@ -132,8 +137,8 @@ static int robust_operation(const char *what, double takes_s, int fail_with, dou
            limit_s);
     op o = {takes_s, fail_with, NULL};
     int result = 0;
-    corio_instant t0 = corio_now();
-    int rc = corio_with_timeout(secs(limit_s), risky_operation, &o, &result);
+    corio_instant t0 = corio_instant_now();
+    int rc = corio_timeout_call(secs(limit_s), risky_operation, &o, &result);
     double ms = ms_since(t0);
     if (rc == 0 && result >= 0)
         printf("    Success: %s   (%.0f ms)\n", o.out, ms);
@@ -148,13 +153,14 @@ static int robust_operation(const char *what, double takes_s, int fail_with, dou
 
 static int async_main(void *arg)
 {
+    (void)arg;
     printf("corio_timeout(future, limit)   [seed 001: fetch_with_timeout]\n");
     if (fetch_with_timeout(2, 5) != 0)
         return 1;
     if (fetch_with_timeout(2, 1) != CORIO_ETIMEDOUT)
         return 1;
 
-    printf("corio_with_timeout(limit, fn)  [seed 003: risky_operation; seed 000: robust_operation]\n");
+    printf("corio_timeout_call(limit, fn)  [seed 003: risky_operation; seed 000: robust_operation]\n");
     if (robust_operation("risky_operation()", 5, 0, 2) != CORIO_ETIMEDOUT)
         return 1;
     if (robust_operation("risky_operation()", 1, 0, 5) != 0)
@@ -181,5 +187,6 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (scale != 1.0)
         printf("(durations scaled by %g: the lines below name the seeds' durations)\n", scale);
-    return corio_run(async_main, NULL) == 0 ? 0 : 1;
+    int result;
+    return corio_run(async_main, NULL, &result) == 0 ? result : 1;
 }

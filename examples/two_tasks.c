@@ -28,6 +28,7 @@ static long unit_ms = 1000;
 
 static int task1(void *arg)
 {
+    (void)arg;
     printf("Task 1 running\n");
     int rc = corio_sleep(CORIO_MSEC(unit_ms));
     printf("Task 1 completed\n");
@@ -36,6 +37,7 @@ static int task1(void *arg)
 
 static int task2(void *arg)
 {
+    (void)arg;
     printf("Task 2 running\n");
     int rc = corio_sleep(CORIO_MSEC(2 * unit_ms));
     printf("Task 2 completed\n");
@@ -44,16 +46,20 @@ static int task2(void *arg)
 
 static int async_main(void *arg)
 {
-    corio_instant t0 = corio_now();
-    corio_task *t1 = corio_spawn(task1, NULL);
-    corio_task *t2 = corio_spawn(task2, NULL);
-    if (!t1 || !t2)
+    (void)arg;
+    corio_instant t0 = corio_instant_now();
+    corio_task *t1, *t2;
+    if (corio_spawn(task1, NULL, &t1) < 0)
         return 1;
+    if (corio_spawn(task2, NULL, &t2) < 0) {
+        corio_task_join(t1, NULL);
+        return 1;
+    }
     /* Wait for all tasks */
     int r1 = -1, r2 = -1;
     int j1 = corio_task_join(t1, &r1);
     int j2 = corio_task_join(t2, &r2);
-    double ms = (double)(corio_now() - t0) / 1e6;
+    double ms = (double)(corio_instant_now() - t0) / 1e6;
     printf("both joined after %.0f ms (task sleeps: %ld and %ld ms)\n", ms, unit_ms, 2 * unit_ms);
     return (j1 | j2 | r1 | r2) == 0 ? 0 : 1;
 }
@@ -65,5 +71,6 @@ int main(int argc, char **argv)
     if (unit_ms < 1)
         unit_ms = 1;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    return corio_run(async_main, NULL) == 0 ? 0 : 1;
+    int result;
+    return corio_run(async_main, NULL, &result) == 0 ? result : 1;
 }

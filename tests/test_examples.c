@@ -161,7 +161,7 @@ TEST_TIMING(example_timeout)
     EXPECT_OK();
     IN_ORDER("corio_timeout(future, limit)", "limit 5.0 s: Ok(data) -> \"data\"",
              "limit 1.0 s: Err(Elapsed) -> CORIO_ETIMEDOUT", "(inner future dropped: yes)",
-             "corio_with_timeout(limit, fn)",
+             "corio_timeout_call(limit, fn)",
              "risky_operation: sleep interrupted by CORIO_ETIMEDOUT", "Operation timed out!",
              "Success: Done", "Error: Connection refused");
     double ms;
@@ -202,7 +202,7 @@ TEST_TIMING(example_demo)
              "3. Timer storm", "lateness (fire time - deadline): p50",
              "4. Cancellation", "its sleep returned CORIO_ECANCELED", "cleanup ran: yes",
              "join returned CORIO_ECANCELED", "first await returned CORIO_ECANCELED, cleanup ran: yes",
-             "5. Timeouts", "-> CORIO_ETIMEDOUT after", "-> 0 (ok) after",
+             "5. Timeouts", "-> CORIO_ETIMEDOUT after", "-> 0 (ok: the sleep's own result 0) after",
              "steps, then its sleep returned CORIO_ETIMEDOUT",
              "6. A custom future woken from a plain pthread", "values in order: yes",
              "wake -> task running again: p50", "\ndone in ");

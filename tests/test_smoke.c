@@ -19,20 +19,21 @@ TEST(smoke_block_on_returns_result)
     CHECK_EQ(corio_rt_block_on(rt, add_one, &x, &r), 0);
     CHECK_EQ(x, 1);
     CHECK_EQ(r, 42);
-    corio_rt_free(rt);
+    CHECK_EQ(corio_rt_free(rt), 0);
 }
 
 static int sleeper(void *arg)
 {
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     CHECK_EQ(corio_sleep(CORIO_MSEC(20)), 0);
-    CHECK(corio_now() - t0 >= (corio_instant)CORIO_MSEC(20));
+    CHECK(corio_instant_now() - t0 >= (corio_instant)CORIO_MSEC(20));
     return 7;
 }
 
 static int spawner(void *arg)
 {
-    corio_task *t = corio_spawn(sleeper, NULL);
+    corio_task *t;
+    CHECK_EQ(corio_spawn(sleeper, NULL, &t), 0);
     CHECK(t != NULL);
     int r = 0;
     CHECK_EQ(corio_task_join(t, &r), 0);
@@ -42,5 +43,7 @@ static int spawner(void *arg)
 
 TEST(smoke_spawn_sleep_join)
 {
-    CHECK_EQ(corio_run(spawner, NULL), 0);
+    int r = -1;
+    CHECK_EQ(corio_run(spawner, NULL, &r), 0);
+    CHECK_EQ(r, 0);
 }

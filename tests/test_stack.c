@@ -116,11 +116,11 @@ static int live_main(void *arg)
     live_args *la = arg;
     gate_init(&live_gate, la->n);
     long rss0 = test_rss_kb(), vm0 = status_kb("VmSize");
-    corio_instant t0 = corio_now();
+    corio_instant t0 = corio_instant_now();
     for (size_t i = 0; i < la->n; i++)
-        CHECK_EQ(corio_spawn_detached(live_fn, (void *)(uintptr_t)i), 0);
+        CHECK_EQ(corio_spawn(live_fn, (void *)(uintptr_t)i, NULL), 0);
     yield_until(&live_gate.started, la->n);
-    corio_instant t1 = corio_now();
+    corio_instant t1 = corio_instant_now();
     long rss1 = test_rss_kb(), vm1 = status_kb("VmSize");
     la->mappings = count_mappings();
     la->rss_per_coro = (double)(rss1 - rss0) * 1024.0 / (double)la->n;
@@ -128,7 +128,7 @@ static int live_main(void *arg)
     CHECK_EQ(live_gate.passed, 0);
     gate_open(&live_gate, la->n);
     yield_until(&live_gate.passed, la->n);
-    corio_instant t2 = corio_now();
+    corio_instant t2 = corio_instant_now();
     printf("%zu live coroutines: RSS +%ld KiB = %.0f bytes each, address space %.0f KiB each, "
            "%ld mappings (max_map_count %ld); started in %.1f ms, finished in %.1f ms\n",
            la->n, rss1 - rss0, la->rss_per_coro, la->vm_per_coro / 1024.0, la->mappings,
@@ -168,7 +168,7 @@ static int unstarted_main(void *arg)
     unstarted_args *ua = arg;
     long rss0 = test_rss_kb(), vm0 = status_kb("VmSize");
     for (size_t i = 0; i < ua->n; i++)
-        CHECK_EQ(corio_spawn_detached(unstarted_fn, NULL), 0);
+        CHECK_EQ(corio_spawn(unstarted_fn, NULL, NULL), 0);
     long rss1 = test_rss_kb(), vm1 = status_kb("VmSize");
     CHECK_EQ(unstarted_ran, 0); /* nothing ran: no yield yet */
     ua->rss_per = (double)(rss1 - rss0) * 1024.0 / (double)ua->n;
@@ -216,7 +216,7 @@ static void burst_round(size_t n)
 {
     gate_init(&burst_gate, n);
     for (size_t i = 0; i < n; i++)
-        CHECK_EQ(corio_spawn_detached(burst_fn, (void *)(uintptr_t)i), 0);
+        CHECK_EQ(corio_spawn(burst_fn, (void *)(uintptr_t)i, NULL), 0);
     yield_until(&burst_gate.started, n);
 }
 
@@ -226,7 +226,7 @@ static void burst_finish(size_t n)
     yield_until(&burst_gate.passed, n);
     /* Let the finished tasks be torn down. */
     for (int i = 0; i < 3; i++)
-        CHECK_EQ(corio_yield_now(), 0);
+        CHECK_EQ(corio_yield(), 0);
     gate_free(&burst_gate);
 }
 
@@ -267,9 +267,17 @@ static int give_back_main(void *arg)
     ba->rss_peak = test_rss_kb();
     burst_finish(ba->n);
     /* Finished coroutines' stacks go back when the runtime next has nothing
-     * to do (stack_cache_trim, a batch per loop turn): give it that moment. */
-    CHECK_EQ(corio_sleep(CORIO_MSEC(50)), 0);
-    ba->rss_after = test_rss_kb();
+     * to do (stack_cache_trim, a batch per loop turn): sleeping gives it
+     * that. How long the kernel takes to free the pages depends on the
+     * machine (about 50 ms here, seconds on a loaded VM), so wait until the
+     * memory has gone, within a bound that only a runtime that never gives
+     * stacks back would reach. */
+    long peak = ba->rss_peak - ba->rss_base;
+    double t0 = mono_ms();
+    do {
+        CHECK_EQ(corio_sleep(CORIO_MSEC(20)), 0);
+        ba->rss_after = test_rss_kb();
+    } while ((ba->rss_after - ba->rss_base) * 100 >= peak * 35 && mono_ms() - t0 < 20000);
     printf("%zu coroutines using 128 KiB of stack each: RSS +%ld KiB at the peak, +%ld KiB "
            "kept after they finished\n",
            ba->n, ba->rss_peak - ba->rss_base, ba->rss_after - ba->rss_base);
@@ -294,7 +302,7 @@ static int big_stack_task(void *arg)
 {
     size_t bytes = *(size_t *)arg;
     int r = deep_recurse(0, frames_for(bytes));
-    CHECK_EQ(corio_yield_now(), 0); /* switches out and in with a deep high-water mark */
+    CHECK_EQ(corio_yield(), 0); /* switches out and in with a deep high-water mark */
     CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
     return r == 12345678 ? -1 : 1;
 }
@@ -307,7 +315,7 @@ static int per_spawn_main(void *arg)
     o.stack_size = 512 * KIB;
     o.name = "big-stack";
     corio_task *t = NULL;
-    CHECK_EQ(corio_spawn_with(&t, &o, big_stack_task, &use), 0);
+    CHECK_EQ(corio_spawn_with(&o, big_stack_task, &use, &t), 0);
     CHECK(strcmp(corio_task_name(t), "big-stack") == 0);
     int res = 0;
     CHECK_EQ(corio_task_join(t, &res), 0);
@@ -315,7 +323,7 @@ static int per_spawn_main(void *arg)
     /* Several at once, so they cannot share one stack. */
     corio_task *ts[8];
     for (int i = 0; i < 8; i++)
-        CHECK_EQ(corio_spawn_with(&ts[i], &o, big_stack_task, &use), 0);
+        CHECK_EQ(corio_spawn_with(&o, big_stack_task, &use, &ts[i]), 0);
     for (int i = 0; i < 8; i++) {
         CHECK_EQ(corio_task_join(ts[i], &res), 0);
         CHECK_EQ(res, 1);
@@ -334,7 +342,8 @@ static int per_rt_main(void *arg)
     /* The main task itself has the runtime's default size... */
     CHECK(deep_recurse(0, frames_for(use)) != 12345678);
     /* ...and so have the tasks it spawns. */
-    corio_task *t = corio_spawn(big_stack_task, &use);
+    corio_task *t;
+    CHECK_EQ(corio_spawn(big_stack_task, &use, &t), 0);
     CHECK(t != NULL);
     int res = 0;
     CHECK_EQ(corio_task_join(t, &res), 0);
@@ -348,7 +357,126 @@ TEST(stack_custom_size_per_runtime)
     int r = -1;
     CHECK_EQ(corio_rt_block_on(rt, per_rt_main, NULL, &r), 0);
     CHECK_EQ(r, 0);
-    corio_rt_free(rt);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* Small custom stacks that finished wait in the runtime's cache (on its
+ * dirty list) next to the default-size ones; a task of the default size
+ * spawned afterwards must get a default-size stack, not one of those: it
+ * uses 200 KiB of its 256 KiB. Repeated, with the small stacks returned
+ * both before and while the deep task runs. */
+static int small_task(void *arg)
+{
+    (void)arg;
+    CHECK(deep_recurse(0, 4) != 12345678); /* touches its stack a little */
+    return 1;
+}
+
+static int sizes_mixed_main(void *arg)
+{
+    (void)arg;
+    size_t use = 200 * KIB;
+    corio_spawn_opts small;
+    memset(&small, 0, sizeof small);
+    small.stack_size = 16 * KIB;
+    for (int round = 0; round < 4; round++) {
+        corio_task *ts[100];
+        for (int i = 0; i < 100; i++)
+            CHECK_EQ(corio_spawn_with(&small, small_task, NULL, &ts[i]), 0);
+        for (int i = 0; i < 100; i++)
+            CHECK_EQ(corio_task_join(ts[i], NULL), 0);
+        corio_task *deep;
+        CHECK_EQ(corio_spawn(big_stack_task, &use, &deep), 0);
+        for (int i = 0; i < 50; i++)
+            CHECK_EQ(corio_spawn_with(&small, small_task, NULL, NULL), 0);
+        int res = 0;
+        CHECK_EQ(corio_task_join(deep, &res), 0);
+        CHECK_EQ(res, 1);
+    }
+    return 0;
+}
+
+TEST(stack_default_size_after_small_stacks_returned)
+{
+    CHECK_EQ(run_main(sizes_mixed_main, NULL), 0);
+}
+
+/* A stack size above CORIO_STACK_SIZE_MAX is refused up front (-EINVAL),
+ * for a spawn and for a runtime's default, rather than failing later when
+ * the stack is mapped: nothing is spawned and the function never runs. */
+static size_t too_big_ran;
+
+static int too_big_fn(void *arg)
+{
+    too_big_ran++;
+    return 0;
+}
+
+typedef struct sleeper_fut_for_size_check {
+    corio_future base;
+} sleeper_fut_for_size_check;
+
+static corio_poll ready_poll(corio_future *f, corio_context *cx)
+{
+    (void)cx;
+    f->result = 0;
+    return CORIO_READY;
+}
+static const corio_future_vtable ready_vt = {ready_poll, NULL};
+
+static int too_big_main(void *arg)
+{
+    corio_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.stack_size = CORIO_STACK_SIZE_MAX + 1;
+    corio_task *t = NULL;
+    CHECK_EQ(corio_spawn_with(&o, too_big_fn, NULL, &t), -EINVAL);
+    CHECK(t == NULL);
+    CHECK_EQ(corio_spawn_with(&o, too_big_fn, NULL, NULL), -EINVAL);
+    o.stack_size = (size_t)-1;
+    CHECK_EQ(corio_spawn_with(&o, too_big_fn, NULL, NULL), -EINVAL);
+    o.stack_size = (size_t)1 << 60; /* once wrapped around to a 64 KiB mapping */
+    CHECK_EQ(corio_spawn_with(&o, too_big_fn, NULL, NULL), -EINVAL);
+    sleeper_fut_for_size_check sf;
+    corio_future_init(&sf.base, &ready_vt); /* valid: only the size is wrong */
+    CHECK_EQ(corio_spawn_future_with(&o, &sf.base, sizeof sf, NULL), -EINVAL);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    CHECK_EQ(too_big_ran, 0);
+    /* The runtime is unharmed: a spawn with a valid size still runs. */
+    o.stack_size = 64 * KIB;
+    CHECK_EQ(corio_spawn_with(&o, too_big_fn, NULL, &t), 0);
+    CHECK_EQ(corio_task_join(t, NULL), 0);
+    CHECK_EQ(too_big_ran, 1);
+    /* The largest size allowed works (committed lazily: it costs address
+     * space), or, where the address space is short, fails with -ENOMEM as
+     * the task's result: never a crash. */
+    o.stack_size = CORIO_STACK_SIZE_MAX;
+    CHECK_EQ(corio_spawn_with(&o, too_big_fn, NULL, &t), 0);
+    int res = -1;
+    CHECK_EQ(corio_task_join(t, &res), 0);
+    CHECK(res == 0 || res == -ENOMEM);
+    printf("a %zu-byte stack: %s\n", (size_t)CORIO_STACK_SIZE_MAX,
+           res == 0 ? "ran" : "-ENOMEM");
+    return 0;
+}
+
+TEST(stack_size_above_max_spawn_is_einval)
+{
+    CHECK_EQ(run_main(too_big_main, NULL), 0);
+}
+
+TEST(stack_size_above_max_runtime_is_einval)
+{
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    b.stack_size = CORIO_STACK_SIZE_MAX + 1;
+    corio_rt *rt = NULL;
+    CHECK_EQ(corio_rt_build(&b, &rt), -EINVAL);
+    CHECK(rt == NULL);
+    b.stack_size = (size_t)1 << 60;
+    CHECK_EQ(corio_rt_build(&b, &rt), -EINVAL);
+    b.stack_size = (size_t)-1; /* once silently taken as the 256 KiB default */
+    CHECK_EQ(corio_rt_build(&b, &rt), -EINVAL);
+    CHECK(rt == NULL);
 }
 
 /* ---- overflow reports, in a grandchild ---------------------------------------- */
@@ -417,14 +545,47 @@ typedef struct ovf_args {
     long depth;          /* frames of ~1 KiB; huge: unbounded */
     size_t fillers;      /* live coroutines (16 KiB stacks) spawned first */
     size_t same_size_fillers; /* live ones of the overflowing task's size */
+    bool big_frame;      /* at `depth`, call a function with a 20 KiB frame */
 } ovf_args;
+
+/* A 20 KiB frame whose lowest byte is written first, compiled the way code
+ * without -fstack-clash-protection is (where the compiler lets us say so):
+ * nothing probes the pages between the stack pointer and that byte. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-stack-clash-protection")))
+#endif
+static int __attribute__((noinline)) big_frame(int seed)
+{
+    volatile char buf[20 * 1024];
+    /* 20 KiB below the caller, and the only byte written: with a one-page
+     * guard this lands in the stack below, silently. */
+    buf[0] = (char)seed;
+    return buf[0];
+}
+
+/* Recurse until less than `leave` bytes of stack are left below this frame
+ * (measured from `top`, the first frame), then call big_frame. */
+static int __attribute__((noinline)) recurse_then_big_frame(const char *top, size_t usable,
+                                                            size_t leave)
+{
+    volatile char pad[512];
+    pad[0] = 1;
+    size_t used = (size_t)(top - (const char *)pad);
+    if (used + leave >= usable)
+        return big_frame(pad[0]);
+    return recurse_then_big_frame(top, usable, leave) + pad[0];
+}
 
 static int overflow_task(void *arg)
 {
     ovf_args *a = arg;
-    int r = deep_recurse(0, a->depth);
+    volatile char here = 0;
+    /* big_frame: `depth` is how many bytes to leave; the task's stack is
+     * the runtime's default, used from about `here` down. */
+    int r = a->big_frame ? recurse_then_big_frame((const char *)&here, CORIO_DEFAULT_STACK_SIZE, (size_t)a->depth)
+                         : deep_recurse(0, a->depth);
     /* A bounded overflow that returned is caught when the task switches out. */
-    corio_yield_now();
+    corio_yield();
     corio_sleep(CORIO_MSEC(1));
     return r;
 }
@@ -445,7 +606,7 @@ static int overflow_main(void *arg)
     memset(&fo, 0, sizeof fo);
     for (size_t i = 0; i < nf; i++) {
         fo.stack_size = i < a->fillers ? 16 * KIB : a->stack_size;
-        CHECK_EQ(corio_spawn_with(NULL, &fo, ovf_filler, (void *)(uintptr_t)i), 0);
+        CHECK_EQ(corio_spawn_with(&fo, ovf_filler, (void *)(uintptr_t)i, NULL), 0);
     }
     yield_until(&ovf_gate.started, nf);
     corio_spawn_opts o;
@@ -453,7 +614,7 @@ static int overflow_main(void *arg)
     o.name = a->name;
     o.stack_size = a->stack_size;
     corio_task *t = NULL;
-    CHECK_EQ(corio_spawn_with(&t, &o, overflow_task, a), 0);
+    CHECK_EQ(corio_spawn_with(&o, overflow_task, a, &t), 0);
     corio_task_join(t, NULL);
     gate_open(&ovf_gate, nf);
     yield_until(&ovf_gate.passed, nf);
@@ -504,6 +665,38 @@ TEST(stack_overflow_small_custom_size_reported)
     a.name = "small-stack";
     a.stack_size = 64 * KIB;
     a.depth = frames_for(128 * KIB);
+    overflow_expect_report(&a);
+}
+
+/* A small overflow (8 KiB past the bottom, then back) of a guarded stack
+ * that is not the lowest of its slab: the main task and three live fillers
+ * of the same size took the slab's first stacks, so this one has stacks
+ * below it. It faults in its own guard and is reported; a guard left
+ * writable would let it return unnoticed (guarded stacks have no canary). */
+TEST(stack_overflow_small_not_lowest_in_slab_reported)
+{
+    ovf_args a;
+    memset(&a, 0, sizeof a);
+    a.name = "mid-slab";
+    a.same_size_fillers = 3;
+    /* deep_recurse's frames are a little over 1 KiB: this goes at least
+     * 8 KiB past the bottom, and not far. */
+    a.depth = (long)((CORIO_DEFAULT_STACK_SIZE + 8 * KIB) / 1024);
+    overflow_expect_report(&a);
+}
+
+/* A function with a 20 KiB frame called with less than 12 KiB of stack left
+ * writes at least 8 KiB below the stack: past where a one-page guard would
+ * end, but inside the 64 KiB guard, so it is reported at that write, not
+ * after it has scribbled over the stack below. */
+TEST(stack_overflow_large_frame_reported)
+{
+    ovf_args a;
+    memset(&a, 0, sizeof a);
+    a.name = "big-frame";
+    a.same_size_fillers = 2;
+    a.big_frame = true;
+    a.depth = 12 * KIB; /* bytes left when big_frame is called */
     overflow_expect_report(&a);
 }
 
@@ -668,7 +861,7 @@ static int fp_task(void *arg)
         if (i % 3 == 2)
             CHECK_EQ(corio_sleep(CORIO_USEC(200)), 0); /* through the scheduler's park too */
         else
-            CHECK_EQ(corio_yield_now(), 0);
+            CHECK_EQ(corio_yield(), 0);
     }
     fp_expect(p->mode);
     fesetround(FE_TONEAREST);
@@ -681,13 +874,13 @@ static int fp_main(void *arg)
     fp_probe probes[3] = {{FE_UPWARD, 60, 0}, {FE_DOWNWARD, 60, 0}, {FE_TONEAREST, 60, 0}};
     corio_task *t[3];
     for (int i = 0; i < 3; i++) {
-        t[i] = corio_spawn(fp_task, &probes[i]);
+        CHECK_EQ(corio_spawn(fp_task, &probes[i], &t[i]), 0);
         CHECK(t[i] != NULL);
     }
     /* The main task keeps the default and checks it across the switches. */
     for (int i = 0; i < 60; i++) {
         fp_expect(FE_TONEAREST);
-        CHECK_EQ(corio_yield_now(), 0);
+        CHECK_EQ(corio_yield(), 0);
     }
     for (int i = 0; i < 3; i++) {
         CHECK_EQ(corio_task_join(t[i], NULL), 0);

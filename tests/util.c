@@ -1,6 +1,8 @@
 /* tests/util.c - helpers shared by several test files (see util.h). */
 #include "util.h"
 
+#include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +16,28 @@ double mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+long long thread_run_delay_ns(void)
+{
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (!f)
+        return 0;
+    long long run = 0, wait = 0;
+    if (fscanf(f, "%lld %lld", &run, &wait) != 2)
+        wait = 0;
+    fclose(f);
+    return wait;
+}
+
+size_t heap_in_use(void)
+{
+#if UNDER_SAN
+    return 0;
+#else
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+#endif
 }
 
 void sleep_ms(int ms)
@@ -181,7 +205,8 @@ int await_slot(void *arg)
 {
     slot_fut f;
     slot_fut_init(&f, arg);
-    return corio_await(&f.base);
+    int rc = corio_await(&f.base);
+    return rc < 0 ? rc : f.base.result;
 }
 
 /* ---- counting waker -------------------------------------------------------- */
@@ -285,5 +310,5 @@ void gate_free(gate *g)
 void yield_until(const size_t *counter, size_t n)
 {
     while (*counter < n)
-        CHECK_EQ(corio_yield_now(), 0);
+        CHECK_EQ(corio_yield(), 0);
 }

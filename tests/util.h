@@ -45,9 +45,20 @@
 /* CLOCK_MONOTONIC in milliseconds. */
 double mono_ms(void);
 
+/* How long the calling thread has been runnable but waiting for a CPU
+ * (ns; /proc/thread-self/schedstat), 0 when the kernel does not say. Timing
+ * checks add what it grew by to their bounds, so that a loaded machine does
+ * not fail them. */
+long long thread_run_delay_ns(void);
+
 /* Block the calling thread for `ms` milliseconds (nanosleep, resumed after
  * signals). */
 void sleep_ms(int ms);
+
+/* Bytes malloc has handed out and not had back (glibc's mallinfo2), for
+ * leak checks that must hold in the plain build too; 0 under the
+ * sanitizers, whose own leak checkers do that job there. */
+size_t heap_in_use(void);
 
 /* ---- runtimes -------------------------------------------------------------- */
 
@@ -115,7 +126,8 @@ bool slot_has_waker(slot *s);
  * has a waiter. */
 void thread_wait_waker(slot *s);
 
-/* A task function: awaits a slot_fut on the slot `arg`, returns its result. */
+/* A task function: awaits a slot_fut on the slot `arg`; returns the slot's
+ * value, or the await's error (CORIO_ECANCELED...) when interrupted. */
 int await_slot(void *arg);
 
 /* ---- a counting waker, to check what is done with a waker ----------------- */

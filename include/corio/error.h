@@ -8,6 +8,8 @@
 #ifndef CORIO_ERROR_H
 #define CORIO_ERROR_H
 
+#include "api.h"
+
 #include <errno.h>
 
 #ifdef __cplusplus
@@ -30,13 +32,24 @@ extern "C" {
  * own (a future reporting misuse); nothing returns it yet. */
 #define CORIO_EPANIC (-4004)
 
+/* The calling thread's errno, read afresh. For code in a coroutine task that
+ * calls a libc function after an await: the task may have resumed on another
+ * thread, and a compiler may keep the address of errno it computed before
+ * the await (glibc's __errno_location is declared const), so a plain `errno`
+ * there can read the old thread's. Read it through this call instead, right
+ * after the call that set it:
+ *     int fd = open(path, O_RDONLY);
+ *     if (fd < 0) return -corio_errno();
+ * corio's own functions never need it: they return negative codes. */
+CORIO_API int corio_errno(void);
+
 /* A static, human-readable description of `err` (a negative corio code or a
  * negated errno). Never returns NULL. Thread-safe. */
-const char *corio_strerror(int err);
+CORIO_API const char *corio_strerror(int err);
 
 /* The symbolic name of `err`, e.g. "CORIO_ETIMEDOUT" or "ECONNREFUSED";
  * "UNKNOWN" for a code it does not know. */
-const char *corio_err_name(int err);
+CORIO_API const char *corio_err_name(int err);
 
 #ifdef __cplusplus
 }

@@ -2,8 +2,9 @@
  *
  * A future is anything that can wait. It is a struct whose first member is a
  * `corio_future`; its `poll` either finishes (returns CORIO_READY after
- * storing its int result in `base.result`) or stores a clone of the waker it
- * was handed and returns CORIO_PENDING. Whoever makes progress possible later
+ * storing its output, an int, in `base.result`: 0, a count, or a negative
+ * code) or stores a clone of the waker it was handed and returns
+ * CORIO_PENDING. Whoever makes progress possible later
  * (a timer, the I/O driver, another task, a plain thread) wakes that waker and
  * the owning task polls the future again.
  *
@@ -23,10 +24,17 @@
  * Wakers are thread-safe: any thread may wake, clone or drop one, also threads
  * that do not belong to any runtime. Waking a task that has finished is
  * harmless. A waker is two words, passed by value; a clone is a reference
- * count increment.
+ * count increment. The waker functions treat a NULL pointer like the empty
+ * waker.
+ *
+ * The static inline helpers below (corio_future_poll, corio_context_waker)
+ * are for poll functions, on the hot path of every poll: they take non-NULL
+ * pointers and do not check.
  */
 #ifndef CORIO_FUTURE_H
 #define CORIO_FUTURE_H
+
+#include "api.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,6 +46,8 @@ extern "C" {
 
 /* ---- wakers -------------------------------------------------------------- */
 
+/* A waker's functions must be thread-safe and must not block: the runtime
+ * calls them from any thread, also from inside its scheduler loop. */
 typedef struct corio_waker_vtable {
     /* Return the data pointer of a new waker for the same target. */
     const void *(*clone)(const void *data);
@@ -58,21 +68,21 @@ typedef struct corio_waker {
 #define CORIO_WAKER_NONE ((corio_waker){NULL, NULL})
 
 /* A new waker for the same target as `w` (reference count increment). */
-corio_waker corio_waker_clone(const corio_waker *w);
+CORIO_API corio_waker corio_waker_clone(const corio_waker *w);
 /* Wake the target of `*w` and release it; `*w` becomes CORIO_WAKER_NONE. */
-void corio_waker_wake(corio_waker *w);
+CORIO_API void corio_waker_wake(corio_waker *w);
 /* Wake the target of `*w`; `*w` stays valid. */
-void corio_waker_wake_by_ref(const corio_waker *w);
+CORIO_API void corio_waker_wake_by_ref(const corio_waker *w);
 /* Release `*w` without waking; `*w` becomes CORIO_WAKER_NONE. */
-void corio_waker_drop(corio_waker *w);
+CORIO_API void corio_waker_drop(corio_waker *w);
 /* True when `a` and `b` wake the same target, so a future may keep the waker it
  * already stored instead of cloning the new one. */
-bool corio_waker_will_wake(const corio_waker *a, const corio_waker *b);
+CORIO_API bool corio_waker_will_wake(const corio_waker *a, const corio_waker *b);
 /* Replace the waker in `*slot` by a clone of `w`, unless it already wakes the
  * same target. The usual way for a poll function to store its waker. */
-void corio_waker_store(corio_waker *slot, const corio_waker *w);
+CORIO_API void corio_waker_store(corio_waker *slot, const corio_waker *w);
 /* A waker that does nothing when woken (for polling a future by hand). */
-corio_waker corio_waker_noop(void);
+CORIO_API corio_waker corio_waker_noop(void);
 
 /* ---- poll context --------------------------------------------------------- */
 
@@ -103,12 +113,15 @@ typedef struct corio_future_vtable {
 
 struct corio_future {
     const corio_future_vtable *vtable;
-    int result; /* valid once poll returned CORIO_READY: 0, a count, or a negative code */
+    int result; /* the output, valid once poll returned CORIO_READY: 0, a
+                 * count, or a negative code */
 };
 
 /* Initialise the header of a future whose poll/drop live in `vt`. */
 static inline void corio_future_init(corio_future *f, const corio_future_vtable *vt)
 {
+    if (!f)
+        return;
     f->vtable = vt;
     f->result = 0;
 }
@@ -122,30 +135,37 @@ static inline corio_poll corio_future_poll(corio_future *f, corio_context *cx)
 /* Abandon an unfinished future: call its drop function, if any. */
 static inline void corio_future_drop(corio_future *f)
 {
-    if (f->vtable && f->vtable->drop)
+    if (f && f->vtable && f->vtable->drop)
         f->vtable->drop(f);
 }
 
 /* ---- awaiting ------------------------------------------------------------ */
 
 /* Inside a coroutine task: poll `fut` until it is ready, suspending the task
- * (not the thread) while it is pending. Returns the future's result, or:
+ * (not the thread) while it is pending. Returns a status, never the
+ * future's output, which is in fut->result once this returns 0:
+ *   0                the future completed;
  *   CORIO_ECANCELED  the task is cancelled; `fut` has been dropped.
  *                    Sticky: once the task is cancelled, every await returns
  *                    it at once (after dropping its future);
- *   CORIO_ETIMEDOUT  the deadline of an enclosing corio_with_timeout scope
- *                    passed; `fut` has been dropped. Sticky within the scope.
- * Outside a coroutine task it returns CORIO_EWRONGCTX and leaves `fut` alone;
- * use corio_block_on_future there. Every corio call documented as
- * suspending the task (sleep, join, yield...) is an await and can return
- * these two codes. */
-int corio_await(corio_future *fut);
+ *   CORIO_ETIMEDOUT  the deadline of an enclosing deadline scope
+ *                    (corio_timeout_call) passed; `fut` has been dropped.
+ *                    Sticky within the scope;
+ *   -EINVAL          fut is NULL, or has no vtable or no poll function
+ *                    (a zeroed future);
+ *   CORIO_EWRONGCTX  plain code, or a stackless task's poll function (which
+ *                    must return CORIO_PENDING instead); `fut` is left alone:
+ *                    use corio_block_on_future in plain code.
+ * Every corio call documented as suspending the task (sleep, join, yield...)
+ * is an await and can return the two interruption codes. */
+CORIO_API int corio_await(corio_future *fut);
 
 /* From plain code (any thread that is not running a corio task): run `fut`
  * to completion on a temporary current-thread runtime (so timers work), then
- * free that runtime. Returns the future's result, CORIO_EWRONGCTX inside a
- * task, or an error from building the runtime (-ENOMEM, -EMFILE). */
-int corio_block_on_future(corio_future *fut);
+ * free that runtime. Returns 0 (the output is in fut->result), -EINVAL for a
+ * NULL or zeroed future, CORIO_EWRONGCTX inside a task, or an error from
+ * building the runtime (-ENOMEM, -EMFILE). */
+CORIO_API int corio_block_on_future(corio_future *fut);
 
 #ifdef __cplusplus
 }

@@ -9,10 +9,12 @@
  *  - stackless tasks run a future (corio/future.h) spawned directly: they cost
  *    a task header plus the future's state.
  *
- * Spawning returns a join handle (`corio_task *`). The handle can be joined
- * (once), released (the task goes on, detached), asked whether the task has
- * finished, and used to abort the task. A handle must be given back exactly
- * once, by corio_task_join or corio_task_release.
+ * Spawning gives a join handle (`corio_task *`), or detaches the task at
+ * once when the `out` argument is NULL. A handle can be joined (once),
+ * released (the task goes on, detached), asked about the task, and used to
+ * abort it. Each handle must be given back exactly once, by corio_task_join
+ * or corio_task_release; using it afterwards is undefined (set CORIO_DEBUG=1
+ * in the environment to have it caught, see docs/runtime.md).
  *
  * Cancellation (corio_task_abort, runtime shutdown) is cooperative and sticky.
  * A coroutine task's pending await returns CORIO_ECANCELED, and so does every
@@ -24,9 +26,14 @@
  *
  * Every task has a process-unique id (never 0), an optional name, and the
  * file:line of its spawn, kept for task dumps and the console.
+ *
+ * NULL handles: functions returning int return -EINVAL, queries return
+ * false / 0 / NULL, release and abort do nothing (docs/conventions.md).
  */
 #ifndef CORIO_TASK_H
 #define CORIO_TASK_H
+
+#include "api.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -57,94 +64,160 @@ typedef struct corio_spawn_site {
         &corio_site_;                                                                 \
     }))
 
+/* The largest coroutine stack a spawn or a builder may ask for (1 GiB);
+ * more is refused with -EINVAL. */
+#define CORIO_STACK_SIZE_MAX ((size_t)1 << 30)
+
 typedef struct corio_spawn_opts {
     const char *name;  /* copied; NULL: unnamed */
-    size_t stack_size; /* coroutine stack size in bytes; 0: the runtime's default */
+    size_t stack_size; /* coroutine stack size in bytes; 0: the runtime's default;
+                        * at most CORIO_STACK_SIZE_MAX */
     corio_rt *rt;      /* NULL: the runtime of the calling task */
 } corio_spawn_opts;
 
-/* Spawn a coroutine task running fn(arg). `out` receives the join handle, or
- * may be NULL to detach the task at once. From plain code (outside any task)
- * `opts->rt` must name the runtime. Returns 0, -EINVAL (fn NULL), -ENOMEM,
- * CORIO_ESHUTDOWN (the runtime is shutting down), or CORIO_EWRONGCTX (no
- * runtime given or current).
- * On failure fn is not called and `arg` remains the caller's. */
-int corio_spawn_at(corio_task **out, const corio_spawn_opts *opts, corio_fn fn, void *arg,
-                   const corio_spawn_site *site);
+/* ---- spawning ---------------------------------------------------------------
+ *
+ *   int corio_spawn(fn, arg, &handle)                 a coroutine task
+ *   int corio_spawn_with(&opts, fn, arg, &handle)     ... with a name, a stack size, a runtime
+ *   int corio_spawn_future(&fut.base, sizeof fut, &handle)              a stackless task
+ *   int corio_spawn_future_with(&opts, &fut.base, sizeof fut, &handle)
+ *
+ * Each returns 0 and stores the join handle in *handle, or detaches the task
+ * when `handle` is NULL. Errors (nothing was spawned; fn is not called, `arg`
+ * and the future remain the caller's):
+ *   -EINVAL          fn NULL; a NULL future, one with no poll function, or a
+ *                    size smaller than a corio_future; a stack size above
+ *                    CORIO_STACK_SIZE_MAX;
+ *   -ENOMEM          no memory for the task;
+ *   CORIO_ESHUTDOWN  the runtime is shutting down;
+ *   CORIO_EWRONGCTX  plain code (outside any task) with no opts->rt.
+ * The macros record the spawn site; the _ex functions take it explicitly. */
+#define corio_spawn(fn, arg, out) corio_spawn_ex(NULL, CORIO_HERE, (fn), (arg), (out))
+#define corio_spawn_with(opts, fn, arg, out) corio_spawn_ex((opts), CORIO_HERE, (fn), (arg), (out))
+#define corio_spawn_future(fut, size, out) \
+    corio_spawn_future_ex(NULL, CORIO_HERE, (fut), (size), (out))
+#define corio_spawn_future_with(opts, fut, size, out) \
+    corio_spawn_future_ex((opts), CORIO_HERE, (fut), (size), (out))
 
-/* Spawn a stackless task running the future `fut`: its `size` bytes (the
- * whole struct that starts with the corio_future) are copied into the task,
- * which polls and, if needed, drops the copy. `fut` must not have been polled.
- * The task's result is the future's result. Errors as corio_spawn_at, and
- * -EINVAL for a NULL future, no poll function, or size smaller than a
- * corio_future; on failure the future was not copied, and dropping it is the
- * caller's. */
-int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const corio_future *fut,
-                          size_t size, const corio_spawn_site *site);
+CORIO_API int corio_spawn_ex(const corio_spawn_opts *opts, const corio_spawn_site *site,
+                             corio_fn fn, void *arg, corio_task **out);
 
-/* The common forms. corio_spawn returns the handle, or NULL on failure (use
- * corio_spawn_with to learn why). */
-#define corio_spawn(fn, arg) corio_spawn_handle_at_((fn), (arg), CORIO_HERE)
-#define corio_spawn_detached(fn, arg) corio_spawn_at(NULL, NULL, (fn), (arg), CORIO_HERE)
-#define corio_spawn_with(out, opts, fn, arg) corio_spawn_at((out), (opts), (fn), (arg), CORIO_HERE)
-#define corio_spawn_future(out, fut, size) corio_spawn_future_at((out), NULL, (fut), (size), CORIO_HERE)
+/* The stackless form: the future's `size` bytes (the whole struct that
+ * starts with the corio_future) are copied into the task, which polls and,
+ * if needed, drops the copy. `fut` must not have been polled. The task's
+ * result is the future's output (its base.result). */
+CORIO_API int corio_spawn_future_ex(const corio_spawn_opts *opts,
+                                    const corio_spawn_site *site, const corio_future *fut,
+                                    size_t size, corio_task **out);
 
-corio_task *corio_spawn_handle_at_(corio_fn fn, void *arg, const corio_spawn_site *site);
+/* ---- join handles ---------------------------------------------------------- */
 
-/* Wait for the task to finish and give back the handle. Inside a task this
- * suspends the caller; from plain code it blocks the thread. Returns:
+/* Wait for the task to finish and give back the handle. Inside a coroutine
+ * task this suspends the caller; from plain code it blocks the thread.
+ * Returns:
  *   0                the task ran to completion; *result (if not NULL) is its
  *                    result (-ENOMEM if no stack could be had to start a
  *                    coroutine: its function then never ran);
  *   CORIO_ECANCELED  the task was cancelled; *result is what its function
- *                    returned after cleanup (CORIO_ECANCELED for a stackless
- *                    task). Also returned when the *caller* is cancelled while
- *                    waiting (corio_is_cancelled() tells which); the task then
- *                    goes on, detached;
- *   CORIO_ETIMEDOUT  the caller's corio_with_timeout deadline passed while
- *                    waiting; the task goes on, detached;
- *   -EINVAL          t is NULL.
- * The handle is given back in every case. */
-int corio_task_join(corio_task *t, int *result);
+ *                    returned after its cleanup (CORIO_ECANCELED for a
+ *                    stackless task); or the *caller* was cancelled while the
+ *                    task was still running (corio_task_is_cancelled(
+ *                    corio_task_current()) tells which): the task then goes
+ *                    on, detached;
+ *   CORIO_ETIMEDOUT  the caller's deadline scope (corio_timeout_call) passed
+ *                    while the task was still running; it goes on, detached.
+ * If the task has finished by the time the caller is interrupted, the join
+ * reports the task's own outcome and result as above: nothing is lost.
+ * The handle is given back in every case above. It is not, and stays the
+ * caller's, for these two misuses:
+ *   -EDEADLK         t is the calling task itself;
+ *   CORIO_EWRONGCTX  called inside a stackless task's poll function, which
+ *                    must not block (await a corio_join_fut instead);
+ * and -EINVAL for a NULL t. */
+CORIO_API int corio_task_join(corio_task *t, int *result);
 
 /* Give back the handle without waiting: the task goes on, detached. */
-void corio_task_release(corio_task *t);
+CORIO_API void corio_task_release(corio_task *t);
 
 /* Ask the task to stop (see the cancellation rules above). Harmless on a task
  * that has finished. Thread-safe; the handle stays valid. */
-void corio_task_abort(corio_task *t);
+CORIO_API void corio_task_abort(corio_task *t);
 
-/* Whether the task has finished (completed or cancelled). */
-bool corio_task_is_finished(const corio_task *t);
+/* Whether the task has finished (completed or cancelled). Thread-safe. */
+CORIO_API bool corio_task_is_finished(const corio_task *t);
 
-/* The task's process-unique id (never 0). */
-uint64_t corio_task_id(const corio_task *t);
+/* Whether the task has been asked to stop (corio_task_abort, shutdown),
+ * finished or not. Thread-safe. */
+CORIO_API bool corio_task_is_cancelled(const corio_task *t);
 
-/* The task's name (NULL when unnamed) and spawn site. */
-const char *corio_task_name(const corio_task *t);
-const corio_spawn_site *corio_task_site(const corio_task *t);
+/* The task's process-unique id (never 0; 0 for NULL). */
+CORIO_API uint64_t corio_task_id(const corio_task *t);
 
-/* A future that completes when the task does, for select/timeout. Its
- * base.result is 0 or CORIO_ECANCELED as for corio_task_join, and `value`
- * the task's result. It borrows the handle, which the caller still gives back. */
+/* The task's name (NULL when unnamed) and spawn site. Both stay valid while
+ * the caller holds the handle (until it is joined or released), and for
+ * corio_task_current() while the task runs. */
+CORIO_API const char *corio_task_name(const corio_task *t);
+CORIO_API const corio_spawn_site *corio_task_site(const corio_task *t);
+
+/* A future that completes when the task does, for select and timeouts. Its
+ * base.result is the outcome corio_task_join would return (0 or
+ * CORIO_ECANCELED; -EINVAL for a NULL task) and `value` the task's result.
+ * It borrows the handle, which the caller still gives back. */
 typedef struct corio_join_fut {
     corio_future base;
     corio_task *task;
     int value;
 } corio_join_fut;
-void corio_join_fut_init(corio_join_fut *f, corio_task *t);
+CORIO_API void corio_join_fut_init(corio_join_fut *f, corio_task *t);
 
-/* ---- the current task ----------------------------------------------------- */
+/* ---- thread-local state and migration ---------------------------------------
+ *
+ * A coroutine task may resume on another thread than the one it suspended
+ * on: after corio_rt_block_on returned on one thread and another thread
+ * drives the runtime, and routinely on the multi-thread runtime. Two things
+ * follow for code inside a task:
+ *  - a thread-local variable is another variable after an await: what the
+ *    task wrote before it is on the old thread. Keep per-task state in the
+ *    task (its arg, its stack), not in thread-locals;
+ *  - a compiler may compute a thread-local's address once and keep it across
+ *    the await (errno included: use corio_errno, corio/error.h), and then
+ *    reads the old thread's variable. Where a thread-local is really wanted
+ *    (a per-thread cache, say), declare it with CORIO_THREAD_LOCAL and go
+ *    through its accessor, which finds the variable of the thread it runs on:
+ *
+ *        CORIO_THREAD_LOCAL(struct cache, my_cache)   (at file scope)
+ *        ... my_cache()->hits++;                      (in a task, any time)
+ */
+#if defined(__has_attribute)
+#if __has_attribute(noipa)
+#define CORIO_NOIPA_ noipa,
+#endif
+#endif
+#ifndef CORIO_NOIPA_
+#define CORIO_NOIPA_
+#endif
+#define CORIO_THREAD_LOCAL(type, name)                                                   \
+    static __thread type name##_corio_tls_;                                              \
+    static __attribute__((CORIO_NOIPA_ noinline, unused)) type *name(void)                \
+    {                                                                                    \
+        type *p_ = &name##_corio_tls_;                                                   \
+        __asm__ volatile("" : "+r"(p_)::"memory");                                       \
+        return p_;                                                                       \
+    }
 
-/* Let the other ready tasks run, then continue. Returns 0, or CORIO_ECANCELED
- * when the task is cancelled. In plain code it returns CORIO_EWRONGCTX. */
-int corio_yield_now(void);
+/* ---- the calling task ------------------------------------------------------- */
 
-/* The id of the calling task, 0 in plain code. */
-uint64_t corio_current_task_id(void);
+/* The calling task, as a handle the caller does not own (never join or
+ * release it; it is valid while the task runs), or NULL in plain code.
+ * E.g. corio_task_id(corio_task_current()),
+ * corio_task_is_cancelled(corio_task_current()). */
+CORIO_API corio_task *corio_task_current(void);
 
-/* Whether the calling task has been cancelled (false in plain code). */
-bool corio_is_cancelled(void);
+/* Let the other ready tasks run, then continue (tokio's yield_now). Returns
+ * 0, CORIO_ECANCELED when the task is cancelled, or CORIO_ETIMEDOUT inside an
+ * expired deadline scope; CORIO_EWRONGCTX in plain code and in a stackless
+ * task's poll function. */
+CORIO_API int corio_yield(void);
 
 #ifdef __cplusplus
 }

@@ -6,14 +6,23 @@
  * A timer never fires early: a sleep returns at or after its deadline, at most
  * about one millisecond late on an idle runtime.
  *
- * Every future here must be polled from a task of a runtime (it registers with
- * that runtime's wheel), and dropped or cancelled from a task of the same
- * runtime. Dropping an unfinished sleep, timeout or interval removes its
- * timer at once.
+ * Every future here arms its timer in the wheel of the runtime whose task
+ * polls it. A timer records that wheel, so it may be cancelled, and the
+ * future dropped, from any thread: another task, another runtime, plain code.
+ * Dropping an unfinished sleep, timeout or interval removes its timer at once.
+ *
+ * Deadlines: no corio call takes a deadline argument. Bound one wait with
+ * corio_timeout on its future; bound a whole stretch of code (many waits,
+ * nested calls) with a deadline scope, corio_timeout_call. Durations come
+ * after the object they apply to; the _until forms take an instant instead
+ * of a duration (docs/conventions.md).
  */
 #ifndef CORIO_TIME_H
 #define CORIO_TIME_H
 
+#include "api.h"
+
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "future.h"
@@ -32,32 +41,40 @@ typedef int64_t corio_duration; /* ns */
 #define CORIO_SEC(n) ((corio_duration)(n) * 1000000000)
 
 /* The current monotonic time. Cheap (a vDSO clock read), any thread. */
-corio_instant corio_now(void);
+CORIO_API corio_instant corio_instant_now(void);
 
 /* `t` moved by `d`, saturating instead of wrapping. */
-corio_instant corio_instant_add(corio_instant t, corio_duration d);
+CORIO_API corio_instant corio_instant_add(corio_instant t, corio_duration d);
 
 /* ---- the raw timer: a building block for custom futures ------------------ */
 
-/* A timer entry. Fields are private. 40 bytes; keep it in the future that
+/* A timer entry. Fields are private. 48 bytes; keep it in the future that
  * uses it (it must not move while armed). */
 typedef struct corio_timer {
     struct corio_timer *next_;
-    struct corio_timer **pprev_; /* non-NULL while in a wheel */
+    struct corio_timer **pprev_;
+    void *wheel_; /* the wheel holding it, NULL when not armed */
     corio_instant deadline_;
     corio_waker waker_;
 } corio_timer;
 
 /* Set the deadline; nothing is armed until the first poll. */
-void corio_timer_init(corio_timer *t, corio_instant deadline);
-/* CORIO_READY once the deadline has passed; else arms the timer (or refreshes
- * its waker) in the calling task's runtime and returns CORIO_PENDING. */
-corio_poll corio_timer_poll(corio_timer *t, corio_context *cx);
-/* Disarm (harmless if not armed). The drop of every future that embeds one. */
-void corio_timer_cancel(corio_timer *t);
+CORIO_API void corio_timer_init(corio_timer *t, corio_instant deadline);
+/* For poll functions (t and cx not NULL): CORIO_READY once the deadline has
+ * passed; else arms the timer (or refreshes its waker) in the wheel of the
+ * calling task's runtime and returns CORIO_PENDING. Outside any runtime
+ * nothing can fire it: it wakes the waker at once and says pending, so the
+ * caller polls it again. */
+CORIO_API corio_poll corio_timer_poll(corio_timer *t, corio_context *cx);
+/* Disarm (harmless if not armed), from any thread. The drop of every future
+ * that embeds one. The timer stays initialised and can be polled again. */
+CORIO_API void corio_timer_cancel(corio_timer *t);
 /* Disarm and set a new deadline. */
-void corio_timer_reset(corio_timer *t, corio_instant deadline);
-corio_instant corio_timer_deadline(const corio_timer *t);
+CORIO_API void corio_timer_reset(corio_timer *t, corio_instant deadline);
+CORIO_API corio_instant corio_timer_deadline(const corio_timer *t);
+/* Whether the timer is armed in a wheel (it has been polled, and has neither
+ * fired nor been cancelled since). */
+CORIO_API bool corio_timer_is_armed(const corio_timer *t);
 
 /* ---- sleep ---------------------------------------------------------------- */
 
@@ -66,45 +83,56 @@ typedef struct corio_sleep_fut {
     corio_timer timer;
 } corio_sleep_fut;
 
-void corio_sleep_fut_init(corio_sleep_fut *f, corio_duration d);
-void corio_sleep_until_fut_init(corio_sleep_fut *f, corio_instant deadline);
+CORIO_API void corio_sleep_fut_init(corio_sleep_fut *f, corio_duration d);
+CORIO_API void corio_sleep_fut_init_until(corio_sleep_fut *f, corio_instant deadline);
 
 /* Suspend the calling task for `d` (d <= 0, or a deadline already passed:
  * return at once without suspending). Returns 0, CORIO_ECANCELED, or
- * CORIO_ETIMEDOUT inside an expired corio_with_timeout scope. */
-int corio_sleep(corio_duration d);
-int corio_sleep_until(corio_instant deadline);
+ * CORIO_ETIMEDOUT inside an expired deadline scope; CORIO_EWRONGCTX outside
+ * a coroutine task. */
+CORIO_API int corio_sleep(corio_duration d);
+CORIO_API int corio_sleep_until(corio_instant deadline);
 
 /* ---- timeouts ------------------------------------------------------------- */
 
 typedef struct corio_timeout_fut {
-    corio_future base; /* result: the inner future's, or CORIO_ETIMEDOUT */
+    corio_future base; /* result: 0 (inner completed: its output is in
+                        * inner->result) or CORIO_ETIMEDOUT (inner dropped) */
     corio_future *inner;
     corio_timer timer;
 } corio_timeout_fut;
 
 /* Wrap `inner`: poll it first; when the deadline passes before it is ready,
- * drop it and finish with CORIO_ETIMEDOUT. */
-void corio_timeout_fut_init(corio_timeout_fut *f, corio_future *inner, corio_duration d);
+ * drop it and finish with CORIO_ETIMEDOUT. A NULL or zeroed inner future
+ * makes the timeout finish at once with -EINVAL. */
+CORIO_API void corio_timeout_fut_init(corio_timeout_fut *f, corio_future *inner, corio_duration d);
+CORIO_API void corio_timeout_fut_init_until(corio_timeout_fut *f, corio_future *inner,
+                                            corio_instant deadline);
 
-/* Await `inner` for at most `d`: its result, CORIO_ETIMEDOUT (inner dropped),
- * or CORIO_ECANCELED. Like tokio::time::timeout. */
-int corio_timeout(corio_future *inner, corio_duration d);
+/* Await `inner` for at most `d` (like tokio::time::timeout). Returns 0 when
+ * inner completed (its output is in inner->result), CORIO_ETIMEDOUT (inner
+ * dropped), CORIO_ECANCELED (inner dropped), -EINVAL for a NULL or zeroed
+ * inner, or CORIO_EWRONGCTX outside a coroutine task (inner left alone). */
+CORIO_API int corio_timeout(corio_future *inner, corio_duration d);
+CORIO_API int corio_timeout_until(corio_future *inner, corio_instant deadline);
 
-/* Run fn(arg) on the calling coroutine with a deadline `d` from now. Once the
- * deadline passes, the await fn is blocked in, and every later await inside
- * fn, returns CORIO_ETIMEDOUT, so fn unwinds through its cleanup (as with
- * cancellation, but scoped to this call). Returns:
+/* A deadline scope: run fn(arg) on the calling coroutine with a deadline `d`
+ * from now. Once the deadline passes, the await fn is blocked in, and every
+ * later await inside fn, returns CORIO_ETIMEDOUT, so fn unwinds through its
+ * cleanup (as with cancellation, but scoped to this call). Returns:
  *   0                fn returned without any await of it being interrupted by
- *                    the deadline (its work is complete, even if it finished
+ *                    this deadline (its work is complete, even if it finished
  *                    just after the deadline while computing); *result = fn's;
  *   CORIO_ETIMEDOUT  an await inside fn returned CORIO_ETIMEDOUT for this
  *                    deadline; *result still gets fn's return value;
- *   CORIO_ECANCELED  the task was cancelled;
- *   CORIO_EWRONGCTX  plain code.
+ *   CORIO_ECANCELED  the task was cancelled; *result gets fn's return value;
+ *   -EINVAL          fn NULL;
+ *   CORIO_EWRONGCTX  plain code, or a stackless task's poll function.
  * fn is not called at all when the task is already cancelled or an enclosing
- * scope has already expired (that code is returned). Scopes nest. */
-int corio_with_timeout(corio_duration d, corio_fn fn, void *arg, int *result);
+ * scope has already expired (that code is returned). Scopes nest: an inner
+ * scope cannot outlive the outer one's deadline. */
+CORIO_API int corio_timeout_call(corio_duration d, corio_fn fn, void *arg, int *result);
+CORIO_API int corio_timeout_call_until(corio_instant deadline, corio_fn fn, void *arg, int *result);
 
 /* ---- intervals ------------------------------------------------------------ */
 
@@ -130,15 +158,17 @@ typedef struct corio_interval {
 /* Ticks at now, now+period, now+2*period... (the first tick is immediate, as
  * in tokio). period must be > 0 (a smaller one is taken as 1 ns). Policy
  * CORIO_MISSED_BURST. */
-void corio_interval_init(corio_interval *iv, corio_duration period);
+CORIO_API void corio_interval_init(corio_interval *iv, corio_duration period);
 /* First tick at `start` instead of now. */
-void corio_interval_init_at(corio_interval *iv, corio_instant start, corio_duration period);
-void corio_interval_set_missed_tick(corio_interval *iv, corio_missed_tick policy);
-/* Wait for the next tick: 0, CORIO_ECANCELED or CORIO_ETIMEDOUT (scope). The
- * interval can also be awaited as a future (&iv->base), one tick per await. */
-int corio_interval_tick(corio_interval *iv);
-/* Disarm the interval's timer (call before the interval's memory goes). */
-void corio_interval_stop(corio_interval *iv);
+CORIO_API void corio_interval_init_at(corio_interval *iv, corio_instant start, corio_duration period);
+CORIO_API void corio_interval_set_missed_tick(corio_interval *iv, corio_missed_tick policy);
+/* Wait for the next tick: 0, CORIO_ECANCELED or CORIO_ETIMEDOUT (scope),
+ * -EINVAL for NULL. The interval can also be awaited as a future
+ * (&iv->base), one tick per await. */
+CORIO_API int corio_interval_tick(corio_interval *iv);
+/* Drop the interval: disarm its timer. Call it before the interval's memory
+ * goes; initialise it again before reusing it. */
+CORIO_API void corio_interval_drop(corio_interval *iv);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /* ctx_aarch64.S - coroutine context switch for AArch64 (AAPCS64).
  *
- * corio_ctx_switch_asm(void **save_sp, void *load_sp)
+ * ctx_switch_asm(void **save_sp, void *load_sp)
  *   Saves x19-x28, fp (x29), lr (x30), d8-d15 and FPCR in a 176-byte frame on
  *   the current stack, stores sp in *save_sp, loads load_sp, restores the
  *   same frame and returns through the restored lr.
@@ -8,15 +8,15 @@
  * Frame at a saved sp: [0] x19 x20 [16] x21 x22 [32] x23 x24 [48] x25 x26
  *   [64] x27 x28 [80] x29 x30 [96] d8 d9 [112] d10 d11 [128] d12 d13
  *   [144] d14 d15 [160] fpcr [168] pad
- * A new coroutine's frame has lr = corio_ctx_trampoline, x19 = fn, x20 = arg.
+ * A new coroutine's frame has lr = ctx_trampoline, x19 = fn, x20 = arg.
  */
 #if defined(__aarch64__) && !defined(CORIO_CTX_UCONTEXT)
     .text
-    .globl corio_ctx_switch_asm
-    .hidden corio_ctx_switch_asm
-    .type corio_ctx_switch_asm, %function
+    .globl ctx_switch_asm
+    .hidden ctx_switch_asm
+    .type ctx_switch_asm, %function
     .p2align 4
-corio_ctx_switch_asm:
+ctx_switch_asm:
     sub sp, sp, #176
     stp x19, x20, [sp, #0]
     stp x21, x22, [sp, #16]
@@ -47,18 +47,18 @@ corio_ctx_switch_asm:
     msr fpcr, x9
     add sp, sp, #176
     ret
-    .size corio_ctx_switch_asm, .-corio_ctx_switch_asm
+    .size ctx_switch_asm, .-ctx_switch_asm
 
-    .globl corio_ctx_trampoline
-    .hidden corio_ctx_trampoline
-    .type corio_ctx_trampoline, %function
+    .globl ctx_trampoline
+    .hidden ctx_trampoline
+    .type ctx_trampoline, %function
     .p2align 4
-corio_ctx_trampoline:
+ctx_trampoline:
     mov x29, #0
     mov x30, #0
     mov x0, x20
     blr x19
     brk #0
-    .size corio_ctx_trampoline, .-corio_ctx_trampoline
+    .size ctx_trampoline, .-ctx_trampoline
 #endif
     .section .note.GNU-stack,"",%progbits

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-void corio_ctx_trampoline(void) __attribute__((visibility("hidden")));
+void ctx_trampoline(void) __attribute__((visibility("hidden")));
 
 ctx_fpenv ctx_fpenv_capture(void)
 {
@@ -41,7 +41,7 @@ void ctx_make(arch_ctx *c, void *lo, size_t size, ctx_entry_fn entry, void *arg,
     memcpy((char *)sp + 4, &fpcw, 2);
     sp[4] = (uint64_t)(uintptr_t)entry; /* r12 */
     sp[3] = (uint64_t)(uintptr_t)arg;   /* r13 */
-    sp[7] = (uint64_t)(uintptr_t)corio_ctx_trampoline;
+    sp[7] = (uint64_t)(uintptr_t)ctx_trampoline;
     c->sp = sp;
 #elif defined(__aarch64__)
     uint64_t *sp = (uint64_t *)(top - 176);
@@ -49,7 +49,7 @@ void ctx_make(arch_ctx *c, void *lo, size_t size, ctx_entry_fn entry, void *arg,
     uint64_t fpcr = fp.bits;
     sp[0] = (uint64_t)(uintptr_t)entry; /* x19 */
     sp[1] = (uint64_t)(uintptr_t)arg;   /* x20 */
-    sp[11] = (uint64_t)(uintptr_t)corio_ctx_trampoline; /* x30 */
+    sp[11] = (uint64_t)(uintptr_t)ctx_trampoline; /* x30 */
     sp[20] = fpcr;
     c->sp = sp;
 #endif

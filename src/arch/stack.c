@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #define PAGE 4096u
 #define SLAB_STACKS 64   /* unguarded stacks per mapping */
 #define GUARDED_SLAB 16  /* guarded stacks per mapping (two VMAs each) */
+#define SLAB_MAX_BYTES ((size_t)1 << 32) /* a slab of huge stacks holds fewer */
 #define WARM_MAX 1024    /* returned stacks kept warm, process-wide */
 #define KEEP_TOP (16u * 1024u) /* bytes of a warm stack left resident */
 #define MIN_STACK (16u * 1024u)
@@ -43,14 +45,25 @@ typedef struct pool_list {
     struct pool_list *next;
 } pool_list;
 
+/* Every descriptor array, kept by its first address: the stacks are only
+ * ever reachable through interior pointers (&descs[i]), which leak checkers
+ * (valgrind's "possibly lost") count as leaks. Under pool_lock. */
+typedef struct slab_rec {
+    stack *descs;
+    struct slab_rec *next;
+} slab_rec;
+
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pool_list *pools;
+static slab_rec *slabs;
 static size_t n_mapped, n_guarded, n_pooled, n_warm, guard_budget;
 
 size_t stack_round_size(size_t size)
 {
     if (size < MIN_STACK)
         size = MIN_STACK;
+    if (size > STACK_SIZE_MAX)
+        return 0; /* refused: the caller reports -EINVAL */
     return (size + PAGE - 1) & ~(size_t)(PAGE - 1);
 }
 
@@ -102,24 +115,36 @@ static stack *stack_create_locked(pool_list *pl, size_t size)
     size_t n = guarded ? GUARDED_SLAB : SLAB_STACKS;
     if (guarded && guard_budget - n_guarded < n)
         n = guard_budget - n_guarded;
-    size_t stride = guarded ? size + PAGE : size;
+    /* size <= STACK_SIZE_MAX (1 GiB), so the stride cannot overflow, and
+     * the slab is capped so that stride * n cannot either. */
+    size_t stride = guarded ? size + STACK_GUARD_BYTES : size;
+    if (n > SLAB_MAX_BYTES / stride)
+        n = SLAB_MAX_BYTES / stride ? SLAB_MAX_BYTES / stride : 1;
     stack *descs = calloc(n, sizeof *descs);
-    if (!descs)
+    slab_rec *rec = malloc(sizeof *rec);
+    if (!descs || !rec) {
+        free(descs);
+        free(rec);
         return NULL;
+    }
     char *m = mmap(NULL, stride * n, prot, flags, -1, 0);
     if (m == MAP_FAILED) {
         free(descs);
+        free(rec);
         return NULL;
     }
+    rec->descs = descs;
+    rec->next = slabs;
+    slabs = rec;
     /* A stack's first touch must commit a 4 KiB page, not a 2 MiB one, on
      * machines where transparent huge pages are "always". */
     madvise(m, stride * n, MADV_NOHUGEPAGE);
     for (size_t i = 0; i < n; i++) {
         stack *st = &descs[i];
         char *base = m + i * stride;
-        if (guarded && mprotect(base, PAGE, PROT_NONE) != 0)
+        if (guarded && mprotect(base, STACK_GUARD_BYTES, PROT_NONE) != 0)
             guarded = false; /* out of mappings: the canary still checks */
-        st->lo = guarded ? base + PAGE : base;
+        st->lo = guarded ? base + STACK_GUARD_BYTES : base;
         st->size = size;
         st->guarded = guarded;
         stack_register(st);
@@ -229,18 +254,10 @@ stack *stack_get(stack_cache *c, size_t size)
     return pool_get(size);
 }
 
-/* Past this many, dirty stacks are trimmed at once: a runtime that never
- * idles must not keep its coroutines' stacks forever. */
-#define DIRTY_MAX 65536
-
 void stack_put(stack_cache *c, stack *s)
 {
     if (s->size == c->size && c->n < STACK_CACHE_MAX) {
         c->items[c->n++] = s;
-        return;
-    }
-    if (c->n_dirty >= DIRTY_MAX) {
-        pool_put(s);
         return;
     }
     s->next = c->dirty;
@@ -272,7 +289,7 @@ bool stack_is_overflow_fault(const stack *s, const void *addr, const void *sp)
     /* Faulting in the guard page or canary, or with the stack pointer
      * already below the usable stack (an unguarded stack that ran on into
      * its neighbours until something unmapped). */
-    if (a >= s->lo - PAGE && a < s->lo + STACK_CANARY_BYTES)
+    if (a >= s->lo - (s->guarded ? STACK_GUARD_BYTES : PAGE) && a < s->lo + STACK_CANARY_BYTES)
         return true;
     return p && p < s->lo + STACK_CANARY_BYTES && p >= s->lo - (64u << 20);
 }
@@ -303,9 +320,15 @@ static const void *fault_sp(void *ucv)
 #endif
 }
 
+/* Atomic: runtimes on several threads install it (with the same value);
+ * the handler may run on any thread. Lock-free, so async-signal-safe. */
+static _Atomic(stack_fault_hook) fault_hook;
+
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
-    coro_check_fault(si->si_addr, fault_sp(uc));
+    stack_fault_hook hook = atomic_load_explicit(&fault_hook, memory_order_acquire);
+    if (hook)
+        hook(si->si_addr, fault_sp(uc));
     /* Not an overflow of ours: restore the previous disposition and return,
      * so the faulting instruction runs again and faults as it would have. */
     sigaction(sig, sig == SIGSEGV ? &old_segv : &old_bus, NULL);
@@ -324,25 +347,49 @@ static void handler_install_once(void)
     sigaction(SIGBUS, &sa, &old_bus);
 }
 
+/* The calling thread's alternate signal stack: mapped by the first install
+ * on the thread, unmapped by a key destructor when the thread exits (a
+ * process whose threads each drive a runtime once must not keep 64 KiB per
+ * thread that ever did). */
+#define ALTSTACK_BYTES (64 * 1024)
 static __thread char *altstack_mem;
+static pthread_key_t altstack_key;
+static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
 
-void stack_overflow_handler_install(void)
+static void altstack_release(void *m)
 {
+    stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&off, NULL);
+    munmap(m, ALTSTACK_BYTES);
+}
+
+static void altstack_key_init(void)
+{
+    pthread_key_create(&altstack_key, altstack_release);
+}
+
+void stack_overflow_handler_install(stack_fault_hook hook)
+{
+    atomic_store_explicit(&fault_hook, hook, memory_order_release);
     pthread_once(&handler_once, handler_install_once);
     if (altstack_mem)
         return;
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_size >= 16384) {
-        altstack_mem = (char *)1; /* the thread already has one */
+        altstack_mem = (char *)1; /* the thread already has one of its own */
         return;
     }
-    size_t sz = 64 * 1024;
-    char *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pthread_once(&altstack_once, altstack_key_init);
+    char *m = mmap(NULL, ALTSTACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                   0);
     if (m == MAP_FAILED)
         return;
-    stack_t ss = {.ss_sp = m, .ss_size = sz, .ss_flags = 0};
-    if (sigaltstack(&ss, NULL) == 0)
-        altstack_mem = m;
-    else
-        munmap(m, sz);
+    stack_t ss = {.ss_sp = m, .ss_size = ALTSTACK_BYTES, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0 || pthread_setspecific(altstack_key, m) != 0) {
+        stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+        munmap(m, ALTSTACK_BYTES);
+        return;
+    }
+    altstack_mem = m;
 }

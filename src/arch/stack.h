@@ -5,11 +5,11 @@
  * touched (typically one or two), whatever its stack size.
  *
  * Overflow detection, under the kernel's default vm.max_map_count (65530):
- *  - guarded stacks get a PROT_NONE guard page below them (two mappings per
- *    stack). Overflowing into it raises SIGSEGV; corio's handler, running on
- *    an alternate signal stack, reports the task's name and spawn site and
- *    aborts. Guards are used while the stacks' mappings stay under a quarter
- *    of vm.max_map_count.
+ *  - guarded stacks get a PROT_NONE guard of STACK_GUARD_BYTES below them
+ *    (two mappings per stack). Overflowing into it raises SIGSEGV; corio's
+ *    handler, running on an alternate signal stack, reports the task's name
+ *    and spawn site and aborts. Guards are used while the stacks' mappings
+ *    stay under a quarter of vm.max_map_count.
  *  - beyond that budget, stacks are carved from shared slabs without guards.
  *    Their lowest CANARY_BYTES are never written legitimately (the usable
  *    stack ends above them) and are checked to still be zero each time the
@@ -26,6 +26,16 @@
 
 #define STACK_CANARY_BYTES 64
 #define STACK_CACHE_MAX 64
+/* The largest stack there is (1 GiB): stack_round_size refuses more, so no
+ * size computation of the pool can overflow. */
+#define STACK_SIZE_MAX ((size_t)1 << 30)
+/* The PROT_NONE gap below a guarded stack. Costs address space only (one
+ * mapping, whatever its size), and is larger than the largest frame most
+ * code has: a function with a 20 KiB local array that writes its far end
+ * first still lands in the guard, not in the stack below. Code built with
+ * -fstack-clash-protection (corio.pc hands it to users) probes every page of
+ * a larger frame on the way down, so any frame faults in the guard. */
+#define STACK_GUARD_BYTES ((size_t)64 * 1024)
 
 typedef struct stack {
     char *lo;           /* lowest address of the stack memory (canary first) */
@@ -41,7 +51,7 @@ typedef struct stack {
  * are; every other returned stack waits on the `dirty` list (still resident,
  * as it was while in use, so this never raises peak memory) until the
  * runtime has nothing to run and calls stack_cache_trim, which gives it back
- * to the process pool (a madvise each, about 0.8 us): a storm of coroutines
+ * to the process pool (a madvise each, 1 to 25 us): a storm of coroutines
  * finishing at once pays no system call on its critical path. New
  * coroutines take dirty stacks first (warm, no page fault). */
 typedef struct stack_cache {
@@ -65,7 +75,8 @@ static inline size_t stack_usable_size(const stack *s)
     return s->size - STACK_CANARY_BYTES - s->color;
 }
 
-/* Round a requested size up to whole pages and the minimum. */
+/* Round a requested size up to whole pages and the minimum; 0 for a size
+ * above STACK_SIZE_MAX. */
 size_t stack_round_size(size_t size);
 
 void stack_cache_init(stack_cache *c, size_t size);
@@ -79,6 +90,18 @@ bool stack_cache_trim(stack_cache *c, size_t max);
 static inline bool stack_cache_has_dirty(const stack_cache *c)
 {
     return c->dirty != NULL;
+}
+
+/* Past this many dirty stacks, a runtime trims one at each of its regular
+ * checks even when it never idles, so a busy runtime does not keep its
+ * finished coroutines' stacks forever; never on the path of a finishing
+ * coroutine, where a madvise (up to 25 us on a VM) per coroutine made a
+ * storm of 100,000 fall seconds behind its timers. */
+#define STACK_DIRTY_MAX 65536
+
+static inline bool stack_cache_over(const stack_cache *c)
+{
+    return c->n_dirty > STACK_DIRTY_MAX;
 }
 
 /* A stack of `size` (already rounded) from the cache or the pool, or NULL. */
@@ -98,15 +121,20 @@ static inline bool stack_canary_ok(const stack *s)
     return acc == 0;
 }
 
-/* Implemented by the coroutine layer (core/coro.c), called from the SIGSEGV
- * handler: report and abort if the fault at `addr`, with the stack pointer
- * at `sp`, is an overflow of the coroutine running on this thread; return
- * otherwise. */
-void coro_check_fault(const void *addr, const void *sp);
+/* Called from the SIGSEGV/SIGBUS handler with the faulting address and the
+ * stack pointer at the fault (NULL when unknown). It runs on the alternate
+ * signal stack, so it may only make async-signal-safe calls; it reports and
+ * aborts if the fault is an overflow of the coroutine it knows to be running
+ * on this thread, and returns otherwise (the fault is then re-raised with the
+ * disposition that was in place before corio's). The layer that runs
+ * coroutines hands it in: this one knows stacks, not tasks. */
+typedef void (*stack_fault_hook)(const void *addr, const void *sp);
 
-/* Install the SIGSEGV handler that reports overflows (idempotent), and an
- * alternate signal stack for the calling thread. */
-void stack_overflow_handler_install(void);
+/* Install the SIGSEGV/SIGBUS handler that calls `hook` (the first call
+ * installs it process-wide; later calls must pass the same hook), and an
+ * alternate signal stack for the calling thread, which is unmapped when the
+ * thread exits. */
+void stack_overflow_handler_install(stack_fault_hook hook);
 
 /* Whether a fault at `addr` with stack pointer `sp` (NULL: unknown) is an
  * overflow of `s`. */

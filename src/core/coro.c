@@ -1,5 +1,5 @@
-/* core/coro.c - coroutine tasks: spawn, the await loop, yield, deadline
- * scopes, stack overflow reports.
+/* core/coro.c - coroutine tasks: spawn, the await loop, yield,
+ * interruption scopes, stack overflow reports.
  *
  * A coroutine task is polled by switching to its stack; it runs until it
  * awaits a pending future (it switches back and the task goes idle), yields
@@ -20,53 +20,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/coro.h"
+
 #include "arch/fiber.h"
 #include "core/taskmem.h"
 #include "core/worker.h"
 #include "corio/error.h"
 #include "corio/task.h"
-#include "corio/time.h"
 
-typedef struct scope {
-    corio_timer timer;
-    struct scope *outer;
-    bool expired;   /* the deadline passed */
-    bool delivered; /* an await returned CORIO_ETIMEDOUT for it */
-} scope;
-
-/* 112 bytes on 64-bit: fields needed only before the first run share
- * memory with fields needed only after it (a million tasks that have not
- * started yet is what spawn_many holds). */
-typedef struct coro {
-    corio_task t;
-    arch_ctx ctx;
-    union {
-        size_t req_stack; /* before TF_STARTED: requested size, 0: default */
-        stack *stk;       /* after: the stack, NULL once given back */
-    };
-    union {
-        struct { /* before the first run */
-            corio_fn fn;
-            void *arg;
-        };
-        struct { /* from the first run on */
-            scope *scope;
-            void *unused_;
-        };
-    };
-#ifdef CORIO_ASAN
-    void *asan_fake;
-#endif
-#ifdef CORIO_TSAN
-    void *tsan_fiber;
-#endif
-} coro;
+_Static_assert(STACK_SIZE_MAX == CORIO_STACK_SIZE_MAX, "one stack size limit");
 
 #if UINTPTR_MAX == UINT64_MAX && !defined(CORIO_ASAN) && !defined(CORIO_TSAN)
 _Static_assert(sizeof(coro) == 112, "coroutine task grew (docs/runtime.md lists its size)");
 #endif
 
-static bool coro_poll(corio_task **tp, worker *w, bool cancelled);
 static void coro_dealloc(corio_task *t)
 {
     taskmem_free(t, sizeof(coro));
@@ -97,7 +64,7 @@ static void coro_entry(void *p)
     c->scope = NULL; /* overlays fn/arg from here on */
     int r = fn(arg);
     c->t.result = r;
-    c->t.flags |= TF_FINISHED;
+    c->t.poll_flags |= TF_FINISHED;
     worker *w = worker_current();
     ASAN_START_SWITCH(NULL, w->asan_stack_bottom, w->asan_stack_size);
     TSAN_SWITCH_TO(w->tsan_fiber);
@@ -106,8 +73,10 @@ static void coro_entry(void *p)
 }
 
 /* Switch from the context `from` into coroutine `to`, telling the sanitizers
- * (`fake`: where ASan keeps the fake stack of the context being left). */
-static inline void switch_into(arch_ctx *from, void **fake, coro *to)
+ * (`fake`: where ASan keeps the fake stack of the context being left).
+ * `peer`: from a coroutine suspended in corio_yield to another one
+ * suspended there (see ctx_switch_peer). */
+static inline void switch_into(arch_ctx *from, void **fake, coro *to, bool peer)
 {
 #ifdef CORIO_ASAN
     ASAN_START_SWITCH(fake, to->stk->lo, to->stk->size);
@@ -117,7 +86,10 @@ static inline void switch_into(arch_ctx *from, void **fake, coro *to)
 #ifdef CORIO_TSAN
     TSAN_SWITCH_TO(to->tsan_fiber);
 #endif
-    ctx_switch(from, &to->ctx);
+    if (peer)
+        ctx_switch_peer(from, &to->ctx);
+    else
+        ctx_switch(from, &to->ctx);
 #ifdef CORIO_ASAN
     ASAN_FINISH_SWITCH(*fake, NULL, NULL);
 #endif
@@ -182,39 +154,26 @@ static void report_overflow(coro *c)
     abort();
 }
 
-void coro_prefetch(const corio_task *t)
-{
-    if (!task_is_coro(t) || !(t->flags & TF_STARTED))
-        return;
-    const coro *c = (const coro *)t;
-#ifndef CORIO_CTX_UCONTEXT
-    __builtin_prefetch(c->ctx.sp);
-    __builtin_prefetch((const char *)c->ctx.sp + 64);
-#else
-    (void)c;
-#endif
-}
-
 void coro_check_fault(const void *addr, const void *sp)
 {
     coro *c = current_coro();
-    if (c && (c->t.flags & TF_STARTED) && c->stk && stack_is_overflow_fault(c->stk, addr, sp))
+    if (c && (c->t.poll_flags & TF_STARTED) && c->stk && stack_is_overflow_fault(c->stk, addr, sp))
         report_overflow(c);
 }
 
-static bool coro_poll(corio_task **tp, worker *w, bool cancelled)
+bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 {
     coro *c = (coro *)*tp;
     (void)cancelled; /* the coroutine reads CANCELLED itself at each await */
-    if (!(c->t.flags & TF_STARTED)) {
-        size_t sz = c->req_stack ? c->req_stack : sched_stack_size(w->sched);
+    if (!(c->t.poll_flags & TF_STARTED)) {
+        size_t sz = c->req_stack ? c->req_stack : w->sched->stack_size;
         stack *stk = stack_get(&w->stacks, sz);
         if (!stk) {
             c->t.result = -ENOMEM; /* could not start: the function never ran */
             return true;
         }
         c->stk = stk;
-        c->t.flags |= TF_STARTED;
+        c->t.poll_flags |= TF_STARTED;
         ctx_make(&c->ctx, stack_usable_lo(c->stk), stack_usable_size(c->stk), coro_entry, c,
                  w->fpenv);
 #ifdef CORIO_TSAN
@@ -222,14 +181,14 @@ static bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 #endif
     }
     w->current = &c->t;
-    switch_into(&w->ctx, &w->asan_fake_stack, c);
+    switch_into(&w->ctx, &w->asan_fake_stack, c, false);
     /* The coroutine that switched back may be another one (direct yields). */
     c = (coro *)w->current;
     w->current = NULL;
     *tp = &c->t;
     if (!stack_canary_ok(c->stk))
         report_overflow(c);
-    if (!(c->t.flags & TF_FINISHED))
+    if (!(c->t.poll_flags & TF_FINISHED))
         return false;
 #ifdef CORIO_TSAN
     TSAN_DESTROY_FIBER(c->tsan_fiber);
@@ -241,29 +200,41 @@ static bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 
 /* ---- awaiting ------------------------------------------------------------- */
 
-/* The error an await must return now, if any: cancellation first, then an
- * expired deadline scope. Both are sticky. */
-static int coro_interrupted(coro *c)
+/* The error an await must return now, if any: cancellation first, then the
+ * innermost scope that has ended. Both are sticky. */
+static __attribute__((noinline)) int coro_interrupted_slow(coro *c)
 {
-    /* Relaxed: CANCELLED was set together with NOTIFIED, and the acquire of
-     * the transition to running ordered it before this poll. */
+    /* Relaxed: only the flag itself is acted on; nothing is published with
+     * it. */
     if (atomic_load_explicit(&c->t.state, memory_order_relaxed) & ST_CANCELLED) {
-        c->t.flags |= TF_CANCEL_SEEN;
+        c->t.poll_flags |= TF_CANCEL_SEEN;
         return CORIO_ECANCELED;
     }
-    for (scope *sc = c->scope; sc; sc = sc->outer) {
-        if (!sc->expired && sc->timer.pprev_ == NULL)
-            sc->expired = true; /* its timer fired */
-        if (sc->expired) {
+    for (coro_scope *sc = c->scope; sc; sc = sc->outer) {
+        if (!sc->is_ended && sc->ended(sc))
+            sc->is_ended = true;
+        if (sc->is_ended) {
             sc->delivered = true;
-            return CORIO_ETIMEDOUT;
+            return sc->code;
         }
     }
     return 0;
 }
 
+static inline int coro_interrupted(coro *c)
+{
+    /* Relaxed, as above. The common case, inline: not cancelled, no scope. */
+    if (__builtin_expect(!(atomic_load_explicit(&c->t.state, memory_order_relaxed) & ST_CANCELLED) &&
+                             !c->scope,
+                         1))
+        return 0;
+    return coro_interrupted_slow(c);
+}
+
 int corio_await(corio_future *f)
 {
+    if (!f || !f->vtable || !f->vtable->poll)
+        return -EINVAL;
     coro *c = current_coro();
     if (!c)
         return CORIO_EWRONGCTX;
@@ -276,12 +247,12 @@ int corio_await(corio_future *f)
             return err;
         }
         if (f->vtable->poll(f, &cx) == CORIO_READY)
-            return f->result;
+            return 0;
         coro_suspend(c);
     }
 }
 
-int corio_yield_now(void)
+int corio_yield(void)
 {
     worker *w = worker_current();
     if (!w || !w->current || !task_is_coro(w->current))
@@ -290,40 +261,26 @@ int corio_yield_now(void)
     int err = coro_interrupted(c);
     if (err)
         return err;
-    corio_task *next = sched_yield_next(w, &c->t);
+    corio_task *next = w->sched->vt->yield_next(w, &c->t);
     if (next == &c->t)
         return 0; /* nothing else is ready */
     if (!next) {
-        c->t.flags |= TF_YIELDED; /* the loop requeues us */
+        c->t.poll_flags |= TF_YIELDED; /* the loop requeues us */
         coro_suspend(c);
         return coro_interrupted(c);
     }
     /* Hand the CPU straight to the next yielded coroutine: one switch
      * instead of two. We are queued already, still RUNNING. */
     coro *n = (coro *)next;
-    n->t.flags &= ~TF_YIELDED;
+    n->t.poll_flags &= ~TF_YIELDED;
     if (!stack_canary_ok(c->stk))
         report_overflow(c);
     w->current = next;
-    switch_into(&c->ctx, CORO_FAKE_STACK(c), n);
+    switch_into(&c->ctx, CORO_FAKE_STACK(c), n, true);
     return coro_interrupted(c);
 }
 
-uint64_t corio_current_task_id(void)
-{
-    worker *w = worker_current();
-    return (w && w->current) ? w->current->id : 0;
-}
-
-bool corio_is_cancelled(void)
-{
-    worker *w = worker_current();
-    if (!w || !w->current)
-        return false;
-    return atomic_load_explicit(&w->current->state, memory_order_relaxed) & ST_CANCELLED;
-}
-
-int corio_with_timeout(corio_duration d, corio_fn fn, void *arg, int *result)
+int coro_scope_enter(coro_scope *sc)
 {
     coro *c = current_coro();
     if (!c)
@@ -331,39 +288,39 @@ int corio_with_timeout(corio_duration d, corio_fn fn, void *arg, int *result)
     int err = coro_interrupted(c);
     if (err)
         return err;
-    scope sc = {.outer = c->scope, .expired = false, .delivered = false};
-    corio_timer_init(&sc.timer, corio_instant_add(corio_now(), d));
-    corio_waker wk = task_waker_borrowed(&c->t);
-    corio_context cx = {&wk};
-    if (corio_timer_poll(&sc.timer, &cx) == CORIO_READY)
-        sc.expired = true;
-    c->scope = &sc;
-    int r = fn(arg);
-    c->scope = sc.outer;
-    corio_timer_cancel(&sc.timer);
-    if (result)
-        *result = r;
-    if (c->t.flags & TF_CANCEL_SEEN)
+    sc->is_ended = false;
+    sc->delivered = false;
+    sc->outer = c->scope;
+    c->scope = sc;
+    return 0;
+}
+
+int coro_scope_exit(coro_scope *sc)
+{
+    coro *c = current_coro();
+    if (c && c->scope == sc)
+        c->scope = sc->outer;
+    if (c && (c->t.poll_flags & TF_CANCEL_SEEN))
         return CORIO_ECANCELED;
-    return sc.delivered ? CORIO_ETIMEDOUT : 0;
+    return sc->delivered ? sc->code : 0;
 }
 
 /* ---- spawning ------------------------------------------------------------- */
 
-struct sched *spawn_target(const corio_spawn_opts *opts)
+struct sched *spawn_target(const corio_spawn_opts *opts, worker *here)
 {
     if (opts && opts->rt)
-        return sched_of(opts->rt);
-    worker *w = worker_current();
-    return w ? w->sched : NULL;
+        return sched_of_rt(opts->rt);
+    return here ? here->sched : NULL;
 }
 
-int corio_spawn_at(corio_task **out, const corio_spawn_opts *opts, corio_fn fn, void *arg,
-                   const corio_spawn_site *site)
+int corio_spawn_ex(const corio_spawn_opts *opts, const corio_spawn_site *site, corio_fn fn,
+                   void *arg, corio_task **out)
 {
-    if (!fn)
+    if (!fn || (opts && opts->stack_size > CORIO_STACK_SIZE_MAX))
         return -EINVAL;
-    struct sched *s = spawn_target(opts);
+    worker *here = worker_current();
+    struct sched *s = spawn_target(opts, here);
     if (!s)
         return CORIO_EWRONGCTX;
     coro *c = taskmem_alloc(sizeof *c);
@@ -377,18 +334,10 @@ int corio_spawn_at(corio_task **out, const corio_spawn_opts *opts, corio_fn fn, 
     c->req_stack = (opts && opts->stack_size) ? stack_round_size(opts->stack_size) : 0;
     c->fn = fn;
     c->arg = arg;
-    rc = sched_submit(s, &c->t);
-    if (rc < 0) {
-        task_abandon(&c->t);
+    rc = task_submit(&c->t, here);
+    if (rc < 0)
         return rc;
-    }
     if (out)
         *out = &c->t;
     return 0;
-}
-
-corio_task *corio_spawn_handle_at_(corio_fn fn, void *arg, const corio_spawn_site *site)
-{
-    corio_task *t = NULL;
-    return corio_spawn_at(&t, NULL, fn, arg, site) == 0 ? t : NULL;
 }

@@ -3,6 +3,15 @@
 
 #include "corio/error.h"
 
+/* noinline and the asm keep a compiler from treating this as a constant of
+ * the calling function (see error.h): errno's address is computed here, on
+ * whatever thread the call runs. */
+__attribute__((noinline)) int corio_errno(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return errno;
+}
+
 const char *corio_strerror(int err)
 {
     switch (err) {

@@ -20,14 +20,14 @@ typedef struct futtask {
     alignas(16) unsigned char fut[];
 } futtask;
 
-static bool fut_poll(corio_task **tp, worker *w, bool cancelled)
+bool fut_poll(corio_task **tp, worker *w, bool cancelled)
 {
     corio_task *t = *tp;
     futtask *ft = (futtask *)t;
     corio_future *f = (corio_future *)(void *)ft->fut;
     if (cancelled) {
         corio_future_drop(f);
-        t->flags |= TF_CANCEL_SEEN;
+        t->poll_flags |= TF_CANCEL_SEEN;
         t->result = CORIO_ECANCELED;
         return true;
     }
@@ -43,22 +43,24 @@ static bool fut_poll(corio_task **tp, worker *w, bool cancelled)
     return false;
 }
 
-/* mem_units: the pooled block's size / 16, or LARGE for a malloc'd one. */
-#define LARGE UINT16_MAX
+/* mem_units: the pooled block's size / 16, or MEM_LARGE for a malloc'd one. */
+_Static_assert(TASKMEM_MAX_POOLED / 16 < MEM_LARGE, "mem_units cannot hold a pooled size");
 
 static void fut_dealloc(corio_task *t)
 {
-    taskmem_free(t, t->mem_units == LARGE ? SIZE_MAX : (size_t)t->mem_units * 16);
+    taskmem_free(t, t->mem_units == MEM_LARGE ? SIZE_MAX : (size_t)t->mem_units * 16);
 }
 
 const task_vtable fut_vtable = {fut_poll, fut_dealloc};
 
-int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const corio_future *fut,
-                          size_t size, const corio_spawn_site *site)
+int corio_spawn_future_ex(const corio_spawn_opts *opts, const corio_spawn_site *site,
+                          const corio_future *fut, size_t size, corio_task **out)
 {
-    if (!fut || size < sizeof(corio_future) || !fut->vtable || !fut->vtable->poll)
-        return -EINVAL;
-    struct sched *s = spawn_target(opts);
+    if (!fut || size < sizeof(corio_future) || !fut->vtable || !fut->vtable->poll ||
+        (opts && opts->stack_size > CORIO_STACK_SIZE_MAX))
+        return -EINVAL; /* the stack size does not apply, but is checked alike */
+    worker *here = worker_current();
+    struct sched *s = spawn_target(opts, here);
     if (!s)
         return CORIO_EWRONGCTX;
     if (size > SIZE_MAX - sizeof(futtask) - 15)
@@ -72,13 +74,11 @@ int corio_spawn_future_at(corio_task **out, const corio_spawn_opts *opts, const 
         taskmem_free(ft, bytes);
         return rc;
     }
-    ft->t.mem_units = bytes > TASKMEM_MAX_POOLED ? LARGE : (uint16_t)(bytes / 16);
+    ft->t.mem_units = bytes > TASKMEM_MAX_POOLED ? MEM_LARGE : (uint8_t)(bytes / 16);
     memcpy(ft->fut, fut, size);
-    rc = sched_submit(s, &ft->t);
-    if (rc < 0) {
-        task_abandon(&ft->t);
+    rc = task_submit(&ft->t, here);
+    if (rc < 0)
         return rc;
-    }
     if (out)
         *out = &ft->t;
     return 0;

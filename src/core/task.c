@@ -1,16 +1,20 @@
-/* core/task.c - task state transitions, references, wakers, join handles.
+/* core/task.c - the task lifecycle: init, poll, wake, cancel, complete,
+ * references, the task waker, join handles and the join future.
  *
- * Every transition is a CAS loop or a single fetch-op on the state word (see
- * core/task.h for the bits). Orders: transitions that hand the task to
- * another thread (wake, idle, complete) use release; those that take it over
- * (to running, reading COMPLETE) use acquire; reference decrements use
- * acq_rel so the thread that frees sees every write made under a reference.
+ * Every change of the state word goes through core/state.h; this file only
+ * acts on the outcomes. The scheduler is reached through t->sched->vt
+ * (core/sched.h). Joining from plain code blocks a thread, which is the
+ * runtime layer's business: corio_task_join lives in rt/block_on.c, on top
+ * of the join future defined here.
  */
 #include "core/task.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sched.h"
 #include "core/worker.h"
 #include "corio/error.h"
 
@@ -21,194 +25,182 @@ _Static_assert(sizeof(corio_task) == 80, "task header grew");
 
 static _Atomic uint64_t next_task_id = 1;
 
-int task_init(corio_task *t, bool stackless, struct sched *s, const corio_spawn_opts *opts,
-              const corio_spawn_site *site, bool joinable)
+/* Ids are handed out to each thread in blocks, so a spawn costs no atomic
+ * read-modify-write on a line that every spawning thread shares. */
+#define ID_BLOCK 1024
+static __thread uint64_t id_next, id_end;
+
+__attribute__((noinline)) uint64_t task_next_id(void)
 {
-    uint64_t refs = joinable ? 3 : 2; /* registry + queue (+ handle) */
-    uint64_t st = ST_NOTIFIED | refs * ST_REF_ONE | (joinable ? ST_JOIN_INTEREST : 0);
-    atomic_init(&t->state, st);
-    t->next = NULL;
-    t->sched = s;
-    t->join_waker = CORIO_WAKER_NONE;
-    /* Relaxed: ids only need to be unique, not ordered with anything. */
-    t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
-    t->site = site;
-    t->reg_prev = t->reg_next = NULL;
-    t->result = 0;
-    t->flags = stackless ? TF_FUTURE : 0;
-    t->mem_units = 0;
-    if (opts && opts->name) {
-        size_t n = strlen(opts->name);
-        task_named *tn = malloc(sizeof *tn + n + 1);
-        if (!tn)
-            return -ENOMEM;
-        if (site)
-            tn->site = *site;
-        else
-            tn->site = (corio_spawn_site){"?", 0, "?"};
-        memcpy(tn->name, opts->name, n + 1);
-        t->site = &tn->site;
-        t->flags |= TF_NAMED;
+    if (id_next == id_end) {
+        /* Relaxed: ids only need to be unique, not ordered with anything. */
+        id_next = atomic_fetch_add_explicit(&next_task_id, ID_BLOCK, memory_order_relaxed);
+        id_end = id_next + ID_BLOCK;
     }
+    return id_next++;
+}
+
+int task_set_name(corio_task *t, const char *name)
+{
+    size_t n = strlen(name);
+    task_named *tn = malloc(sizeof *tn + n + 1);
+    if (!tn)
+        return -ENOMEM;
+    tn->site = t->site ? *t->site : (corio_spawn_site){"?", 0, "?"};
+    memcpy(tn->name, name, n + 1);
+    t->site = &tn->site;
+    t->kind |= TK_NAMED;
     return 0;
+}
+
+static void task_free_now(corio_task *t)
+{
+    if (t->kind & TK_NAMED)
+        free((task_named *)(void *)t->site);
+    task_vt(t)->dealloc(t);
+}
+
+/* ---- CORIO_DEBUG: catching handles used after they were given back ----------
+ *
+ * Using a handle after corio_task_join or corio_task_release is undefined:
+ * the task's memory is recycled at once. With CORIO_DEBUG=1 in the
+ * environment (read once, at the first task's end), a task's memory is not
+ * recycled at once: its state word is set to ST_DEAD and it waits in a
+ * quarantine of the last DEBUG_QUARANTINE dead tasks, and the handle
+ * functions check for that (and for a handle already given back while its
+ * task still runs), and abort with a message naming the call and the task. */
+#define ST_DEAD 0xDEADDEADDEADDEADull
+#define DEBUG_QUARANTINE 65536
+
+static _Atomic int debug_mode = -1; /* -1: not read yet */
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+static corio_task **quarantine;
+static size_t quarantine_next;
+
+static bool debug_on(void)
+{
+    int m = atomic_load_explicit(&debug_mode, memory_order_relaxed);
+    if (__builtin_expect(m >= 0, 1))
+        return m;
+    const char *e = getenv("CORIO_DEBUG");
+    m = e && *e && strcmp(e, "0") != 0;
+    atomic_store_explicit(&debug_mode, m, memory_order_relaxed);
+    return m;
+}
+
+static void quarantine_put(corio_task *t)
+{
+    /* The id survives: the message about a later misuse names it. */
+    atomic_store_explicit(&t->state, ST_DEAD, memory_order_relaxed);
+    corio_task *evicted = NULL;
+    pthread_mutex_lock(&quarantine_lock);
+    if (!quarantine)
+        quarantine = calloc(DEBUG_QUARANTINE, sizeof *quarantine);
+    if (quarantine) {
+        evicted = quarantine[quarantine_next];
+        quarantine[quarantine_next] = t;
+        quarantine_next = (quarantine_next + 1) % DEBUG_QUARANTINE;
+    } else {
+        evicted = t; /* no memory for a quarantine: free as usual */
+    }
+    pthread_mutex_unlock(&quarantine_lock);
+    if (evicted)
+        task_free_now(evicted);
+}
+
+void task_handle_check(const corio_task *t, const char *call, bool giving_back)
+{
+    if (!t || !debug_on())
+        return;
+    uint64_t s = atomic_load_explicit(&((corio_task *)t)->state, memory_order_acquire);
+    const char *what = NULL;
+    if (s == ST_DEAD)
+        what = "its task has already been freed";
+    else if (giving_back && !(s & ST_JOIN_INTEREST))
+        what = "it was already given back (joined or released)";
+    if (!what)
+        return;
+    fprintf(stderr,
+            "corio: %s on the handle of task %llu, but %s: using a handle after giving it back "
+            "is undefined (caught because CORIO_DEBUG is set)\n",
+            call, (unsigned long long)t->id, what);
+    abort();
 }
 
 static void task_dealloc(corio_task *t)
 {
     if (t->join_waker.vtable)
         corio_waker_drop(&t->join_waker);
-    if (t->flags & TF_NAMED)
-        free((task_named *)(void *)t->site);
-    task_vt(t)->dealloc(t);
+    if (__builtin_expect(debug_on(), 0))
+        quarantine_put(t);
+    else
+        task_free_now(t);
 }
 
-void task_abandon(corio_task *t)
+int task_submit(corio_task *t, worker *here)
 {
-    task_dealloc(t);
-}
-
-static inline void task_ref_inc(corio_task *t)
-{
-    /* Relaxed: a new reference is made from an existing one, which already
-     * keeps the task alive; nothing is published by the increment. */
-    atomic_fetch_add_explicit(&t->state, ST_REF_ONE, memory_order_relaxed);
+    int rc = t->sched->vt->submit(t->sched, here, t);
+    if (rc < 0)
+        task_dealloc(t);
+    return rc;
 }
 
 void task_ref_dec(corio_task *t)
 {
-    uint64_t prev = atomic_fetch_sub_explicit(&t->state, ST_REF_ONE, memory_order_acq_rel);
-    if ((prev & ST_REF_MASK) == ST_REF_ONE)
+    if (state_ref_dec(&t->state))
         task_dealloc(t);
 }
 
-/* Returns true when the caller must schedule the task (NOTIFIED was newly set
- * on an idle task; a reference for the queue is then needed). */
-static bool transition_notify(corio_task *t)
+/* ---- polling --------------------------------------------------------------- */
+
+void task_complete(corio_task *t)
 {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    for (;;) {
-        if (s & (ST_COMPLETE | ST_NOTIFIED))
-            return false;
-        uint64_t ns = s | ST_NOTIFIED;
-        bool sched = !(s & ST_RUNNING);
-        /* Release: whatever the waker did before waking happens-before the
-         * poll that the notification causes. Acquire: when this schedules
-         * the task, this thread writes the task's queue link next, which the
-         * last poller read before its release at the idle transition. */
-        if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_acq_rel,
-                                                  memory_order_relaxed))
-            return sched;
+    t->sched->vt->release(t->sched, t);
+    /* JOIN_INTEREST is only ever cleared, so a snapshot without it stays
+     * true: nobody can install a join waker any more, and the registry's and
+     * the queue's references can go in the same step as COMPLETE. */
+    if (!(atomic_load_explicit(&t->state, memory_order_relaxed) & ST_JOIN_INTEREST)) {
+        if (state_to_complete(&t->state, 2).dealloc)
+            task_dealloc(t);
+        return;
     }
+    complete_outcome o = state_to_complete(&t->state, 1);
+    if (o.wake_joiner)
+        corio_waker_wake_by_ref(&t->join_waker);
+    task_ref_dec(t); /* the queue's */
 }
 
-void task_wake_by_ref(corio_task *t)
+/* ---- waking and cancelling --------------------------------------------------- */
+
+static void task_wake_by_ref(corio_task *t)
 {
-    if (transition_notify(t)) {
-        task_ref_inc(t);
-        sched_schedule(t->sched, t);
+    if (state_to_notified(&t->state) == NOTIFY_SUBMIT) {
+        state_ref_inc(&t->state); /* the queue's */
+        t->sched->vt->schedule(t->sched, t);
     }
 }
 
 static void task_wake_by_val(corio_task *t)
 {
-    if (transition_notify(t))
-        sched_schedule(t->sched, t); /* the waker's reference goes to the queue */
+    if (state_to_notified(&t->state) == NOTIFY_SUBMIT)
+        t->sched->vt->schedule(t->sched, t); /* the waker's reference goes to the queue */
     else
         task_ref_dec(t);
 }
 
 void task_cancel(corio_task *t)
 {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    for (;;) {
-        if (s & (ST_COMPLETE | ST_CANCELLED))
-            return;
-        uint64_t ns = s | ST_CANCELLED | ST_NOTIFIED;
-        bool sched = !(s & (ST_RUNNING | ST_NOTIFIED));
-        /* acq_rel for the same reason as in transition_notify. */
-        if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_acq_rel,
-                                                  memory_order_relaxed)) {
-            if (sched) {
-                task_ref_inc(t);
-                sched_schedule(t->sched, t);
-            }
-            return;
-        }
+    if (state_to_cancelled(&t->state) == NOTIFY_SUBMIT) {
+        state_ref_inc(&t->state);
+        t->sched->vt->schedule(t->sched, t);
     }
 }
 
-static void task_complete(corio_task *t)
-{
-    sched_unregister(t->sched, t);
-    /* JOIN_INTEREST is only ever cleared, so a snapshot without it stays true:
-     * nobody can install a join waker, and both references (registry and
-     * queue) can go in the same atomic step as COMPLETE. */
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    if (!(s & ST_JOIN_INTEREST)) {
-        uint64_t prev = atomic_fetch_add_explicit(
-            &t->state, ST_COMPLETE - ST_RUNNING - 2 * ST_REF_ONE, memory_order_acq_rel);
-        if ((prev & ST_REF_MASK) == 2 * ST_REF_ONE)
-            task_dealloc(t);
-        return;
-    }
-    /* Release publishes t->result to the joiner, who reads COMPLETE with
-     * acquire; acquire pairs with the joiner's release of JOIN_WAKER so the
-     * stored waker is visible here. */
-    uint64_t prev = atomic_fetch_add_explicit(&t->state, ST_COMPLETE - ST_RUNNING - ST_REF_ONE,
-                                              memory_order_acq_rel);
-    if ((prev & ST_JOIN_INTEREST) && (prev & ST_JOIN_WAKER))
-        corio_waker_wake_by_ref(&t->join_waker);
-    task_ref_dec(t);
-}
-
-void task_run(corio_task *t, worker *w)
-{
-    bool cancelled;
-    if (t->flags & TF_YIELDED) {
-        /* A yielded coroutine never left RUNNING: just resume it. */
-        t->flags &= ~TF_YIELDED;
-        cancelled = atomic_load_explicit(&t->state, memory_order_relaxed) & ST_CANCELLED;
-    } else {
-        uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-        for (;;) {
-            uint64_t ns = (s & ~ST_NOTIFIED) | ST_RUNNING;
-            /* Acquire: see everything the waker did before notifying. */
-            if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_acquire,
-                                                      memory_order_relaxed))
-                break;
-        }
-        cancelled = s & ST_CANCELLED;
-    }
-    if (task_vt(t)->poll(&t, w, cancelled)) {
-        task_complete(t);
-        return;
-    }
-    if (t->flags & TF_YIELDED) {
-        sched_requeue_yielded(w, t);
-        return;
-    }
-    /* To idle. If notified meanwhile, keep RUNNING->idle but requeue with the
-     * queue reference we hold; otherwise that reference is dropped. */
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    for (;;) {
-        uint64_t ns = s & ~ST_RUNNING;
-        if (!(s & ST_NOTIFIED))
-            ns -= ST_REF_ONE;
-        /* Release: the poll's writes are visible to the next poller. The
-         * queue reference cannot be the last one (the registry holds one). */
-        if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_acq_rel,
-                                                  memory_order_relaxed))
-            break;
-    }
-    if (s & ST_NOTIFIED)
-        sched_schedule(t->sched, t);
-}
-
-/* ---- the task waker ------------------------------------------------------- */
+/* ---- the task waker ---------------------------------------------------------- */
 
 static const void *tw_clone(const void *d)
 {
-    task_ref_inc((corio_task *)d);
+    state_ref_inc(&((corio_task *)d)->state);
     return d;
 }
 static void tw_wake(const void *d)
@@ -226,100 +218,100 @@ static void tw_drop(const void *d)
 
 const corio_waker_vtable task_waker_vtable = {tw_clone, tw_wake, tw_wake_by_ref, tw_drop};
 
-/* ---- join handles ---------------------------------------------------------- */
+/* ---- join handles ------------------------------------------------------------ */
 
 void corio_task_release(corio_task *t)
 {
     if (!t)
         return;
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    for (;;) {
-        uint64_t ns = s & ~ST_JOIN_INTEREST;
-        if (!(s & ST_COMPLETE))
-            ns &= ~ST_JOIN_WAKER; /* take the waker slot back, to drop it now */
-        if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns, memory_order_acq_rel,
-                                                  memory_order_relaxed))
-            break;
-    }
+    task_handle_check(t, "corio_task_release", true);
+    uint64_t s = state_unset_join_interest(&t->state);
     if (!(s & ST_COMPLETE) && (s & ST_JOIN_WAKER))
-        corio_waker_drop(&t->join_waker);
+        corio_waker_drop(&t->join_waker); /* taken back from the task side */
     task_ref_dec(t);
 }
 
 void corio_task_abort(corio_task *t)
 {
+    task_handle_check(t, "corio_task_abort", false);
     if (t)
         task_cancel(t);
 }
 
 bool corio_task_is_finished(const corio_task *t)
 {
-    return task_is_complete(t);
+    task_handle_check(t, "corio_task_is_finished", false);
+    return t && task_is_complete(t);
+}
+
+bool corio_task_is_cancelled(const corio_task *t)
+{
+    task_handle_check(t, "corio_task_is_cancelled", false);
+    return t && (state_load(&t->state) & ST_CANCELLED);
 }
 
 uint64_t corio_task_id(const corio_task *t)
 {
-    return t->id;
+    task_handle_check(t, "corio_task_id", false);
+    return t ? t->id : 0;
 }
 
 const char *corio_task_name(const corio_task *t)
 {
-    return (t->flags & TF_NAMED) ? ((const task_named *)(const void *)t->site)->name : NULL;
+    task_handle_check(t, "corio_task_name", false);
+    if (!t || !(t->kind & TK_NAMED))
+        return NULL;
+    return ((const task_named *)(const void *)t->site)->name;
 }
 
 const corio_spawn_site *corio_task_site(const corio_task *t)
 {
-    return t->site;
+    task_handle_check(t, "corio_task_site", false);
+    return t ? t->site : NULL;
+}
+
+corio_task *corio_task_current(void)
+{
+    worker *w = worker_current();
+    return w ? w->current : NULL;
+}
+
+int task_outcome(const corio_task *t, int *value)
+{
+    *value = t->result;
+    return (t->poll_flags & TF_CANCEL_SEEN) ? CORIO_ECANCELED : 0;
 }
 
 /* Poll for completion, installing `waker` for the task side to wake. */
 static corio_poll join_poll(corio_task *t, const corio_waker *waker)
 {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+    uint64_t s = state_load(&t->state);
     if (s & ST_COMPLETE)
         return CORIO_READY;
     if (s & ST_JOIN_WAKER) {
         if (corio_waker_will_wake(&t->join_waker, waker))
             return CORIO_PENDING;
-        /* Take the slot back to replace the waker; fails if completed. */
-        for (;;) {
-            if (s & ST_COMPLETE)
-                return CORIO_READY;
-            if (atomic_compare_exchange_weak_explicit(&t->state, &s, s & ~ST_JOIN_WAKER,
-                                                      memory_order_acquire, memory_order_acquire))
-                break;
-        }
+        if (!state_unset_join_waker(&t->state))
+            return CORIO_READY;
         corio_waker_drop(&t->join_waker);
     }
     t->join_waker = corio_waker_clone(waker);
-    s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    for (;;) {
-        if (s & ST_COMPLETE) {
-            /* Completed before the waker was published: we still own it. */
-            corio_waker_drop(&t->join_waker);
-            /* Acquire: the completer's result, published with COMPLETE. */
-            (void)atomic_load_explicit(&t->state, memory_order_acquire);
-            return CORIO_READY;
-        }
-        /* Release: the waker written above is visible to the completer. */
-        if (atomic_compare_exchange_weak_explicit(&t->state, &s, s | ST_JOIN_WAKER,
-                                                  memory_order_release, memory_order_relaxed))
-            return CORIO_PENDING;
-    }
-}
-
-static int join_outcome(corio_task *t, int *value)
-{
-    *value = t->result;
-    return (t->flags & TF_CANCEL_SEEN) ? CORIO_ECANCELED : 0;
+    if (state_set_join_waker(&t->state))
+        return CORIO_PENDING;
+    corio_waker_drop(&t->join_waker); /* completed first: still ours */
+    return CORIO_READY;
 }
 
 static corio_poll join_fut_poll(corio_future *f, corio_context *cx)
 {
     corio_join_fut *jf = (corio_join_fut *)f;
+    if (!jf->task) {
+        f->result = -EINVAL;
+        return CORIO_READY;
+    }
     if (join_poll(jf->task, cx->waker) == CORIO_PENDING)
         return CORIO_PENDING;
-    f->result = join_outcome(jf->task, &jf->value);
+    f->result = task_outcome(jf->task, &jf->value);
     return CORIO_READY;
 }
 
@@ -330,26 +322,4 @@ void corio_join_fut_init(corio_join_fut *f, corio_task *t)
     corio_future_init(&f->base, &join_fut_vtable);
     f->task = t;
     f->value = 0;
-}
-
-int task_join_finished(corio_task *t, int *value)
-{
-    int rc = join_outcome(t, value);
-    corio_task_release(t);
-    return rc;
-}
-
-int corio_task_join(corio_task *t, int *result)
-{
-    if (!t)
-        return -EINVAL;
-    corio_join_fut jf;
-    corio_join_fut_init(&jf, t);
-    int rc = worker_current() ? corio_await(&jf.base) : block_on_parked(&jf.base);
-    if (rc == 0 || task_is_complete(t)) {
-        if (result)
-            *result = jf.value;
-    }
-    corio_task_release(t);
-    return rc;
 }

@@ -1,93 +1,107 @@
-/* core/task.h - the task header and its state word (internal).
+/* core/task.h - the task header (internal).
  *
- * State word (one atomic u64), as in tokio:
- *   RUNNING        a worker is polling the task (or a coroutine is on-CPU)
- *   COMPLETE       finished; the result is published
- *   NOTIFIED       the task must be polled (again); exactly one queue holds
- *                  it, or it is RUNNING and will be requeued by its poller
- *   JOIN_INTEREST  a join handle exists
- *   JOIN_WAKER     join_waker is set and owned by the task side
- *   CANCELLED      abort was requested (sticky)
- *   bits 8..63     reference count (REF_ONE per reference)
+ * A task is a corio_task header followed by its kind's state (a coroutine:
+ * core/coro.c; a stackless future: core/stackless.c). The state word and its
+ * protocol are in core/state.h. The public join handle is a pointer to the
+ * header; the handle owns one reference.
  *
- * References: one per join handle, one for the scheduler's registry of live
- * tasks (dropped at completion), one while the task is NOTIFIED and sitting
- * in a queue (the queue's), and one per waker. The task is freed when the
- * count reaches zero; freeing never touches the runtime, so handles and
- * wakers may outlive it.
+ * Who may touch each field, and when ("publication": the submit that hands
+ * the task to a scheduler; "poller": the thread that made the task RUNNING,
+ * until the transition that ends the poll):
  *
- * A wake while RUNNING only sets NOTIFIED; the poller sees it when the poll
- * returns and requeues the task itself. That is why no wakeup is ever lost.
+ *   field        written                                   read
+ *   state        by transitions only (core/state.h)        anyone
+ *   next         the run queue that holds it               that queue
+ *   sched, id,   before publication                        anyone holding a
+ *   site, kind,                                            reference
+ *   mem_units
+ *   join_waker   the join side, while JOIN_WAKER is clear  the completer, after
+ *                and JOIN_INTEREST set; dealloc            seeing JOIN_WAKER
+ *   result       the poller, before to_complete            the joiner, after
+ *                                                          seeing COMPLETE
+ *   poll_flags   the poller (and the spawner before        the poller; the
+ *                publication)                              joiner after COMPLETE
+ *   reg_prev,    the scheduler, under its registry's       the same
+ *   reg_next,    exclusion (its lock, or its one thread)
+ *   sched_flags
+ *
+ * The three flag bytes are separate memory locations on purpose: the
+ * scheduler updates sched_flags while another thread polls the task and
+ * writes poll_flags.
  */
 #ifndef CORIO_CORE_TASK_H
 #define CORIO_CORE_TASK_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/sched.h"
+#include "core/state.h"
 #include "corio/task.h"
 
-#define ST_RUNNING (1ull << 0)
-#define ST_COMPLETE (1ull << 1)
-#define ST_NOTIFIED (1ull << 2)
-#define ST_JOIN_INTEREST (1ull << 3)
-#define ST_JOIN_WAKER (1ull << 4)
-#define ST_CANCELLED (1ull << 5)
-#define ST_REF_ONE (1ull << 8)
-#define ST_REF_MASK (~(ST_REF_ONE - 1))
-
-struct sched;
 struct worker;
+struct sched;
+
+/* kind: fixed at init */
+enum {
+    TK_FUTURE = 1 << 0, /* a stackless task (else a coroutine) */
+    TK_NAMED = 1 << 1,  /* site points at a task_named block */
+};
+
+/* poll_flags: the poller's */
+enum {
+    TF_YIELDED = 1 << 0,     /* a coroutine parked by yield: still RUNNING */
+    TF_CANCEL_SEEN = 1 << 1, /* cancellation was delivered to the task */
+    TF_STARTED = 1 << 2,     /* a coroutine that has its stack */
+    TF_FINISHED = 1 << 3,    /* a coroutine whose function returned */
+};
+
+/* sched_flags: the scheduler's */
+enum {
+    TS_REGISTERED = 1 << 0, /* in its scheduler's registry */
+};
+
+struct corio_task {
+    task_state state;
+    corio_task *next; /* run queue / inject queue link */
+    struct sched *sched;
+    corio_waker join_waker;
+    uint64_t id;
+    const corio_spawn_site *site;
+    corio_task *reg_prev, *reg_next;
+    int result;
+    uint8_t kind;
+    uint8_t poll_flags;
+    uint8_t sched_flags;
+    uint8_t mem_units; /* pooled allocation size / 16; MEM_LARGE: malloc'd */
+};
+
+#define MEM_LARGE UINT8_MAX
 
 typedef struct task_vtable {
-    /* Poll once on the scheduler's thread. Returns true when the task has
-     * finished (t->result set). `cancelled`: CANCELLED was seen. A coroutine
-     * may hand the CPU directly to another yielded coroutine (see
-     * corio_yield_now), so the task that comes back from the poll may be
-     * another one: *t is updated to it. */
+    /* Poll once on worker w's thread. Returns true when the task has
+     * finished (t->result set). `cancelled`: CANCELLED was seen by
+     * to_running. A coroutine may hand the CPU directly to another yielded
+     * coroutine (see corio_yield), so the task that comes back from the poll
+     * may be another one: *t is updated to it. */
     bool (*poll)(corio_task **t, struct worker *w, bool cancelled);
     /* Free the task's memory (the last reference is gone). */
     void (*dealloc)(corio_task *t);
 } task_vtable;
 
-/* The two kinds of task. The header has no vtable pointer (8 bytes per task
- * matter at a million tasks): TF_FUTURE in the flags picks the table. */
+/* The header has no vtable pointer (8 bytes per task matter at a million
+ * tasks): TK_FUTURE picks the table. */
 extern const task_vtable coro_vtable; /* core/coro.c */
 extern const task_vtable fut_vtable;  /* core/stackless.c */
 
-/* Per-task flags, written only by the thread polling the task. */
-enum {
-    TF_REGISTERED = 1 << 0, /* in its scheduler's registry */
-    TF_YIELDED = 1 << 1,    /* a coroutine parked by yield_now: still RUNNING */
-    TF_CANCEL_SEEN = 1 << 2, /* cancellation was delivered to the task */
-    TF_NAMED = 1 << 3,      /* site points at a task_named block */
-    TF_FUTURE = 1 << 4,     /* a stackless task (else a coroutine); set at init */
-    TF_STARTED = 1 << 5,    /* a coroutine that has its stack */
-    TF_FINISHED = 1 << 6,   /* a coroutine whose function returned */
-};
-
-struct corio_task {
-    _Atomic uint64_t state;
-    corio_task *next; /* run queue / inject queue link */
-    struct sched *sched;
-    corio_waker join_waker; /* valid while ST_JOIN_WAKER, dropped at dealloc */
-    uint64_t id;
-    const corio_spawn_site *site;
-    corio_task *reg_prev, *reg_next; /* the scheduler's registry of live tasks */
-    int result;
-    uint16_t flags;
-    uint16_t mem_units; /* allocation size / 16, for taskmem_free */
-};
-
 static inline const task_vtable *task_vt(const corio_task *t)
 {
-    return (t->flags & TF_FUTURE) ? &fut_vtable : &coro_vtable;
+    return (t->kind & TK_FUTURE) ? &fut_vtable : &coro_vtable;
 }
 
 static inline bool task_is_coro(const corio_task *t)
 {
-    return !(t->flags & TF_FUTURE);
+    return !(t->kind & TK_FUTURE);
 }
 
 /* The name of a named task lives after a copy of its site. */
@@ -105,39 +119,98 @@ static inline corio_waker task_waker_borrowed(corio_task *t)
     return w;
 }
 
-/* Initialise the header. `joinable`: a join handle will be returned. The task
- * starts NOTIFIED (it will be queued) with refs for registry, queue and handle. */
-int task_init(corio_task *t, bool stackless, struct sched *s, const corio_spawn_opts *opts,
-              const corio_spawn_site *site, bool joinable);
+/* Give a task its name: a copy of opts->name after a copy of its site.
+ * 0 or -ENOMEM. */
+int task_set_name(corio_task *t, const char *name);
 
-/* Run one poll of a task popped from a queue (the queue's reference comes with
- * it). Handles the RUNNING/NOTIFIED/COMPLETE transitions, requeues or frees. */
-void task_run(corio_task *t, struct worker *w);
+uint64_t task_next_id(void);
 
-/* Request cancellation; schedules the task if it is idle. */
+/* Initialise the header (state_init: NOTIFIED, refs for registry, queue and,
+ * when `joinable`, the handle). Copies opts->name. 0 or -ENOMEM. Inline: it
+ * is on the path of every spawn. */
+static inline int task_init(corio_task *t, bool stackless, struct sched *s,
+                            const corio_spawn_opts *opts, const corio_spawn_site *site,
+                            bool joinable)
+{
+    state_init(&t->state, joinable);
+    t->next = NULL;
+    t->sched = s;
+    t->join_waker = CORIO_WAKER_NONE;
+    t->id = task_next_id();
+    t->site = site;
+    t->reg_prev = t->reg_next = NULL;
+    t->result = 0;
+    t->kind = stackless ? TK_FUTURE : 0;
+    t->poll_flags = 0;
+    t->sched_flags = 0;
+    t->mem_units = 0;
+    if (opts && opts->name)
+        return task_set_name(t, opts->name);
+    return 0;
+}
+
+/* Hand a task initialised by task_init to its scheduler (`here`: the calling
+ * thread's worker, NULL in plain code); on failure it is freed (it was never
+ * seen by anyone). 0 or CORIO_ESHUTDOWN. */
+int task_submit(corio_task *t, struct worker *here);
+
+/* The task finished its last poll: out of the registry, COMPLETE, the
+ * joiner woken, the references of registry and queue dropped. */
+void task_complete(corio_task *t);
+
+/* One poll of each kind (core/coro.c, core/stackless.c), as in task_vtable. */
+bool coro_poll(corio_task **t, struct worker *w, bool cancelled);
+bool fut_poll(corio_task **t, struct worker *w, bool cancelled);
+
+/* Run one poll of a task popped from a run queue (the queue's reference
+ * comes with it): to_running, poll, then to_idle (requeue if notified
+ * meanwhile) or to_complete. The scheduler's loop calls this; it is inline
+ * so that each loop gets its own copy, with both polls called directly. */
+static inline void task_run(corio_task *t, struct worker *w)
+{
+    bool cancelled;
+    if (t->poll_flags & TF_YIELDED) {
+        /* A yielded coroutine never left RUNNING: just resume it. It reads
+         * CANCELLED itself at its next await. */
+        t->poll_flags &= ~TF_YIELDED;
+        cancelled = false;
+    } else {
+        cancelled = state_to_running(&t->state) == RUN_CANCELLED;
+    }
+    bool done = (t->kind & TK_FUTURE) ? fut_poll(&t, w, cancelled) : coro_poll(&t, w, cancelled);
+    if (done) {
+        task_complete(t);
+        return;
+    }
+    if (t->poll_flags & TF_YIELDED) {
+        t->sched->vt->yielded(w, t);
+        return;
+    }
+    if (state_to_idle(&t->state) == IDLE_NOTIFIED)
+        t->sched->vt->schedule(t->sched, t); /* with the queue reference kept */
+}
+
+/* Request cancellation; queues the task if it is idle. Any thread. */
 void task_cancel(corio_task *t);
 
 void task_ref_dec(corio_task *t);
-void task_wake_by_ref(corio_task *t);
 
 static inline bool task_is_complete(const corio_task *t)
 {
-    return (atomic_load_explicit(&((corio_task *)t)->state, memory_order_acquire) & ST_COMPLETE) != 0;
+    return (state_load(&t->state) & ST_COMPLETE) != 0;
 }
 
-/* Drop a task that was initialised but never queued (spawn failed late). */
-void task_abandon(corio_task *t);
+/* With CORIO_DEBUG set: abort with a message if `t` is a handle that was
+ * already given back (`giving_back`: the call gives it back again) or whose
+ * task was freed. Nothing otherwise (core/task.c explains the quarantine). */
+void task_handle_check(const corio_task *t, const char *call, bool giving_back);
 
-/* The outcome of a finished task for its handle's owner, as corio_task_join
- * reports it; gives the handle back. */
-int task_join_finished(corio_task *t, int *value);
+/* The outcome of a finished task as corio_task_join reports it (0, or
+ * CORIO_ECANCELED when it was cancelled), its result in *value. */
+int task_outcome(const corio_task *t, int *value);
 
-/* The scheduler a spawn goes to: opts->rt's, else the calling task's, else
- * NULL (core/coro.c). */
-struct sched *spawn_target(const corio_spawn_opts *opts);
-
-/* Poll `f` on a plain thread until ready, parking the thread in between
- * (core/waker.c). Returns the future's result. */
-int block_on_parked(corio_future *f);
+/* The scheduler a spawn goes to: opts->rt's, else that of `here` (the
+ * calling thread's worker), else NULL. */
+struct sched *spawn_target(const corio_spawn_opts *opts, struct worker *here);
 
 #endif

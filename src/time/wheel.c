@@ -6,10 +6,18 @@
 #define LEVEL_BITS 6
 #define SLOT_MASK ((uint64_t)WHEEL_SLOTS - 1)
 #define MAX_TICKS ((1ull << (LEVEL_BITS * WHEEL_LEVELS)) - 1)
+#define FIRE_BATCH 64 /* wakers collected under the lock, then woken outside it */
+
+static inline void set_wheel(corio_timer *t, wheel *w)
+{
+    /* Release: a cancel that reads NULL also sees the waker moved out. */
+    __atomic_store_n(&t->wheel_, (void *)w, __ATOMIC_RELEASE);
+}
 
 void wheel_init(wheel *w, corio_instant now)
 {
     memset(w, 0, sizeof *w);
+    spin_init(&w->lock);
     w->start = now;
 }
 
@@ -29,6 +37,7 @@ static unsigned level_for(uint64_t elapsed, uint64_t when)
     return significant / LEVEL_BITS;
 }
 
+/* With the lock held. */
 static void file_timer(wheel *w, corio_timer *t, uint64_t when)
 {
     if (when <= w->elapsed)
@@ -48,7 +57,75 @@ static void file_timer(wheel *w, corio_timer *t, uint64_t when)
 
 void wheel_insert(wheel *w, corio_timer *t)
 {
+    spin_lock(&w->lock);
     file_timer(w, t, tick_of(w, t->deadline_));
+    set_wheel(t, w);
+    spin_unlock(&w->lock);
+}
+
+/* With the lock held: unlink `t` from wherever it is linked (a slot, or the
+ * list a firing has taken out of its slot), keeping the occupancy bit of a
+ * slot it leaves empty exact. */
+static void unlink_locked(wheel *w, corio_timer *t)
+{
+    corio_timer **pp = t->pprev_;
+    *pp = t->next_;
+    if (t->next_)
+        t->next_->pprev_ = pp;
+    t->next_ = NULL;
+    t->pprev_ = NULL;
+    corio_timer **first = &w->slots[0][0];
+    if (pp >= first && pp < first + WHEEL_LEVELS * WHEEL_SLOTS && *pp == NULL) {
+        size_t i = (size_t)(pp - first);
+        w->occupied[i / WHEEL_SLOTS] &= ~(1ull << (i % WHEEL_SLOTS));
+    }
+}
+
+bool wheel_remove(corio_timer *t)
+{
+    wheel *w = wheel_of(t);
+    if (!w)
+        return false;
+    spin_lock(&w->lock);
+    /* It may have fired between the load and the lock; it cannot have moved
+     * to another wheel: only its owner (the caller) arms it. */
+    bool armed = t->wheel_ == w;
+    if (armed) {
+        unlink_locked(w, t);
+        set_wheel(t, NULL);
+    }
+    spin_unlock(&w->lock);
+    return armed;
+}
+
+bool wheel_update_waker(corio_timer *t, const corio_waker *waker)
+{
+    wheel *w = wheel_of(t);
+    if (!w)
+        return false;
+    /* The clone and the drop run outside the lock: a waker's functions are
+     * the user's code, of unknown cost. */
+    corio_waker fresh = CORIO_WAKER_NONE, old = CORIO_WAKER_NONE;
+    bool armed, done = false;
+    spin_lock(&w->lock);
+    armed = t->wheel_ == w;
+    if (armed && corio_waker_will_wake(&t->waker_, waker))
+        done = true;
+    spin_unlock(&w->lock);
+    if (!armed || done)
+        return armed;
+    fresh = corio_waker_clone(waker);
+    spin_lock(&w->lock);
+    armed = t->wheel_ == w;
+    if (armed) {
+        old = t->waker_;
+        t->waker_ = fresh;
+        fresh = CORIO_WAKER_NONE;
+    }
+    spin_unlock(&w->lock);
+    corio_waker_drop(&old);
+    corio_waker_drop(&fresh);
+    return armed;
 }
 
 /* The first tick of the next occupied slot of `level` at or after elapsed. */
@@ -73,9 +150,8 @@ static int level_next(const wheel *w, unsigned level, uint64_t *deadline, unsign
 }
 
 /* The earliest occupied slot over all levels. With exact occupancy bits the
- * lowest occupied level always holds it; taking the minimum keeps that true
- * even with a stale bit, whose wrapped deadline could otherwise hide (and
- * let `elapsed` jump past) a due slot of a higher level. */
+ * lowest occupied level holds it; taking the minimum over all levels costs
+ * six ctz and keeps that true whatever the bits say. */
 static int next_expiration(const wheel *w, unsigned *level, unsigned *slot, uint64_t *tick)
 {
     int found = 0;
@@ -96,20 +172,31 @@ corio_instant wheel_next_deadline(wheel *w)
 {
     unsigned level, slot;
     uint64_t tick;
-    if (!next_expiration(w, &level, &slot, &tick))
-        return UINT64_MAX;
+    spin_lock(&w->lock);
+    int found = next_expiration(w, &level, &slot, &tick);
+    spin_unlock(&w->lock);
     /* A higher level's slot is due at its first tick, when its timers are
      * re-filed into lower levels: waking then is early for them but right. */
-    return w->start + tick * WHEEL_TICK_NS;
+    return found ? w->start + tick * WHEEL_TICK_NS : UINT64_MAX;
+}
+
+static void wake_batch(corio_waker *batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        corio_waker_wake(&batch[i]);
 }
 
 size_t wheel_advance(wheel *w, corio_instant now)
 {
     uint64_t now_tick = now <= w->start ? 0 : (now - w->start) / WHEEL_TICK_NS;
-    size_t fired = 0;
+    corio_waker batch[FIRE_BATCH];
+    size_t n = 0, fired = 0;
     unsigned level, slot;
     uint64_t tick;
+    spin_lock(&w->lock);
     while (next_expiration(w, &level, &slot, &tick) && tick <= now_tick) {
+        /* Take the slot's list out; its timers stay armed (and cancellable:
+         * their pprev chain now starts at `list`) until processed. */
         corio_timer *list = w->slots[level][slot];
         w->slots[level][slot] = NULL;
         w->occupied[level] &= ~(1ull << slot);
@@ -118,21 +205,45 @@ size_t wheel_advance(wheel *w, corio_instant now)
         w->elapsed = tick;
         while (list) {
             corio_timer *t = list;
-            list = t->next_;
-            if (list)
-                list->pprev_ = &list;
-            t->next_ = NULL;
-            t->pprev_ = NULL;
+            unlink_locked(w, t);
             uint64_t when = tick_of(w, t->deadline_);
-            if (when <= tick) {
-                fired++;
-                corio_waker_wake(&t->waker_);
-            } else {
+            if (when > tick) {
                 file_timer(w, t, when); /* cascade to a lower level */
+                continue;
+            }
+            batch[n++] = t->waker_;
+            t->waker_ = CORIO_WAKER_NONE;
+            set_wheel(t, NULL);
+            fired++;
+            if (n == FIRE_BATCH) {
+                /* Wake outside the lock; a cancel meanwhile unlinks from
+                 * `list`, which stays valid on this frame. */
+                spin_unlock(&w->lock);
+                wake_batch(batch, n);
+                n = 0;
+                spin_lock(&w->lock);
             }
         }
     }
     if (now_tick > w->elapsed)
         w->elapsed = now_tick;
+    spin_unlock(&w->lock);
+    wake_batch(batch, n);
     return fired;
+}
+
+void wheel_clear(wheel *w)
+{
+    spin_lock(&w->lock);
+    for (unsigned l = 0; l < WHEEL_LEVELS; l++) {
+        for (unsigned s = 0; s < WHEEL_SLOTS; s++) {
+            corio_timer *t;
+            while ((t = w->slots[l][s]) != NULL) {
+                unlink_locked(w, t);
+                corio_waker_drop(&t->waker_);
+                set_wheel(t, NULL);
+            }
+        }
+    }
+    spin_unlock(&w->lock);
 }

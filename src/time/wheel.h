@@ -7,21 +7,38 @@
  * tick, so lower levels always hold earlier timers and the next expiry is
  * found with one count-trailing-zeros per level. Slots are hlists
  * (next + pprev), so insert and cancel are O(1), and unlinking needs nothing
- * but the timer. The wheel keeps no count: the occupancy bits say whether
- * anything is armed. wheel_remove keeps them exact (it sees when it empties
- * one of its own slots); any other unlink can leave a stale bit, which costs
- * at most one spurious wakeup, because the next expiry is the earliest slot
- * over all levels and processing an empty slot only clears its bit.
+ * but the timer. Occupancy bits are exact: a slot's bit is set exactly while
+ * the slot holds a timer.
  *
  * A deadline d (ns) becomes tick ceil((d - start) / 1 ms), and a tick fires
  * only when the clock has reached it, so no timer fires early.
+ *
+ * Ownership and locking. Each runtime worker has a wheel; its timers are
+ * inserted by the tasks polled on that worker, and the worker advances it.
+ * Any thread may cancel a timer (a coroutine may have moved to another
+ * worker, a future may be dropped from plain code), so every access to the
+ * wheel is under its spinlock, and a timer records the wheel that holds it:
+ *
+ *   armed   <=> t->wheel_ != NULL, written only under that wheel's lock
+ *               (set by wheel_insert, cleared by firing or wheel_remove),
+ *               read by the timer's owner without the lock (acquire);
+ *   next_, pprev_   under the lock of the wheel that holds the timer;
+ *   waker_  while armed, under that lock; otherwise the owner's;
+ *   deadline_       the owner's, changed only while the timer is not armed.
+ *
+ * Firing moves each due timer's waker out under the lock and wakes it after
+ * unlocking, in batches: once wheel_remove has returned, the wheel never
+ * touches the timer again, so its memory may go. A timer's owner is whoever
+ * owns the memory it lives in (the future that embeds it).
  */
 #ifndef CORIO_TIME_WHEEL_H
 #define CORIO_TIME_WHEEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/spin.h"
 #include "corio/time.h"
 
 #define WHEEL_LEVELS 6
@@ -29,40 +46,37 @@
 #define WHEEL_TICK_NS 1000000ull
 
 typedef struct wheel {
-    corio_instant start;  /* instant of tick 0 */
-    uint64_t elapsed;     /* ticks processed so far */
+    spinlock lock;
+    corio_instant start; /* instant of tick 0 */
+    uint64_t elapsed;    /* ticks processed so far */
     uint64_t occupied[WHEEL_LEVELS];
     corio_timer *slots[WHEEL_LEVELS][WHEEL_SLOTS];
 } wheel;
 
 void wheel_init(wheel *w, corio_instant now);
+
+/* Disarm every timer left (their wakers are dropped): for a runtime going
+ * away with timers still armed by code that never dropped its futures, so
+ * that their later cancel does not touch freed memory. */
+void wheel_clear(wheel *w);
+
+/* Arm `t` (not armed; its deadline and waker set by the owner) in `w`. */
 void wheel_insert(wheel *w, corio_timer *t);
 
-static inline void wheel_unlink(corio_timer *t)
+/* Disarm `t` if it is armed in whichever wheel holds it. Returns true when
+ * this call disarmed it (false: it was not armed, or fired meanwhile). */
+bool wheel_remove(corio_timer *t);
+
+/* The wheel holding `t`, NULL when it is not armed. */
+static inline wheel *wheel_of(const corio_timer *t)
 {
-    if (!t->pprev_)
-        return;
-    *t->pprev_ = t->next_;
-    if (t->next_)
-        t->next_->pprev_ = t->pprev_;
-    t->next_ = NULL;
-    t->pprev_ = NULL;
+    return (wheel *)__atomic_load_n(&t->wheel_, __ATOMIC_ACQUIRE);
 }
 
-/* Cancel an armed timer of this wheel. */
-static inline void wheel_remove(wheel *w, corio_timer *t)
-{
-    corio_timer **pp = t->pprev_;
-    if (!pp)
-        return;
-    wheel_unlink(t);
-    /* pprev points into the slot array when t was first in its slot. */
-    corio_timer **first = &w->slots[0][0];
-    if (pp >= first && pp < first + WHEEL_LEVELS * WHEEL_SLOTS && *pp == NULL) {
-        size_t i = (size_t)(pp - first);
-        w->occupied[i / WHEEL_SLOTS] &= ~(1ull << (i % WHEEL_SLOTS));
-    }
-}
+/* Replace the waker of an armed timer by a clone of `waker` (unless it
+ * already wakes the same target). Returns false when `t` is no longer armed
+ * (it fired meanwhile); nothing is stored then. */
+bool wheel_update_waker(corio_timer *t, const corio_waker *waker);
 
 /* The instant the next timer is due, or UINT64_MAX when none is armed. */
 corio_instant wheel_next_deadline(wheel *w);

@@ -1,0 +1,90 @@
+/* core/coro.h - what other files need of coroutine tasks (internal).
+ *
+ * Interruption scopes: a coroutine carries a chain of scopes, innermost
+ * first. Each await asks every scope of the chain whether it has ended (its
+ * `ended` hook: the layer that made the scope decides what ending means; the
+ * time layer's deadline scopes end when their timer fires). Once a scope has
+ * ended, that await and every later await inside it return the scope's
+ * `code` (CORIO_ETIMEDOUT for a deadline), so the code inside unwinds through
+ * its own cleanup, as it does on cancellation, which is checked first. A
+ * scope lives on the coroutine's stack; scopes are strictly nested.
+ */
+#ifndef CORIO_CORE_CORO_H
+#define CORIO_CORE_CORO_H
+
+#include <stdbool.h>
+
+#include "arch/ctx.h"
+#include "arch/fiber.h"
+#include "arch/stack.h"
+#include "core/task.h"
+
+typedef struct coro_scope {
+    struct coro_scope *outer;
+    /* Whether the scope has ended; called on the coroutine, at each await,
+     * until it says true once. */
+    bool (*ended)(struct coro_scope *sc);
+    int code;       /* what awaits return once it has ended */
+    bool is_ended;  /* the hook said so (sticky) */
+    bool delivered; /* an await returned `code` for this scope */
+} coro_scope;
+
+/* Push `sc` (its `ended` and `code` set by the caller) on the calling
+ * coroutine. Returns 0, CORIO_EWRONGCTX outside a coroutine task, or the
+ * code an await would return right now (cancelled, or an enclosing scope
+ * has ended): then nothing is pushed. */
+int coro_scope_enter(coro_scope *sc);
+
+/* Pop `sc`, which must be the innermost scope. Returns CORIO_ECANCELED when
+ * cancellation was delivered to the task, else `sc->code` when an await
+ * returned it for this scope, else 0. */
+int coro_scope_exit(coro_scope *sc);
+
+/* A coroutine task: 112 bytes on 64-bit. Fields needed only before the
+ * first run share memory with fields needed only after it (a million tasks
+ * that have not started yet is what spawn_many holds). Its own file
+ * (core/coro.c) is the only one to touch it, but for coro_prefetch. */
+typedef struct coro {
+    corio_task t;
+    arch_ctx ctx;
+    union {
+        size_t req_stack; /* before TF_STARTED: requested size, 0: default */
+        stack *stk;       /* after: the stack, NULL once given back */
+    };
+    union {
+        struct { /* before the first run */
+            corio_fn fn;
+            void *arg;
+        };
+        struct { /* from the first run on */
+            coro_scope *scope; /* innermost interruption scope */
+            void *unused_;
+        };
+    };
+#ifdef CORIO_ASAN
+    void *asan_fake;
+#endif
+#ifdef CORIO_TSAN
+    void *tsan_fiber;
+#endif
+} coro;
+
+/* The stack overflow hook (arch/stack.h): reports and aborts if the fault is
+ * an overflow of the coroutine running on this thread. */
+void coro_check_fault(const void *addr, const void *sp);
+
+/* Prefetch the saved stack top of a suspended coroutine task (no-op for a
+ * stackless one): a hint for a scheduler about to switch to it soon. Only
+ * for a task the caller's thread owns (in its own run queue). */
+static inline void coro_prefetch(const corio_task *t)
+{
+    if (!task_is_coro(t) || !(t->poll_flags & TF_STARTED))
+        return;
+#ifndef CORIO_CTX_UCONTEXT
+    const coro *c = (const coro *)t;
+    __builtin_prefetch(c->ctx.sp);
+    __builtin_prefetch((const char *)c->ctx.sp + 64);
+#endif
+}
+
+#endif

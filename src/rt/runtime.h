@@ -1,0 +1,50 @@
+/* rt/runtime.h - the runtime object every flavour shares (internal).
+ *
+ * A runtime is a scheduler (the core's view of it, core/sched.h, comes
+ * first so that a corio_rt * is its sched *) plus the flavour's operations
+ * for being driven and shut down. The public functions of runtime.h are
+ * flavour-neutral (rt/runtime.c, rt/block_on.c, rt/shutdown.c); each flavour
+ * implements this table:
+ *   rt/current_thread.c   the current-thread scheduler
+ *   rt/multi_thread.c     the work-stealing scheduler (to come)
+ */
+#ifndef CORIO_RT_RUNTIME_H
+#define CORIO_RT_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/sched.h"
+#include "corio/runtime.h"
+
+typedef struct rt_ops {
+    /* The calling plain thread is about to block on a main task: claim what
+     * that needs (the current-thread flavour: the right to drive it, -EBUSY
+     * when another thread has it). CORIO_ESHUTDOWN once closed. */
+    int (*enter)(corio_rt *rt);
+    /* Run (or wait) until `main` has completed. After a successful enter. */
+    void (*drive)(corio_rt *rt, corio_task *main);
+    /* Undo enter. */
+    void (*exit)(corio_rt *rt);
+    /* Close to new tasks, cancel every task left, run until none is left,
+     * stop the threads. From plain code. 0, or -EBUSY when another thread is
+     * driving the runtime (nothing was done). */
+    int (*shutdown)(corio_rt *rt);
+    /* Free a runtime that has been shut down (or never run anything). */
+    void (*destroy)(corio_rt *rt);
+} rt_ops;
+
+struct corio_rt {
+    sched s; /* first: see core/sched.h */
+    const rt_ops *ops;
+    corio_rt_flavor flavor;
+};
+
+/* The runtime whose task is running on the calling thread, NULL in plain
+ * code. */
+corio_rt *rt_current(void);
+
+/* Build one flavour (after the builder was checked). */
+int current_thread_build(const corio_rt_builder *b, corio_rt **out);
+
+#endif

@@ -1,0 +1,68 @@
+/* tests/test_symbols.c - only corio_* names leave the library.
+ *
+ * Both libraries are made from one object whose internal names are local
+ * (Makefile: LIB_ONE), so a program may define its own task_init or
+ * driver_open. These tests read the symbol tables with nm and link a program
+ * that defines such names (tests/symbol_clash.c, built by the Makefile).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+
+static const char *nm_tool(void)
+{
+    const char *nm = getenv("CORIO_NM");
+    return nm && *nm ? nm : "nm";
+}
+
+/* Run `nm <flags> <lib>` and check that every defined global symbol is a
+ * public corio_ one (not corio__ either); returns how many there are. */
+static int check_exports(const char *flags, const char *lib)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s %s %s/lib/%s 2>&1", nm_tool(), flags, test_build_dir(), lib);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    char line[512];
+    int n = 0, bad = 0;
+    while (fgets(line, sizeof line, p)) {
+        char addr[64], type[8], name[256];
+        if (sscanf(line, "%63s %7s %255s", addr, type, name) != 3)
+            continue;
+        /* Defined, global: text, data, bss, read-only, weak. */
+        if (!strchr("TDBRVWiu", type[0]))
+            continue;
+        if (strncmp(name, "corio_", 6) != 0 || name[6] == '_') {
+            printf("%s exports %s (%s)\n", lib, name, type);
+            bad++;
+        }
+        n++;
+    }
+    CHECK_EQ(pclose(p), 0);
+    CHECK_EQ(bad, 0);
+    return n;
+}
+
+TEST(symbols_static_library_exports_only_api)
+{
+    int n = check_exports("-g --defined-only", "libcorio.a");
+    printf("libcorio.a: %d global symbols, all corio_*\n", n);
+    CHECK(n > 40); /* the API itself is there */
+}
+
+TEST(symbols_shared_library_exports_only_api)
+{
+    int n = check_exports("-D --defined-only", "libcorio.so");
+    printf("libcorio.so: %d dynamic symbols, all corio_*\n", n);
+    CHECK(n > 40);
+}
+
+TEST(symbols_user_program_may_define_internal_names)
+{
+    char cmd[512], out[256];
+    snprintf(cmd, sizeof cmd, "%s/tests/symbol_clash", test_build_dir());
+    CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
+    CHECK(strcmp(out, "ok\n") == 0);
+}

@@ -1,0 +1,327 @@
+/* tests/test_time_drop.c - dropped and cancelled timers (include/corio/time.h).
+ *
+ * A dropped sleep, timeout or interval leaves nothing armed: its timer never
+ * fires afterwards, its waker clones are released, a long sleeper does not
+ * hold up shutdown, and cancelled timers leave no stale state in the wheel
+ * that would make a later timer late.
+ */
+#include <corio.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/worker.h"
+#include "test.h"
+#include "time/wheel.h"
+#include "util.h"
+
+#define MS(x) ((double)(x) / 1e6) /* ns -> ms, for printing */
+/* How late a timer may be before a test calls it grossly late. */
+#define LATE_SLACK CORIO_MSEC(50)
+
+/* ---- spy: a future wrapper that counts the wakes of what it wraps --------- */
+
+/* Timers that must not fire are observed through a spy: it polls the future
+ * under test with a waker of its own that counts wakes, and lives in static
+ * or heap memory that outlives the test's runtime, so a timer left armed by
+ * a buggy drop is counted instead of touching freed memory. */
+typedef struct spy {
+    corio_future base;
+    corio_future *inner;
+    corio_waker task;  /* the polling task's waker, forwarded to on a wake */
+    _Atomic int wakes; /* wakes of the spy's own waker, by anyone */
+    _Atomic int refs;  /* clones of the spy's waker still held */
+    int drops;
+    int polls;
+} spy;
+
+static const void *spy_w_clone(const void *d)
+{
+    spy *s = (spy *)d;
+    atomic_fetch_add(&s->refs, 1);
+    return d;
+}
+
+static void spy_w_wake_by_ref(const void *d)
+{
+    spy *s = (spy *)d;
+    atomic_fetch_add(&s->wakes, 1);
+    corio_waker_wake_by_ref(&s->task);
+}
+
+static void spy_w_wake(const void *d)
+{
+    spy_w_wake_by_ref(d);
+    atomic_fetch_sub(&((spy *)d)->refs, 1);
+}
+
+static void spy_w_drop(const void *d)
+{
+    atomic_fetch_sub(&((spy *)d)->refs, 1);
+}
+
+static const corio_waker_vtable spy_waker_vt = {spy_w_clone, spy_w_wake, spy_w_wake_by_ref,
+                                                spy_w_drop};
+
+static corio_poll spy_poll(corio_future *f, corio_context *cx)
+{
+    spy *s = (spy *)f;
+    s->polls++;
+    corio_waker_store(&s->task, cx->waker);
+    corio_waker me = {&spy_waker_vt, s};
+    corio_context scx = {&me};
+    if (corio_future_poll(s->inner, &scx) == CORIO_PENDING)
+        return CORIO_PENDING;
+    corio_waker_drop(&s->task);
+    f->result = s->inner->result;
+    return CORIO_READY;
+}
+
+static void spy_drop(corio_future *f)
+{
+    spy *s = (spy *)f;
+    s->drops++;
+    corio_future_drop(s->inner);
+    corio_waker_drop(&s->task);
+}
+
+static const corio_future_vtable spy_vt = {spy_poll, spy_drop};
+
+static void spy_init(spy *s, corio_future *inner)
+{
+    memset(s, 0, sizeof *s);
+    corio_future_init(&s->base, &spy_vt);
+    s->inner = inner;
+    s->task = CORIO_WAKER_NONE;
+}
+
+/* A spy around a sleep, both in memory that outlives the runtime. */
+typedef struct probe {
+    spy sp;
+    corio_sleep_fut sleep;
+} probe;
+
+static void probe_init(probe *p, corio_instant deadline)
+{
+    corio_sleep_fut_init_until(&p->sleep, deadline);
+    spy_init(&p->sp, &p->sleep.base);
+}
+
+/* ---- cancelled timers leave nothing stale ----------------------------------- */
+
+/* After timers were armed and cancelled in many slots of the runtime's wheel
+ * and a spell with no timer armed at all, a new timer must still be on time
+ * (a stale occupancy bit, or a wheel whose clock jumped past a slot, would
+ * make it fire a whole wheel turn late). The pattern is the everyday one:
+ * timeouts around operations that finish first, so their timers are
+ * cancelled, then a sleep. Each round arms timers of 1..63 ms (one per 1 ms
+ * slot ahead) from this task, cancels them in an order that takes each
+ * slot's list apart from the front, the back and the middle, keeps the
+ * runtime busy without timers for ~10 ms, then sleeps 64 ms, which lands in
+ * the next 64 ms span of the wheel. Arming and cancelling are done by hand,
+ * so nothing depends on how fast the machine is. The wheel is looked at
+ * through its internal interface (the runtime's wheel is the worker's). */
+static int stale_main(void *arg)
+{
+    (void)arg;
+    corio_duration worst = 0;
+    corio_waker noop = corio_waker_noop();
+    corio_context cx = {&noop};
+    for (int round = 0; round < 8; round++) {
+        corio_timer ts[64][2];
+        corio_instant now = corio_instant_now();
+        for (int k = 1; k < 64; k++) {
+            for (int j = 0; j < 2; j++) {
+                corio_timer_init(&ts[k][j], corio_instant_add(now, CORIO_MSEC(k)));
+                CHECK_EQ(corio_timer_poll(&ts[k][j], &cx), CORIO_PENDING);
+                CHECK(corio_timer_is_armed(&ts[k][j]));
+            }
+        }
+        for (int k = 1; k < 64; k++) {
+            int first = (k + round) % 2; /* newest or oldest of the slot first */
+            corio_timer_cancel(&ts[k][first]);
+            CHECK(corio_timer_is_armed(&ts[k][!first]));
+            corio_timer_cancel(&ts[k][!first]);
+            CHECK(!corio_timer_is_armed(&ts[k][first]) && !corio_timer_is_armed(&ts[k][!first]));
+        }
+        /* Nothing is left behind in the runtime's wheel: no armed timer and
+         * no occupancy bit that would wake the runtime for an empty slot. */
+        CHECK_EQ(wheel_next_deadline(worker_current()->timers), UINT64_MAX);
+        /* A quiet spell: the runtime keeps running (the task yields) with
+         * nothing armed in the wheel. */
+        corio_instant quiet_end = corio_instant_add(corio_instant_now(), CORIO_MSEC(8 + round));
+        while (corio_instant_now() < quiet_end)
+            CHECK_EQ(corio_yield(), 0);
+        corio_duration d = CORIO_MSEC(64);
+        long long starved0 = thread_run_delay_ns();
+        corio_instant t0 = corio_instant_now();
+        CHECK_EQ(corio_sleep(d), 0);
+        corio_duration late = (corio_duration)(corio_instant_now() - t0) - d;
+        CHECK(late >= 0);
+        if (late > worst)
+            worst = late;
+        if (late > LATE_SLACK + (thread_run_delay_ns() - starved0))
+            test_failf(__FILE__, __LINE__,
+                       "round %d: sleep(%.0f ms) after cancelled timers and a quiet spell "
+                       "returned %.1f ms late",
+                       round, MS(d), MS(late));
+    }
+    printf("sleeps after cancelled timers: worst lateness %.3f ms\n", MS(worst));
+    return 0;
+}
+
+TEST_TIMING(time_sleep_after_cancelled_timers_not_late)
+{
+    CHECK_EQ(run_main(stale_main, NULL), 0);
+}
+
+/* ---- dropped sleeps and intervals ------------------------------------------ */
+
+static probe drop_probe;
+static int drop_rc;
+
+static int drop_sleeper(void *arg)
+{
+    drop_rc = corio_await(&drop_probe.sp.base);
+    return drop_rc;
+}
+
+static corio_interval drop_iv;
+static spy drop_iv_spy;
+
+static int drop_interval_task(void *arg)
+{
+    CHECK_EQ(corio_await(&drop_iv_spy.base), 0); /* the immediate first tick */
+    drop_iv_spy.polls = 0;
+    return corio_await(&drop_iv_spy.base);
+}
+
+/* Polls its inner future once and finishes with the poll's outcome,
+ * leaving the inner future armed: the first half of a select. */
+typedef struct poll_once_fut {
+    corio_future base;
+    corio_future *inner;
+} poll_once_fut;
+
+static corio_poll poll_once_poll(corio_future *f, corio_context *cx)
+{
+    poll_once_fut *po = (poll_once_fut *)f;
+    f->result = (int)corio_future_poll(po->inner, cx);
+    return CORIO_READY;
+}
+
+static const corio_future_vtable poll_once_vt = {poll_once_poll, NULL};
+
+static int drop_main(void *arg)
+{
+    /* An aborted sleeper: its await returns at once, the sleep is dropped
+     * once, and its timer never fires (checked past its deadline). */
+    probe_init(&drop_probe, corio_instant_add(corio_instant_now(), CORIO_MSEC(150)));
+    corio_task *t;
+    CHECK_EQ(corio_spawn(drop_sleeper, NULL, &t), 0);
+    CHECK(t != NULL);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(10)), 0);
+    CHECK(drop_probe.sp.polls >= 1);
+    corio_task_abort(t);
+    corio_instant t0 = corio_instant_now();
+    int res = 0;
+    CHECK_EQ(corio_task_join(t, &res), CORIO_ECANCELED);
+    CHECK(corio_instant_now() - t0 < (corio_instant)CORIO_MSEC(50));
+    CHECK_EQ(res, CORIO_ECANCELED);
+    CHECK_EQ(drop_probe.sp.drops, 1);
+    CHECK(!corio_timer_is_armed(&drop_probe.sleep.timer));
+    CHECK_EQ(corio_sleep(CORIO_MSEC(200)), 0);
+    CHECK_EQ(atomic_load(&drop_probe.sp.wakes), 0);
+    CHECK_EQ(atomic_load(&drop_probe.sp.refs), 0);
+
+    /* The same for an interval between ticks. */
+    corio_interval_init(&drop_iv, CORIO_MSEC(60));
+    spy_init(&drop_iv_spy, &drop_iv.base);
+    CHECK_EQ(corio_spawn(drop_interval_task, NULL, &t), 0);
+    CHECK(t != NULL);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(10)), 0);
+    CHECK(drop_iv_spy.polls >= 1);
+    corio_task_abort(t);
+    CHECK_EQ(corio_task_join(t, &res), CORIO_ECANCELED);
+    CHECK_EQ(drop_iv_spy.drops, 1);
+    CHECK(!corio_timer_is_armed(&drop_iv.timer));
+    int wakes_before = atomic_load(&drop_iv_spy.wakes);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(150)), 0);
+    CHECK_EQ(atomic_load(&drop_iv_spy.wakes), wakes_before);
+    CHECK_EQ(atomic_load(&drop_iv_spy.refs), 0);
+
+    /* A sleep polled once by hand, then dropped by hand: disarmed. */
+    static probe hand;
+    probe_init(&hand, corio_instant_add(corio_instant_now(), CORIO_MSEC(30)));
+    poll_once_fut po;
+    corio_future_init(&po.base, &poll_once_vt);
+    po.inner = &hand.sp.base;
+    CHECK_EQ(corio_await(&po.base), 0);
+    CHECK_EQ(po.base.result, CORIO_PENDING);
+    CHECK_EQ(hand.sp.polls, 1);
+    CHECK(corio_timer_is_armed(&hand.sleep.timer));
+    corio_future_drop(&hand.sp.base);
+    CHECK_EQ(hand.sp.drops, 1);
+    CHECK(!corio_timer_is_armed(&hand.sleep.timer));
+    CHECK_EQ(corio_sleep(CORIO_MSEC(60)), 0);
+    CHECK_EQ(atomic_load(&hand.sp.wakes), 0);
+    CHECK_EQ(atomic_load(&hand.sp.refs), 0);
+    return 0;
+}
+
+TEST_TIMING(time_drop_removes_timer)
+{
+    CHECK_EQ(run_main(drop_main, NULL), 0);
+}
+
+/* ---- shutdown with a long sleep armed ------------------------------------------ */
+
+static int long_sleeper_rc = 1;
+
+static int long_sleeper(void *arg)
+{
+    long_sleeper_rc = corio_sleep(CORIO_SEC(10));
+    return 0;
+}
+
+static int spawn_long_sleeper_main(void *arg)
+{
+    CHECK_EQ(corio_spawn(long_sleeper, NULL, NULL), 0);
+    CHECK_EQ(corio_yield(), 0); /* let it arm its timer */
+    return 0;
+}
+
+static int abort_long_sleeper_main(void *arg)
+{
+    corio_task *t;
+    CHECK_EQ(corio_spawn(long_sleeper, NULL, &t), 0);
+    CHECK(t != NULL);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(5)), 0);
+    corio_task_abort(t);
+    CHECK_EQ(corio_task_join(t, NULL), CORIO_ECANCELED);
+    return 0;
+}
+
+TEST_TIMING(time_long_sleeper_does_not_hold_up_shutdown)
+{
+    /* corio_rt_free with a task 10 s into a sleep: cancelled, fast. */
+    corio_rt *rt = new_rt();
+    int r = -1;
+    CHECK_EQ(corio_rt_block_on(rt, spawn_long_sleeper_main, NULL, &r), 0);
+    CHECK_EQ(r, 0);
+    corio_instant t0 = corio_instant_now();
+    CHECK_EQ(corio_rt_free(rt), 0);
+    corio_duration took = (corio_duration)(corio_instant_now() - t0);
+    printf("corio_rt_free with a 10 s sleeper: %.3f ms\n", MS(took));
+    CHECK(took < CORIO_MSEC(500));
+    CHECK_EQ(long_sleeper_rc, CORIO_ECANCELED);
+
+    /* block_on whose main task aborts and joins a 10 s sleeper: prompt. */
+    long_sleeper_rc = 1;
+    t0 = corio_instant_now();
+    CHECK_EQ(run_main(abort_long_sleeper_main, NULL), 0);
+    took = (corio_duration)(corio_instant_now() - t0);
+    CHECK(took < CORIO_MSEC(500));
+    CHECK_EQ(long_sleeper_rc, CORIO_ECANCELED);
+}
