@@ -152,7 +152,7 @@ $(BUILD)/obj/tests/%.o: tests/%.c | $(CC_OK)
 	$(CC) $(ALL_CFLAGS) -Itests $(DEPFLAGS) -c $< -o $@
 
 $(LIB_ONE): $(LIB_OBJS)
-	$(CC) $(ALL_CFLAGS) $(LTO_REL) -r -nostdlib -o $@.tmp $^
+	$(CC) $(filter-out -pthread,$(ALL_CFLAGS)) $(LTO_REL) -r -nostdlib -o $@.tmp $^
 	$(OBJCOPY) --wildcard --keep-global-symbol='corio_*' $@.tmp $@
 	@rm -f $@.tmp
 
@@ -242,13 +242,14 @@ test-aarch64:
 # The examples under valgrind's memcheck: no error, no leak (definite or
 # possible). Stacks are registered with valgrind, and task memory falls back
 # to malloc under it.
-VALGRIND_EXAMPLES := count_to_three two_tasks forget_await timeout delayed_value fetch_data
+VALGRIND_EXAMPLES := count_to_three two_tasks forget_await timeout delayed_value fetch_data demo
 check-valgrind: $(EXAMPLES)
 	@for e in $(VALGRIND_EXAMPLES); do \
 	  echo "valgrind $$e"; \
 	  valgrind -q --error-exitcode=9 --leak-check=full \
 	    --errors-for-leak-kinds=definite,possible \
-	    $(BUILD)/examples/$$e $$(case $$e in two_tasks) echo 50;; timeout) echo fast;; esac) \
+	    $(BUILD)/examples/$$e $$(case $$e in two_tasks) echo 50;; timeout) echo fast;; delayed_value) echo 100;; \
+	      fetch_data) echo 50;; demo) echo quick;; esac) \
 	    >/dev/null 2>$(BUILD)/valgrind-$$e.log || { cat $(BUILD)/valgrind-$$e.log; exit 1; }; \
 	done; echo "valgrind: no errors, no leaks"
 

@@ -10,7 +10,6 @@
  * Shutdown is in test_rt_shutdown.c; foreign threads, parking and stress in
  * test_rt_threads.c.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -21,40 +20,6 @@
 
 #include "test.h"
 #include "util.h"
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-static int return_arg(void *arg)
-{
-    return (int)(intptr_t)arg;
-}
-
-/* Counts calls of functions the runtime must refuse to run. */
-static atomic_int never_called;
-
-static int must_not_run(void *arg)
-{
-    atomic_fetch_add(&never_called, 1);
-    return 0;
-}
-
-static int sleep_long(void *arg)
-{
-    atomic_int *cleanup = arg;
-    int rc = corio_sleep(CORIO_SEC(30));
-    CHECK_EQ(rc, CORIO_ECANCELED);
-    atomic_fetch_add(cleanup, 1);
-    return 0;
-}
 
 /* ==== building and block_on =============================================== */
 
@@ -378,16 +343,6 @@ static int big_stack_main(void *arg)
     return 0;
 }
 
-/* A plain thread that completes the slot a few ms after its waiter parks. */
-static void *complete_later(void *arg)
-{
-    slot *s = arg;
-    thread_wait_waker(s);
-    sleep_ms(5);
-    slot_complete(s, 1);
-    return NULL;
-}
-
 TEST(rt_builder_stack_size_and_event_interval)
 {
     corio_rt *rt = NULL;
@@ -403,7 +358,7 @@ TEST(rt_builder_stack_size_and_event_interval)
     slot s;
     slot_init(&s);
     pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, complete_later, &s), 0);
+    CHECK_EQ(pthread_create(&th, NULL, slot_complete_later, &s), 0);
     CHECK_EQ(corio_rt_block_on(rt, await_slot, &s, &r), 0);
     CHECK_EQ(r, 1);
     pthread_join(th, NULL);

@@ -9,51 +9,15 @@
  * descriptor and memory hygiene over many build/free cycles; and shutdown
  * racing foreign spawns and wakes.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <string.h>
 
 #include <corio.h>
 
 #include "test.h"
 #include "util.h"
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-static int return_arg(void *arg)
-{
-    return (int)(intptr_t)arg;
-}
-
-/* Counts calls of functions the runtime must refuse to run. */
-static atomic_int never_called;
-
-static int must_not_run(void *arg)
-{
-    atomic_fetch_add(&never_called, 1);
-    return 0;
-}
-
-static int sleep_long(void *arg)
-{
-    atomic_int *cleanup = arg;
-    int rc = corio_sleep(CORIO_SEC(30));
-    CHECK_EQ(rc, CORIO_ECANCELED);
-    atomic_fetch_add(cleanup, 1);
-    return 0;
-}
 
 /* ==== where corio_rt_free may be called =================================== */
 

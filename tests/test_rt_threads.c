@@ -688,5 +688,8 @@ TEST(rt_threads_that_ran_a_runtime_leave_no_mappings)
            maps1 - maps0, vm1 - vm0);
     if (!UNDER_TSAN) /* TSan maps state of its own per thread */
         CHECK(maps1 - maps0 < 32);
-    CHECK(vm1 - vm0 < 8 * 1024);
+    /* Under qemu-user, VmSize is the emulator's, which keeps memory of its
+     * own per guest thread; the guest's mappings above are what count. */
+    if (!test_emulated())
+        CHECK(vm1 - vm0 < 8 * 1024);
 }

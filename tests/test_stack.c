@@ -557,8 +557,11 @@ __attribute__((optimize("no-stack-clash-protection")))
 static int __attribute__((noinline)) big_frame(int seed)
 {
     volatile char buf[20 * 1024];
-    /* 20 KiB below the caller, and the only byte written: with a one-page
-     * guard this lands in the stack below, silently. */
+    /* The array must be a real 20 KiB of this frame (the asm takes its
+     * address, so no compiler may shrink it). buf[0], its lowest byte, 20 KiB
+     * below the caller, is the only byte written: with a one-page guard this
+     * lands in the stack below, silently. */
+    __asm__ volatile("" : : "r"(buf) : "memory");
     buf[0] = (char)seed;
     return buf[0];
 }

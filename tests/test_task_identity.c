@@ -12,37 +12,6 @@
 #include "test.h"
 #include "util.h"
 
-/* corio_run, which must succeed; returns the main task's result. */
-static int run_ok(corio_fn fn, void *arg)
-{
-    int r = -12345;
-    CHECK_EQ(corio_run(fn, arg, &r), 0);
-    return r;
-}
-
-/* Inside a task: let others run until the slot has a waiter. */
-static void task_wait_waker(slot *s)
-{
-    for (int i = 0; !slot_has_waker(s); i++) {
-        CHECK(i < 100000);
-        CHECK_EQ(corio_yield(), 0);
-        if (i > 100)
-            CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
-    }
-}
-
-static int nothing_main(void *arg)
-{
-    return 0;
-}
-
-static int add_ten(void *arg)
-{
-    int *x = arg;
-    CHECK_EQ(corio_yield(), 0);
-    return *x + 10;
-}
-
 /* ==== identity: ids, names, sites ========================================= */
 
 typedef struct ident {
@@ -153,18 +122,13 @@ TEST(task_name_outlives_task_and_runtime)
 }
 
 /* Ids stay unique across many tasks and runtimes. */
-static int id_collect(void *arg)
-{
-    return 0;
-}
-
 static int ids_main(void *arg)
 {
     enum { N = 300 };
     uint64_t *ids = arg;
     for (int i = 0; i < N; i++) {
         corio_task *t;
-        CHECK_EQ(corio_spawn(id_collect, NULL, &t), 0);
+        CHECK_EQ(corio_spawn(nothing_main, NULL, &t), 0);
         CHECK(t != NULL);
         ids[i] = corio_task_id(t);
         CHECK_EQ(corio_task_join(t, NULL), 0); /* memory is reused, ids are not */

@@ -14,22 +14,7 @@
 #include "test.h"
 #include "util.h"
 
-/* corio_run, which must succeed; returns the main task's result. */
-static int run_ok(corio_fn fn, void *arg)
-{
-    int r = -12345;
-    CHECK_EQ(corio_run(fn, arg, &r), 0);
-    return r;
-}
-
 /* ==== spawn and join ====================================================== */
-
-static int add_ten(void *arg)
-{
-    int *x = arg;
-    CHECK_EQ(corio_yield(), 0);
-    return *x + 10;
-}
 
 static int spawn_join_main(void *arg)
 {
@@ -247,28 +232,13 @@ static int detached_fn(void *arg)
     return 0;
 }
 
-typedef struct flag_fut {
-    corio_future base;
-    int *counter;
-} flag_fut;
-
-static corio_poll flag_poll(corio_future *f, corio_context *cx)
-{
-    flag_fut *ff = (flag_fut *)f;
-    (*ff->counter)++;
-    f->result = 0;
-    return CORIO_READY;
-}
-static const corio_future_vtable flag_vt = {flag_poll, NULL};
-
 static int detached_main(void *arg)
 {
     int *stackless_runs = arg;
     for (int i = 0; i < 10; i++)
         CHECK_EQ(corio_spawn(detached_fn, NULL, NULL), 0);
-    flag_fut ff;
-    corio_future_init(&ff.base, &flag_vt);
-    ff.counter = stackless_runs;
+    ready_fut ff;
+    ready_fut_init(&ff, stackless_runs);
     CHECK_EQ(corio_spawn_future(&ff.base, sizeof ff, NULL), 0);
     for (int i = 0; atomic_load(&detached_done) < 10; i++) {
         CHECK(i < 2000);
@@ -303,9 +273,8 @@ static int detached_rounds_main(void *arg)
         atomic_store(&detached_done, 0);
         for (int i = 0; i < per_round; i++) {
             CHECK_EQ(corio_spawn(detached_fn, NULL, NULL), 0);
-            flag_fut ff;
-            corio_future_init(&ff.base, &flag_vt);
-            ff.counter = &runs;
+            ready_fut ff;
+            ready_fut_init(&ff, &runs);
             CHECK_EQ(corio_spawn_future(&ff.base, sizeof ff, NULL), 0);
             corio_task *t;
             CHECK_EQ(corio_spawn(detached_fn, NULL, &t), 0);

@@ -16,25 +16,6 @@
 #include "test.h"
 #include "util.h"
 
-/* corio_run, which must succeed; returns the main task's result. */
-static int run_ok(corio_fn fn, void *arg)
-{
-    int r = -12345;
-    CHECK_EQ(corio_run(fn, arg, &r), 0);
-    return r;
-}
-
-/* Inside a task: let others run until the slot has a waiter. */
-static void task_wait_waker(slot *s)
-{
-    for (int i = 0; !slot_has_waker(s); i++) {
-        CHECK(i < 100000);
-        CHECK_EQ(corio_yield(), 0);
-        if (i > 100)
-            CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
-    }
-}
-
 /* ==== stress: abort racing completion ===================================== */
 
 /* A helper pthread takes jobs: complete a slot, abort a task, in an order

@@ -12,29 +12,6 @@
 #include "test.h"
 #include "util.h"
 
-/* corio_run, which must succeed; returns the main task's result. */
-static int run_ok(corio_fn fn, void *arg)
-{
-    int r = -12345;
-    CHECK_EQ(corio_run(fn, arg, &r), 0);
-    return r;
-}
-
-/* A stackless future that counts its polls and is ready at once. */
-typedef struct flag_fut {
-    corio_future base;
-    int *counter;
-} flag_fut;
-
-static corio_poll flag_poll(corio_future *f, corio_context *cx)
-{
-    flag_fut *ff = (flag_fut *)f;
-    (*ff->counter)++;
-    f->result = 0;
-    return CORIO_READY;
-}
-static const corio_future_vtable flag_vt = {flag_poll, NULL};
-
 /* ==== yield =============================================================== */
 
 typedef struct ylog {
@@ -85,12 +62,6 @@ TEST(task_yield_interleaves_fairly)
 }
 
 /* Yield lets an already-ready task run before the yielder continues. */
-static int set_flag(void *arg)
-{
-    *(int *)arg = 1;
-    return 0;
-}
-
 static int yield_runs_ready_main(void *arg)
 {
     int flag = 0;
@@ -99,10 +70,9 @@ static int yield_runs_ready_main(void *arg)
     CHECK_EQ(corio_yield(), 0);
     CHECK_EQ(flag, 1);
     /* and a stackless one */
-    flag_fut ff;
+    ready_fut ff;
     int runs = 0;
-    corio_future_init(&ff.base, &flag_vt);
-    ff.counter = &runs;
+    ready_fut_init(&ff, &runs);
     CHECK_EQ(corio_spawn_future(&ff.base, sizeof ff, NULL), 0);
     CHECK_EQ(corio_yield(), 0);
     CHECK_EQ(runs, 1);
@@ -207,15 +177,6 @@ static int foreign_waiter(void *arg)
     return 0;
 }
 
-static void *slot_completer_later(void *arg)
-{
-    slot *s = arg;
-    thread_wait_waker(s);
-    sleep_ms(5);
-    slot_complete(s, 1);
-    return NULL;
-}
-
 static int spin_other(void *arg)
 {
     spin_ctx *sc = arg;
@@ -232,7 +193,7 @@ static int spin_main(void *arg)
     CHECK_EQ(corio_spawn(timer_setter, sc, NULL), 0);
     CHECK_EQ(corio_spawn(foreign_waiter, sc, NULL), 0);
     pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, slot_completer_later, &sc->s), 0);
+    CHECK_EQ(pthread_create(&th, NULL, slot_complete_later, &sc->s), 0);
     double t0 = mono_ms();
     while (!atomic_load(&sc->timer_flag) || !atomic_load(&sc->foreign_flag)) {
         CHECK(mono_ms() - t0 < 5000);

@@ -12,16 +12,6 @@
 #include "util.h"
 
 #define MS(x) ((double)(x) / 1e6) /* ns -> ms, for printing */
-/* How late a timer may be before a test calls it grossly late. */
-#define LATE_SLACK CORIO_MSEC(50)
-
-/* ---- helpers ---------------------------------------------------------------- */
-
-static void busy_until(corio_instant t)
-{
-    while (corio_instant_now() < t) {
-    }
-}
 
 /* ---- intervals ------------------------------------------------------------------ */
 

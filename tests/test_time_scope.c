@@ -16,98 +16,6 @@
 #include "util.h"
 
 #define MS(x) ((double)(x) / 1e6) /* ns -> ms, for printing */
-/* How late a timer may be before a test calls it grossly late. */
-#define LATE_SLACK CORIO_MSEC(50)
-
-/* ---- helpers ---------------------------------------------------------------- */
-
-static void busy_until(corio_instant t)
-{
-    while (corio_instant_now() < t) {
-    }
-}
-
-/* A scope body: sleeps *(corio_duration *)arg, on time (never early, not
- * grossly late). */
-static int sleep_body(void *arg)
-{
-    corio_duration d = *(corio_duration *)arg;
-    corio_instant t0 = corio_instant_now();
-    CHECK_EQ(corio_sleep(d), 0);
-    corio_duration took = (corio_duration)(corio_instant_now() - t0);
-    CHECK(took >= d);
-    if (took - d > LATE_SLACK)
-        test_failf(__FILE__, __LINE__, "sleep(%.1f ms) took %.1f ms", MS(d), MS(took));
-    return 0;
-}
-
-/* ---- never: pending forever, counts its drops ------------------------------ */
-
-typedef struct never_fut {
-    corio_future base;
-    corio_waker w;
-    int drops;
-    int polls;
-} never_fut;
-
-static corio_poll never_poll(corio_future *f, corio_context *cx)
-{
-    never_fut *n = (never_fut *)f;
-    n->polls++;
-    corio_waker_store(&n->w, cx->waker);
-    return CORIO_PENDING;
-}
-
-static void never_drop(corio_future *f)
-{
-    never_fut *n = (never_fut *)f;
-    n->drops++;
-    corio_waker_drop(&n->w);
-}
-
-static const corio_future_vtable never_vt = {never_poll, never_drop};
-
-static void never_init(never_fut *n)
-{
-    memset(n, 0, sizeof *n);
-    corio_future_init(&n->base, &never_vt);
-    n->w = CORIO_WAKER_NONE;
-}
-
-/* ---- value_after: ready with `value` after a sleep, counts its drops ------- */
-
-typedef struct value_fut {
-    corio_future base;
-    corio_sleep_fut sleep;
-    int value;
-    int drops;
-} value_fut;
-
-static corio_poll value_poll(corio_future *f, corio_context *cx)
-{
-    value_fut *v = (value_fut *)f;
-    if (corio_future_poll(&v->sleep.base, cx) == CORIO_PENDING)
-        return CORIO_PENDING;
-    f->result = v->value;
-    return CORIO_READY;
-}
-
-static void value_drop(corio_future *f)
-{
-    value_fut *v = (value_fut *)f;
-    v->drops++;
-    corio_future_drop(&v->sleep.base);
-}
-
-static const corio_future_vtable value_vt = {value_poll, value_drop};
-
-static void value_init(value_fut *v, corio_duration d, int value)
-{
-    memset(v, 0, sizeof *v);
-    corio_future_init(&v->base, &value_vt);
-    corio_sleep_fut_init(&v->sleep, d);
-    v->value = value;
-}
 
 /* ---- corio_timeout_call ------------------------------------------------------- */
 
@@ -121,12 +29,6 @@ typedef struct scope_log {
     int ret;
 } scope_log;
 
-static int nested_flag_body(void *arg)
-{
-    *(int *)arg = 1;
-    return 0;
-}
-
 static int scope_body(void *arg)
 {
     scope_log *l = arg;
@@ -136,7 +38,7 @@ static int scope_body(void *arg)
     l->sleep2 = corio_sleep(CORIO_MSEC(1));
     l->yield_rc = corio_yield();
     /* A scope opened inside an expired one: fn is not called. */
-    l->nested_rc = corio_timeout_call(CORIO_SEC(1), nested_flag_body, &l->nested_ran, NULL);
+    l->nested_rc = corio_timeout_call(CORIO_SEC(1), set_flag, &l->nested_ran, NULL);
     never_init(&l->nf);
     l->never_rc = corio_await(&l->nf.base);
     l->cleaned = 1; /* cleanup code runs */
@@ -174,7 +76,7 @@ static int with_timeout_main(void *arg)
     l.ret = 42;
     int res = 0;
     corio_instant t0 = corio_instant_now();
-    CHECK_EQ(corio_timeout_call(CORIO_MSEC(300), sleep_body, &l.sleep_for, &res), 0);
+    CHECK_EQ(corio_timeout_call(CORIO_MSEC(300), sleep_on_time, &l.sleep_for, &res), 0);
     CHECK_EQ(res, 0);
     CHECK(corio_instant_now() - t0 < (corio_instant)(CORIO_MSEC(10) + LATE_SLACK));
     /* The scope is gone: a sleep past its old deadline works normally. */
@@ -256,7 +158,7 @@ TEST_TIMING(time_with_timeout_scope)
     CHECK_EQ(run_main(with_timeout_main, NULL), 0);
     /* Plain code: not inside a task. */
     int res = 0;
-    CHECK_EQ(corio_timeout_call(CORIO_MSEC(1), sleep_body, NULL, &res), CORIO_EWRONGCTX);
+    CHECK_EQ(corio_timeout_call(CORIO_MSEC(1), sleep_on_time, NULL, &res), CORIO_EWRONGCTX);
 }
 
 typedef struct nest_log {
@@ -398,7 +300,7 @@ static int scope_until_main(void *arg)
     corio_duration d = CORIO_MSEC(5);
     res = -1;
     deadline = corio_instant_add(corio_instant_now(), CORIO_MSEC(300));
-    CHECK_EQ(corio_timeout_call_until(deadline, sleep_body, &d, &res), 0);
+    CHECK_EQ(corio_timeout_call_until(deadline, sleep_on_time, &d, &res), 0);
     CHECK_EQ(res, 0);
 
     /* A deadline already passed: fn runs, its first await fails. */
@@ -423,6 +325,6 @@ TEST_TIMING(time_timeout_call_until)
     CHECK_EQ(run_main(scope_until_main, NULL), 0);
     /* Plain code: not inside a task. */
     int res = 0;
-    CHECK_EQ(corio_timeout_call_until(corio_instant_now(), sleep_body, NULL, &res),
+    CHECK_EQ(corio_timeout_call_until(corio_instant_now(), sleep_on_time, NULL, &res),
              CORIO_EWRONGCTX);
 }

@@ -1,7 +1,9 @@
 /* tests/util.c - helpers shared by several test files (see util.h). */
 #include "util.h"
 
+#include <dirent.h>
 #include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,23 @@ void sleep_ms(int ms)
     }
 }
 
+void busy_until(corio_instant t)
+{
+    while (corio_instant_now() < t) {
+    }
+}
+
+int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
 /* ---- runtimes -------------------------------------------------------------- */
 
 corio_rt *new_rt_sized(size_t stack_size)
@@ -72,6 +91,68 @@ int run_main(corio_fn fn, void *arg)
     CHECK_EQ(corio_rt_block_on(rt, fn, arg, &r), 0);
     corio_rt_free(rt);
     return r;
+}
+
+int run_ok(corio_fn fn, void *arg)
+{
+    int r = -12345;
+    CHECK_EQ(corio_run(fn, arg, &r), 0);
+    return r;
+}
+
+/* ---- small task functions ------------------------------------------------ */
+
+int nothing_main(void *arg)
+{
+    return 0;
+}
+
+int return_arg(void *arg)
+{
+    return (int)(intptr_t)arg;
+}
+
+int add_ten(void *arg)
+{
+    int *x = arg;
+    CHECK_EQ(corio_yield(), 0);
+    return *x + 10;
+}
+
+int set_flag(void *arg)
+{
+    *(int *)arg = 1;
+    return 0;
+}
+
+atomic_int never_called;
+
+int must_not_run(void *arg)
+{
+    atomic_fetch_add(&never_called, 1);
+    return 0;
+}
+
+int sleep_long(void *arg)
+{
+    atomic_int *cleanup = arg;
+    int rc = corio_sleep(CORIO_SEC(30));
+    CHECK_EQ(rc, CORIO_ECANCELED);
+    atomic_fetch_add(cleanup, 1);
+    return 0;
+}
+
+int sleep_on_time(void *arg)
+{
+    corio_duration d = *(corio_duration *)arg;
+    corio_instant t0 = corio_instant_now();
+    CHECK_EQ(corio_sleep(d), 0);
+    corio_duration took = (corio_duration)(corio_instant_now() - t0);
+    CHECK(took >= d);
+    if (took - d > LATE_SLACK)
+        test_failf(__FILE__, __LINE__, "sleep(%.1f ms) took %.1f ms", (double)d / 1e6,
+                   (double)took / 1e6);
+    return 0;
 }
 
 /* ---- count_fut ------------------------------------------------------------- */
@@ -103,6 +184,24 @@ void count_init(count_fut *c, int pending, int value)
     c->value = value;
     atomic_init(&c->polls, 0);
     atomic_init(&c->drops, 0);
+}
+
+/* ---- ready_fut ----------------------------------------------------------- */
+
+static corio_poll ready_poll(corio_future *f, corio_context *cx)
+{
+    ready_fut *rf = (ready_fut *)f;
+    (*rf->counter)++;
+    f->result = 0;
+    return CORIO_READY;
+}
+
+static const corio_future_vtable ready_vt = {ready_poll, NULL};
+
+void ready_fut_init(ready_fut *f, int *counter)
+{
+    corio_future_init(&f->base, &ready_vt);
+    f->counter = counter;
 }
 
 /* ---- slot ------------------------------------------------------------------ */
@@ -201,12 +300,153 @@ void thread_wait_waker(slot *s)
     }
 }
 
+void task_wait_waker(slot *s)
+{
+    for (int i = 0; !slot_has_waker(s); i++) {
+        CHECK(i < 100000);
+        CHECK_EQ(corio_yield(), 0);
+        if (i > 100)
+            CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    }
+}
+
+void *slot_complete_later(void *arg)
+{
+    slot *s = arg;
+    thread_wait_waker(s);
+    sleep_ms(5);
+    slot_complete(s, 1);
+    return NULL;
+}
+
 int await_slot(void *arg)
 {
     slot_fut f;
     slot_fut_init(&f, arg);
     int rc = corio_await(&f.base);
     return rc < 0 ? rc : f.base.result;
+}
+
+/* ---- spy ----------------------------------------------------------------- */
+
+static const void *spy_w_clone(const void *d)
+{
+    spy *s = (spy *)d;
+    atomic_fetch_add(&s->refs, 1);
+    return d;
+}
+
+static void spy_w_wake_by_ref(const void *d)
+{
+    spy *s = (spy *)d;
+    atomic_fetch_add(&s->wakes, 1);
+    corio_waker_wake_by_ref(&s->task);
+}
+
+static void spy_w_wake(const void *d)
+{
+    spy_w_wake_by_ref(d);
+    atomic_fetch_sub(&((spy *)d)->refs, 1);
+}
+
+static void spy_w_drop(const void *d)
+{
+    atomic_fetch_sub(&((spy *)d)->refs, 1);
+}
+
+static const corio_waker_vtable spy_waker_vt = {spy_w_clone, spy_w_wake, spy_w_wake_by_ref,
+                                                spy_w_drop};
+
+static corio_poll spy_poll(corio_future *f, corio_context *cx)
+{
+    spy *s = (spy *)f;
+    s->polls++;
+    corio_waker_store(&s->task, cx->waker);
+    corio_waker me = {&spy_waker_vt, s};
+    corio_context scx = {&me};
+    if (corio_future_poll(s->inner, &scx) == CORIO_PENDING)
+        return CORIO_PENDING;
+    corio_waker_drop(&s->task);
+    f->result = s->inner->result;
+    return CORIO_READY;
+}
+
+static void spy_drop(corio_future *f)
+{
+    spy *s = (spy *)f;
+    s->drops++;
+    corio_future_drop(s->inner);
+    corio_waker_drop(&s->task);
+}
+
+static const corio_future_vtable spy_vt = {spy_poll, spy_drop};
+
+void spy_init(spy *s, corio_future *inner)
+{
+    memset(s, 0, sizeof *s);
+    corio_future_init(&s->base, &spy_vt);
+    s->inner = inner;
+    s->task = CORIO_WAKER_NONE;
+}
+
+void probe_init(probe *p, corio_instant deadline)
+{
+    corio_sleep_fut_init_until(&p->sleep, deadline);
+    spy_init(&p->sp, &p->sleep.base);
+}
+
+/* ---- never_fut ----------------------------------------------------------- */
+
+static corio_poll never_poll(corio_future *f, corio_context *cx)
+{
+    never_fut *n = (never_fut *)f;
+    n->polls++;
+    corio_waker_store(&n->w, cx->waker);
+    return CORIO_PENDING;
+}
+
+static void never_drop(corio_future *f)
+{
+    never_fut *n = (never_fut *)f;
+    n->drops++;
+    corio_waker_drop(&n->w);
+}
+
+static const corio_future_vtable never_vt = {never_poll, never_drop};
+
+void never_init(never_fut *n)
+{
+    memset(n, 0, sizeof *n);
+    corio_future_init(&n->base, &never_vt);
+    n->w = CORIO_WAKER_NONE;
+}
+
+/* ---- value_fut ----------------------------------------------------------- */
+
+static corio_poll value_poll(corio_future *f, corio_context *cx)
+{
+    value_fut *v = (value_fut *)f;
+    if (corio_future_poll(&v->sleep.base, cx) == CORIO_PENDING)
+        return CORIO_PENDING;
+    f->result = v->value;
+    return CORIO_READY;
+}
+
+static void value_drop(corio_future *f)
+{
+    value_fut *v = (value_fut *)f;
+    v->drops++;
+    corio_future_drop(&v->sleep.base);
+}
+
+static const corio_future_vtable value_vt = {value_poll, value_drop};
+
+void value_init(value_fut *v, corio_duration d, int value)
+{
+    memset(v, 0, sizeof *v);
+    corio_future_init(&v->base, &value_vt);
+    corio_sleep_fut_init(&v->sleep, d);
+    v->value = value;
 }
 
 /* ---- counting waker -------------------------------------------------------- */

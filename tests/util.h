@@ -1,10 +1,12 @@
 /* tests/util.h - helpers shared by several test files.
  *
  * What more than one tests/test_*.c needs lives here (definitions in
- * tests/util.c): sanitizer detection, clocks, runtime construction, a
- * self-waking counting future, the `slot` future completed from any thread,
- * a counting waker, and a gate that many coroutines wait at. Helpers used by
- * a single file stay static in that file.
+ * tests/util.c): sanitizer detection, clocks, runtime construction, small
+ * task functions, a self-waking counting future, a future ready at once, the
+ * `slot` future completed from any thread, a spy that counts the wakes of
+ * the future it wraps, futures that never complete or complete after a
+ * sleep, a counting waker, and a gate that many coroutines wait at. Helpers
+ * used by a single file stay static in that file.
  *
  * Like CHECK itself, the helpers that check something end the test on a
  * failure (the message names tests/util.c and the line there).
@@ -55,10 +57,20 @@ long long thread_run_delay_ns(void);
  * signals). */
 void sleep_ms(int ms);
 
+/* Spin, without yielding, until corio_instant_now() reaches `t`. */
+void busy_until(corio_instant t);
+
+/* How late a timer may be before a test calls it grossly late. */
+#define LATE_SLACK CORIO_MSEC(50)
+
 /* Bytes malloc has handed out and not had back (glibc's mallinfo2), for
  * leak checks that must hold in the plain build too; 0 under the
  * sanitizers, whose own leak checkers do that job there. */
 size_t heap_in_use(void);
+
+/* Entries of /proc/self/fd (checked to open), for checks that descriptors
+ * are given back: compare two counts. */
+int count_fds(void);
 
 /* ---- runtimes -------------------------------------------------------------- */
 
@@ -71,6 +83,37 @@ corio_rt *new_rt_sized(size_t stack_size);
 /* Run fn(arg) as the main task of a fresh runtime, free the runtime, and
  * return fn's result. */
 int run_main(corio_fn fn, void *arg);
+
+/* corio_run, which must succeed; returns the main task's result. */
+int run_ok(corio_fn fn, void *arg);
+
+/* ---- small task functions ------------------------------------------------ */
+
+/* Returns 0 at once. */
+int nothing_main(void *arg);
+
+/* Returns (int)(intptr_t)arg. */
+int return_arg(void *arg);
+
+/* Yields once, then returns *(int *)arg + 10. */
+int add_ten(void *arg);
+
+/* Sets *(int *)arg to 1 and returns 0. */
+int set_flag(void *arg);
+
+/* Counts calls of functions the runtime must refuse to run. */
+extern atomic_int never_called;
+
+/* Counts its call in never_called; returns 0. */
+int must_not_run(void *arg);
+
+/* Sleeps 30 s, which must be cancelled (CORIO_ECANCELED), then counts its
+ * cleanup in *(atomic_int *)arg; returns 0. */
+int sleep_long(void *arg);
+
+/* Sleeps *(corio_duration *)arg, on time (never early, not grossly late:
+ * LATE_SLACK); returns 0. */
+int sleep_on_time(void *arg);
 
 /* ---- count_fut: PENDING (self-woken) n times, then READY ------------------ */
 
@@ -85,6 +128,17 @@ typedef struct count_fut {
 /* Initialise `c`: `pending` PENDING answers (each after a wake_by_ref of its
  * own waker), then READY with `value`; polls and drops counted. */
 void count_init(count_fut *c, int pending, int value);
+
+/* ---- ready_fut: READY at its first poll, counting its polls -------------- */
+
+typedef struct ready_fut {
+    corio_future base;
+    int *counter; /* incremented at each poll */
+} ready_fut;
+
+/* Initialise `f`: READY (result 0) when polled; each poll adds 1 to
+ * *counter. No drop function. */
+void ready_fut_init(ready_fut *f, int *counter);
 
 /* ---- slot: a future completed (and woken) by whoever holds the slot ------- */
 
@@ -126,9 +180,70 @@ bool slot_has_waker(slot *s);
  * has a waiter. */
 void thread_wait_waker(slot *s);
 
+/* Inside a task: let others run (yield; after 100 tries, 1 ms sleeps too;
+ * 100000 tries at the most) until the slot has a waiter. */
+void task_wait_waker(slot *s);
+
+/* A plain thread's function: waits (thread_wait_waker) until the slot `arg`
+ * has a waiter, then 5 ms later completes it with 1. */
+void *slot_complete_later(void *arg);
+
 /* A task function: awaits a slot_fut on the slot `arg`; returns the slot's
  * value, or the await's error (CORIO_ECANCELED...) when interrupted. */
 int await_slot(void *arg);
+
+/* ---- spy: a future wrapper that counts the wakes of what it wraps -------- */
+
+/* Timers that must not fire are observed through a spy: it polls the future
+ * under test with a waker of its own that counts wakes, and lives in static
+ * or heap memory that outlives the test's runtime, so a timer left armed by
+ * a buggy drop is counted instead of touching freed memory. */
+typedef struct spy {
+    corio_future base;
+    corio_future *inner;
+    corio_waker task;  /* the polling task's waker, forwarded to on a wake */
+    _Atomic int wakes; /* wakes of the spy's own waker, by anyone */
+    _Atomic int refs;  /* clones of the spy's waker still held */
+    int drops;
+    int polls;
+} spy;
+
+/* Zero `s` and make it a spy around `inner`: READY with inner's result when
+ * inner is; its drop drops inner. */
+void spy_init(spy *s, corio_future *inner);
+
+/* A spy around a sleep, both in memory that outlives the runtime. */
+typedef struct probe {
+    spy sp;
+    corio_sleep_fut sleep;
+} probe;
+
+/* Initialise `p`: its spy around a sleep until `deadline`. */
+void probe_init(probe *p, corio_instant deadline);
+
+/* ---- never_fut: pending forever, counts its drops ------------------------ */
+
+typedef struct never_fut {
+    corio_future base;
+    corio_waker w; /* the last poller's, dropped by the drop */
+    int drops;
+    int polls;
+} never_fut;
+
+void never_init(never_fut *n);
+
+/* ---- value_fut: ready with `value` after a sleep, counts its drops ------- */
+
+typedef struct value_fut {
+    corio_future base;
+    corio_sleep_fut sleep;
+    int value;
+    int drops;
+} value_fut;
+
+/* Initialise `v`: READY with `value` once its sleep of `d`
+ * (corio_sleep_fut_init) is over; its drop drops the sleep. */
+void value_init(value_fut *v, corio_duration d, int value);
 
 /* ---- a counting waker, to check what is done with a waker ----------------- */
 

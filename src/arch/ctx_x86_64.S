@@ -13,13 +13,8 @@
  * return address pointing at ctx_trampoline, fn in r12 and arg in r13.
  */
 #if defined(__x86_64__) && !defined(CORIO_CTX_UCONTEXT)
-    .text
-    .globl ctx_switch_asm
-    .hidden ctx_switch_asm
-    .type ctx_switch_asm, @function
-    .p2align 4
-ctx_switch_asm:
-    .cfi_startproc
+/* Save the current context, load the other: everything but the return. */
+.macro SWITCH_BODY
     pushq %rbp
     pushq %rbx
     pushq %r12
@@ -40,6 +35,16 @@ ctx_switch_asm:
     popq %r12
     popq %rbx
     popq %rbp
+.endm
+
+    .text
+    .globl ctx_switch_asm
+    .hidden ctx_switch_asm
+    .type ctx_switch_asm, @function
+    .p2align 4
+ctx_switch_asm:
+    .cfi_startproc
+    SWITCH_BODY
     /* pop + indirect jump instead of ret: the return address belongs to
      * another stack, saved at another call site (the scheduler loop's vs a
      * coroutine's), so `ret` would mispredict on the return stack buffer
@@ -60,26 +65,7 @@ ctx_switch_asm:
     .p2align 4
 ctx_switch_asm_peer:
     .cfi_startproc
-    pushq %rbp
-    pushq %rbx
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    movq %rsp, (%rdi)
-    movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbx
-    popq %rbp
+    SWITCH_BODY
     ret
     .cfi_endproc
     .size ctx_switch_asm_peer, .-ctx_switch_asm_peer

@@ -14,8 +14,14 @@
  *    Their lowest CANARY_BYTES are never written legitimately (the usable
  *    stack ends above them) and are checked to still be zero each time the
  *    coroutine switches out; an overflow that wrote there is reported the
- *    same way. Reading untouched zero memory maps the kernel's zero page and
- *    costs no resident memory.
+ *    same way. Reading the untouched canary maps the kernel's shared zero
+ *    page where the kernel has one, at no memory cost; on kernels that
+ *    commit a page for it instead (seen on this project's VMs) an unguarded
+ *    stack costs one more resident page. Checking only when the coroutine is
+ *    deep in its stack would save that page but miss an overflow that came
+ *    back up before its next switch, and a check at the end by mincore or a
+ *    read costs a system call or a page fault per finished coroutine, which
+ *    a storm of them cannot afford.
  */
 #ifndef CORIO_ARCH_STACK_H
 #define CORIO_ARCH_STACK_H

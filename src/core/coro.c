@@ -23,6 +23,7 @@
 #include "core/coro.h"
 
 #include "arch/fiber.h"
+#include "core/task_run.h"
 #include "core/taskmem.h"
 #include "core/worker.h"
 #include "corio/error.h"
@@ -33,13 +34,8 @@ _Static_assert(STACK_SIZE_MAX == CORIO_STACK_SIZE_MAX, "one stack size limit");
 #if UINTPTR_MAX == UINT64_MAX && !defined(CORIO_ASAN) && !defined(CORIO_TSAN)
 _Static_assert(sizeof(coro) == 112, "coroutine task grew (docs/runtime.md lists its size)");
 #endif
-
-static void coro_dealloc(corio_task *t)
-{
-    taskmem_free(t, sizeof(coro));
-}
-
-const task_vtable coro_vtable = {coro_poll, coro_dealloc};
+/* Allocated and freed as a whole number of 16-byte units (mem_units). */
+#define CORO_UNITS ((sizeof(coro) + 15) / 16)
 
 static coro *current_coro(void)
 {
@@ -307,13 +303,6 @@ int coro_scope_exit(coro_scope *sc)
 
 /* ---- spawning ------------------------------------------------------------- */
 
-struct sched *spawn_target(const corio_spawn_opts *opts, worker *here)
-{
-    if (opts && opts->rt)
-        return sched_of_rt(opts->rt);
-    return here ? here->sched : NULL;
-}
-
 int corio_spawn_ex(const corio_spawn_opts *opts, const corio_spawn_site *site, corio_fn fn,
                    void *arg, corio_task **out)
 {
@@ -323,14 +312,15 @@ int corio_spawn_ex(const corio_spawn_opts *opts, const corio_spawn_site *site, c
     struct sched *s = spawn_target(opts, here);
     if (!s)
         return CORIO_EWRONGCTX;
-    coro *c = taskmem_alloc(sizeof *c);
+    coro *c = taskmem_alloc(CORO_UNITS * 16);
     if (!c)
         return -ENOMEM;
     int rc = task_init(&c->t, false, s, opts, site, out != NULL);
     if (rc < 0) {
-        taskmem_free(c, sizeof *c);
+        taskmem_free(c, CORO_UNITS * 16);
         return rc;
     }
+    c->t.mem_units = CORO_UNITS;
     c->req_stack = (opts && opts->stack_size) ? stack_round_size(opts->stack_size) : 0;
     c->fn = fn;
     c->arg = arg;

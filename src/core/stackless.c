@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/task_run.h"
 #include "core/taskmem.h"
 #include "core/worker.h"
 #include "corio/error.h"
@@ -43,15 +44,7 @@ bool fut_poll(corio_task **tp, worker *w, bool cancelled)
     return false;
 }
 
-/* mem_units: the pooled block's size / 16, or MEM_LARGE for a malloc'd one. */
 _Static_assert(TASKMEM_MAX_POOLED / 16 < MEM_LARGE, "mem_units cannot hold a pooled size");
-
-static void fut_dealloc(corio_task *t)
-{
-    taskmem_free(t, t->mem_units == MEM_LARGE ? SIZE_MAX : (size_t)t->mem_units * 16);
-}
-
-const task_vtable fut_vtable = {fut_poll, fut_dealloc};
 
 int corio_spawn_future_ex(const corio_spawn_opts *opts, const corio_spawn_site *site,
                           const corio_future *fut, size_t size, corio_task **out)

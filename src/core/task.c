@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/sched.h"
+#include "core/taskmem.h"
 #include "core/worker.h"
 #include "corio/error.h"
 
@@ -57,7 +58,9 @@ static void task_free_now(corio_task *t)
 {
     if (t->kind & TK_NAMED)
         free((task_named *)(void *)t->site);
-    task_vt(t)->dealloc(t);
+    /* Both kinds are one block: a coroutine's stack went back when it
+     * finished (a coroutine is only freed after it completed). */
+    taskmem_free(t, t->mem_units == MEM_LARGE ? SIZE_MAX : (size_t)t->mem_units * 16);
 }
 
 /* ---- CORIO_DEBUG: catching handles used after they were given back ----------
@@ -135,6 +138,13 @@ static void task_dealloc(corio_task *t)
         quarantine_put(t);
     else
         task_free_now(t);
+}
+
+struct sched *spawn_target(const corio_spawn_opts *opts, worker *here)
+{
+    if (opts && opts->rt)
+        return sched_of_rt(opts->rt);
+    return here ? here->sched : NULL;
 }
 
 int task_submit(corio_task *t, worker *here)

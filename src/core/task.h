@@ -73,31 +73,16 @@ struct corio_task {
     uint8_t kind;
     uint8_t poll_flags;
     uint8_t sched_flags;
-    uint8_t mem_units; /* pooled allocation size / 16; MEM_LARGE: malloc'd */
+    uint8_t mem_units; /* allocation size / 16; MEM_LARGE: malloc'd, any size */
 };
 
 #define MEM_LARGE UINT8_MAX
 
-typedef struct task_vtable {
-    /* Poll once on worker w's thread. Returns true when the task has
-     * finished (t->result set). `cancelled`: CANCELLED was seen by
-     * to_running. A coroutine may hand the CPU directly to another yielded
-     * coroutine (see corio_yield), so the task that comes back from the poll
-     * may be another one: *t is updated to it. */
-    bool (*poll)(corio_task **t, struct worker *w, bool cancelled);
-    /* Free the task's memory (the last reference is gone). */
-    void (*dealloc)(corio_task *t);
-} task_vtable;
-
-/* The header has no vtable pointer (8 bytes per task matter at a million
- * tasks): TK_FUTURE picks the table. */
-extern const task_vtable coro_vtable; /* core/coro.c */
-extern const task_vtable fut_vtable;  /* core/stackless.c */
-
-static inline const task_vtable *task_vt(const corio_task *t)
-{
-    return (t->kind & TK_FUTURE) ? &fut_vtable : &coro_vtable;
-}
+/* Two kinds of task, a coroutine (core/coro.c) or a stackless future
+ * (core/stackless.c): the header has no vtable pointer (8 bytes per task
+ * matter at a million tasks), TK_FUTURE says which. Scheduling loops poll
+ * them through task_run (core/task_run.h); freeing is the same for both
+ * (their memory is one block of mem_units * 16 bytes). */
 
 static inline bool task_is_coro(const corio_task *t)
 {
@@ -118,6 +103,10 @@ static inline corio_waker task_waker_borrowed(corio_task *t)
     corio_waker w = {&task_waker_vtable, t};
     return w;
 }
+
+/* The task finished its last poll: out of the registry, COMPLETE, the
+ * joiner woken, the references of registry and queue dropped. */
+void task_complete(corio_task *t);
 
 /* Give a task its name: a copy of opts->name after a copy of its site.
  * 0 or -ENOMEM. */
@@ -154,41 +143,6 @@ static inline int task_init(corio_task *t, bool stackless, struct sched *s,
  * seen by anyone). 0 or CORIO_ESHUTDOWN. */
 int task_submit(corio_task *t, struct worker *here);
 
-/* The task finished its last poll: out of the registry, COMPLETE, the
- * joiner woken, the references of registry and queue dropped. */
-void task_complete(corio_task *t);
-
-/* One poll of each kind (core/coro.c, core/stackless.c), as in task_vtable. */
-bool coro_poll(corio_task **t, struct worker *w, bool cancelled);
-bool fut_poll(corio_task **t, struct worker *w, bool cancelled);
-
-/* Run one poll of a task popped from a run queue (the queue's reference
- * comes with it): to_running, poll, then to_idle (requeue if notified
- * meanwhile) or to_complete. The scheduler's loop calls this; it is inline
- * so that each loop gets its own copy, with both polls called directly. */
-static inline void task_run(corio_task *t, struct worker *w)
-{
-    bool cancelled;
-    if (t->poll_flags & TF_YIELDED) {
-        /* A yielded coroutine never left RUNNING: just resume it. It reads
-         * CANCELLED itself at its next await. */
-        t->poll_flags &= ~TF_YIELDED;
-        cancelled = false;
-    } else {
-        cancelled = state_to_running(&t->state) == RUN_CANCELLED;
-    }
-    bool done = (t->kind & TK_FUTURE) ? fut_poll(&t, w, cancelled) : coro_poll(&t, w, cancelled);
-    if (done) {
-        task_complete(t);
-        return;
-    }
-    if (t->poll_flags & TF_YIELDED) {
-        t->sched->vt->yielded(w, t);
-        return;
-    }
-    if (state_to_idle(&t->state) == IDLE_NOTIFIED)
-        t->sched->vt->schedule(t->sched, t); /* with the queue reference kept */
-}
 
 /* Request cancellation; queues the task if it is idle. Any thread. */
 void task_cancel(corio_task *t);

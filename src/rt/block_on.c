@@ -1,5 +1,5 @@
 /* rt/block_on.c - driving a runtime from plain code, and waiting on a task
- * or a future from a plain thread: corio_rt_block_on(_future),
+ * or a future from a plain thread: corio_rt_block_on(_future), corio_run,
  * corio_block_on_future, corio_task_join.
  *
  * Inside a coroutine, waiting is an await (core/coro.c). In plain code it
@@ -147,4 +147,20 @@ int corio_task_join(corio_task *t, int *result)
         *result = value;
     corio_task_release(t);
     return rc;
+}
+
+int corio_run(corio_fn fn, void *arg, int *result)
+{
+    if (!fn)
+        return -EINVAL;
+    if (worker_current())
+        return CORIO_EWRONGCTX; /* a runtime cannot be driven from a task */
+    corio_rt *rt;
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    int rc = corio_rt_build(&b, &rt);
+    if (rc < 0)
+        return rc;
+    rc = corio_rt_block_on(rt, fn, arg, result);
+    int frc = corio_rt_free(rt);
+    return rc < 0 ? rc : frc;
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "core/coro.h"
+#include "core/task_run.h"
 #include "core/worker.h"
 #include "corio/error.h"
 #include "io/driver.h"

@@ -1,5 +1,5 @@
 /* rt/runtime.c - the flavour-neutral runtime: builders, build, the current
- * runtime, and corio_run. Driving is in rt/block_on.c, shutdown in
+ * runtime. Driving (block_on, corio_run) is in rt/block_on.c, shutdown in
  * rt/shutdown.c, the flavours in rt/current_thread.c (and, to come,
  * rt/multi_thread.c). */
 #include <string.h>
@@ -33,29 +33,7 @@ int corio_rt_build(const corio_rt_builder *b, corio_rt **out)
     return current_thread_build(&v, out);
 }
 
-corio_rt *rt_current(void)
-{
-    worker *w = worker_current();
-    return w ? (corio_rt *)(void *)w->sched : NULL;
-}
-
 corio_rt *corio_rt_current(void)
 {
     return rt_current();
-}
-
-int corio_run(corio_fn fn, void *arg, int *result)
-{
-    if (!fn)
-        return -EINVAL;
-    if (worker_current())
-        return CORIO_EWRONGCTX; /* a runtime cannot be driven from a task */
-    corio_rt *rt;
-    corio_rt_builder b = corio_rt_builder_current_thread();
-    int rc = corio_rt_build(&b, &rt);
-    if (rc < 0)
-        return rc;
-    rc = corio_rt_block_on(rt, fn, arg, result);
-    int frc = corio_rt_free(rt);
-    return rc < 0 ? rc : frc;
 }

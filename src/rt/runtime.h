@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "core/sched.h"
+#include "core/worker.h"
 #include "corio/runtime.h"
 
 typedef struct rt_ops {
@@ -42,7 +43,11 @@ struct corio_rt {
 
 /* The runtime whose task is running on the calling thread, NULL in plain
  * code. */
-corio_rt *rt_current(void);
+static inline corio_rt *rt_current(void)
+{
+    worker *w = worker_current();
+    return w ? (corio_rt *)(void *)w->sched : NULL;
+}
 
 /* Build one flavour (after the builder was checked). */
 int current_thread_build(const corio_rt_builder *b, corio_rt **out);

@@ -1,0 +1,51 @@
+/* core/task_run.h - one poll of a task, for a scheduler's loop (internal).
+ *
+ * Kept apart from core/task.h so that only the loops that poll tasks see the
+ * two kinds' poll functions; inline, so that each loop gets its own copy
+ * with both polls called directly (no call through a table on the path of
+ * every poll).
+ */
+#ifndef CORIO_CORE_TASK_RUN_H
+#define CORIO_CORE_TASK_RUN_H
+
+#include "core/sched.h"
+#include "core/task.h"
+
+struct worker;
+
+/* One poll of each kind, on worker w's thread (core/coro.c,
+ * core/stackless.c). Returns true when the task has finished (t->result
+ * set). `cancelled`: to_running saw CANCELLED. A coroutine may hand the CPU
+ * straight to another yielded coroutine (see corio_yield), so the task that
+ * comes back from the poll may be another one: *t is updated to it. */
+bool coro_poll(corio_task **t, struct worker *w, bool cancelled);
+bool fut_poll(corio_task **t, struct worker *w, bool cancelled);
+
+/* Run one poll of a task popped from a run queue (the queue's reference
+ * comes with it): to_running, poll, then to_idle (requeue if notified
+ * meanwhile) or to_complete. */
+static inline void task_run(corio_task *t, struct worker *w)
+{
+    bool cancelled;
+    if (t->poll_flags & TF_YIELDED) {
+        /* A yielded coroutine never left RUNNING: just resume it. It reads
+         * CANCELLED itself at its next await. */
+        t->poll_flags &= ~TF_YIELDED;
+        cancelled = false;
+    } else {
+        cancelled = state_to_running(&t->state) == RUN_CANCELLED;
+    }
+    bool done = (t->kind & TK_FUTURE) ? fut_poll(&t, w, cancelled) : coro_poll(&t, w, cancelled);
+    if (done) {
+        task_complete(t);
+        return;
+    }
+    if (t->poll_flags & TF_YIELDED) {
+        t->sched->vt->yielded(w, t);
+        return;
+    }
+    if (state_to_idle(&t->state) == IDLE_NOTIFIED)
+        t->sched->vt->schedule(t->sched, t); /* with the queue reference kept */
+}
+
+#endif
