@@ -51,26 +51,21 @@ ifeq ($(CTX),ucontext)
 endif
 # Link-time optimisation: the hot paths (yield, spawn, wake) cross files:
 # scheduler, task state, coroutine switch. LTO lets gcc inline them into each
-# other (yield_many: 18 -> 8 ns per yield). The library is optimised as one
-# unit when its objects are linked together (see LIB_ONE below). Off for
-# sanitizer, ucontext and cross builds, and for compilers other than gcc.
+# other (yield_many: 18 -> 8 ns per yield), in the library and into the
+# programs that link it with -flto (the benchmarks do). Off for sanitizer,
+# ucontext and cross builds, and for compilers other than gcc.
 IS_GCC := $(shell $(CC) -v 2>&1 | grep -q '^gcc version' && echo 1)
 ifeq ($(SAN)$(CTX)$(CROSS)$(IS_GCC),1)
   LTO ?= 1
 endif
 ifeq ($(LTO),1)
   BASE_CFLAGS += -flto=auto -ffat-lto-objects
-  LTO_REL := -flinker-output=nolto-rel
   AR := gcc-ar
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 DEPFLAGS = -MMD -MP -MF $(@:%=%.d)
 LDLIBS := -pthread $(LDSAN)
-# Binutils of the target: aarch64-linux-gnu-objcopy for the cross build.
-OBJCOPY ?= $(patsubst %gcc,%objcopy,$(filter %gcc,$(CC)))
-ifeq ($(OBJCOPY),)
-  OBJCOPY := objcopy
-endif
+# The target's nm (the symbol test reads the libraries with it).
 NM ?= $(patsubst %gcc,%nm,$(filter %gcc,$(CC)))
 ifeq ($(NM),)
   NM := nm
@@ -89,23 +84,29 @@ TEST_HELPERS := $(BUILD)/tests/symbol_clash
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-# The library as one relocatable object whose only global symbols are the
-# public corio_* ones: everything internal (task_init, stack_get, wheel_init,
-# driver_open...) is made local, so a user program may define those names
-# and still link against libcorio.a. Both libraries are made from it.
-LIB_ONE := $(BUILD)/obj/corio.o
+# libcorio.a holds the library's objects as they are (with their link-time
+# optimisation data, so a program built with -flto gets corio's hot paths
+# inlined into it); the names its files share are in the reserved corio__
+# namespace (src/internal_names.h), so a program may define its own
+# task_init or driver_open. libcorio.so exports only the CORIO_API functions.
 STATIC_LIB := $(BUILD)/lib/libcorio.a
 SHARED_LIB := $(BUILD)/lib/libcorio.so
-# Every object with its internal names still global: for the unit tests,
-# which call internal functions (the wheel, the task allocator...).
-INTERNAL_LIB := $(BUILD)/lib/libcorio-internal.a
+INTERNAL_NAMES := -include src/internal_names.h
 
 # A fresh Debian 12 may lack a C compiler: the first target that needs one
 # installs it (as root) rather than fail on the first command of the README.
 CC_OK := $(BUILD)/.cc-ok
 
 .PHONY: all lib examples tests bench test demo install clean test-aarch64 check-valgrind \
-	check-install
+	check-install FORCE
+
+# Everything is rebuilt when the flags change (a new CFLAGS, another CC):
+# objects depend on this file, rewritten only when its contents differ.
+FLAGS_FILE := $(BUILD)/.flags
+$(FLAGS_FILE): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CC) $(ALL_CFLAGS) $(INTERNAL_NAMES) $(LDLIBS)' | cmp -s - $@ || \
+	  echo '$(CC) $(ALL_CFLAGS) $(INTERNAL_NAMES) $(LDLIBS)' > $@
 all: lib examples tests bench
 
 lib: $(STATIC_LIB) $(SHARED_LIB)
@@ -133,43 +134,32 @@ $(BUILD)/bench/max_threads: bench/max_threads
 	cp $< $@
 
 # Library objects: everything but the CORIO_API functions has hidden
-# visibility. Besides keeping internals out of libcorio.so, that lets the
-# link-time optimiser inline across the library's files when it links them
-# into one object (it must assume a default-visibility function may be
-# replaced, and leaves its calls alone).
-$(LIB_OBJS): LIB_ONLY := -fvisibility=hidden
+# visibility, which keeps it out of libcorio.so and lets the optimiser treat
+# it as the library's own; internal names take the corio__ prefix.
+$(LIB_OBJS): LIB_ONLY := -fvisibility=hidden $(INTERNAL_NAMES)
 
-$(BUILD)/obj/%.o: %.c | $(CC_OK)
+$(BUILD)/obj/%.o: %.c $(FLAGS_FILE) | $(CC_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIB_ONLY) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.S | $(CC_OK)
+$(BUILD)/obj/%.o: %.S $(FLAGS_FILE) | $(CC_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIB_ONLY) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/obj/tests/%.o: tests/%.c | $(CC_OK)
+# Unit tests call internal functions: they see the same names.
+$(BUILD)/obj/tests/%.o: tests/%.c $(FLAGS_FILE) | $(CC_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $(DEPFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(INTERNAL_NAMES) -Itests $(DEPFLAGS) -c $< -o $@
 
-$(LIB_ONE): $(LIB_OBJS)
-	$(CC) $(filter-out -pthread,$(ALL_CFLAGS)) $(LTO_REL) -r -nostdlib -o $@.tmp $^
-	$(OBJCOPY) --wildcard --keep-global-symbol='corio_*' $@.tmp $@
-	@rm -f $@.tmp
-
-$(STATIC_LIB): $(LIB_ONE)
-	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
-
-$(INTERNAL_LIB): $(LIB_OBJS)
+$(STATIC_LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(SHARED_LIB): $(LIB_ONE) src/corio.map
+$(SHARED_LIB): $(LIB_OBJS) src/corio.map
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -shared -Wl,--version-script=src/corio.map \
-	  -Wl,-soname,libcorio.so.0 -o $@ $(LIB_ONE) $(LDLIBS)
+	  -Wl,-soname,libcorio.so.0 -o $@ $(LIB_OBJS) $(LDLIBS)
 
 # Examples are what users copy first: they build with the plain warning set
 # a user's project would have, nothing relaxed.
@@ -179,9 +169,9 @@ $(BUILD)/examples/%: examples/%.c $(STATIC_LIB)
 	$(CC) $(filter-out -Wno-unused-parameter,$(ALL_CFLAGS)) $(EXAMPLE_WARN) $(DEPFLAGS) \
 	  $< -o $@ $(STATIC_LIB) $(LDLIBS)
 
-$(TEST_BIN): $(TEST_OBJS) $(INTERNAL_LIB)
+$(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(TEST_OBJS) -o $@ $(INTERNAL_LIB) $(LDLIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(TEST_OBJS) -o $@ $(STATIC_LIB) $(LDLIBS) -lm
 
 # Defines names the library uses internally, then links the public archive.
 $(BUILD)/tests/symbol_clash: tests/symbol_clash.c $(STATIC_LIB)
@@ -193,9 +183,9 @@ $(BUILD)/bench/%: bench/%.c $(STATIC_LIB)
 	$(CC) $(ALL_CFLAGS) -O3 $(DEPFLAGS) $< -o $@ $(STATIC_LIB) $(LDLIBS)
 
 # ctx_switch times the machine layer's raw switch, an internal interface.
-$(BUILD)/bench/ctx_switch: bench/ctx_switch.c $(INTERNAL_LIB)
+$(BUILD)/bench/ctx_switch: bench/ctx_switch.c $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -O3 $(DEPFLAGS) $< -o $@ $(INTERNAL_LIB) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(INTERNAL_NAMES) -O3 $(DEPFLAGS) $< -o $@ $(STATIC_LIB) $(LDLIBS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -51,7 +51,7 @@ CORIO_API int corio_rt_build(const corio_rt_builder *b, corio_rt **out);
 
 /* Run fn(arg) as the runtime's main task on the calling thread, driving every
  * other task too, until fn returns. Returns 0 with fn's result in *result (if
- * not NULL), or:
+ * not NULL; *result is 0 whenever fn did not run), or:
  *   CORIO_ECANCELED  the main task was cancelled (it aborted itself); *result
  *                    is what fn returned after its cleanup;
  *   -EINVAL          rt or fn NULL;
@@ -86,7 +86,8 @@ CORIO_API corio_rt *corio_rt_current(void);
 
 /* The one-liner, like #[tokio::main]: build a runtime with the defaults, run
  * fn(arg) on it, shut it down. Returns 0 with fn's result in *result (if not
- * NULL), or an error of corio_rt_build or corio_rt_block_on. (The default
+ * NULL; 0 whenever fn did not run), or an error of corio_rt_build or
+ * corio_rt_block_on. (The default
  * flavour is current-thread until the multi-thread runtime exists; then it
  * becomes the default, as in #[tokio::main].)
  *

@@ -130,7 +130,7 @@ void task_handle_check(const corio_task *t, const char *call, bool giving_back)
     abort();
 }
 
-static void task_dealloc(corio_task *t)
+void task_dealloc(corio_task *t)
 {
     if (t->join_waker.vtable)
         corio_waker_drop(&t->join_waker);
@@ -162,23 +162,6 @@ void task_ref_dec(corio_task *t)
 }
 
 /* ---- polling --------------------------------------------------------------- */
-
-void task_complete(corio_task *t)
-{
-    t->sched->vt->release(t->sched, t);
-    /* JOIN_INTEREST is only ever cleared, so a snapshot without it stays
-     * true: nobody can install a join waker any more, and the registry's and
-     * the queue's references can go in the same step as COMPLETE. */
-    if (!(atomic_load_explicit(&t->state, memory_order_relaxed) & ST_JOIN_INTEREST)) {
-        if (state_to_complete(&t->state, 2).dealloc)
-            task_dealloc(t);
-        return;
-    }
-    complete_outcome o = state_to_complete(&t->state, 1);
-    if (o.wake_joiner)
-        corio_waker_wake_by_ref(&t->join_waker);
-    task_ref_dec(t); /* the queue's */
-}
 
 /* ---- waking and cancelling --------------------------------------------------- */
 

@@ -104,9 +104,8 @@ static inline corio_waker task_waker_borrowed(corio_task *t)
     return w;
 }
 
-/* The task finished its last poll: out of the registry, COMPLETE, the
- * joiner woken, the references of registry and queue dropped. */
-void task_complete(corio_task *t);
+/* Free a task whose last reference is gone. */
+void task_dealloc(corio_task *t);
 
 /* Give a task its name: a copy of opts->name after a copy of its site.
  * 0 or -ENOMEM. */

@@ -21,6 +21,25 @@ struct worker;
 bool coro_poll(corio_task **t, struct worker *w, bool cancelled);
 bool fut_poll(corio_task **t, struct worker *w, bool cancelled);
 
+/* The task finished its last poll: out of the registry, COMPLETE, the
+ * joiner woken, the references of registry and queue dropped. */
+static inline void task_complete(corio_task *t)
+{
+    t->sched->vt->release(t->sched, t);
+    /* JOIN_INTEREST is only ever cleared, so a snapshot without it stays
+     * true: nobody can install a join waker any more, and the registry's and
+     * the queue's references can go in the same step as COMPLETE. */
+    if (!(atomic_load_explicit(&t->state, memory_order_relaxed) & ST_JOIN_INTEREST)) {
+        if (state_to_complete(&t->state, 2).dealloc)
+            task_dealloc(t);
+        return;
+    }
+    complete_outcome o = state_to_complete(&t->state, 1);
+    if (o.wake_joiner)
+        corio_waker_wake_by_ref(&t->join_waker);
+    task_ref_dec(t); /* the queue's */
+}
+
 /* Run one poll of a task popped from a run queue (the queue's reference
  * comes with it): to_running, poll, then to_idle (requeue if notified
  * meanwhile) or to_complete. */

@@ -9,12 +9,23 @@
  * -fPIC code (the library is built position-independent for the .so). */
 static __thread worker *tls_worker __attribute__((tls_model("initial-exec")));
 
-__attribute__((noinline)) worker *worker_current(void)
+#ifdef ARCH_HAVE_TP
+_Atomic ptrdiff_t worker_tls_offset;
+#endif
+
+__attribute__((noinline)) worker *worker_current_slow(void)
 {
     /* noinline plus the empty asm keep the compiler from caching the TLS
      * address in a caller across a coroutine switch. */
     worker *w = tls_worker;
     __asm__ volatile("" ::: "memory");
+#ifdef ARCH_HAVE_TP
+    ptrdiff_t off = (char *)&tls_worker - arch_thread_pointer();
+    /* 0 would mean "not learnt": static TLS sits below (x86-64) or above
+     * (AArch64, after the TCB) the thread pointer, never at it. */
+    if (off != 0)
+        atomic_store_explicit(&worker_tls_offset, off, memory_order_relaxed);
+#endif
     return w;
 }
 

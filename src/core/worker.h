@@ -8,10 +8,11 @@
  * core only reads them.
  *
  * The thread-local pointer to the current worker is only ever read through
- * worker_current(), a non-inlined function: coroutines may resume on another
- * thread, and a compiler may otherwise keep a thread-local address across a
- * context switch. Code on a coroutine stack never keeps a worker pointer
- * across a switch either; it asks worker_current() again.
+ * worker_current(), which reads the thread pointer afresh (arch/tls.h):
+ * coroutines may resume on another thread, and a compiler may otherwise keep
+ * a thread-local address across a context switch. Code on a coroutine stack
+ * never keeps a worker pointer across a switch either; it asks
+ * worker_current() again.
  */
 #ifndef CORIO_CORE_WORKER_H
 #define CORIO_CORE_WORKER_H
@@ -19,8 +20,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdatomic.h>
+
 #include "arch/ctx.h"
 #include "arch/stack.h"
+#include "arch/tls.h"
 #include "core/sched.h"
 #include "core/task.h"
 
@@ -43,7 +47,27 @@ typedef struct worker {
     void *tsan_fiber;
 } worker;
 
-worker *worker_current(void);
+/* The slow path of worker_current (also where the offset is learnt). */
+worker *worker_current_slow(void);
+
+#ifdef ARCH_HAVE_TP
+/* tls_worker's offset from the thread pointer, 0 until first learnt
+ * (core/worker.c). Relaxed: every thread computes the same value. */
+extern _Atomic ptrdiff_t worker_tls_offset;
+
+static inline worker *worker_current(void)
+{
+    ptrdiff_t off = atomic_load_explicit(&worker_tls_offset, memory_order_relaxed);
+    if (__builtin_expect(off == 0, 0))
+        return worker_current_slow();
+    return *(worker **)(void *)(arch_thread_pointer() + off);
+}
+#else
+static inline worker *worker_current(void)
+{
+    return worker_current_slow();
+}
+#endif
 
 /* Make w the calling thread's worker (NULL: none), ready to run coroutines:
  * its loop context, FP state and sanitizer fiber are taken from this thread,

@@ -53,6 +53,8 @@ static int spawn_fn(corio_rt *rt, void *p, corio_task **out)
 
 int corio_rt_block_on(corio_rt *rt, corio_fn fn, void *arg, int *result)
 {
+    if (result)
+        *result = 0; /* written on every path: 0 unless fn ran */
     if (!rt || !fn)
         return -EINVAL;
     fn_spawn fs = {fn, arg};
@@ -151,6 +153,8 @@ int corio_task_join(corio_task *t, int *result)
 
 int corio_run(corio_fn fn, void *arg, int *result)
 {
+    if (result)
+        *result = 0; /* written on every path: 0 unless fn ran */
     if (!fn)
         return -EINVAL;
     if (worker_current())

@@ -1,0 +1,81 @@
+/* internal_names.h - the library's names shared between its files, in the
+ * reserved corio__ namespace (internal).
+ *
+ * Every function or variable that one file of src/ defines and another uses
+ * is global in libcorio.a, whose objects keep their link-time optimisation
+ * data (a program linked with -flto gets corio's hot paths inlined into it).
+ * So that such a name cannot clash with one of the program's own (a
+ * task_init or a driver_open of its own), each is renamed here into the
+ * corio__ prefix, which no public name uses; the Makefile includes this
+ * file first in every library object (-include). libcorio.so exports only
+ * the CORIO_API functions whatever their names.
+ *
+ * A new cross-file name goes in this list; tests/test_symbols.c fails, and
+ * names it, if one is missing.
+ */
+#ifndef CORIO_INTERNAL_NAMES_H
+#define CORIO_INTERNAL_NAMES_H
+
+#define block_on_parked                corio__block_on_parked
+#define coro_check_fault               corio__coro_check_fault
+#define coro_poll                      corio__coro_poll
+#define coro_scope_enter               corio__coro_scope_enter
+#define coro_scope_exit                corio__coro_scope_exit
+#define ctx_fpenv_capture              corio__ctx_fpenv_capture
+#define ctx_free_thread                corio__ctx_free_thread
+#define ctx_init_thread                corio__ctx_init_thread
+#define ctx_make                       corio__ctx_make
+#define ctx_switch                     corio__ctx_switch
+#define ctx_switch_asm                 corio__ctx_switch_asm
+#define ctx_switch_asm_peer            corio__ctx_switch_asm_peer
+#define ctx_trampoline                 corio__ctx_trampoline
+#define current_thread_build           corio__current_thread_build
+#define driver_close                   corio__driver_close
+#define driver_open                    corio__driver_open
+#define driver_park                    corio__driver_park
+#define driver_unpark                  corio__driver_unpark
+#define fut_poll                       corio__fut_poll
+#define inject_close                   corio__inject_close
+#define inject_destroy                 corio__inject_destroy
+#define inject_init                    corio__inject_init
+#define inject_is_closed               corio__inject_is_closed
+#define inject_push                    corio__inject_push
+#define inject_take_all                corio__inject_take_all
+#define parker_current                 corio__parker_current
+#define parker_park                    corio__parker_park
+#define parker_waker                   corio__parker_waker
+#define spawn_target                   corio__spawn_target
+#define stack_cache_flush              corio__stack_cache_flush
+#define stack_cache_init               corio__stack_cache_init
+#define stack_cache_trim               corio__stack_cache_trim
+#define stack_get                      corio__stack_get
+#define stack_get_stats                corio__stack_get_stats
+#define stack_is_overflow_fault        corio__stack_is_overflow_fault
+#define stack_overflow_handler_install corio__stack_overflow_handler_install
+#define stack_put                      corio__stack_put
+#define stack_round_size               corio__stack_round_size
+#define task_cancel                    corio__task_cancel
+#define task_dealloc                   corio__task_dealloc
+#define task_handle_check              corio__task_handle_check
+#define task_next_id                   corio__task_next_id
+#define task_outcome                   corio__task_outcome
+#define task_ref_dec                   corio__task_ref_dec
+#define task_set_name                  corio__task_set_name
+#define task_submit                    corio__task_submit
+#define task_waker_vtable              corio__task_waker_vtable
+#define taskmem_alloc                  corio__taskmem_alloc
+#define taskmem_free                   corio__taskmem_free
+#define taskmem_reserved_bytes         corio__taskmem_reserved_bytes
+#define wheel_advance                  corio__wheel_advance
+#define wheel_clear                    corio__wheel_clear
+#define wheel_init                     corio__wheel_init
+#define wheel_insert                   corio__wheel_insert
+#define wheel_next_deadline            corio__wheel_next_deadline
+#define wheel_remove                   corio__wheel_remove
+#define wheel_update_waker             corio__wheel_update_waker
+#define worker_current_slow            corio__worker_current_slow
+#define worker_enter                   corio__worker_enter
+#define worker_leave                   corio__worker_leave
+#define worker_tls_offset              corio__worker_tls_offset
+
+#endif
