@@ -144,8 +144,12 @@ TEST(stack_100k_live_coroutines_memory)
     la.n = SCALE(100000, 20000, 2000);
     CHECK_EQ(run_main(live_main, &la), 0);
     CHECK(la.mappings > 0 && la.mappings < max_map_count());
+    /* One or two pages of stack (two where the kernel commits a page for
+     * the canary read of an unguarded stack, docs/runtime.md) and the task.
+     * Under qemu-user the RSS is the emulator's, with bookkeeping of its
+     * own for every guest page touched (about 1.5 KiB more here). */
     if (!UNDER_SAN)
-        CHECK(la.rss_per_coro <= 8192.0);
+        CHECK(la.rss_per_coro <= (test_emulated() ? 12288.0 : 8192.0));
 }
 
 /* ---- unstarted tasks cost no stack ---------------------------------------------- */
