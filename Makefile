@@ -100,6 +100,9 @@ CC_OK := $(BUILD)/.cc-ok
 .PHONY: all lib examples tests bench test demo install clean test-aarch64 check-valgrind \
 	check-install FORCE
 
+# Plain `make` builds everything (the flags file's rule below comes first).
+.DEFAULT_GOAL := all
+
 # Everything is rebuilt when the flags change (a new CFLAGS, another CC):
 # objects depend on this file, rewritten only when its contents differ.
 FLAGS_FILE := $(BUILD)/.flags

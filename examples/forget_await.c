@@ -102,8 +102,14 @@ static int async_main(void *arg)
         printf("error: %s\n", corio_strerror(src));
         return 1;
     }
-    corio_sleep(CORIO_MSEC(10));
-    printf("  10 ms later, not joined yet, the spawned task ran: %s\n",
+    /* Sleep (never join) until it has run: on the multi-thread runtime
+     * another worker may take it, and a worker's first coroutine is slow
+     * to start under a sanitizer; give up after a second. */
+    corio_instant t0s = corio_instant_now();
+    while (!__atomic_load_n(&spawned_ran, __ATOMIC_ACQUIRE) &&
+           corio_instant_now() - t0s < CORIO_SEC(1))
+        corio_sleep(CORIO_MSEC(1));
+    printf("  while this task slept, not joined yet, the spawned task ran: %s\n",
            __atomic_load_n(&spawned_ran, __ATOMIC_ACQUIRE) ? "yes" : "no");
     corio_task_join(t, NULL);
 

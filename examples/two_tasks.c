@@ -14,8 +14,10 @@
  *  - `tokio::join!(task1, task2)` on two JoinHandles is two corio_task_join
  *    calls in a row: both tasks already run concurrently, so joining one after
  *    the other waits max(1 s, 2 s), not the sum.
- *  - `#[tokio::main]` is corio_run on a current-thread runtime.
- * The output order is the seed's: both tasks start before either finishes.
+ *  - `#[tokio::main]` is corio_run, which (like it) runs on a multi-thread
+ *    runtime: the two tasks may start on two workers at once, so "Task 1
+ *    running" and "Task 2 running" come in either order, as in tokio; both
+ *    come before either task finishes.
  * The last line (elapsed time) is not in the Rust program.
  *
  *   usage: two_tasks [unit_ms]      (default 1000: Task 1 sleeps 1 unit, Task 2 two)

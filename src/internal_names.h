@@ -17,6 +17,10 @@
 #define CORIO_INTERNAL_NAMES_H
 
 #define block_on_parked                corio__block_on_parked
+#define blocking_pool_new              corio__blocking_pool_new
+#define blocking_pool_shutdown         corio__blocking_pool_shutdown
+#define blocking_pool_spawn            corio__blocking_pool_spawn
+#define blocking_pool_threads          corio__blocking_pool_threads
 #define coro_check_fault               corio__coro_check_fault
 #define coro_poll                      corio__coro_poll
 #define coro_scope_enter               corio__coro_scope_enter
@@ -35,15 +39,35 @@
 #define driver_park                    corio__driver_park
 #define driver_unpark                  corio__driver_unpark
 #define fut_poll                       corio__fut_poll
+#define gq_destroy                     corio__gq_destroy
+#define gq_init                        corio__gq_init
+#define gq_pop_batch                   corio__gq_pop_batch
+#define gq_push                        corio__gq_push
+#define gq_push_batch                  corio__gq_push_batch
+#define idle_destroy                   corio__idle_destroy
+#define idle_from_parked               corio__idle_from_parked
+#define idle_from_searching            corio__idle_from_searching
+#define idle_init                      corio__idle_init
+#define idle_is_parked                 corio__idle_is_parked
+#define idle_to_parked                 corio__idle_to_parked
+#define idle_to_searching              corio__idle_to_searching
+#define idle_wake_any                  corio__idle_wake_any
+#define idle_worker_to_notify          corio__idle_worker_to_notify
 #define inject_close                   corio__inject_close
 #define inject_destroy                 corio__inject_destroy
 #define inject_init                    corio__inject_init
 #define inject_is_closed               corio__inject_is_closed
 #define inject_push                    corio__inject_push
 #define inject_take_all                corio__inject_take_all
+#define multi_thread_build             corio__multi_thread_build
 #define parker_current                 corio__parker_current
 #define parker_park                    corio__parker_park
 #define parker_waker                   corio__parker_waker
+#define registry_add                   corio__registry_add
+#define registry_close_and_cancel      corio__registry_close_and_cancel
+#define registry_destroy               corio__registry_destroy
+#define registry_init                  corio__registry_init
+#define registry_remove                corio__registry_remove
 #define spawn_target                   corio__spawn_target
 #define stack_cache_flush              corio__stack_cache_flush
 #define stack_cache_init               corio__stack_cache_init
@@ -61,6 +85,7 @@
 #define task_outcome                   corio__task_outcome
 #define task_ref_dec                   corio__task_ref_dec
 #define task_set_name                  corio__task_set_name
+#define task_spawn_future              corio__task_spawn_future
 #define task_submit                    corio__task_submit
 #define task_waker_vtable              corio__task_waker_vtable
 #define taskmem_alloc                  corio__taskmem_alloc
@@ -72,10 +97,13 @@
 #define wheel_insert                   corio__wheel_insert
 #define wheel_next_deadline            corio__wheel_next_deadline
 #define wheel_remove                   corio__wheel_remove
+#define wheel_try_advance              corio__wheel_try_advance
 #define wheel_update_waker             corio__wheel_update_waker
 #define worker_current_slow            corio__worker_current_slow
 #define worker_enter                   corio__worker_enter
+#define worker_handle                  corio__worker_handle
 #define worker_leave                   corio__worker_leave
+#define worker_set_handle              corio__worker_set_handle
 #define worker_tls_offset              corio__worker_tls_offset
 
 #endif

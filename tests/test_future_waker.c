@@ -235,8 +235,8 @@ TEST(future_task_waker_identity_and_refcount)
     int r = -1;
     CHECK_EQ(corio_run(waker_identity_main, NULL, &r), 0);
     CHECK_EQ(r, 0);
-    CHECK_EQ(corio_run(waker_refcount_main, NULL, &r), 0);
-    CHECK_EQ(r, 0);
+    /* One thread: every block freed goes back to the list it came from. */
+    CHECK_EQ(run_main(waker_refcount_main, NULL), 0);
 }
 
 /* A wake while the task runs is not lost: the task is polled again even if

@@ -117,10 +117,7 @@ static int abort_after_main(void *arg)
 {
     corio_task *t;
     CHECK_EQ(corio_spawn(quick_fn, NULL, &t), 0);
-    for (int i = 0; !corio_task_is_finished(t); i++) {
-        CHECK(i < 1000);
-        CHECK_EQ(corio_yield(), 0);
-    }
+    yield_until_finished(t);
     corio_task_abort(t);
     CHECK(corio_task_is_finished(t));
     int r = 0;
@@ -130,10 +127,7 @@ static int abort_after_main(void *arg)
     count_fut f;
     count_init(&f, 1, 8);
     CHECK_EQ(corio_spawn_future(&f.base, sizeof f, &t), 0);
-    for (int i = 0; !corio_task_is_finished(t); i++) {
-        CHECK(i < 1000);
-        CHECK_EQ(corio_yield(), 0);
-    }
+    yield_until_finished(t);
     corio_task_abort(t);
     CHECK_EQ(corio_task_join(t, &r), 0);
     CHECK_EQ(r, 8);

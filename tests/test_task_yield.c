@@ -14,6 +14,10 @@
 
 /* ==== yield =============================================================== */
 
+/* These run on a current-thread runtime (run_main): the orders they check
+ * are those of one thread. The multi-thread flavour's yields are covered in
+ * test_rt_multi_thread.c. */
+
 typedef struct ylog {
     char buf[64];
     int n;
@@ -55,7 +59,7 @@ TEST(task_yield_interleaves_fairly)
 {
     ylog log;
     memset(&log, 0, sizeof log);
-    CHECK_EQ(run_ok(yield_main, &log), 0);
+    CHECK_EQ(run_main(yield_main, &log), 0);
     CHECK_EQ(log.n, 18);
     if (strcmp(log.buf, "ABCABCABCABCABCABC") != 0)
         test_failf(__FILE__, __LINE__, "yield order %s", log.buf);
@@ -84,7 +88,7 @@ static int yield_runs_ready_main(void *arg)
 
 TEST(task_yield_runs_ready_tasks_first)
 {
-    CHECK_EQ(run_ok(yield_runs_ready_main, NULL), 0);
+    CHECK_EQ(run_main(yield_runs_ready_main, NULL), 0);
 }
 
 /* Two coroutines yielding to each other (the scheduler hands the CPU
@@ -139,7 +143,7 @@ TEST(task_abort_yielding_task)
 {
     yab_ctx yc;
     memset(&yc, 0, sizeof yc);
-    CHECK_EQ(run_ok(yab_main, &yc), 0);
+    CHECK_EQ(run_main(yab_main, &yc), 0);
     CHECK_EQ(yc.victim_rc, CORIO_ECANCELED);
     CHECK(yc.victim_yields >= 9 && yc.victim_yields <= 11);
     CHECK_EQ(yc.killer_yields_after, 0); /* it stopped at its next yield */
@@ -189,7 +193,8 @@ static int spin_main(void *arg)
 {
     spin_ctx *sc = arg;
     /* two spinners: yields hand the CPU straight between them */
-    CHECK_EQ(corio_spawn(spin_other, sc, NULL), 0);
+    corio_task *other;
+    CHECK_EQ(corio_spawn(spin_other, sc, &other), 0);
     CHECK_EQ(corio_spawn(timer_setter, sc, NULL), 0);
     CHECK_EQ(corio_spawn(foreign_waiter, sc, NULL), 0);
     pthread_t th;
@@ -200,6 +205,7 @@ static int spin_main(void *arg)
         CHECK_EQ(corio_yield(), 0);
     }
     pthread_join(th, NULL);
+    CHECK_EQ(corio_task_join(other, NULL), 0);
     return 0;
 }
 
@@ -208,7 +214,7 @@ TEST_TIMING(task_yield_loop_does_not_starve_timers_or_foreign_wakes)
     spin_ctx sc;
     memset(&sc, 0, sizeof sc);
     slot_init(&sc.s);
-    CHECK_EQ(run_ok(spin_main, &sc), 0);
+    CHECK_EQ(run_main(spin_main, &sc), 0);
     slot_destroy(&sc.s);
 }
 

@@ -100,6 +100,15 @@ int run_ok(corio_fn fn, void *arg)
     return r;
 }
 
+void yield_until_finished(corio_task *t)
+{
+    double t0 = mono_ms();
+    while (!corio_task_is_finished(t)) {
+        CHECK(mono_ms() - t0 < 10000);
+        CHECK_EQ(corio_yield(), 0);
+    }
+}
+
 /* ---- small task functions ------------------------------------------------ */
 
 int nothing_main(void *arg)
@@ -340,6 +349,8 @@ static void spy_w_wake_by_ref(const void *d)
 {
     spy *s = (spy *)d;
     atomic_fetch_add(&s->wakes, 1);
+    if (atomic_load(&s->dropped))
+        atomic_fetch_add(&s->wakes_after_drop, 1);
     corio_waker_wake_by_ref(&s->task);
 }
 
@@ -376,6 +387,7 @@ static void spy_drop(corio_future *f)
     spy *s = (spy *)f;
     s->drops++;
     corio_future_drop(s->inner);
+    atomic_store(&s->dropped, 1);
     corio_waker_drop(&s->task);
 }
 

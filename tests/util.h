@@ -87,6 +87,11 @@ int run_main(corio_fn fn, void *arg);
 /* corio_run, which must succeed; returns the main task's result. */
 int run_ok(corio_fn fn, void *arg);
 
+/* From a task: yield until t has finished (checked within 10 s). On a
+ * multi-thread runtime another worker may be running t, so the wait is
+ * bounded in time, not in yields. */
+void yield_until_finished(corio_task *t);
+
 /* ---- small task functions ------------------------------------------------ */
 
 /* Returns 0 at once. */
@@ -204,6 +209,8 @@ typedef struct spy {
     corio_waker task;  /* the polling task's waker, forwarded to on a wake */
     _Atomic int wakes; /* wakes of the spy's own waker, by anyone */
     _Atomic int refs;  /* clones of the spy's waker still held */
+    _Atomic int dropped;          /* set by the spy's drop, after the inner one */
+    _Atomic int wakes_after_drop; /* wakes that came after it: never allowed */
     int drops;
     int polls;
 } spy;

@@ -110,6 +110,33 @@ CORIO_API int corio_spawn_future_ex(const corio_spawn_opts *opts,
                                     const corio_spawn_site *site, const corio_future *fut,
                                     size_t size, corio_task **out);
 
+/* ---- blocking work ------------------------------------------------------------
+ *
+ *   int corio_spawn_blocking(fn, arg, &handle)
+ *   int corio_spawn_blocking_with(&opts, fn, arg, &handle)
+ *
+ * Run fn(arg) on a thread of the runtime's blocking pool (tokio's
+ * spawn_blocking), for work that blocks its thread: a system call that
+ * waits, a C library without an async API, a long computation. The handle
+ * is an ordinary join handle: join it (from a task, it suspends the task,
+ * not a worker), await its corio_join_fut, release it, abort it. fn runs as
+ * plain code: it may block and join tasks (corio_task_join from a plain
+ * thread), and spawns without opts.rt go to its runtime, but it cannot
+ * await. Threads are started on demand, up to the builder's
+ * max_blocking_threads; jobs beyond that wait their turn (FIFO). Aborting a
+ * job that has not started means fn never runs (the join reports
+ * CORIO_ECANCELED); a running job cannot be stopped. From plain code, name
+ * the runtime with opts.rt. Errors as corio_spawn_ex, and -EAGAIN when the
+ * pool has no thread and none can be started. */
+#define corio_spawn_blocking(fn, arg, out) \
+    corio_spawn_blocking_ex(NULL, CORIO_HERE, (fn), (arg), (out))
+#define corio_spawn_blocking_with(opts, fn, arg, out) \
+    corio_spawn_blocking_ex((opts), CORIO_HERE, (fn), (arg), (out))
+
+CORIO_API int corio_spawn_blocking_ex(const corio_spawn_opts *opts,
+                                      const corio_spawn_site *site, corio_fn fn, void *arg,
+                                      corio_task **out);
+
 /* ---- join handles ---------------------------------------------------------- */
 
 /* Wait for the task to finish and give back the handle. Inside a coroutine

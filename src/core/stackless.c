@@ -46,16 +46,10 @@ bool fut_poll(corio_task **tp, worker *w, bool cancelled)
 
 _Static_assert(TASKMEM_MAX_POOLED / 16 < MEM_LARGE, "mem_units cannot hold a pooled size");
 
-int corio_spawn_future_ex(const corio_spawn_opts *opts, const corio_spawn_site *site,
-                          const corio_future *fut, size_t size, corio_task **out)
+int task_spawn_future(struct sched *s, worker *here, const corio_spawn_opts *opts,
+                      const corio_spawn_site *site, const corio_future *fut, size_t size,
+                      corio_task **out)
 {
-    if (!fut || size < sizeof(corio_future) || !fut->vtable || !fut->vtable->poll ||
-        (opts && opts->stack_size > CORIO_STACK_SIZE_MAX))
-        return -EINVAL; /* the stack size does not apply, but is checked alike */
-    worker *here = worker_current();
-    struct sched *s = spawn_target(opts, here);
-    if (!s)
-        return CORIO_EWRONGCTX;
     if (size > SIZE_MAX - sizeof(futtask) - 15)
         return -ENOMEM;
     size_t bytes = (sizeof(futtask) + size + 15) & ~(size_t)15;
@@ -75,4 +69,17 @@ int corio_spawn_future_ex(const corio_spawn_opts *opts, const corio_spawn_site *
     if (out)
         *out = &ft->t;
     return 0;
+}
+
+int corio_spawn_future_ex(const corio_spawn_opts *opts, const corio_spawn_site *site,
+                          const corio_future *fut, size_t size, corio_task **out)
+{
+    if (!fut || size < sizeof(corio_future) || !fut->vtable || !fut->vtable->poll ||
+        (opts && opts->stack_size > CORIO_STACK_SIZE_MAX))
+        return -EINVAL; /* the stack size does not apply, but is checked alike */
+    worker *here = worker_current();
+    struct sched *s = spawn_target(opts, here);
+    if (!s)
+        return CORIO_EWRONGCTX;
+    return task_spawn_future(s, here, opts, site, fut, size, out);
 }

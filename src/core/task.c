@@ -144,7 +144,7 @@ struct sched *spawn_target(const corio_spawn_opts *opts, worker *here)
 {
     if (opts && opts->rt)
         return sched_of_rt(opts->rt);
-    return here ? here->sched : NULL;
+    return here ? here->sched : worker_handle();
 }
 
 int task_submit(corio_task *t, worker *here)

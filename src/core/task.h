@@ -163,7 +163,15 @@ void task_handle_check(const corio_task *t, const char *call, bool giving_back);
 int task_outcome(const corio_task *t, int *value);
 
 /* The scheduler a spawn goes to: opts->rt's, else that of `here` (the
- * calling thread's worker), else NULL. */
+ * calling thread's worker), else the runtime the calling thread belongs to
+ * (a blocking-pool thread: worker_handle), else NULL. */
 struct sched *spawn_target(const corio_spawn_opts *opts, struct worker *here);
+
+/* Spawn a stackless task running a copy of `fut` (its `size` bytes) into
+ * scheduler `s` (arguments checked by the caller). Errors as
+ * corio_spawn_future_ex. */
+int task_spawn_future(struct sched *s, struct worker *here, const corio_spawn_opts *opts,
+                      const corio_spawn_site *site, const corio_future *fut, size_t size,
+                      corio_task **out);
 
 #endif

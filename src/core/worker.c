@@ -35,6 +35,18 @@ static __attribute__((noinline)) void worker_set_current(worker *w)
     __asm__ volatile("" ::: "memory");
 }
 
+static __thread sched *tls_handle __attribute__((tls_model("initial-exec")));
+
+void worker_set_handle(sched *s)
+{
+    tls_handle = s;
+}
+
+sched *worker_handle(void)
+{
+    return tls_handle;
+}
+
 void worker_enter(worker *w)
 {
     ctx_init_thread(&w->ctx);

@@ -69,6 +69,13 @@ static inline worker *worker_current(void)
 }
 #endif
 
+/* The runtime a plain thread belongs to (a thread of a runtime's blocking
+ * pool), NULL for every other: what spawns with no runtime named, and
+ * corio_rt_current, use when there is no worker. Set by the thread itself,
+ * which never runs coroutines, so a plain thread-local. */
+void worker_set_handle(sched *s);
+sched *worker_handle(void);
+
 /* Make w the calling thread's worker (NULL: none), ready to run coroutines:
  * its loop context, FP state and sanitizer fiber are taken from this thread,
  * and stack overflows on this thread are reported. */

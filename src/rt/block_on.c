@@ -160,7 +160,7 @@ int corio_run(corio_fn fn, void *arg, int *result)
     if (worker_current())
         return CORIO_EWRONGCTX; /* a runtime cannot be driven from a task */
     corio_rt *rt;
-    corio_rt_builder b = corio_rt_builder_current_thread();
+    corio_rt_builder b = corio_rt_builder_multi_thread();
     int rc = corio_rt_build(&b, &rt);
     if (rc < 0)
         return rc;

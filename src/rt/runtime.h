@@ -6,7 +6,8 @@
  * flavour-neutral (rt/runtime.c, rt/block_on.c, rt/shutdown.c); each flavour
  * implements this table:
  *   rt/current_thread.c   the current-thread scheduler
- *   rt/multi_thread.c     the work-stealing scheduler (to come)
+ *   rt/multi_thread.c     the work-stealing scheduler
+ * and every runtime has a pool for blocking jobs (rt/blocking.c).
  */
 #ifndef CORIO_RT_RUNTIME_H
 #define CORIO_RT_RUNTIME_H
@@ -35,10 +36,13 @@ typedef struct rt_ops {
     void (*destroy)(corio_rt *rt);
 } rt_ops;
 
+struct blocking_pool;
+
 struct corio_rt {
     sched s; /* first: see core/sched.h */
     const rt_ops *ops;
     corio_rt_flavor flavor;
+    struct blocking_pool *pool; /* corio_spawn_blocking (rt/blocking.c) */
 };
 
 /* The runtime whose task is running on the calling thread, NULL in plain
@@ -46,10 +50,12 @@ struct corio_rt {
 static inline corio_rt *rt_current(void)
 {
     worker *w = worker_current();
-    return w ? (corio_rt *)(void *)w->sched : NULL;
+    return (corio_rt *)(void *)(w ? w->sched : worker_handle());
 }
 
-/* Build one flavour (after the builder was checked). */
+/* Build one flavour (after the builder was checked and its defaults filled
+ * in). */
 int current_thread_build(const corio_rt_builder *b, corio_rt **out);
+int multi_thread_build(const corio_rt_builder *b, corio_rt **out);
 
 #endif

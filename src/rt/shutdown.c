@@ -14,20 +14,25 @@
 #include "core/task.h"
 #include "core/worker.h"
 #include "corio/error.h"
+#include "rt/blocking.h"
 #include "rt/runtime.h"
 
-static int rt_shutdown_and_destroy(corio_rt *rt)
+/* Tasks first (they are cancelled and unwind; none can await a blocking
+ * job once cancelled), then the blocking pool, bounded by `deadline`. */
+static int rt_shutdown_and_destroy(corio_rt *rt, corio_instant deadline)
 {
     int rc = rt->ops->shutdown(rt);
     if (rc < 0)
         return rc;
+    rc = blocking_pool_shutdown(rt->pool, deadline);
     rt->ops->destroy(rt);
-    return 0;
+    return rc;
 }
 
 typedef struct free_job {
     corio_future base; /* result: the shutdown's */
     corio_rt *rt;
+    corio_instant deadline;
     pthread_mutex_t mu;
     bool done;
     int rc;
@@ -47,7 +52,7 @@ static void free_job_unref(free_job *j)
 static void *free_thread(void *arg)
 {
     free_job *j = arg;
-    int rc = rt_shutdown_and_destroy(j->rt);
+    int rc = rt_shutdown_and_destroy(j->rt, j->deadline);
     pthread_mutex_lock(&j->mu);
     j->done = true;
     j->rc = rc;
@@ -74,13 +79,14 @@ static corio_poll free_job_poll(corio_future *f, corio_context *cx)
 
 static const corio_future_vtable free_job_vtable = {free_job_poll, NULL};
 
-static int free_on_thread(corio_rt *rt)
+static int free_on_thread(corio_rt *rt, corio_instant deadline)
 {
     free_job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
     corio_future_init(&j->base, &free_job_vtable);
     j->rt = rt;
+    j->deadline = deadline;
     pthread_mutex_init(&j->mu, NULL);
     atomic_init(&j->refs, 2);
     pthread_attr_t attr;
@@ -105,7 +111,7 @@ static int free_on_thread(corio_rt *rt)
     return rc;
 }
 
-int corio_rt_free(corio_rt *rt)
+static int rt_free_until(corio_rt *rt, corio_instant deadline)
 {
     if (!rt)
         return 0;
@@ -115,7 +121,20 @@ int corio_rt_free(corio_rt *rt)
          * coroutine can wait for the helper thread. */
         if (rt_current() == rt || !cur->current || !task_is_coro(cur->current))
             return CORIO_EWRONGCTX;
-        return free_on_thread(rt);
+        return free_on_thread(rt, deadline);
     }
-    return rt_shutdown_and_destroy(rt);
+    /* A job of its own blocking pool would wait for itself. */
+    if (rt_current() == rt)
+        return CORIO_EWRONGCTX;
+    return rt_shutdown_and_destroy(rt, deadline);
+}
+
+int corio_rt_free(corio_rt *rt)
+{
+    return rt_free_until(rt, UINT64_MAX);
+}
+
+int corio_rt_shutdown_timeout(corio_rt *rt, corio_duration d)
+{
+    return rt_free_until(rt, corio_instant_add(corio_instant_now(), d < 0 ? 0 : d));
 }

@@ -19,6 +19,7 @@ void wheel_init(wheel *w, corio_instant now)
     memset(w, 0, sizeof *w);
     spin_init(&w->lock);
     w->start = now;
+    atomic_init(&w->hint, UINT64_MAX);
 }
 
 static uint64_t tick_of(const wheel *w, corio_instant deadline)
@@ -57,10 +58,18 @@ static void file_timer(wheel *w, corio_timer *t, uint64_t when)
 
 void wheel_insert(wheel *w, corio_timer *t)
 {
+    corio_instant d = t->deadline_;
+    bool earlier = false;
     spin_lock(&w->lock);
-    file_timer(w, t, tick_of(w, t->deadline_));
+    file_timer(w, t, tick_of(w, d));
     set_wheel(t, w);
+    if (d < atomic_load_explicit(&w->hint, memory_order_relaxed)) {
+        atomic_store_explicit(&w->hint, d, memory_order_seq_cst);
+        earlier = true;
+    }
     spin_unlock(&w->lock);
+    if (earlier && w->on_earlier)
+        w->on_earlier(w->on_earlier_arg, d);
 }
 
 /* With the lock held: unlink `t` from wherever it is linked (a slot, or the
@@ -168,16 +177,23 @@ static int next_expiration(const wheel *w, unsigned *level, unsigned *slot, uint
     return found;
 }
 
-corio_instant wheel_next_deadline(wheel *w)
+/* With the lock held. A higher level's slot is due at its first tick, when
+ * its timers are re-filed into lower levels: waking then is early for them
+ * but right. */
+static corio_instant next_deadline_locked(wheel *w)
 {
     unsigned level, slot;
     uint64_t tick;
+    return next_expiration(w, &level, &slot, &tick) ? w->start + tick * WHEEL_TICK_NS
+                                                    : UINT64_MAX;
+}
+
+corio_instant wheel_next_deadline(wheel *w)
+{
     spin_lock(&w->lock);
-    int found = next_expiration(w, &level, &slot, &tick);
+    corio_instant d = next_deadline_locked(w);
     spin_unlock(&w->lock);
-    /* A higher level's slot is due at its first tick, when its timers are
-     * re-filed into lower levels: waking then is early for them but right. */
-    return found ? w->start + tick * WHEEL_TICK_NS : UINT64_MAX;
+    return d;
 }
 
 static void wake_batch(corio_waker *batch, size_t n)
@@ -186,14 +202,14 @@ static void wake_batch(corio_waker *batch, size_t n)
         corio_waker_wake(&batch[i]);
 }
 
-size_t wheel_advance(wheel *w, corio_instant now)
+/* Entered with the lock held; returns without it. */
+static size_t advance_locked(wheel *w, corio_instant now)
 {
     uint64_t now_tick = now <= w->start ? 0 : (now - w->start) / WHEEL_TICK_NS;
     corio_waker batch[FIRE_BATCH];
     size_t n = 0, fired = 0;
     unsigned level, slot;
     uint64_t tick;
-    spin_lock(&w->lock);
     while (next_expiration(w, &level, &slot, &tick) && tick <= now_tick) {
         /* Take the slot's list out; its timers stay armed (and cancellable:
          * their pprev chain now starts at `list`) until processed. */
@@ -227,9 +243,23 @@ size_t wheel_advance(wheel *w, corio_instant now)
     }
     if (now_tick > w->elapsed)
         w->elapsed = now_tick;
+    atomic_store_explicit(&w->hint, next_deadline_locked(w), memory_order_seq_cst);
     spin_unlock(&w->lock);
     wake_batch(batch, n);
     return fired;
+}
+
+size_t wheel_advance(wheel *w, corio_instant now)
+{
+    spin_lock(&w->lock);
+    return advance_locked(w, now);
+}
+
+size_t wheel_try_advance(wheel *w, corio_instant now)
+{
+    if (!spin_trylock(&w->lock))
+        return 0;
+    return advance_locked(w, now);
 }
 
 void wheel_clear(wheel *w)

@@ -34,6 +34,7 @@
 #ifndef CORIO_TIME_WHEEL_H
 #define CORIO_TIME_WHEEL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,9 +52,31 @@ typedef struct wheel {
     uint64_t elapsed;    /* ticks processed so far */
     uint64_t occupied[WHEEL_LEVELS];
     corio_timer *slots[WHEEL_LEVELS][WHEEL_SLOTS];
+    /* No later than the earliest armed deadline (UINT64_MAX: none), for
+     * other threads to read without the lock: lowered by inserts, set
+     * exactly by each advance, left as it is by removals (too early costs
+     * one needless look, never a late timer). */
+    _Atomic uint64_t hint;
+    /* Called (outside the lock) when an insert lowers the hint: a runtime
+     * whose sleeping thread waits for another wheel's deadlines hears of an
+     * earlier one. NULL: nobody to tell. */
+    void (*on_earlier)(void *arg, corio_instant deadline);
+    void *on_earlier_arg;
 } wheel;
 
 void wheel_init(wheel *w, corio_instant now);
+
+static inline corio_instant wheel_hint(wheel *w)
+{
+    /* seq_cst: one side of the handshake with a sleeper's timeout (see the
+     * multi-thread scheduler's park). */
+    return atomic_load_explicit(&w->hint, memory_order_seq_cst);
+}
+
+/* wheel_advance unless another thread holds the wheel's lock (the owner,
+ * busy with it): for a thread that advances the wheels of others. Returns
+ * how many fired. */
+size_t wheel_try_advance(wheel *w, corio_instant now);
 
 /* Disarm every timer left (their wakers are dropped): for a runtime going
  * away with timers still armed by code that never dropped its futures, so

@@ -1,0 +1,40 @@
+/* rt/blocking.h - a runtime's pool of threads for blocking work
+ * (corio_spawn_blocking; tokio's spawn_blocking) (internal).
+ *
+ * A blocking job is a stackless task whose future calls fn(arg) once, on a
+ * pool thread: the pool is one more scheduler behind the core's interface
+ * (its tasks' `sched` is the pool), so a job has an ordinary join handle,
+ * awaited, aborted and released like any task's.
+ *
+ * Threads start on demand, up to max_blocking_threads; a thread with nothing
+ * to do for keep_alive exits. Jobs beyond the limit wait their turn in FIFO
+ * order. Aborting a job that has not started keeps fn from running (it
+ * completes cancelled when its turn comes, or at shutdown); a job that is
+ * running cannot be stopped. On a pool thread the job sees the runtime as
+ * its own (corio_rt_current, and spawns without opts.rt go to it) but is
+ * plain code: it may block, join with corio_task_join, and must not await.
+ */
+#ifndef CORIO_RT_BLOCKING_H
+#define CORIO_RT_BLOCKING_H
+
+#include "corio/runtime.h"
+
+typedef struct blocking_pool blocking_pool;
+
+/* The pool of runtime `rt` (threads start later, on demand). 0 or -ENOMEM. */
+int blocking_pool_new(blocking_pool **out, corio_rt *rt, const corio_rt_builder *b);
+
+/* Queue fn(arg) as a job. Errors as corio_spawn_ex. */
+int blocking_pool_spawn(blocking_pool *p, const corio_spawn_opts *opts,
+                        const corio_spawn_site *site, corio_fn fn, void *arg, corio_task **out);
+
+/* Stop taking jobs; jobs not started complete cancelled (fn never runs);
+ * wait until the running ones have returned and every thread has exited, or
+ * until `deadline` (UINT64_MAX: no limit). Frees the pool, or, past the
+ * deadline, leaves that to its last thread and returns CORIO_ETIMEDOUT. */
+int blocking_pool_shutdown(blocking_pool *p, corio_instant deadline);
+
+/* Threads alive in the pool now (for tests and metrics). */
+unsigned blocking_pool_threads(blocking_pool *p);
+
+#endif

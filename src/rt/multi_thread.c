@@ -1,0 +1,723 @@
+/* rt/multi_thread.c - the multi-thread, work-stealing scheduler.
+ *
+ * N worker threads, each with (tokio's design, with its known weak spots
+ * mended):
+ *  - a bounded local run queue (rt/local_queue.h) that other workers steal
+ *    half of when they run dry;
+ *  - a LIFO slot: a task woken or spawned by the running task runs next, on
+ *    this worker, while its data is hot. At most MAX_LIFO_POLLS in a row, so
+ *    two tasks bouncing a message cannot starve the queue; and, unlike
+ *    tokio's (tokio#4941), other workers may take it when this worker has
+ *    been stuck in one poll for a while (stuck_lifo below);
+ *  - a timer wheel (time/wheel.h): timers armed by the tasks it polls. It
+ *    advances its own at every maintenance tick; a wheel whose owner is
+ *    stuck in a long poll is advanced by whichever worker notices it is due
+ *    (a try-lock each), so one slow task does not hold up timers elsewhere.
+ *
+ * Tasks spawned or woken from outside the workers go to the global queue
+ * (rt/global_queue.h: sharded, lock-free pushes). Every global_queue_interval
+ * polls a worker takes from the global queue first, so it is never starved
+ * by local work; every event_interval polls it does its maintenance (timers,
+ * the budget of direct yields).
+ *
+ * A worker with nothing local steals: from the other workers' queues (from
+ * a random one on), from the global queue, from stuck LIFO slots. Sleeping
+ * and waking follow rt/idle.h. One sleeping worker at a time holds the I/O
+ * driver and sleeps in it with a timeout: the earliest deadline of all the
+ * wheels (the others sleep on a futex of their own, without timeout). A
+ * timer armed earlier than that wakes the driver (the wheel's on_earlier
+ * hook); on waking, the holder advances every wheel that is due.
+ *
+ * Who touches what:
+ *  - a worker's local queue: pushes and pops by its owner, steals by others
+ *    (local_queue.h has the protocol);
+ *  - `lifo`: exchanged by the owner (push and pop) and by a stealer taking a
+ *    stuck worker's task; `searching`, `tick`: owner only;
+ *  - `park_state`, `on_driver`: the futex handshake of park/unpark below;
+ *  - the registry (rt/registry.h) by any thread, under its shard locks.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/coro.h"
+#include "core/task_run.h"
+#include "core/worker.h"
+#include "corio/error.h"
+#include "io/driver.h"
+#include "rt/global_queue.h"
+#include "rt/idle.h"
+#include "rt/local_queue.h"
+#include "rt/parker.h"
+#include "rt/registry.h"
+#include "rt/runtime.h"
+#include "time/wheel.h"
+
+#define MAX_LIFO_POLLS 3
+#define STEAL_BATCH (LQ_CAP / 2)
+/* A worker whose poll count has not moved for this long, with a task in its
+ * LIFO slot, is stuck in one poll: others may run that task. */
+#define STUCK_NS 100000ull
+
+enum { PARK_EMPTY = 0, PARK_PARKED = 1, PARK_NOTIFIED = 2 };
+
+typedef struct mt_rt mt_rt;
+
+typedef struct mt_worker {
+    worker base; /* first: the core's view */
+    mt_rt *rt;
+    unsigned index;
+    pthread_t thread;
+    local_queue lq;
+    _Atomic(corio_task *) lifo;
+    unsigned lifo_polls;
+    bool searching;
+    uint64_t tick;
+    uint32_t rng;
+    _Atomic uint64_t polls; /* read by stealers to tell a stuck worker */
+    wheel wheel;
+    _Atomic int park_state;
+    _Atomic int on_driver;
+    uint64_t *seen_polls; /* per other worker: its poll count when last seen */
+    corio_instant *seen_at;
+    corio_task *batch[STEAL_BATCH];
+} mt_worker;
+
+struct mt_rt {
+    corio_rt rt; /* first */
+    unsigned n;
+    mt_worker *workers;
+    global_queue gq;
+    idle idle;
+    registry reg;
+    driver *drv;
+    _Atomic int drv_held;
+    _Atomic uint64_t drv_wake_at; /* 0: nobody sleeps in the driver */
+    _Atomic int shutdown;
+    _Atomic int closed;
+    _Atomic unsigned remote_ops; /* pushes from other threads in progress */
+    unsigned event_interval, gq_interval;
+    corio_rt_builder b; /* for the threads' names, stacks and hooks */
+    char name_prefix[16];
+};
+
+static inline mt_rt *mt_of(sched *s)
+{
+    return (mt_rt *)(void *)s;
+}
+
+/* The calling thread's worker, if it is one of `rt`'s. */
+static inline mt_worker *here_in(mt_rt *rt)
+{
+    worker *w = worker_current();
+    return (w && w->sched == &rt->rt.s) ? (mt_worker *)w : NULL;
+}
+
+static inline uint32_t rng_next(mt_worker *w)
+{
+    /* xorshift32: only to spread the start of steal scans. */
+    uint32_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return w->rng = x;
+}
+
+/* ---- parking and waking ------------------------------------------------------ */
+
+static long futex(_Atomic int *addr, int op, int val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+static void unpark_worker(mt_rt *rt, unsigned index)
+{
+    mt_worker *w = &rt->workers[index];
+    /* SeqCst: pairs with the parker's CAS to PARKED (see park_sleep). */
+    if (atomic_exchange_explicit(&w->park_state, PARK_NOTIFIED, memory_order_seq_cst) !=
+        PARK_PARKED)
+        return; /* awake, or about to look at its state before sleeping */
+    if (atomic_load_explicit(&w->on_driver, memory_order_seq_cst))
+        driver_unpark(rt->drv);
+    else
+        futex(&w->park_state, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+/* New work that another worker may take: wake one if nobody is looking. */
+static void notify_parked(mt_rt *rt)
+{
+    int i = idle_worker_to_notify(&rt->idle);
+    if (i >= 0)
+        unpark_worker(rt, (unsigned)i);
+}
+
+/* The earliest deadline over every wheel (UINT64_MAX: none). */
+static corio_instant earliest_deadline(mt_rt *rt)
+{
+    corio_instant d = UINT64_MAX;
+    for (unsigned i = 0; i < rt->n; i++) {
+        corio_instant h = wheel_hint(&rt->workers[i].wheel);
+        if (h < d)
+            d = h;
+    }
+    return d;
+}
+
+/* Advance every wheel that is due (own: always, with the lock; others': if
+ * their owner is not at it). Returns how many timers fired. */
+static size_t advance_due_wheels(mt_worker *w, corio_instant now)
+{
+    mt_rt *rt = w->rt;
+    size_t fired = 0;
+    if (wheel_hint(&w->wheel) <= now)
+        fired += wheel_advance(&w->wheel, now);
+    for (unsigned i = 0; i < rt->n; i++) {
+        mt_worker *o = &rt->workers[i];
+        if (o != w && wheel_hint(&o->wheel) <= now)
+            fired += wheel_try_advance(&o->wheel, now);
+    }
+    return fired;
+}
+
+/* A timer was armed earlier than its wheel's previous hint: if the worker
+ * sleeping in the driver would wake after it, wake it now. */
+static void timer_earlier(void *arg, corio_instant deadline)
+{
+    mt_rt *rt = arg;
+    /* SeqCst: the parker stores drv_wake_at, then reads the hints; we
+     * stored the hint (wheel_insert), then read drv_wake_at. */
+    uint64_t wake_at = atomic_load_explicit(&rt->drv_wake_at, memory_order_seq_cst);
+    if (wake_at && deadline < wake_at)
+        driver_unpark(rt->drv);
+}
+
+static bool work_pending(mt_rt *rt);
+
+/* Sleep until unparked, or (holding the driver) until the earliest timer
+ * or an I/O event. */
+static void park_sleep(mt_worker *w)
+{
+    mt_rt *rt = w->rt;
+    if (atomic_exchange_explicit(&w->park_state, PARK_EMPTY, memory_order_seq_cst) ==
+        PARK_NOTIFIED)
+        return;
+    bool on_drv = !atomic_load_explicit(&rt->drv_held, memory_order_relaxed) &&
+                  !atomic_exchange_explicit(&rt->drv_held, 1, memory_order_acquire);
+    if (on_drv) {
+        atomic_store_explicit(&w->on_driver, 1, memory_order_seq_cst);
+        /* "About to sleep, timeout unknown": any timer armed from now on
+         * wakes us; then the timeout from the wheels as they are. */
+        atomic_store_explicit(&rt->drv_wake_at, UINT64_MAX, memory_order_seq_cst);
+        corio_instant next = earliest_deadline(rt);
+        atomic_store_explicit(&rt->drv_wake_at, next, memory_order_seq_cst);
+        int expect = PARK_EMPTY;
+        if (atomic_compare_exchange_strong_explicit(&w->park_state, &expect, PARK_PARKED,
+                                                    memory_order_seq_cst, memory_order_seq_cst) &&
+            !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
+            int64_t timeout = -1;
+            if (next != UINT64_MAX) {
+                corio_instant now = corio_instant_now();
+                timeout = next > now ? (int64_t)(next - now) : 0;
+            }
+            driver_park(rt->drv, timeout);
+        }
+        atomic_store_explicit(&rt->drv_wake_at, 0, memory_order_seq_cst);
+        atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_seq_cst);
+        atomic_store_explicit(&w->on_driver, 0, memory_order_seq_cst);
+        atomic_store_explicit(&rt->drv_held, 0, memory_order_release);
+        size_t fired = advance_due_wheels(w, corio_instant_now());
+        /* Off to run tasks: while it does, the timers must still be watched
+         * by a sleeper, so one of the others takes the driver (it finds
+         * nothing to run and parks in it). With nothing to run, this one
+         * parks again and takes it back itself. */
+        if ((fired || work_pending(rt)) && earliest_deadline(rt) != UINT64_MAX) {
+            int o = idle_wake_any(&rt->idle);
+            if (o >= 0)
+                unpark_worker(rt, (unsigned)o);
+        }
+        return;
+    }
+    int expect = PARK_EMPTY;
+    if (!atomic_compare_exchange_strong_explicit(&w->park_state, &expect, PARK_PARKED,
+                                                 memory_order_seq_cst, memory_order_seq_cst))
+        return; /* notified meanwhile */
+    /* Without a timeout: the driver's holder keeps time for everyone. */
+    while (atomic_load_explicit(&w->park_state, memory_order_seq_cst) == PARK_PARKED &&
+           !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst))
+        futex(&w->park_state, FUTEX_WAIT_PRIVATE, PARK_PARKED, NULL);
+    atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_seq_cst);
+}
+
+/* ---- queues ------------------------------------------------------------------ */
+
+/* Append to the local queue; when full, move its older half to the global
+ * queue and push again. */
+static void push_back(mt_worker *w, corio_task *t)
+{
+    mt_rt *rt = w->rt;
+    while (!lq_push(&w->lq, t)) {
+        corio_task *last;
+        uint32_t n;
+        corio_task *first = lq_take_half(&w->lq, &last, &n);
+        if (first) {
+            gq_push_batch(&rt->gq, first, last, n);
+        } else if (n) {
+            gq_push(&rt->gq, t); /* a steal is in progress: room soon */
+            return;
+        }
+    }
+}
+
+/* A task made ready on one of the runtime's workers. */
+static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
+{
+    mt_rt *rt = w->rt;
+    if (is_yield) {
+        push_back(w, t);
+    } else {
+        corio_task *prev = atomic_exchange_explicit(&w->lifo, t, memory_order_acq_rel);
+        if (!prev)
+            return; /* only the LIFO slot: runs next here, nobody to tell */
+        push_back(w, prev);
+    }
+    notify_parked(rt);
+}
+
+/* Take up to `max` from the global queue: one to return, the rest into the
+ * local queue. */
+static corio_task *pull_global(mt_worker *w, size_t max)
+{
+    mt_rt *rt = w->rt;
+    if (gq_len(&rt->gq) == 0)
+        return NULL;
+    size_t want = gq_len(&rt->gq) / rt->n + 1;
+    if (want > max)
+        want = max;
+    uint32_t room = LQ_CAP - lq_len(&w->lq);
+    if (want > room + 1)
+        want = room + 1;
+    size_t n = gq_pop_batch(&rt->gq, w->index, w->batch, want);
+    if (n == 0)
+        return NULL;
+    for (size_t i = 1; i < n; i++)
+        if (!lq_push(&w->lq, w->batch[i]))
+            gq_push(&rt->gq, w->batch[i]);
+    return w->batch[0];
+}
+
+/* A stuck worker's LIFO task: it has a task waiting in the slot and has
+ * not finished a poll for STUCK_NS. */
+static corio_task *steal_stuck_lifo(mt_worker *w, mt_worker *v, corio_instant now)
+{
+    if (!atomic_load_explicit(&v->lifo, memory_order_relaxed))
+        return NULL;
+    uint64_t polls = atomic_load_explicit(&v->polls, memory_order_relaxed);
+    unsigned i = v->index;
+    if (polls != w->seen_polls[i]) {
+        w->seen_polls[i] = polls;
+        w->seen_at[i] = now;
+        return NULL;
+    }
+    if (now - w->seen_at[i] < STUCK_NS)
+        return NULL;
+    return atomic_exchange_explicit(&v->lifo, NULL, memory_order_acq_rel);
+}
+
+static corio_task *next_task(mt_worker *w)
+{
+    mt_rt *rt = w->rt;
+    corio_task *t;
+    if (++w->tick % rt->gq_interval == 0 && (t = pull_global(w, 1)) != NULL)
+        return t;
+    if (w->lifo_polls < MAX_LIFO_POLLS &&
+        (t = atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel)) != NULL) {
+        w->lifo_polls++;
+        return t;
+    }
+    w->lifo_polls = 0;
+    if ((t = lq_pop(&w->lq)) != NULL)
+        return t;
+    if ((t = pull_global(w, STEAL_BATCH)) != NULL)
+        return t;
+    return atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel);
+}
+
+static corio_task *steal_work(mt_worker *w)
+{
+    mt_rt *rt = w->rt;
+    if (!w->searching) {
+        if (!idle_to_searching(&rt->idle))
+            return NULL;
+        w->searching = true;
+    }
+    corio_instant now = corio_instant_now();
+    unsigned start = rng_next(w) % rt->n;
+    for (unsigned k = 0; k < rt->n; k++) {
+        mt_worker *v = &rt->workers[(start + k) % rt->n];
+        if (v == w)
+            continue;
+        corio_task *t = lq_steal_into(&v->lq, &w->lq);
+        if (t)
+            return t;
+        if ((t = steal_stuck_lifo(w, v, now)) != NULL)
+            return t;
+    }
+    corio_task *t = pull_global(w, STEAL_BATCH);
+    if (t)
+        return t;
+    /* Timers of wheels whose owners are busy or asleep. */
+    if (advance_due_wheels(w, now) > 0)
+        return next_task(w);
+    return NULL;
+}
+
+static void end_search(mt_worker *w)
+{
+    w->searching = false;
+    /* The last searcher found work: wake another, so that the rest of it
+     * (there may be more) gets looked for. */
+    if (idle_from_searching(&w->rt->idle))
+        notify_parked(w->rt);
+}
+
+/* Any work a sleeping worker should wake for? */
+static bool work_pending(mt_rt *rt)
+{
+    if (gq_len(&rt->gq))
+        return true;
+    for (unsigned i = 0; i < rt->n; i++)
+        if (!lq_is_empty(&rt->workers[i].lq) ||
+            atomic_load_explicit(&rt->workers[i].lifo, memory_order_relaxed))
+            return true;
+    return false;
+}
+
+static void park(mt_worker *w)
+{
+    mt_rt *rt = w->rt;
+    /* Idle: give finished coroutines' stacks back first. */
+    if (stack_cache_has_dirty(&w->base.stacks) && stack_cache_trim(&w->base.stacks, 64))
+        return;
+    bool last = idle_to_parked(&rt->idle, w->index, w->searching);
+    w->searching = false;
+    if (last && work_pending(rt))
+        notify_parked(rt);
+    park_sleep(w);
+    idle_from_parked(&rt->idle, w->index);
+    w->searching = true;
+}
+
+static void maintenance(mt_worker *w)
+{
+    w->base.budget = w->rt->event_interval;
+    corio_instant now = corio_instant_now();
+    advance_due_wheels(w, now);
+    if (stack_cache_over(&w->base.stacks))
+        stack_cache_trim(&w->base.stacks, 1);
+}
+
+static void run_task(mt_worker *w, corio_task *t)
+{
+    if (w->tick % w->rt->event_interval == 0)
+        maintenance(w);
+    task_run(t, &w->base);
+    /* Relaxed: stealers only compare it with what they saw before. */
+    atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static void worker_loop(mt_worker *w)
+{
+    mt_rt *rt = w->rt;
+    while (!atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
+        corio_task *t = next_task(w);
+        if (!t && (t = steal_work(w)) == NULL) {
+            maintenance(w);
+            park(w);
+            continue;
+        }
+        if (w->searching)
+            end_search(w);
+        run_task(w, t);
+    }
+}
+
+/* ---- the core's interface (core/sched.h) ---------------------------------- */
+
+/* A push from a thread that is not one of the workers. Once the task is in
+ * the global queue a worker may run it to completion, and the runtime may
+ * then shut down and be freed, while this thread is still in
+ * notify_parked. So it counts itself in `remote_ops` first, while the task
+ * is live and unqueued (shutdown waits for every live task, so it cannot
+ * have got past that yet), and mt_destroy waits for the count to drop to
+ * zero before freeing. SeqCst on both sides: the increment is ordered
+ * before the push, the push before the task's completion, that before the
+ * shutdown's wait for live tasks, and that before mt_destroy's read. */
+static void push_remote(mt_rt *rt, corio_task *t)
+{
+    gq_push(&rt->gq, t);
+    notify_parked(rt);
+}
+
+static void mt_schedule(sched *s, corio_task *t)
+{
+    mt_rt *rt = mt_of(s);
+    mt_worker *w = here_in(rt);
+    if (w) {
+        schedule_local(w, t, false);
+        return;
+    }
+    atomic_fetch_add_explicit(&rt->remote_ops, 1, memory_order_seq_cst);
+    push_remote(rt, t);
+    atomic_fetch_sub_explicit(&rt->remote_ops, 1, memory_order_seq_cst);
+}
+
+static int mt_submit(sched *s, worker *here, corio_task *t)
+{
+    mt_rt *rt = mt_of(s);
+    if (here && here->sched == s) {
+        if (!registry_add(&rt->reg, t))
+            return CORIO_ESHUTDOWN;
+        schedule_local((mt_worker *)here, t, false);
+        return 0;
+    }
+    /* As mt_schedule's; counted before the task is live. */
+    atomic_fetch_add_explicit(&rt->remote_ops, 1, memory_order_seq_cst);
+    int rc = CORIO_ESHUTDOWN;
+    if (registry_add(&rt->reg, t)) {
+        push_remote(rt, t);
+        rc = 0;
+    }
+    atomic_fetch_sub_explicit(&rt->remote_ops, 1, memory_order_seq_cst);
+    return rc;
+}
+
+static void mt_release(sched *s, corio_task *t)
+{
+    registry_remove(&mt_of(s)->reg, t);
+}
+
+static void mt_yielded(worker *bw, corio_task *t)
+{
+    schedule_local((mt_worker *)bw, t, true);
+}
+
+/* A coroutine yields. With other work on this worker it goes back to the
+ * loop, which queues it behind that work (mt_yielded). Unlike the
+ * current-thread flavour, it never switches straight to the next yielded
+ * coroutine: that would put it in the local queue while its context is
+ * still being saved, and a stealer could resume it half-saved on another
+ * thread. */
+static corio_task *mt_yield_next(worker *bw, corio_task *self)
+{
+    mt_worker *w = (mt_worker *)bw;
+    if (w->base.budget == 0)
+        return NULL;
+    w->base.budget--;
+    if (atomic_load_explicit(&w->lifo, memory_order_relaxed) || !lq_is_empty(&w->lq))
+        return NULL;
+    return self; /* nothing else here: go on */
+}
+
+static const sched_vtable mt_sched_vtable = {
+    .schedule = mt_schedule,
+    .submit = mt_submit,
+    .release = mt_release,
+    .yield_next = mt_yield_next,
+    .yielded = mt_yielded,
+};
+
+/* ---- threads ------------------------------------------------------------------ */
+
+static void *worker_main(void *arg)
+{
+    mt_worker *w = arg;
+    mt_rt *rt = w->rt;
+    char name[16];
+    snprintf(name, sizeof name, "%.*s-%u", 10, rt->name_prefix, w->index);
+    pthread_setname_np(pthread_self(), name);
+    if (rt->b.on_thread_start)
+        rt->b.on_thread_start(rt->b.hook_arg);
+    worker_enter(&w->base);
+    worker_loop(w);
+    stack_cache_flush(&w->base.stacks);
+    worker_leave(&w->base);
+    if (rt->b.on_thread_stop)
+        rt->b.on_thread_stop(rt->b.hook_arg);
+    return NULL;
+}
+
+static void stop_workers(mt_rt *rt, unsigned started)
+{
+    atomic_store_explicit(&rt->shutdown, 1, memory_order_seq_cst);
+    for (unsigned i = 0; i < started; i++) {
+        atomic_store_explicit(&rt->workers[i].park_state, PARK_NOTIFIED, memory_order_seq_cst);
+        futex(&rt->workers[i].park_state, FUTEX_WAKE_PRIVATE, 1, NULL);
+    }
+    driver_unpark(rt->drv);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(rt->workers[i].thread, NULL);
+}
+
+/* ---- the flavour's operations (rt/runtime.h) ------------------------------- */
+
+static int mt_enter(corio_rt *crt)
+{
+    mt_rt *rt = (mt_rt *)crt;
+    return atomic_load_explicit(&rt->closed, memory_order_acquire) ? CORIO_ESHUTDOWN : 0;
+}
+
+static void mt_drive(corio_rt *crt, corio_task *main)
+{
+    (void)crt;
+    /* The workers run it: wait for it here, on a parker. */
+    corio_join_fut jf;
+    corio_join_fut_init(&jf, main);
+    block_on_parked(&jf.base);
+}
+
+static void mt_exit(corio_rt *crt)
+{
+    (void)crt;
+}
+
+static int mt_shutdown(corio_rt *crt)
+{
+    mt_rt *rt = (mt_rt *)crt;
+    atomic_store_explicit(&rt->closed, 1, memory_order_release);
+    registry_close_and_cancel(&rt->reg);
+    /* The workers run every cancelled task through its cleanup. */
+    struct timespec ms = {0, 1000000};
+    while (registry_live(&rt->reg) > 0)
+        nanosleep(&ms, NULL);
+    stop_workers(rt, rt->n);
+    return 0;
+}
+
+static void mt_destroy(corio_rt *crt)
+{
+    mt_rt *rt = (mt_rt *)crt;
+    /* Other threads still returning from a push (push_remote). */
+    while (atomic_load_explicit(&rt->remote_ops, memory_order_seq_cst))
+        sched_yield();
+    for (unsigned i = 0; i < rt->n; i++) {
+        wheel_clear(&rt->workers[i].wheel);
+        free(rt->workers[i].seen_polls);
+        free(rt->workers[i].seen_at);
+    }
+    registry_destroy(&rt->reg);
+    idle_destroy(&rt->idle);
+    gq_destroy(&rt->gq);
+    driver_close(rt->drv);
+    free(rt->workers);
+    free(rt);
+}
+
+static const rt_ops mt_ops = {
+    .enter = mt_enter,
+    .drive = mt_drive,
+    .exit = mt_exit,
+    .shutdown = mt_shutdown,
+    .destroy = mt_destroy,
+};
+
+int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
+{
+    mt_rt *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return -ENOMEM;
+    unsigned n = b->worker_threads;
+    rt->rt.s.vt = &mt_sched_vtable;
+    rt->rt.s.stack_size = stack_round_size(b->stack_size);
+    rt->rt.ops = &mt_ops;
+    rt->rt.flavor = CORIO_RT_MULTI_THREAD;
+    rt->n = n;
+    rt->b = *b;
+    snprintf(rt->name_prefix, sizeof rt->name_prefix, "%s",
+             b->thread_name_prefix ? b->thread_name_prefix : "corio-worker");
+    rt->event_interval = b->event_interval;
+    rt->gq_interval = b->global_queue_interval;
+    int rc = -ENOMEM;
+    rt->workers = calloc(n, sizeof *rt->workers);
+    if (!rt->workers)
+        goto fail_free;
+    if ((rc = gq_init(&rt->gq, n)) < 0)
+        goto fail_free;
+    if ((rc = idle_init(&rt->idle, n)) < 0)
+        goto fail_gq;
+    if ((rc = registry_init(&rt->reg, 4 * n)) < 0)
+        goto fail_idle;
+    if ((rc = driver_open(&rt->drv)) < 0)
+        goto fail_reg;
+    corio_instant now = corio_instant_now();
+    for (unsigned i = 0; i < n; i++) {
+        mt_worker *w = &rt->workers[i];
+        w->rt = rt;
+        w->index = i;
+        w->rng = 0x9e3779b9u * (i + 1);
+        w->base.sched = &rt->rt.s;
+        w->base.timers = &w->wheel;
+        w->base.budget = rt->event_interval;
+        stack_cache_init(&w->base.stacks, rt->rt.s.stack_size);
+        lq_init(&w->lq);
+        atomic_init(&w->lifo, NULL);
+        atomic_init(&w->polls, 0);
+        atomic_init(&w->park_state, PARK_EMPTY);
+        atomic_init(&w->on_driver, 0);
+        wheel_init(&w->wheel, now);
+        w->wheel.on_earlier = timer_earlier;
+        w->wheel.on_earlier_arg = rt;
+        w->seen_polls = calloc(n, sizeof *w->seen_polls);
+        w->seen_at = calloc(n, sizeof *w->seen_at);
+        if (!w->seen_polls || !w->seen_at) {
+            rc = -ENOMEM;
+            goto fail_workers;
+        }
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (b->thread_stack_size)
+        pthread_attr_setstacksize(&attr, b->thread_stack_size);
+    unsigned started = 0;
+    for (; started < n; started++) {
+        rc = -pthread_create(&rt->workers[started].thread, &attr, worker_main,
+                             &rt->workers[started]);
+        if (rc < 0)
+            break;
+    }
+    pthread_attr_destroy(&attr);
+    if (started < n) {
+        stop_workers(rt, started);
+        goto fail_workers;
+    }
+    *out = &rt->rt;
+    return 0;
+
+fail_workers:
+    for (unsigned i = 0; i < n; i++) {
+        free(rt->workers[i].seen_polls);
+        free(rt->workers[i].seen_at);
+    }
+    driver_close(rt->drv);
+fail_reg:
+    registry_destroy(&rt->reg);
+fail_idle:
+    idle_destroy(&rt->idle);
+fail_gq:
+    gq_destroy(&rt->gq);
+fail_free:
+    free(rt->workers);
+    free(rt);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* rt/registry.h - the multi-thread runtime's list of live tasks, so that
+ * shutdown can cancel every one of them (internal; tokio's OwnedTasks).
+ *
+ * Sharded by task id, a spinlock per shard: a task is added on the thread
+ * that spawns it and removed on the worker that completes it, which are
+ * rarely the same and never wait for each other for long. Once closed, no
+ * task is added (the spawn fails with CORIO_ESHUTDOWN), so closing and then
+ * cancelling every task found leaves none uncancelled.
+ *
+ * Links: corio_task.reg_prev/reg_next and TS_REGISTERED in sched_flags,
+ * under the shard's lock.
+ */
+#ifndef CORIO_RT_REGISTRY_H
+#define CORIO_RT_REGISTRY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arch/spin.h"
+#include "core/task.h"
+
+typedef struct reg_shard {
+    spinlock lock;
+    bool closed;
+    corio_task *head;
+    char pad_[64 - sizeof(spinlock) - sizeof(bool) - sizeof(corio_task *)];
+} reg_shard;
+
+typedef struct registry {
+    unsigned mask; /* shards - 1, a power of two */
+    reg_shard *shards;
+    _Atomic size_t live;
+} registry;
+
+/* 0 or -ENOMEM. `min_shards` is rounded up to a power of two. */
+int registry_init(registry *r, unsigned min_shards);
+void registry_destroy(registry *r);
+
+/* false once closed (nothing added). */
+bool registry_add(registry *r, corio_task *t);
+void registry_remove(registry *r, corio_task *t);
+
+/* Refuse new tasks, then cancel every live one (task_cancel: they are
+ * queued and unwind). */
+void registry_close_and_cancel(registry *r);
+
+static inline size_t registry_live(registry *r)
+{
+    return atomic_load_explicit(&r->live, memory_order_acquire);
+}
+
+#endif
