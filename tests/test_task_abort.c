@@ -207,7 +207,7 @@ typedef struct sticky_ctx {
     slot later[3];   /* awaited after it */
     int rcs[16];
     int n;
-    int other_done;
+    atomic_int other_done; /* written by one task, read by another */
     corio_task *other;
 } sticky_ctx;
 
@@ -215,7 +215,7 @@ static int other_fn(void *arg)
 {
     sticky_ctx *sc = arg;
     CHECK_EQ(corio_sleep(CORIO_MSEC(20)), 0);
-    sc->other_done = 1;
+    atomic_store(&sc->other_done, 1);
     return 0;
 }
 
@@ -254,7 +254,7 @@ static int sticky_main(void *arg)
     CHECK_EQ(corio_task_join(t, &r), CORIO_ECANCELED);
     CHECK_EQ(r, -1);
     /* the task whose join was cut short goes on, detached */
-    for (int i = 0; !sc->other_done; i++) {
+    for (int i = 0; !atomic_load(&sc->other_done); i++) {
         CHECK(i < 2000);
         CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
     }

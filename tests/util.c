@@ -84,6 +84,15 @@ corio_rt *new_rt(void)
     return new_rt_sized(0);
 }
 
+corio_rt *new_mt_rt(unsigned workers)
+{
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.worker_threads = workers;
+    corio_rt *rt = NULL;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    return rt;
+}
+
 int run_main(corio_fn fn, void *arg)
 {
     corio_rt *rt = new_rt();

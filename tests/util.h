@@ -80,6 +80,9 @@ corio_rt *new_rt(void);
 /* The same with every task's stack `stack_size` bytes (0: the default). */
 corio_rt *new_rt_sized(size_t stack_size);
 
+/* A fresh multi-thread runtime with `workers` workers (checked to build). */
+corio_rt *new_mt_rt(unsigned workers);
+
 /* Run fn(arg) as the main task of a fresh runtime, free the runtime, and
  * return fn's result. */
 int run_main(corio_fn fn, void *arg);

@@ -157,8 +157,20 @@ static inline void corio_future_drop(corio_future *f)
  *                    must return CORIO_PENDING instead); `fut` is left alone:
  *                    use corio_block_on_future in plain code.
  * Every corio call documented as suspending the task (sleep, join, yield...)
- * is an await and can return the two interruption codes. */
+ * is an await and can return the two interruption codes.
+ *
+ * A cooperative budget (tokio's): a task gets CORIO_COOP_BUDGET awaits that
+ * complete at once each time the scheduler resumes it; the await that uses
+ * up the budget yields (corio_yield) before it returns 0, so a loop over
+ * futures that are always ready (a channel that is never empty) cannot keep
+ * the others from running. The result is never lost: an await whose future
+ * completed returns 0 even when the task was cancelled during that yield
+ * (the next await reports it). */
 CORIO_API int corio_await(corio_future *fut);
+
+/* Awaits that complete at once between two suspensions of a task, before
+ * corio_await yields for it. */
+#define CORIO_COOP_BUDGET 128
 
 /* From plain code (any thread that is not running a corio task): run `fut`
  * to completion on a temporary current-thread runtime (so timers work), then

@@ -177,6 +177,7 @@ bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 #endif
     }
     w->current = &c->t;
+    w->coop = CORIO_COOP_BUDGET;
     switch_into(&w->ctx, &w->asan_fake_stack, c, false);
     /* The coroutine that switched back may be another one (direct yields). */
     c = (coro *)w->current;
@@ -242,8 +243,15 @@ int corio_await(corio_future *f)
             corio_future_drop(f);
             return err;
         }
-        if (f->vtable->poll(f, &cx) == CORIO_READY)
+        if (f->vtable->poll(f, &cx) == CORIO_READY) {
+            /* Read afresh: the task may have moved since it started. */
+            worker *w = worker_current();
+            if (__builtin_expect(--w->coop == 0, 0)) {
+                w->coop = CORIO_COOP_BUDGET; /* also when nothing else is ready */
+                (void)corio_yield();         /* its error shows at the next await */
+            }
             return 0;
+        }
         coro_suspend(c);
     }
 }
@@ -272,6 +280,7 @@ int corio_yield(void)
     if (!stack_canary_ok(c->stk))
         report_overflow(c);
     w->current = next;
+    w->coop = CORIO_COOP_BUDGET;
     switch_into(&c->ctx, CORO_FAKE_STACK(c), n, true);
     return coro_interrupted(c);
 }

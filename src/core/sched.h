@@ -43,6 +43,14 @@ typedef struct sched_vtable {
     /* Queue a coroutine that yielded back to the loop (still RUNNING, flagged
      * TF_YIELDED; its queue reference comes with it). On w's thread. */
     void (*yielded)(struct worker *w, corio_task *t);
+    /* Optional (NULL: the core just cancels the task): abort `t`, which has
+     * not finished - cancel it (task_cancel), and, for a scheduler that
+     * keeps tasks queued for long (the blocking pool, whose jobs wait for a
+     * free thread), take it off the queue and complete it now, so that its
+     * joiner does not wait for its turn. Must not touch t once it is
+     * cancelled and queued (a joiner on another thread may free it). Any
+     * thread. */
+    void (*aborted)(sched *s, corio_task *t);
 } sched_vtable;
 
 struct sched {

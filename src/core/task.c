@@ -227,7 +227,17 @@ void corio_task_release(corio_task *t)
 void corio_task_abort(corio_task *t)
 {
     task_handle_check(t, "corio_task_abort", false);
-    if (t)
+    /* A finished task's runtime (what `sched` points to) may be gone while
+     * its handle is still valid: nothing to do then. Otherwise the runtime
+     * lives until the task finishes. The last access to t is the
+     * cancellation itself: another thread may be joining t meanwhile and
+     * give the handle back as soon as that lets it finish. */
+    if (!t || task_is_complete(t))
+        return;
+    sched *s = t->sched;
+    if (s->vt->aborted)
+        s->vt->aborted(s, t); /* cancels it, its own way */
+    else
         task_cancel(t);
 }
 

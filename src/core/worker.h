@@ -36,6 +36,9 @@ typedef struct worker {
     corio_task *current;   /* task being polled, NULL in the loop itself */
     unsigned budget;       /* polls left before the loop checks timers and
                             * other threads' wakes again (the scheduler's) */
+    unsigned coop;         /* awaits the running coroutine may complete at
+                            * once before one yields (CORIO_COOP_BUDGET at
+                            * each resume by the loop) */
     struct wheel *timers;  /* where timers polled here are armed (the time
                             * layer's; the core never looks inside) */
     stack_cache stacks;

@@ -100,6 +100,17 @@ static void pool_release(sched *s, corio_task *t)
     (void)t; /* jobs are not in the runtime's registry: nothing to undo */
 }
 
+/* Complete a job taken off the queue, cancelled, on this thread: its drop
+ * runs instead of fn (task_run sees CANCELLED), the queue's reference goes. */
+static void run_cancelled(blocking_pool *p, corio_task *t)
+{
+    worker pw;
+    memset(&pw, 0, sizeof pw);
+    pw.sched = &p->s;
+    task_cancel(t);
+    task_run(t, &pw);
+}
+
 static corio_task *pool_yield_next(struct worker *w, corio_task *self)
 {
     (void)w;
@@ -112,12 +123,27 @@ static void pool_yielded(struct worker *w, corio_task *t)
     (void)t; /* never called: only coroutines yield */
 }
 
+/* A job aborted before its turn leaves the queue now: it completes
+ * cancelled on the aborting thread (fn never runs), and its joiner wakes. */
+static void pool_aborted(sched *s, corio_task *t)
+{
+    blocking_pool *p = (blocking_pool *)s;
+    pthread_mutex_lock(&p->lock);
+    bool queued = tq_remove(&p->queue, t);
+    pthread_mutex_unlock(&p->lock);
+    if (queued)
+        run_cancelled(p, t); /* ours now: nobody else can run it */
+    else
+        task_cancel(t); /* running (it cannot be stopped) or done */
+}
+
 static const sched_vtable pool_vtable = {
     .schedule = pool_schedule,
     .submit = pool_submit,
     .release = pool_release,
     .yield_next = pool_yield_next,
     .yielded = pool_yielded,
+    .aborted = pool_aborted,
 };
 
 /* ---- a job ------------------------------------------------------------------------ */
@@ -203,13 +229,19 @@ static void *pool_thread(void *arg)
         if (!p->queue.head && !p->shutdown)
             break; /* kept alive long enough with nothing to do */
     }
+    pthread_mutex_unlock(&p->lock);
+    worker_set_handle(NULL);
+    /* The hook runs while the thread still counts: the runtime's free
+     * waits for it, so whatever hook_arg points to may go once it returns. */
+    if (p->on_stop)
+        p->on_stop(p->hook_arg);
+    pthread_mutex_lock(&p->lock);
     p->threads--;
     bool last_of_abandoned = p->abandoned && p->threads == 0;
     pthread_cond_broadcast(&p->done);
+    /* Nothing of p is touched after this unlock (but by the last thread of
+     * an abandoned pool, which is then the only one left). */
     pthread_mutex_unlock(&p->lock);
-    worker_set_handle(NULL);
-    if (p->on_stop)
-        p->on_stop(p->hook_arg);
     if (last_of_abandoned)
         pool_free(p);
     return NULL;
@@ -259,14 +291,9 @@ int blocking_pool_shutdown(blocking_pool *p, corio_instant deadline)
     p->queue = (task_queue){0};
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->lock);
-    worker pw;
-    memset(&pw, 0, sizeof pw);
-    pw.sched = &p->s;
     corio_task *t;
-    while ((t = tq_pop(&pending)) != NULL) {
-        task_cancel(t);
-        task_run(t, &pw);
-    }
+    while ((t = tq_pop(&pending)) != NULL)
+        run_cancelled(p, t);
     pthread_mutex_lock(&p->lock);
     int rc = 0;
     if (deadline == UINT64_MAX) {

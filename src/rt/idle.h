@@ -72,6 +72,11 @@ void idle_from_parked(idle *id, unsigned index);
 /* Whether the worker is on the sleepers (for shutdown and tests). */
 bool idle_is_parked(idle *id, unsigned index);
 
+static inline unsigned idle_num_unparked(idle *id)
+{
+    return (unsigned)(atomic_load_explicit(&id->state, memory_order_seq_cst) >> 32);
+}
+
 static inline unsigned idle_num_searching(idle *id)
 {
     return (unsigned)(atomic_load_explicit(&id->state, memory_order_seq_cst) & 0xffffffffu);

@@ -69,6 +69,9 @@
 /* A worker whose poll count has not moved for this long, with a task in its
  * LIFO slot, is stuck in one poll: others may run that task. */
 #define STUCK_NS 100000ull
+/* While some worker is awake, the one asleep in the driver wakes at least
+ * this often to look for stuck LIFO slots (see schedule_local). */
+#define WATCH_NS 1000000ull
 
 enum { PARK_EMPTY = 0, PARK_PARKED = 1, PARK_NOTIFIED = 2 };
 
@@ -104,6 +107,10 @@ struct mt_rt {
     driver *drv;
     _Atomic int drv_held;
     _Atomic uint64_t drv_wake_at; /* 0: nobody sleeps in the driver */
+    _Atomic int drv_watching;     /* 1 + index of the worker that watches (0: none):
+                                   * asleep in the driver waking every WATCH_NS, or
+                                   * awake from that and searching */
+    _Atomic int drv_kicked;       /* woken to start watching, not yet parked again */
     _Atomic int shutdown;
     _Atomic int closed;
     _Atomic unsigned remote_ops; /* pushes from other threads in progress */
@@ -220,14 +227,23 @@ static void park_sleep(mt_worker *w)
          * wakes us; then the timeout from the wheels as they are. */
         atomic_store_explicit(&rt->drv_wake_at, UINT64_MAX, memory_order_seq_cst);
         corio_instant next = earliest_deadline(rt);
+        corio_instant now = corio_instant_now();
+        bool watch = idle_num_unparked(&rt->idle) > 0; /* somebody is busy */
+        if (watch && next > now + WATCH_NS)
+            next = now + WATCH_NS;
         atomic_store_explicit(&rt->drv_wake_at, next, memory_order_seq_cst);
+        /* Relaxed, both: hints for schedule_local (a stale one costs one
+         * spare wake, or a LIFO task left where it is until the next). */
+        atomic_store_explicit(&rt->drv_watching, watch ? (int)w->index + 1 : 0,
+                              memory_order_relaxed);
+        atomic_store_explicit(&rt->drv_kicked, 0, memory_order_relaxed);
         int expect = PARK_EMPTY;
         if (atomic_compare_exchange_strong_explicit(&w->park_state, &expect, PARK_PARKED,
                                                     memory_order_seq_cst, memory_order_seq_cst) &&
             !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
             int64_t timeout = -1;
             if (next != UINT64_MAX) {
-                corio_instant now = corio_instant_now();
+                now = corio_instant_now();
                 timeout = next > now ? (int64_t)(next - now) : 0;
             }
             driver_park(rt->drv, timeout);
@@ -279,6 +295,23 @@ static void push_back(mt_worker *w, corio_task *t)
     }
 }
 
+/* A task went into a LIFO slot while nobody watches for stuck ones: wake
+ * the driver's sleeper so that it parks again with the watch on (once per
+ * park of it), or, with nobody in the driver, wake a sleeper to take it
+ * (once: it then holds it). Relaxed loads: hints, see park_sleep. */
+static void lifo_unwatched(mt_rt *rt)
+{
+    if (atomic_load_explicit(&rt->drv_held, memory_order_relaxed)) {
+        if (!atomic_load_explicit(&rt->drv_kicked, memory_order_relaxed) &&
+            !atomic_exchange_explicit(&rt->drv_kicked, 1, memory_order_relaxed))
+            driver_unpark(rt->drv);
+    } else if (idle_num_unparked(&rt->idle) < rt->n) {
+        int o = idle_wake_any(&rt->idle);
+        if (o >= 0)
+            unpark_worker(rt, (unsigned)o);
+    }
+}
+
 /* A task made ready on one of the runtime's workers. */
 static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
 {
@@ -287,8 +320,16 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
         push_back(w, t);
     } else {
         corio_task *prev = atomic_exchange_explicit(&w->lifo, t, memory_order_acq_rel);
-        if (!prev)
-            return; /* only the LIFO slot: runs next here, nobody to tell */
+        if (!prev) {
+            /* Only the LIFO slot: it runs next here, nobody needs telling,
+             * unless this poll goes on for long. Then another worker takes
+             * it (steal_stuck_lifo) - if one is awake to look, which the
+             * worker asleep in the driver is every WATCH_NS while others
+             * are busy. Make sure one watches. */
+            if (!atomic_load_explicit(&rt->drv_watching, memory_order_relaxed))
+                lifo_unwatched(rt);
+            return;
+        }
         push_back(w, prev);
     }
     notify_parked(rt);
@@ -385,20 +426,27 @@ static corio_task *steal_work(mt_worker *w)
 static void end_search(mt_worker *w)
 {
     w->searching = false;
+    /* Off to run a task: if this was the watcher, it no longer is. */
+    int me = (int)w->index + 1;
+    if (atomic_load_explicit(&w->rt->drv_watching, memory_order_relaxed) == me)
+        atomic_compare_exchange_strong_explicit(&w->rt->drv_watching, &me, 0,
+                                                memory_order_relaxed, memory_order_relaxed);
     /* The last searcher found work: wake another, so that the rest of it
      * (there may be more) gets looked for. */
     if (idle_from_searching(&w->rt->idle))
         notify_parked(w->rt);
 }
 
-/* Any work a sleeping worker should wake for? */
+/* Any work a sleeping worker should wake for? Not a task in a LIFO slot:
+ * it runs next on its own worker, and waking others for it would have them
+ * spin for as long as two tasks there hand the slot back and forth (a
+ * stuck one is watched for instead: lifo_unwatched, WATCH_NS). */
 static bool work_pending(mt_rt *rt)
 {
     if (gq_len(&rt->gq))
         return true;
     for (unsigned i = 0; i < rt->n; i++)
-        if (!lq_is_empty(&rt->workers[i].lq) ||
-            atomic_load_explicit(&rt->workers[i].lifo, memory_order_relaxed))
+        if (!lq_is_empty(&rt->workers[i].lq))
             return true;
     return false;
 }
@@ -418,13 +466,16 @@ static void park(mt_worker *w)
     w->searching = true;
 }
 
-static void maintenance(mt_worker *w)
+/* Returns how many timers fired (their tasks are now in this worker's LIFO
+ * slot and queue). */
+static size_t maintenance(mt_worker *w)
 {
     w->base.budget = w->rt->event_interval;
     corio_instant now = corio_instant_now();
-    advance_due_wheels(w, now);
+    size_t fired = advance_due_wheels(w, now);
     if (stack_cache_over(&w->base.stacks))
         stack_cache_trim(&w->base.stacks, 1);
+    return fired;
 }
 
 static void run_task(mt_worker *w, corio_task *t)
@@ -443,8 +494,10 @@ static void worker_loop(mt_worker *w)
     while (!atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
         corio_task *t = next_task(w);
         if (!t && (t = steal_work(w)) == NULL) {
-            maintenance(w);
-            park(w);
+            /* Timers that fire here wake their tasks into this worker's
+             * LIFO slot: run them rather than sleep on them. */
+            if (maintenance(w) == 0)
+                park(w);
             continue;
         }
         if (w->searching)
@@ -684,6 +737,8 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
             rc = -ENOMEM;
             goto fail_workers;
         }
+        for (unsigned k = 0; k < n; k++)
+            w->seen_polls[k] = UINT64_MAX; /* never seen: the first look only notes */
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -4,6 +4,7 @@
 #ifndef CORIO_RT_QUEUE_H
 #define CORIO_RT_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/task.h"
@@ -35,6 +36,27 @@ static inline corio_task *tq_pop(task_queue *q)
         t->next = NULL;
     }
     return t;
+}
+
+/* Take `t` out of `q` if it is there (a walk: for short or rare uses).
+ * Returns whether it was. */
+static inline bool tq_remove(task_queue *q, corio_task *t)
+{
+    corio_task *prev = NULL;
+    for (corio_task *x = q->head; x; prev = x, x = x->next) {
+        if (x != t)
+            continue;
+        if (prev)
+            prev->next = x->next;
+        else
+            q->head = x->next;
+        if (q->tail == x)
+            q->tail = prev;
+        q->len--;
+        x->next = NULL;
+        return true;
+    }
+    return false;
 }
 
 /* Move all of `src` to the end of `dst`. */

@@ -52,7 +52,11 @@ corio_rt_builder corio_rt_builder_multi_thread(void)
 static unsigned default_workers(void)
 {
     const char *e = getenv("CORIO_WORKER_THREADS");
-    if (e && *e) {
+    if (e) {
+        /* Decimal digits only (as tokio's TOKIO_WORKER_THREADS: empty, a
+         * sign or spaces are errors too). */
+        if (*e < '0' || *e > '9')
+            return 0;
         char *end;
         unsigned long v = strtoul(e, &end, 10);
         if (*end || v == 0 || v > CORIO_MAX_WORKER_THREADS)

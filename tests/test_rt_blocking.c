@@ -1,0 +1,358 @@
+/* tests/test_rt_blocking.c - the blocking pool (corio_spawn_blocking): join
+ * handles like any task's, the thread limit and the queue beyond it, idle
+ * threads exiting after the keep-alive, abort of a job that has not
+ * started, spawning into the runtime from a job, the pool on both
+ * flavours, and shutdown with and without a deadline.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <corio.h>
+
+#include "test.h"
+#include "util.h"
+
+typedef struct pool_ctx {
+    atomic_int running, most_running, ran;
+    atomic_int order[16];
+    atomic_int next_order;
+    atomic_int gate; /* jobs that wait for it spin-sleep until it is 1 */
+    int job_ms;
+    corio_rt *rt;
+} pool_ctx;
+
+typedef struct job_arg {
+    pool_ctx *pc;
+    int index;
+} job_arg;
+
+static int timed_job(void *arg)
+{
+    job_arg *ja = arg;
+    pool_ctx *pc = ja->pc;
+    CHECK(corio_rt_current() == pc->rt);
+    CHECK(corio_task_current() == NULL); /* plain code, not a task */
+    atomic_store(&pc->order[atomic_fetch_add(&pc->next_order, 1)], ja->index);
+    int now = atomic_fetch_add(&pc->running, 1) + 1;
+    int most = atomic_load(&pc->most_running);
+    while (now > most && !atomic_compare_exchange_weak(&pc->most_running, &most, now)) {
+    }
+    sleep_ms(pc->job_ms); /* blocks its thread: what the pool is for */
+    atomic_fetch_sub(&pc->running, 1);
+    atomic_fetch_add(&pc->ran, 1);
+    return 100 + ja->index;
+}
+
+/* ==== join, the limit and the queue ======================================== */
+
+/* Eight 30 ms jobs on a pool of two threads: never more than two at once,
+ * started in the order they were spawned, each join gets its result; the
+ * task that waits for them is suspended, not a worker blocked (a ticker
+ * keeps ticking meanwhile). */
+typedef struct limit_ctx {
+    pool_ctx pc;
+    atomic_int stop;
+    atomic_int ticks;
+} limit_ctx;
+
+static int ticker_task(void *arg)
+{
+    limit_ctx *lc = arg;
+    while (!atomic_load(&lc->stop)) {
+        CHECK_EQ(corio_sleep(CORIO_MSEC(5)), 0);
+        atomic_fetch_add(&lc->ticks, 1);
+    }
+    return 0;
+}
+
+static int limit_main(void *arg)
+{
+    limit_ctx *lc = arg;
+    corio_task *tick;
+    CHECK_EQ(corio_spawn(ticker_task, lc, &tick), 0);
+    job_arg ja[8];
+    corio_task *jobs[8];
+    for (int i = 0; i < 8; i++) {
+        ja[i] = (job_arg){&lc->pc, i};
+        CHECK_EQ(corio_spawn_blocking(timed_job, &ja[i], &jobs[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        int r = 0;
+        if (i % 2) {
+            CHECK_EQ(corio_task_join(jobs[i], &r), 0);
+        } else {
+            corio_join_fut jf; /* awaitable like any task's */
+            corio_join_fut_init(&jf, jobs[i]);
+            CHECK_EQ(corio_timeout(&jf.base, CORIO_SEC(30)), 0);
+            CHECK_EQ(jf.base.result, 0);
+            r = jf.value;
+            corio_task_release(jobs[i]);
+        }
+        CHECK_EQ(r, 100 + i);
+    }
+    atomic_store(&lc->stop, 1);
+    CHECK_EQ(corio_task_join(tick, NULL), 0);
+    return 0;
+}
+
+TEST(rt_blocking_limit_queue_and_join)
+{
+    for (int flavor = 0; flavor < 2; flavor++) {
+        limit_ctx lc;
+        memset(&lc, 0, sizeof lc);
+        lc.pc.job_ms = 30;
+        corio_rt_builder b =
+            flavor ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
+        if (flavor)
+            b.worker_threads = 2;
+        b.max_blocking_threads = 2;
+        CHECK_EQ(corio_rt_build(&b, &lc.pc.rt), 0);
+        CHECK_EQ(corio_rt_block_on(lc.pc.rt, limit_main, &lc, NULL), 0);
+        CHECK_EQ(corio_rt_free(lc.pc.rt), 0);
+        CHECK_EQ(atomic_load(&lc.pc.ran), 8);
+        CHECK_EQ(atomic_load(&lc.pc.most_running), 2);
+        /* Taken in FIFO order; two threads note their starts in either
+         * order, so a job is at most one place off. */
+        for (int i = 0; i < 8; i++) {
+            int at = atomic_load(&lc.pc.order[i]);
+            CHECK(at >= i - 1 && at <= i + 1);
+        }
+        /* 8 x 30 ms on 2 threads: 120 ms, with the ticker going on. */
+        CHECK(atomic_load(&lc.ticks) >= 5);
+    }
+}
+
+/* From plain code: name the runtime; join from the plain thread. */
+TEST(rt_blocking_from_plain_code)
+{
+    pool_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.rt = new_mt_rt(2);
+    job_arg ja = {&pc, 3};
+    corio_task *t;
+    /* No runtime named, none current: refused. */
+    CHECK_EQ(corio_spawn_blocking(timed_job, &ja, &t), CORIO_EWRONGCTX);
+    corio_spawn_opts o = {.rt = pc.rt, .name = "blocking-job"};
+    CHECK_EQ(corio_spawn_blocking_with(&o, timed_job, &ja, &t), 0);
+    CHECK_EQ(strcmp(corio_task_name(t), "blocking-job"), 0);
+    int r = 0;
+    CHECK_EQ(corio_task_join(t, &r), 0);
+    CHECK_EQ(r, 103);
+    CHECK_EQ(corio_rt_free(pc.rt), 0);
+    CHECK_EQ(atomic_load(&pc.ran), 1);
+}
+
+/* ==== keep-alive ============================================================ */
+
+typedef struct ka_ctx {
+    atomic_int started, stopped;
+} ka_ctx;
+
+static void ka_start(void *arg)
+{
+    atomic_fetch_add(&((ka_ctx *)arg)->started, 1);
+}
+
+static void ka_stop(void *arg)
+{
+    atomic_fetch_add(&((ka_ctx *)arg)->stopped, 1);
+}
+
+static int quick_job(void *arg)
+{
+    sleep_ms(20);
+    return (int)(intptr_t)arg;
+}
+
+/* Three jobs at once start three threads; 100 ms after they are done, with
+ * a keep-alive of 50 ms, all three have exited (the hooks tell). A job after
+ * that starts a fresh thread. On a current-thread runtime, so the hooks
+ * count the pool's threads only. */
+static int ka_main(void *arg)
+{
+    ka_ctx *kc = arg;
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(corio_spawn_blocking(quick_job, (void *)(intptr_t)i, &t[i]), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(corio_task_join(t[i], NULL), 0);
+    CHECK_EQ(atomic_load(&kc->started), 3);
+    for (int i = 0; i < 500 && atomic_load(&kc->stopped) < 3; i++)
+        CHECK_EQ(corio_sleep(CORIO_MSEC(10)), 0);
+    CHECK_EQ(atomic_load(&kc->stopped), 3);
+    CHECK_EQ(corio_spawn_blocking(quick_job, (void *)7, &t[0]), 0);
+    int r = 0;
+    CHECK_EQ(corio_task_join(t[0], &r), 0);
+    CHECK_EQ(r, 7);
+    CHECK_EQ(atomic_load(&kc->started), 4);
+    return 0;
+}
+
+TEST(rt_blocking_idle_threads_exit_after_keep_alive)
+{
+    ka_ctx kc;
+    memset(&kc, 0, sizeof kc);
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    b.blocking_keep_alive = CORIO_MSEC(50);
+    b.on_thread_start = ka_start;
+    b.on_thread_stop = ka_stop;
+    b.hook_arg = &kc;
+    corio_rt *rt;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    CHECK_EQ(corio_rt_block_on(rt, ka_main, &kc, NULL), 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    /* The free waited for the last thread's stop hook. */
+    CHECK_EQ(atomic_load(&kc.stopped), 4);
+}
+
+/* ==== abort ================================================================== */
+
+static int gated_job(void *arg)
+{
+    pool_ctx *pc = arg;
+    atomic_fetch_add(&pc->ran, 1);
+    while (!atomic_load(&pc->gate))
+        sleep_ms(1);
+    return 1;
+}
+
+/* One thread, held by a gated job; a second job waits its turn. Aborting it
+ * completes it at once (its joiner does not wait for the thread), and its
+ * function never runs. Aborting a running job changes nothing. */
+static int abort_main(void *arg)
+{
+    pool_ctx *pc = arg;
+    corio_task *busy, *queued;
+    CHECK_EQ(corio_spawn_blocking(gated_job, pc, &busy), 0);
+    while (atomic_load(&pc->ran) < 1)
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    CHECK_EQ(corio_spawn_blocking(must_not_run, NULL, &queued), 0);
+    corio_sleep(CORIO_MSEC(10));
+    CHECK(!corio_task_is_finished(queued));
+    corio_task_abort(queued);
+    CHECK(corio_task_is_finished(queued)); /* taken off the queue, done */
+    int r = 5;
+    CHECK_EQ(corio_task_join(queued, &r), CORIO_ECANCELED);
+    corio_task_abort(busy); /* running: cannot be stopped */
+    atomic_store(&pc->gate, 1);
+    CHECK_EQ(corio_task_join(busy, &r), 0);
+    CHECK_EQ(r, 1);
+    return 0;
+}
+
+TEST(rt_blocking_abort_before_start_removes_the_job)
+{
+    pool_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.worker_threads = 2;
+    b.max_blocking_threads = 1;
+    CHECK_EQ(corio_rt_build(&b, &pc.rt), 0);
+    CHECK_EQ(corio_rt_block_on(pc.rt, abort_main, &pc, NULL), 0);
+    CHECK_EQ(corio_rt_free(pc.rt), 0);
+    CHECK_EQ(atomic_load(&never_called), 0);
+}
+
+/* ==== shutdown =============================================================== */
+
+/* Shutdown waits for the running jobs and cancels the queued ones. */
+static int shutdown_main(void *arg)
+{
+    pool_ctx *pc = arg;
+    CHECK_EQ(corio_spawn_blocking(gated_job, pc, NULL), 0);
+    corio_task *queued;
+    CHECK_EQ(corio_spawn_blocking(must_not_run, NULL, &queued), 0);
+    corio_task_release(queued);
+    while (atomic_load(&pc->ran) < 1)
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    return 0;
+}
+
+static void *open_gate_later(void *arg)
+{
+    pool_ctx *pc = arg;
+    sleep_ms(100);
+    atomic_store(&pc->gate, 1);
+    return NULL;
+}
+
+TEST(rt_blocking_shutdown_waits_for_running_jobs)
+{
+    pool_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.worker_threads = 2;
+    b.max_blocking_threads = 1;
+    CHECK_EQ(corio_rt_build(&b, &pc.rt), 0);
+    CHECK_EQ(corio_rt_block_on(pc.rt, shutdown_main, &pc, NULL), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, open_gate_later, &pc), 0);
+    double t0 = mono_ms();
+    CHECK_EQ(corio_rt_free(pc.rt), 0);
+    CHECK(mono_ms() - t0 >= 90); /* it waited for the gated job */
+    CHECK_EQ(atomic_load(&pc.ran), 1);
+    CHECK_EQ(atomic_load(&never_called), 0);
+    pthread_join(th, NULL);
+}
+
+/* With a deadline, a job that runs on is abandoned: the call returns
+ * CORIO_ETIMEDOUT at the deadline, everything else is freed, and the job's
+ * thread frees the pool when it is done. */
+static atomic_int long_job_done;
+
+static int long_job(void *arg)
+{
+    sleep_ms(400);
+    atomic_store(&long_job_done, 1);
+    return 0;
+}
+
+static int deadline_main(void *arg)
+{
+    CHECK_EQ(corio_spawn_blocking(long_job, NULL, NULL), 0);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(20)), 0); /* it has started */
+    return 0;
+}
+
+TEST_TIMING(rt_blocking_shutdown_timeout_abandons_late_jobs)
+{
+    for (int flavor = 0; flavor < 2; flavor++) {
+        atomic_store(&long_job_done, 0);
+        corio_rt *rt = flavor ? new_mt_rt(2) : new_rt();
+        CHECK_EQ(corio_rt_block_on(rt, deadline_main, NULL, NULL), 0);
+        double t0 = mono_ms();
+        CHECK_EQ(corio_rt_shutdown_timeout(rt, CORIO_MSEC(50)), CORIO_ETIMEDOUT);
+        double took = mono_ms() - t0;
+        CHECK(took >= 45 && took < 300);
+        CHECK_EQ(atomic_load(&long_job_done), 0);
+        /* The abandoned thread finishes, frees the pool and exits (ASan's
+         * leak check at exit would see a pool left behind). */
+        while (!atomic_load(&long_job_done))
+            sleep_ms(5);
+        sleep_ms(50);
+    }
+    /* Without jobs left, the deadline changes nothing. */
+    corio_rt *rt = new_mt_rt(2);
+    CHECK_EQ(corio_rt_shutdown_timeout(rt, CORIO_MSEC(50)), 0);
+}
+
+/* A blocking job cannot shut down its own runtime (it would wait for
+ * itself). */
+static int self_free_job(void *arg)
+{
+    return corio_rt_free((corio_rt *)arg);
+}
+
+TEST(rt_blocking_job_cannot_free_its_runtime)
+{
+    corio_rt *rt = new_mt_rt(2);
+    corio_spawn_opts o = {.rt = rt};
+    corio_task *t;
+    CHECK_EQ(corio_spawn_blocking_with(&o, self_free_job, rt, &t), 0);
+    int r = 0;
+    CHECK_EQ(corio_task_join(t, &r), 0);
+    CHECK_EQ(r, CORIO_EWRONGCTX);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
