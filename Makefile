@@ -115,7 +115,7 @@ all: lib examples tests bench
 lib: $(STATIC_LIB) $(SHARED_LIB)
 examples: $(EXAMPLES)
 tests: $(TEST_BIN) $(TEST_HELPERS) $(EXAMPLES) $(SHARED_LIB)
-bench: $(BENCHES) $(BUILD)/bench/max_threads
+bench: $(BENCHES)
 
 $(CC_OK):
 	@mkdir -p $(dir $@)
@@ -129,12 +129,6 @@ $(CC_OK):
 	  fi; \
 	fi
 	@touch $@
-
-# Tells ../shared/peers/run.sh that corio's benchmarks are single-threaded
-# for now (only the current-thread runtime exists): no threads=2 runs.
-$(BUILD)/bench/max_threads: bench/max_threads
-	@mkdir -p $(dir $@)
-	cp $< $@
 
 # Library objects: everything but the CORIO_API functions has hidden
 # visibility, which keeps it out of libcorio.so and lets the optimiser treat

@@ -10,9 +10,9 @@
  * a whole number exits with status 2. The generator is xorshift64* with the
  * peers' seed, so timers sleeps the same durations in every implementation.
  *
- * corio has only a current-thread runtime so far: bench_threads() accepts
- * threads=N but always runs one thread, and says so on stderr when N > 1;
- * build/bench/max_threads (a copy of bench/max_threads) tells the harness.
+ * threads=1 runs on a current-thread runtime, threads=N (N >= 2) on a
+ * multi-thread runtime with N workers, as the peers' rules say (tokio: its
+ * current-thread runtime and its multi-thread one; Go: GOMAXPROCS).
  *
  * Header-only and static: each benchmark is one translation unit.
  */
@@ -21,7 +21,9 @@
 
 #include <corio.h>
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,18 +72,19 @@ static __attribute__((unused)) uint64_t arg_u64(int argc, char **argv, const cha
     return (uint64_t)v;
 }
 
-/* The worker count the program runs with: always 1 (current-thread runtime).
- * A request for more is noted on stderr and run on one thread anyway, so the
- * RESULT line (threads=1) says what was measured. */
+/* The worker count the runtime of bench_run gets (bench_threads sets it). */
+static int bench_nthreads = 1;
+
+/* threads=N: 1 (the default) for a current-thread runtime, N >= 2 for a
+ * multi-thread one with N workers. */
 static __attribute__((unused)) int bench_threads(int argc, char **argv, const char *name)
 {
     long long t = arg_ll(argc, argv, "threads", 1);
-    if (t > 1)
-        fprintf(stderr,
-                "%s: threads=%lld requested, but corio has only a current-thread runtime "
-                "so far: running threads=1\n",
-                name, t);
-    return 1;
+    if (t < 1 || t > CORIO_MAX_WORKER_THREADS) {
+        fprintf(stderr, "%s: bad value for threads: %lld\n", name, t);
+        exit(2);
+    }
+    return bench_nthreads = (int)t;
 }
 
 /* ---- clock and generator --------------------------------------------------- */
@@ -136,31 +139,36 @@ static __attribute__((unused)) void bench_check(int rc, const char *what)
 
 /* ---- the waiter: a one-shot notification ------------------------------------ */
 
-/* The end of a workload: one waiter awaits `done`, the task that finishes
- * the work calls bench_done_fire(). All parties run on the runtime's one
- * thread, so plain fields suffice: the waiter's poll and the fire never
- * overlap. (A multi-thread runtime would need an atomic flag and a lock or
- * an atomic waker slot here.) */
+/* The end of a workload: one waiter awaits `done`, the task (or thread) that
+ * finishes the work calls bench_done_fire(), from any thread. Fired once, so
+ * a mutex around the waker slot costs nothing that shows. */
 typedef struct bench_done {
     corio_future base; /* result: 0 */
-    int fired;
-    corio_waker waker;
+    pthread_mutex_t lock;
+    int fired;         /* under lock */
+    corio_waker waker; /* under lock */
 } bench_done;
 
 static corio_poll bench_done_poll(corio_future *f, corio_context *cx)
 {
     bench_done *d = (bench_done *)f;
+    pthread_mutex_lock(&d->lock);
     if (d->fired) {
         corio_waker_drop(&d->waker); /* a ready future owns nothing */
+        pthread_mutex_unlock(&d->lock);
         return CORIO_READY;
     }
     corio_waker_store(&d->waker, corio_context_waker(cx));
+    pthread_mutex_unlock(&d->lock);
     return CORIO_PENDING;
 }
 
 static void bench_done_drop(corio_future *f)
 {
-    corio_waker_drop(&((bench_done *)f)->waker);
+    bench_done *d = (bench_done *)f;
+    pthread_mutex_lock(&d->lock);
+    corio_waker_drop(&d->waker);
+    pthread_mutex_unlock(&d->lock);
 }
 
 static const corio_future_vtable bench_done_vtable = {bench_done_poll, bench_done_drop};
@@ -168,23 +176,30 @@ static const corio_future_vtable bench_done_vtable = {bench_done_poll, bench_don
 static __attribute__((unused)) void bench_done_init(bench_done *d)
 {
     corio_future_init(&d->base, &bench_done_vtable);
+    pthread_mutex_init(&d->lock, NULL);
     d->fired = 0;
     d->waker = CORIO_WAKER_NONE;
 }
 
-/* Mark done and wake the waiter (its waker is consumed). */
+/* Mark done and wake the waiter (its waker is consumed), from any thread. */
 static __attribute__((unused)) void bench_done_fire(bench_done *d)
 {
+    pthread_mutex_lock(&d->lock);
     d->fired = 1;
-    corio_waker_wake(&d->waker);
+    corio_waker w = d->waker;
+    d->waker = CORIO_WAKER_NONE;
+    pthread_mutex_unlock(&d->lock);
+    corio_waker_wake(&w);
 }
 
-/* Build a current-thread runtime (excluded from the timings, as the peers
- * exclude theirs), run fn(arg) as its main task, free it. */
+/* Build the runtime threads=N asked for (excluded from the timings, as the
+ * peers exclude theirs), run fn(arg) as its main task, free it. */
 static __attribute__((unused)) int bench_run(corio_fn fn, void *arg)
 {
     corio_rt *rt;
-    corio_rt_builder b = corio_rt_builder_current_thread();
+    corio_rt_builder b = bench_nthreads > 1 ? corio_rt_builder_multi_thread()
+                                            : corio_rt_builder_current_thread();
+    b.worker_threads = (unsigned)bench_nthreads;
     bench_check(corio_rt_build(&b, &rt), "corio_rt_build");
     int result = 0;
     bench_check(corio_rt_block_on(rt, fn, arg, &result), "corio_rt_block_on");

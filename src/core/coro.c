@@ -256,6 +256,18 @@ int corio_await(corio_future *f)
     }
 }
 
+/* Just resumed by a switch from another coroutine that yielded to us
+ * directly: queue it now that its context is saved (sched.h, yield_next). */
+static inline void queue_deferred(void)
+{
+    worker *w = worker_current();
+    corio_task *d = w->deferred;
+    if (d) {
+        w->deferred = NULL;
+        w->sched->vt->yielded(w, d);
+    }
+}
+
 int corio_yield(void)
 {
     worker *w = worker_current();
@@ -271,6 +283,7 @@ int corio_yield(void)
     if (!next) {
         c->t.poll_flags |= TF_YIELDED; /* the loop requeues us */
         coro_suspend(c);
+        queue_deferred();
         return coro_interrupted(c);
     }
     /* Hand the CPU straight to the next yielded coroutine: one switch
@@ -282,6 +295,7 @@ int corio_yield(void)
     w->current = next;
     w->coop = CORIO_COOP_BUDGET;
     switch_into(&c->ctx, CORO_FAKE_STACK(c), n, true);
+    queue_deferred();
     return coro_interrupted(c);
 }
 

@@ -34,11 +34,15 @@ typedef struct sched_vtable {
      * thread, before the completion is published. */
     void (*release)(sched *s, corio_task *t);
     /* A coroutine `self` running on w calls yield: return the task to switch
-     * to directly (another coroutine that yielded, now taken off the queue,
-     * with self queued and flagged TF_YIELDED in its place), `self` to just
-     * go on (nothing else is ready), or NULL when self must switch back to
-     * the scheduler loop (it is then flagged TF_YIELDED by the core and
-     * handed to `yielded`). On w's thread. */
+     * to directly (another coroutine that yielded, now taken off the queue),
+     * `self` to just go on (nothing else is ready), or NULL when self must
+     * switch back to the scheduler loop (it is then flagged TF_YIELDED by
+     * the core and handed to `yielded`). On a direct switch, self must be
+     * flagged TF_YIELDED and either queued already (a scheduler no other
+     * thread takes tasks from) or left in w->deferred: the core hands it to
+     * `yielded` once the switch has saved its context (before that, a
+     * thread that took it from a queue could resume it half-saved). On w's
+     * thread. */
     corio_task *(*yield_next)(struct worker *w, corio_task *self);
     /* Queue a coroutine that yielded back to the loop (still RUNNING, flagged
      * TF_YIELDED; its queue reference comes with it). On w's thread. */

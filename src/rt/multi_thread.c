@@ -32,7 +32,7 @@
  *  - a worker's local queue: pushes and pops by its owner, steals by others
  *    (local_queue.h has the protocol);
  *  - `lifo`: exchanged by the owner (push and pop) and by a stealer taking a
- *    stuck worker's task; `searching`, `tick`: owner only;
+ *    stuck worker's task; `run_next`, `searching`, `tick`: owner only;
  *  - `park_state`, `on_driver`: the futex handshake of park/unpark below;
  *  - the registry (rt/registry.h) by any thread, under its shard locks.
  */
@@ -85,6 +85,7 @@ typedef struct mt_worker {
     local_queue lq;
     _Atomic(corio_task *) lifo;
     unsigned lifo_polls;
+    corio_task *run_next; /* taken off the queue by a yield, runs next */
     bool searching;
     uint64_t tick;
     uint32_t rng;
@@ -381,6 +382,10 @@ static corio_task *next_task(mt_worker *w)
     corio_task *t;
     if (++w->tick % rt->gq_interval == 0 && (t = pull_global(w, 1)) != NULL)
         return t;
+    if ((t = w->run_next) != NULL) {
+        w->run_next = NULL;
+        return t;
+    }
     if (w->lifo_polls < MAX_LIFO_POLLS &&
         (t = atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel)) != NULL) {
         w->lifo_polls++;
@@ -566,21 +571,35 @@ static void mt_yielded(worker *bw, corio_task *t)
     schedule_local((mt_worker *)bw, t, true);
 }
 
-/* A coroutine yields. With other work on this worker it goes back to the
- * loop, which queues it behind that work (mt_yielded). Unlike the
- * current-thread flavour, it never switches straight to the next yielded
- * coroutine: that would put it in the local queue while its context is
- * still being saved, and a stealer could resume it half-saved on another
- * thread. */
+/* A coroutine yields: hand the CPU straight to the next local task if it is
+ * a yielded coroutine too (one switch instead of two through the loop),
+ * else let the loop run it (kept in run_next, ahead of the queue). Self
+ * goes to the back of the local queue - but only once the switch has saved
+ * its context (w->deferred, queued by the core after the switch): in the
+ * queue before that, a stealer could resume it half-saved. */
 static corio_task *mt_yield_next(worker *bw, corio_task *self)
 {
     mt_worker *w = (mt_worker *)bw;
     if (w->base.budget == 0)
         return NULL;
     w->base.budget--;
-    if (atomic_load_explicit(&w->lifo, memory_order_relaxed) || !lq_is_empty(&w->lq))
+    /* In the order next_task takes them (bar the global queue's turn). */
+    corio_task *next = w->run_next;
+    w->run_next = NULL;
+    if (!next && w->lifo_polls < MAX_LIFO_POLLS &&
+        (next = atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel)) != NULL)
+        w->lifo_polls++;
+    if (!next)
+        next = lq_pop(&w->lq);
+    if (!next)
+        return self; /* nothing else here: go on */
+    if (!(next->poll_flags & TF_YIELDED)) {
+        w->run_next = next;
         return NULL;
-    return self; /* nothing else here: go on */
+    }
+    self->poll_flags |= TF_YIELDED;
+    w->base.deferred = self;
+    return next;
 }
 
 static const sched_vtable mt_sched_vtable = {
