@@ -7,7 +7,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <corio.h>
 
@@ -355,4 +357,162 @@ TEST(rt_blocking_job_cannot_free_its_runtime)
     CHECK_EQ(corio_task_join(t, &r), 0);
     CHECK_EQ(r, CORIO_EWRONGCTX);
     CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* ==== no job waits behind another below the limit ========================== */
+
+/* Rounds of K jobs that can only finish together: each waits (up to 10 s)
+ * until all K have started. On a pool of K threads every round completes
+ * only if each job got a thread of its own at once - a pool that let a
+ * job queue behind a running one, with a thread to spare (a wake-up not
+ * sent, a thread not started, one counted as coming that never came),
+ * times out. Rounds come quickly after each other, so they land on threads
+ * that are spinning, idle, just woken and being started, from a task and
+ * from a plain thread. */
+enum { RV_JOBS = 8 };
+
+typedef struct rv_round {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int arrived;
+} rv_round;
+
+static int rv_job(void *arg)
+{
+    rv_round *r = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&r->mu);
+    if (++r->arrived == RV_JOBS)
+        pthread_cond_broadcast(&r->cv);
+    int rc = 0;
+    while (r->arrived < RV_JOBS && rc == 0)
+        rc = pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    int ok = r->arrived == RV_JOBS;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+static void rv_rounds(corio_rt *rt, int rounds)
+{
+    for (int k = 0; k < rounds; k++) {
+        rv_round r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+        corio_task *t[RV_JOBS];
+        corio_spawn_opts o = {.rt = rt};
+        for (int i = 0; i < RV_JOBS; i++)
+            CHECK_EQ(corio_spawn_blocking_with(&o, rv_job, &r, &t[i]), 0);
+        for (int i = 0; i < RV_JOBS; i++) {
+            int ok = 0;
+            CHECK_EQ(corio_task_join(t[i], &ok), 0);
+            CHECK_EQ(ok, 1);
+        }
+        if (k % 3 == 1)
+            sleep_ms(1); /* let some threads go from spinning to idle */
+    }
+}
+
+static int rv_main(void *arg)
+{
+    rv_rounds(corio_rt_current(), *(int *)arg);
+    return 0;
+}
+
+static void *rv_thread(void *arg)
+{
+    rv_rounds(arg, UNDER_SAN ? 20 : 100);
+    return NULL;
+}
+
+TEST(rt_blocking_jobs_below_the_limit_never_wait_for_each_other)
+{
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.worker_threads = 2;
+    b.max_blocking_threads = RV_JOBS;
+    corio_rt *rt;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    int rounds = UNDER_SAN ? 20 : 100;
+    CHECK_EQ(corio_rt_block_on(rt, rv_main, &rounds, NULL), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, rv_thread, rt), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* ==== a storm of small jobs from everywhere ================================ */
+
+/* Two tasks and two plain threads each spawn a few thousand trivial jobs
+ * and join them all: every job runs exactly once and its joiner gets its
+ * result, however the submits interleave with threads spinning, parking,
+ * waking and exiting (a keep-alive of 1 ms makes threads come and go). */
+enum { ST_SUBMITTERS = 4 };
+
+typedef struct storm_ctx {
+    corio_rt *rt;
+    int per;
+    atomic_int ran;
+} storm_ctx;
+
+static int storm_job(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+static void storm_submit(storm_ctx *sc, int who)
+{
+    corio_spawn_opts o = {.rt = sc->rt};
+    corio_task **t = calloc((size_t)sc->per, sizeof *t);
+    CHECK(t != NULL);
+    int sum = 0;
+    for (int i = 0; i < sc->per; i++) {
+        CHECK_EQ(corio_spawn_blocking_with(&o, storm_job, NULL, &t[i]), 0);
+        if ((i + who) % 97 == 0)
+            sleep_ms(1); /* pauses: threads go idle and time out meanwhile */
+    }
+    for (int i = 0; i < sc->per; i++) {
+        int r = 0;
+        CHECK_EQ(corio_task_join(t[i], &r), 0);
+        sum += r;
+    }
+    free(t);
+    CHECK_EQ(sum, sc->per);
+    atomic_fetch_add(&sc->ran, sum);
+}
+
+static int storm_task(void *arg)
+{
+    storm_submit(arg, 0);
+    return 0;
+}
+
+static void *storm_thread(void *arg)
+{
+    storm_submit(arg, 1);
+    return NULL;
+}
+
+TEST(rt_blocking_storm_from_tasks_and_threads)
+{
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.worker_threads = 2;
+    b.max_blocking_threads = 6;
+    b.blocking_keep_alive = CORIO_MSEC(1);
+    storm_ctx sc;
+    memset(&sc, 0, sizeof sc);
+    CHECK_EQ(corio_rt_build(&b, &sc.rt), 0);
+    sc.per = UNDER_SAN ? 1000 : 5000;
+    corio_task *t[2];
+    corio_spawn_opts o = {.rt = sc.rt};
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(corio_spawn_with(&o, storm_task, &sc, &t[i]), 0);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, storm_thread, &sc), 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(corio_task_join(t[i], NULL), 0);
+        CHECK_EQ(pthread_join(th[i], NULL), 0);
+    }
+    CHECK_EQ(atomic_load(&sc.ran), ST_SUBMITTERS * sc.per);
+    CHECK_EQ(corio_rt_free(sc.rt), 0);
 }

@@ -1,11 +1,39 @@
 /* rt/blocking.c - the blocking pool (see blocking.h).
  *
- * One mutex and two condition variables: `work` wakes an idle thread for a
- * new job, `done` tells shutdown a thread has exited. `threads` counts the
- * live threads, `idle` those waiting for a job. Threads are detached: one
- * that exits after its keep-alive is gone for good; shutdown waits for the
- * count to reach zero. A pool abandoned past a shutdown deadline is freed by
- * its last thread (`abandoned`).
+ * One mutex over everything below, and two condition variables: `work`
+ * wakes an idle thread for a new job, `done` tells shutdown a thread has
+ * exited. Threads are detached: one that exits after its keep-alive is gone
+ * for good; shutdown waits for the count to reach zero. A pool abandoned
+ * past a shutdown deadline is freed by its last thread (`abandoned`).
+ *
+ * Counting, as tokio's pool does, so that a burst of jobs neither wakes
+ * one thread twice nor starts threads that then find nothing to do:
+ *   threads   live threads, counted from before pthread_create is called;
+ *   idle      threads waiting on `work` that no job has claimed yet;
+ *   notified  wake-ups owed: a submit that finds an idle thread moves it
+ *             from `idle` to `notified` and signals; a waiting thread
+ *             leaves its wait only by taking one of these (or at shutdown,
+ *             or at its keep-alive timeout with none to take), so a
+ *             spurious wake-up or a stolen signal cannot lose a job.
+ *   starting  threads counted in `threads` that have not yet reached the
+ *             queue (being created);
+ *   claimed   spinners (below) claimed by a submit, not yet back at the
+ *             queue;
+ *   spinner   whether one thread, just done with a job and finding none,
+ *             is spinning for SPIN_NS before it goes idle (at most one
+ *             does): a submit that finds it set clears it, and the spinner,
+ *             seeing it cleared (a relaxed read outside the lock: a hint,
+ *             acted on under the lock), comes for the job. Jobs that arrive
+ *             every few microseconds then cost no sleep and wake-up each.
+ * A job that finds no more jobs queued than threads on their way to the
+ * queue (notified + starting + claimed) needs no one else; otherwise it
+ * goes to the spinner, else to an idle thread, else starts a new one (below
+ * the limit), else waits in the queue for a busy one to come back for it.
+ * So no job waits behind a running one while a thread could take it, and a
+ * burst of jobs faster than threads wake up does not start a thread for
+ * each. Signals and thread
+ * creation happen after the unlock: a thread woken while the lock is held
+ * would only block on it again.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -13,6 +41,7 @@
 #include "rt/blocking.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +59,9 @@ struct blocking_pool {
     pthread_mutex_t lock;
     pthread_cond_t work, done;
     task_queue queue; /* jobs not started yet */
-    unsigned threads, idle, max_threads;
+    unsigned threads, idle, notified, max_threads;
+    unsigned starting, claimed; /* see the top of the file */
+    _Atomic bool spinner; /* written under the lock only */
     bool shutdown, abandoned;
     corio_duration keep_alive;
     size_t thread_stack_size;
@@ -40,41 +71,25 @@ struct blocking_pool {
 };
 
 static void *pool_thread(void *arg);
+static void pool_free(blocking_pool *p);
 
 /* ---- the jobs' scheduler (core/sched.h) --------------------------------------- */
 
-static bool start_thread_locked(blocking_pool *p)
+/* Start one more thread, counted in `threads` already (by the caller,
+ * under the lock). Without the lock. */
+static bool start_thread(blocking_pool *p)
 {
     pthread_attr_t attr;
     pthread_t th;
-    if (pthread_attr_init(&attr) != 0)
-        return false;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (p->thread_stack_size)
-        pthread_attr_setstacksize(&attr, p->thread_stack_size);
-    p->threads++;
-    int rc = pthread_create(&th, &attr, pool_thread, p);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
-        p->threads--;
-    return rc == 0;
-}
-
-/* Queue a job and make sure a thread will take it: an idle one, or a new
- * one below the limit; at the limit it waits for a busy one. With the lock
- * held. Returns false (nothing queued) when there is no thread at all and
- * none could be started. */
-static bool enqueue_locked(blocking_pool *p, corio_task *t)
-{
-    if (p->idle > p->queue.len) {
-        tq_push(&p->queue, t);
-        pthread_cond_signal(&p->work);
-        return true;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (p->thread_stack_size)
+            pthread_attr_setstacksize(&attr, p->thread_stack_size);
+        rc = pthread_create(&th, &attr, pool_thread, p);
+        pthread_attr_destroy(&attr);
     }
-    if (p->threads < p->max_threads && !start_thread_locked(p) && p->threads == 0)
-        return false;
-    tq_push(&p->queue, t);
-    return true;
+    return rc == 0;
 }
 
 static void pool_schedule(sched *s, corio_task *t)
@@ -88,10 +103,46 @@ static int pool_submit(sched *s, struct worker *here, corio_task *t)
 {
     (void)here;
     blocking_pool *p = (blocking_pool *)s;
+    enum { QUEUED, SIGNAL, START } what = QUEUED;
     pthread_mutex_lock(&p->lock);
-    int rc = p->shutdown ? CORIO_ESHUTDOWN : enqueue_locked(p, t) ? 0 : -EAGAIN;
+    if (p->shutdown) {
+        pthread_mutex_unlock(&p->lock);
+        return CORIO_ESHUTDOWN;
+    }
+    tq_push(&p->queue, t);
+    if (p->queue.len <= p->notified + p->starting + p->claimed) {
+        /* enough threads are on their way to the queue already */
+    } else if (atomic_load_explicit(&p->spinner, memory_order_relaxed)) {
+        atomic_store_explicit(&p->spinner, false, memory_order_relaxed);
+        p->claimed++;
+    } else if (p->idle > 0) {
+        p->idle--;
+        p->notified++;
+        what = SIGNAL;
+    } else if (p->threads < p->max_threads) {
+        p->threads++;
+        p->starting++;
+        what = START;
+    }
     pthread_mutex_unlock(&p->lock);
-    return rc;
+    if (what == SIGNAL)
+        pthread_cond_signal(&p->work);
+    if (what != START || start_thread(p))
+        return 0;
+    /* No thread: the count goes back, and with no thread at all the job
+     * cannot run - take it back, unless a thread that came back for more
+     * work has started it meanwhile. */
+    pthread_mutex_lock(&p->lock);
+    p->threads--;
+    p->starting--;
+    bool taken_back = p->threads == 0 && tq_remove(&p->queue, t);
+    bool free_it = p->abandoned && p->threads == 0; /* see pool_thread's end */
+    if (p->threads == 0)
+        pthread_cond_broadcast(&p->done);
+    pthread_mutex_unlock(&p->lock);
+    if (free_it)
+        pool_free(p);
+    return taken_back ? -EAGAIN : 0;
 }
 
 static void pool_release(sched *s, corio_task *t)
@@ -192,6 +243,33 @@ static void deadline_of(struct timespec *ts, corio_duration d)
     ts->tv_nsec = ns % 1000000000;
 }
 
+#define SPIN_NS 50000 /* about the cost of a sleep and a wake-up, twice */
+
+/* Spin as the pool's spinner for up to SPIN_NS (with the lock, released
+ * meanwhile). True when a submit claimed the spinner; false when the time
+ * ran out first, or shutdown began (spinner cleared either way). */
+static bool spin(blocking_pool *p)
+{
+    atomic_store_explicit(&p->spinner, true, memory_order_relaxed);
+    pthread_mutex_unlock(&p->lock);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (atomic_load_explicit(&p->spinner, memory_order_relaxed)) {
+        /* Yield rather than pause: on a machine with fewer cores than
+         * runnable threads, the submitter may need this core. */
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > SPIN_NS)
+            break;
+    }
+    pthread_mutex_lock(&p->lock);
+    bool claimed = !atomic_load_explicit(&p->spinner, memory_order_relaxed);
+    if (claimed)
+        p->claimed--; /* at the queue now */
+    atomic_store_explicit(&p->spinner, false, memory_order_relaxed);
+    return claimed && !p->shutdown;
+}
+
 static void *pool_thread(void *arg)
 {
     blocking_pool *p = arg;
@@ -209,6 +287,7 @@ static void *pool_thread(void *arg)
     memset(&pw, 0, sizeof pw);
     pw.sched = &p->s;
     pthread_mutex_lock(&p->lock);
+    p->starting--; /* at the queue now */
     for (;;) {
         corio_task *t = tq_pop(&p->queue);
         if (t) {
@@ -219,14 +298,30 @@ static void *pool_thread(void *arg)
         }
         if (p->shutdown)
             break;
+        if (!atomic_load_explicit(&p->spinner, memory_order_relaxed) && spin(p))
+            continue; /* a submit came to the spinner */
+        /* Idle until a submit claims this thread (a token in `notified`). */
         struct timespec until;
         deadline_of(&until, p->keep_alive);
         p->idle++;
-        int rc = 0;
-        while (!p->queue.head && !p->shutdown && rc == 0)
-            rc = pthread_cond_timedwait(&p->work, &p->lock, &until);
+        bool woken = false;
+        for (;;) {
+            int rc = pthread_cond_timedwait(&p->work, &p->lock, &until);
+            if (p->notified > 0) {
+                p->notified--;
+                woken = true;
+                break;
+            }
+            if (p->shutdown || rc == ETIMEDOUT)
+                break;
+        }
+        if (woken)
+            continue;
+        /* Left unclaimed (shutdown, or keep-alive over): no longer idle. */
         p->idle--;
-        if (!p->queue.head && !p->shutdown)
+        if (p->shutdown)
+            break;
+        if (!p->queue.head)
             break; /* kept alive long enough with nothing to do */
     }
     pthread_mutex_unlock(&p->lock);

@@ -149,6 +149,16 @@ static inline corio_task *lq_pop(local_queue *q)
     }
 }
 
+/* The owner: start loading the header of the task lq_pop would return
+ * next. A hint only: a stealer may take that task (and it may even be done
+ * and freed) before it is used, which a prefetch does not mind. */
+static inline void lq_prefetch_next(local_queue *q)
+{
+    uint32_t real = lq_real(atomic_load_explicit(&q->head, memory_order_relaxed));
+    if (real != atomic_load_explicit(&q->tail, memory_order_relaxed))
+        __builtin_prefetch(atomic_load_explicit(&q->buf[real & LQ_MASK], memory_order_relaxed));
+}
+
 /* A stealer: move about half of `src`'s tasks to `dst` (the stealer's own
  * queue, which must have room for them: the stealer only steals when its
  * queue is empty). Returns one of them to run now (it is not put in dst),

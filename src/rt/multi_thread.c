@@ -32,7 +32,8 @@
  *  - a worker's local queue: pushes and pops by its owner, steals by others
  *    (local_queue.h has the protocol);
  *  - `lifo`: exchanged by the owner (push and pop) and by a stealer taking a
- *    stuck worker's task; `run_next`, `searching`, `tick`: owner only;
+ *    stuck worker's task; `run_next`, `searching`, `gq_left`, `ev_left`: owner
+ *    only;
  *  - `park_state`, `on_driver`: the futex handshake of park/unpark below;
  *  - the registry (rt/registry.h) by any thread, under its shard locks.
  */
@@ -87,7 +88,8 @@ typedef struct mt_worker {
     unsigned lifo_polls;
     corio_task *run_next; /* taken off the queue by a yield, runs next */
     bool searching;
-    uint64_t tick;
+    unsigned gq_left; /* loop turns until the global queue's, then the */
+    unsigned ev_left; /* maintenance's turn (countdowns: no division) */
     uint32_t rng;
     _Atomic uint64_t polls; /* read by stealers to tell a stuck worker */
     wheel wheel;
@@ -320,7 +322,14 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
     if (is_yield) {
         push_back(w, t);
     } else {
-        corio_task *prev = atomic_exchange_explicit(&w->lifo, t, memory_order_acq_rel);
+        /* Only the owner fills the slot: seen empty, a store will do (a
+         * stealer only ever empties it); else swap, as one may take the
+         * task there meanwhile. Release: whoever takes t sees it whole. */
+        corio_task *prev = NULL;
+        if (!atomic_load_explicit(&w->lifo, memory_order_relaxed))
+            atomic_store_explicit(&w->lifo, t, memory_order_release);
+        else
+            prev = atomic_exchange_explicit(&w->lifo, t, memory_order_acq_rel);
         if (!prev) {
             /* Only the LIFO slot: it runs next here, nobody needs telling,
              * unless this poll goes on for long. Then another worker takes
@@ -376,18 +385,31 @@ static corio_task *steal_stuck_lifo(mt_worker *w, mt_worker *v, corio_instant no
     return atomic_exchange_explicit(&v->lifo, NULL, memory_order_acq_rel);
 }
 
+/* The owner takes its LIFO slot. Only the owner ever fills it, so a
+ * relaxed load that sees it empty is the truth, and the exchange (a locked
+ * instruction, there because a stealer may take the task meanwhile) is paid
+ * only when there is something to take. */
+static inline corio_task *lifo_take(mt_worker *w)
+{
+    if (!atomic_load_explicit(&w->lifo, memory_order_relaxed))
+        return NULL;
+    return atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel);
+}
+
 static corio_task *next_task(mt_worker *w)
 {
     mt_rt *rt = w->rt;
     corio_task *t;
-    if (++w->tick % rt->gq_interval == 0 && (t = pull_global(w, 1)) != NULL)
-        return t;
+    if (--w->gq_left == 0) {
+        w->gq_left = rt->gq_interval;
+        if ((t = pull_global(w, 1)) != NULL)
+            return t;
+    }
     if ((t = w->run_next) != NULL) {
         w->run_next = NULL;
         return t;
     }
-    if (w->lifo_polls < MAX_LIFO_POLLS &&
-        (t = atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel)) != NULL) {
+    if (w->lifo_polls < MAX_LIFO_POLLS && (t = lifo_take(w)) != NULL) {
         w->lifo_polls++;
         return t;
     }
@@ -396,7 +418,7 @@ static corio_task *next_task(mt_worker *w)
         return t;
     if ((t = pull_global(w, STEAL_BATCH)) != NULL)
         return t;
-    return atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel);
+    return lifo_take(w);
 }
 
 static corio_task *steal_work(mt_worker *w)
@@ -485,8 +507,10 @@ static size_t maintenance(mt_worker *w)
 
 static void run_task(mt_worker *w, corio_task *t)
 {
-    if (w->tick % w->rt->event_interval == 0)
+    if (--w->ev_left == 0) {
+        w->ev_left = w->rt->event_interval;
         maintenance(w);
+    }
     task_run(t, &w->base);
     /* Relaxed: stealers only compare it with what they saw before. */
     atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
@@ -586,13 +610,14 @@ static corio_task *mt_yield_next(worker *bw, corio_task *self)
     /* In the order next_task takes them (bar the global queue's turn). */
     corio_task *next = w->run_next;
     w->run_next = NULL;
-    if (!next && w->lifo_polls < MAX_LIFO_POLLS &&
-        (next = atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel)) != NULL)
+    if (!next && w->lifo_polls < MAX_LIFO_POLLS && (next = lifo_take(w)) != NULL)
         w->lifo_polls++;
-    if (!next)
+    if (!next) {
         next = lq_pop(&w->lq);
-    if (!next)
-        return self; /* nothing else here: go on */
+        if (!next)
+            return self; /* nothing else here: go on */
+        lq_prefetch_next(&w->lq); /* the one after: likely cold by now */
+    }
     if (!(next->poll_flags & TF_YIELDED)) {
         w->run_next = next;
         return NULL;
@@ -741,6 +766,8 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
         w->base.sched = &rt->rt.s;
         w->base.timers = &w->wheel;
         w->base.budget = rt->event_interval;
+        w->gq_left = rt->gq_interval;
+        w->ev_left = rt->event_interval;
         stack_cache_init(&w->base.stacks, rt->rt.s.stack_size);
         lq_init(&w->lq);
         atomic_init(&w->lifo, NULL);
