@@ -229,14 +229,16 @@ test-aarch64:
 # The examples under valgrind's memcheck: no error, no leak (definite or
 # possible). Stacks are registered with valgrind, and task memory falls back
 # to malloc under it.
-VALGRIND_EXAMPLES := count_to_three two_tasks forget_await timeout delayed_value fetch_data demo
+VALGRIND_EXAMPLES := count_to_three two_tasks forget_await timeout delayed_value fetch_data demo \
+  multi_thread cpu_intensive batching bounded_spawn
 check-valgrind: $(EXAMPLES)
 	@for e in $(VALGRIND_EXAMPLES); do \
 	  echo "valgrind $$e"; \
 	  valgrind -q --error-exitcode=9 --leak-check=full \
 	    --errors-for-leak-kinds=definite,possible \
 	    $(BUILD)/examples/$$e $$(case $$e in two_tasks) echo 50;; timeout) echo fast;; delayed_value) echo 100;; \
-	      fetch_data) echo 50;; demo) echo quick;; esac) \
+	      fetch_data) echo 50;; demo) echo quick;; multi_thread) echo 16;; \
+	      cpu_intensive) echo 30000;; batching) echo 2001 100;; bounded_spawn) echo 300 20 2;; esac) \
 	    >/dev/null 2>$(BUILD)/valgrind-$$e.log || { cat $(BUILD)/valgrind-$$e.log; exit 1; }; \
 	done; echo "valgrind: no errors, no leaks"
 

@@ -67,6 +67,7 @@
 #define registry_close_and_cancel      corio__registry_close_and_cancel
 #define registry_destroy               corio__registry_destroy
 #define registry_init                  corio__registry_init
+#define registry_live                  corio__registry_live
 #define registry_remove                corio__registry_remove
 #define spawn_target                   corio__spawn_target
 #define stack_cache_flush              corio__stack_cache_flush

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "util.h"
 
 #define OUT_CAP (64 * 1024)
 
@@ -199,6 +200,129 @@ TEST(example_forget_await)
              "Good: let result = fetch_data().await;", "[fetch_data polled, poll #1]",
              "[fetch_data polled, poll #2]", "fetch_fut { polls: 2, data: data }",
              "result = \"data\" after 2 polls", "polls: 0, dropped: yes");
+}
+
+/* ---- the guides' lessons on runtimes, tasks and blocking ----------------------- */
+
+/* The text right after the first occurrence of `key` at or after `from`. */
+static const char *after_from_at(int line, const char *from, const char *key)
+{
+    const char *hit = strstr(from, key);
+    if (!hit)
+        fail_with_output(line, "expected \"%s\"", key);
+    return hit + strlen(key);
+}
+#define AFTER_FROM(from, key) after_from_at(__LINE__, (from), (key))
+
+TEST(example_multi_thread)
+{
+    run_example("multi_thread", "64");
+    EXPECT_OK();
+    IN_ORDER("(a) #[tokio::main(flavor = \"multi_thread\", worker_threads = 8)]",
+             "worker threads: 8\n", "thread names start with \"corio-work-\": yes",
+             "(b) Builder::new_multi_thread().worker_threads(8)", "worker threads: 8\n",
+             "thread names start with \"app-worker-\": yes",
+             "every thread a task ran on was started by the runtime (seen by on_thread_start): yes",
+             "hooks: on_thread_start ran 8 times, on_thread_stop 8 times\n");
+    /* Only what holds however the machine schedules the workers: every task
+     * ran, on at most 8 threads, none of them the main thread (it waits in
+     * block_on), and the 8 workers exist beside it. Whether more than one
+     * worker took tasks depends on the machine and its load: not checked. */
+    const char *sec[2] = {AFTER("(a) "), AFTER("(b) ")};
+    for (int i = 0; i < 2; i++) {
+        int threads, ok, n, awaits, distinct, on_main;
+        EXPECT(sscanf(AFTER_FROM(sec[i], "threads in the process while it ran: "), "%d",
+                      &threads) == 1);
+        EXPECT(threads >= 9);
+        EXPECT(sscanf(AFTER_FROM(sec[i], "(the main thread, the workers)\n"),
+                      " %d of %d tasks ran (%d awaits each) on %d distinct threads, on the "
+                      "main thread: %d",
+                      &ok, &n, &awaits, &distinct, &on_main) == 5);
+        EXPECT(ok == 64 && n == 64 && awaits == 4);
+        EXPECT(distinct >= 1 && distinct <= 8);
+        EXPECT(on_main == 0);
+    }
+}
+
+TEST_TIMING(example_cpu_intensive)
+{
+    run_example("cpu_intensive", "700000"); /* about 100 ms per computation */
+    EXPECT_OK();
+    IN_ORDER("the primes below 700000", "(a) called inline in a task",
+             "(b) in corio_spawn_blocking, joined", "same result both ways: yes");
+    long primes[2];
+    double ms[2], gap[2];
+    int during[2], ticks[2];
+    const char *label[2] = {"(a) called inline in a task", "(b) in corio_spawn_blocking, joined"};
+    for (int i = 0; i < 2; i++)
+        EXPECT(sscanf(strstr(AFTER(label[i]), "-> "),
+                      "-> %ld primes, computed in %lf ms; heartbeat: %d ticks during it (%d in "
+                      "all), longest gap %lf ms",
+                      &primes[i], &ms[i], &during[i], &ticks[i], &gap[i]) == 5);
+    EXPECT(primes[0] == 56543 && primes[1] == 56543); /* pi(700000) */
+    /* Inline, the computation holds the only runtime thread: the heartbeat
+     * cannot run during it, so one of its gaps spans all of it. */
+    EXPECT(during[0] == 0);
+    EXPECT(gap[0] >= 0.8 * ms[0]);
+    /* On the blocking pool, the heartbeat goes on meanwhile. */
+    EXPECT(during[1] > 0 && ticks[1] > ticks[0]);
+    EXPECT(gap[1] < ms[1]);
+}
+
+TEST(example_batching)
+{
+    /* Item counts that are not a multiple of the batch. TSan makes each
+     * coroutine a fiber of its own, which costs milliseconds to start. */
+    long items = SCALE(100001, 50001, 1001), size = SCALE(1000, 1000, 100);
+    long batches = (items + size - 1) / size;
+    char args[64], good[64];
+    snprintf(args, sizeof args, "%ld %ld", items, size);
+    snprintf(good, sizeof good, "Good - batches of %ld ", size);
+    run_example("batching", args);
+    EXPECT_OK();
+    IN_ORDER("sum from a plain loop: ", "Bad  - one task per item:", good, "batching was ",
+             "both sums equal the plain loop's: yes");
+    unsigned long long want, sum;
+    long spawned, ran;
+    EXPECT(sscanf(AFTER("sum from a plain loop: "), "%llu", &want) == 1);
+    EXPECT(sscanf(AFTER("Bad  - one task per item:"), " %ld tasks spawned, %ld ran, sum %llu",
+                  &spawned, &ran, &sum) == 3);
+    EXPECT(spawned == items && ran == items && sum == want);
+    EXPECT(sscanf(AFTER(good), " %ld tasks spawned, %ld ran, sum %llu", &spawned, &ran, &sum) ==
+           3);
+    EXPECT(spawned == batches && ran == batches && sum == want);
+    /* The times and their ratio are printed, not checked: they belong to the
+     * benchmarks, on a quiet machine. */
+}
+
+TEST(example_bounded_spawn)
+{
+    const long m = SCALE(5000, 2000, 300), k = 100; /* TSan: see example_batching */
+    char args[64];
+    snprintf(args, sizeof args, "%ld %ld 2", m, k);
+    run_example("bounded_spawn", args);
+    EXPECT_OK();
+    IN_ORDER("Good - at most K in flight (ring):", "Bad  - unbounded (detached spawns):",
+             "the bounded run kept at most");
+    long ran[2], total[2], peak[2], growth[2];
+    const char *label[2] = {"Good - at most K in flight (ring):",
+                            "Bad  - unbounded (detached spawns):"};
+    for (int i = 0; i < 2; i++) {
+        const char *p = AFTER(label[i]);
+        EXPECT(sscanf(p, " %ld of %ld tasks ran, all items once: yes; peak live tasks %ld;",
+                      &ran[i], &total[i], &peak[i]) == 3);
+        EXPECT(sscanf(AFTER_FROM(p, "peak RSS growth "), "%ld KiB", &growth[i]) == 1);
+        EXPECT(ran[i] == m && total[i] == m);
+    }
+    /* A task is joined only after it ended: never more than K alive. */
+    EXPECT(peak[0] >= 1 && peak[0] <= k);
+    /* Unbounded, with the finish line: all M alive at once. */
+    EXPECT(peak[1] == m && peak[1] > k);
+    /* M suspended coroutines hold at least a stack page each, K of them far
+     * less. Sanitizers add shadow and quarantine memory of their own, and
+     * under qemu the RSS is the emulator's, its code cache included. */
+    if (!UNDER_SAN && !test_emulated())
+        EXPECT(growth[0] <= growth[1]);
 }
 
 /* ---- the showcase ---------------------------------------------------------- */

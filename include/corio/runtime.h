@@ -65,8 +65,10 @@ typedef struct corio_rt_builder {
     /* How long an idle blocking thread waits for work before it exits.
      * Default 10 s. */
     corio_duration blocking_keep_alive;
-    /* Threads are named prefix-N (Linux keeps 15 bytes of it). Default
-     * "corio-worker" for workers, "corio-blocking" for the pool. */
+    /* Threads are named prefix-N, from the prefix's first 10 bytes (so that
+     * prefix-N fits the 15 bytes Linux keeps of a name; the default
+     * "corio-worker" shows as "corio-work-3"). Default "corio-worker" for
+     * workers, "corio-blocking" for the pool. */
     const char *thread_name_prefix;
     /* Stack of the runtime's own threads (not the coroutines'), 0: the
      * system's default. At least 64 KiB. */
@@ -88,7 +90,10 @@ typedef struct corio_rt_builder {
     unsigned global_queue_interval;
 } corio_rt_builder;
 
-/* A builder for a multi-thread runtime, with every default filled in. */
+/* A builder for a multi-thread runtime, with every default filled in but
+ * worker_threads, left 0: its default (CORIO_WORKER_THREADS, else the CPUs
+ * of the affinity mask) is decided by corio_rt_build, so that the
+ * environment and the affinity of that moment count. */
 CORIO_API corio_rt_builder corio_rt_builder_multi_thread(void);
 
 /* A builder for a current-thread runtime, with every default filled in. */

@@ -208,7 +208,9 @@ CORIO_API void corio_join_fut_init(corio_join_fut *f, corio_task *t);
  *    task (its arg, its stack), not in thread-locals;
  *  - a compiler may compute a thread-local's address once and keep it across
  *    the await (errno included: use corio_errno, corio/error.h), and then
- *    reads the old thread's variable. Where a thread-local is really wanted
+ *    reads the old thread's variable. The same goes for any function the
+ *    C library declares const, pthread_self() among them: its value from
+ *    before an await may be kept (gettid() is a system call, asked afresh). Where a thread-local is really wanted
  *    (a per-thread cache, say), declare it with CORIO_THREAD_LOCAL and go
  *    through its accessor, which finds the variable of the thread it runs on:
  *

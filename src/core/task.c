@@ -26,17 +26,17 @@ _Static_assert(sizeof(corio_task) == 80, "task header grew");
 
 static _Atomic uint64_t next_task_id = 1;
 
-/* Ids are handed out to each thread in blocks, so a spawn costs no atomic
- * read-modify-write on a line that every spawning thread shares. */
-#define ID_BLOCK 1024
+/* Ids are handed out to each thread in blocks (TASK_ID_BLOCK, task.h), so
+ * a spawn costs no atomic read-modify-write on a line that every spawning
+ * thread shares. */
 static __thread uint64_t id_next, id_end;
 
 __attribute__((noinline)) uint64_t task_next_id(void)
 {
     if (id_next == id_end) {
         /* Relaxed: ids only need to be unique, not ordered with anything. */
-        id_next = atomic_fetch_add_explicit(&next_task_id, ID_BLOCK, memory_order_relaxed);
-        id_end = id_next + ID_BLOCK;
+        id_next = atomic_fetch_add_explicit(&next_task_id, TASK_ID_BLOCK, memory_order_relaxed);
+        id_end = id_next + TASK_ID_BLOCK;
     }
     return id_next++;
 }

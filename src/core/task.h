@@ -111,6 +111,9 @@ void task_dealloc(corio_task *t);
  * 0 or -ENOMEM. */
 int task_set_name(corio_task *t, const char *name);
 
+/* Ids come to each thread in blocks of TASK_ID_BLOCK consecutive ones
+ * (unique, not ordered across threads). */
+#define TASK_ID_BLOCK 1024
 uint64_t task_next_id(void);
 
 /* Initialise the header (state_init: NOTIFIED, refs for registry, queue and,

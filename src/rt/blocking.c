@@ -300,6 +300,8 @@ static void *pool_thread(void *arg)
             break;
         if (!atomic_load_explicit(&p->spinner, memory_order_relaxed) && spin(p))
             continue; /* a submit came to the spinner */
+        if (p->shutdown)
+            break; /* it began while the lock was let go to spin */
         /* Idle until a submit claims this thread (a token in `notified`). */
         struct timespec until;
         deadline_of(&until, p->keep_alive);

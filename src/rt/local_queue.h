@@ -29,7 +29,11 @@
 
 #include "core/task.h"
 
-#define LQ_CAP 256u
+/* Four times tokio's 256: moving a coroutine to another worker costs more
+ * than moving a tokio task (its stack's hot lines follow it), and a queue
+ * that overflows sends half of it through the global queue, to whichever
+ * worker pulls it (docs/runtime.md). 8 KiB per worker. */
+#define LQ_CAP 1024u
 #define LQ_MASK (LQ_CAP - 1)
 
 typedef struct local_queue {

@@ -2,21 +2,27 @@
 #include "rt/registry.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "corio/error.h"
+
+static inline reg_shard *shard_of(registry *r, const corio_task *t)
+{
+    return &r->shards[(t->id / TASK_ID_BLOCK) & r->mask];
+}
 
 int registry_init(registry *r, unsigned min_shards)
 {
     unsigned n = 1;
     while (n < min_shards)
         n <<= 1;
-    r->shards = calloc(n, sizeof *r->shards);
+    r->shards = aligned_alloc(_Alignof(reg_shard), n * sizeof *r->shards);
     if (!r->shards)
         return -ENOMEM;
+    memset(r->shards, 0, n * sizeof *r->shards);
     r->mask = n - 1;
     for (unsigned i = 0; i < n; i++)
         spin_init(&r->shards[i].lock);
-    atomic_init(&r->live, 0);
     return 0;
 }
 
@@ -28,7 +34,7 @@ void registry_destroy(registry *r)
 
 bool registry_add(registry *r, corio_task *t)
 {
-    reg_shard *s = &r->shards[t->id & r->mask];
+    reg_shard *s = shard_of(r, t);
     spin_lock(&s->lock);
     if (s->closed) {
         spin_unlock(&s->lock);
@@ -40,15 +46,14 @@ bool registry_add(registry *r, corio_task *t)
         s->head->reg_prev = t;
     s->head = t;
     t->sched_flags |= TS_REGISTERED;
-    /* Relaxed: shutdown reads it with acquire after the shards' locks. */
-    atomic_fetch_add_explicit(&r->live, 1, memory_order_relaxed);
+    s->live++;
     spin_unlock(&s->lock);
     return true;
 }
 
 void registry_remove(registry *r, corio_task *t)
 {
-    reg_shard *s = &r->shards[t->id & r->mask];
+    reg_shard *s = shard_of(r, t);
     spin_lock(&s->lock);
     if (t->sched_flags & TS_REGISTERED) {
         if (t->reg_prev)
@@ -59,9 +64,7 @@ void registry_remove(registry *r, corio_task *t)
             t->reg_next->reg_prev = t->reg_prev;
         t->reg_prev = t->reg_next = NULL;
         t->sched_flags &= ~TS_REGISTERED;
-        /* Release: a shutdown that sees the count reach 0 sees this task's
-         * completion done. */
-        atomic_fetch_sub_explicit(&r->live, 1, memory_order_release);
+        s->live--;
     }
     spin_unlock(&s->lock);
 }
@@ -79,4 +82,16 @@ void registry_close_and_cancel(registry *r)
             task_cancel(t);
         spin_unlock(&s->lock);
     }
+}
+
+size_t registry_live(registry *r)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i <= r->mask; i++) {
+        reg_shard *s = &r->shards[i];
+        spin_lock(&s->lock);
+        n += s->live;
+        spin_unlock(&s->lock);
+    }
+    return n;
 }

@@ -2,8 +2,12 @@
  * shutdown can cancel every one of them (internal; tokio's OwnedTasks).
  *
  * Sharded by task id, a spinlock per shard: a task is added on the thread
- * that spawns it and removed on the worker that completes it, which are
- * rarely the same and never wait for each other for long. Once closed, no
+ * that spawns it and removed on the worker that completes it, which never
+ * wait for each other for long. The shard is picked by the id's block
+ * (task ids come to each thread in blocks of TASK_ID_BLOCK, core/task.h),
+ * so the tasks one thread spawns in a row share a shard that other threads
+ * are rarely using at the time: the lock's cache line stays where it is.
+ * No count is shared by every spawn either: each shard counts its own. Once closed, no
  * task is added (the spawn fails with CORIO_ESHUTDOWN), so closing and then
  * cancelling every task found leaves none uncancelled.
  *
@@ -21,16 +25,15 @@
 #include "core/task.h"
 
 typedef struct reg_shard {
-    spinlock lock;
+    _Alignas(64) spinlock lock;
     bool closed;
     corio_task *head;
-    char pad_[64 - sizeof(spinlock) - sizeof(bool) - sizeof(corio_task *)];
+    size_t live;
 } reg_shard;
 
 typedef struct registry {
     unsigned mask; /* shards - 1, a power of two */
     reg_shard *shards;
-    _Atomic size_t live;
 } registry;
 
 /* 0 or -ENOMEM. `min_shards` is rounded up to a power of two. */
@@ -45,9 +48,8 @@ void registry_remove(registry *r, corio_task *t);
  * queued and unwind). */
 void registry_close_and_cancel(registry *r);
 
-static inline size_t registry_live(registry *r)
-{
-    return atomic_load_explicit(&r->live, memory_order_acquire);
-}
+/* Tasks still registered (each shard counted under its lock, so that a
+ * count of 0 comes after every removal it counts: for shutdown). */
+size_t registry_live(registry *r);
 
 #endif

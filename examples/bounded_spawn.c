@@ -1,0 +1,268 @@
+/* bounded_spawn.c - unbounded spawning vs at most K tasks in flight.
+ *
+ * Mirrors "Unbounded Spawning" of seed 003 ("Common Pitfalls & Best
+ * Practices") and the first "Production Lesson" of seed 000 ("Monitor task
+ * spawning: Unbounded task spawning can lead to memory issues"):
+ *
+ *     // Bad: Spawning too many tasks without limit
+ *     for item in huge_list {
+ *         tokio::spawn(async move { process(item).await; }); // OOM if huge_list is millions!
+ *     }
+ *     // Good: Limit concurrency with semaphore or bounded stream
+ *     let semaphore = Arc::new(Semaphore::new(100)); // Max 100 concurrent
+ *     for item in huge_list {
+ *         let sem = semaphore.clone();
+ *         tokio::spawn(async move { let _permit = sem.acquire().await.unwrap();
+ *                                   process(item).await; });
+ *     }
+ *
+ * How the C version maps onto it:
+ *  - process(item) is a coroutine task that sleeps a few milliseconds
+ *    (corio_sleep), standing for a request or a query. A suspended coroutine
+ *    keeps its stack: at least one resident 4 KiB page, plus its task.
+ *  - Bad: a loop of detached corio_spawn(process, item, NULL) calls (a
+ *    dropped JoinHandle). All M tasks are alive at once.
+ *  - Good: corio has no Semaphore yet (tokio::sync::Semaphore is planned with
+ *    the channels and sync primitives, whose issue will add one). The same
+ *    bound comes from join handles: a ring of K handles; once K tasks are in
+ *    flight, the loop joins the oldest before it spawns the next. Unlike the
+ *    seed's version, which spawns all M tasks and has M-K of them wait for a
+ *    permit (each waiting task still costs its memory), this one spawns no
+ *    more than K at a time: it bounds memory, not just concurrency (the
+ *    seed's "bounded stream" option, buffer_unordered(K), does the same).
+ *  - "Monitor task spawning": every task counts itself in an atomic `live`
+ *    from its start to its end, keeping the peak. corio has no task-count or
+ *    memory statistics of its own (nothing like tokio's RuntimeMetrics yet),
+ *    so memory comes from /proc/self/status: the growth of the peak resident
+ *    set (VmHWM, reset with /proc/self/clear_refs before each run) over the
+ *    resident set (VmRSS) before it. The bounded run goes first, so that
+ *    memory the unbounded run leaves with the allocator cannot flatter it.
+ *  - To make the unbounded run show exactly what the seed warns about, all
+ *    M tasks alive at once, however slow the machine is to spawn them, its
+ *    tasks wait at a finish line after their sleep: a flag, checked every
+ *    sleep_ms, that the loop raises once all M have started (a Notify or
+ *    Barrier would do it without the checks; corio has none yet). The peak
+ *    is then exactly M. The bounded run has no finish line: its peak is at
+ *    most K, since a task is only joined after it ended.
+ *  - Times are printed too: the bounded run takes at least M/K sleeps one
+ *    after the other, but reuses K stacks; the unbounded one sleeps all at
+ *    once, but pays for M stacks (a coroutine takes one on its first run).
+ *  - #[tokio::main] is corio_run, a multi-thread runtime.
+ *
+ *   usage: bounded_spawn [tasks] [limit] [sleep_ms]   (default 20000 100 5)
+ */
+#include <corio.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long m_tasks = 20000;
+static long k_limit = 100;
+static long work_ms = 5;
+
+static atomic_long live, peak, done, failed;
+static _Atomic uint64_t item_sum; /* each item once: 0 + 1 + ... + M-1 */
+static atomic_bool finish_line_open;
+
+/* ---- memory figures ------------------------------------------------------------ */
+
+/* A "Key:   N kB" line of /proc/self/status, in KiB; -1 if missing. */
+static long status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    size_t n = strlen(key);
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, n) == 0 && line[n] == ':') {
+            kb = atol(line + n + 1);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+/* Reset VmHWM to the current VmRSS (Linux 4.0 and later). */
+static bool reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return false;
+    bool ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* ---- the task -------------------------------------------------------------------- */
+
+static void count_start(void)
+{
+    long n = atomic_fetch_add(&live, 1) + 1;
+    long p = atomic_load(&peak);
+    while (n > p && !atomic_compare_exchange_weak(&peak, &p, n)) {
+    }
+}
+
+/* process(item).await */
+static int process(void *arg)
+{
+    uint64_t item = (uintptr_t)arg;
+    count_start();
+    int rc = corio_sleep(CORIO_MSEC(work_ms));
+    /* The unbounded run's finish line (open from the start in the bounded run). */
+    while (rc == 0 && !atomic_load(&finish_line_open))
+        rc = corio_sleep(CORIO_MSEC(work_ms > 0 ? work_ms : 1));
+    if (rc == 0)
+        atomic_fetch_add(&item_sum, item);
+    else
+        atomic_fetch_add(&failed, 1);
+    atomic_fetch_sub(&live, 1);
+    atomic_fetch_add(&done, 1);
+    return rc;
+}
+
+/* ---- the two runs ------------------------------------------------------------------ */
+
+typedef struct outcome {
+    long spawned, peak, done, failed;
+    bool all_items;
+    long rss_before_kb, growth_kb;
+    bool reset;
+    corio_instant t0;
+    double ms;
+} outcome;
+
+static void begin(outcome *o, bool finish_line)
+{
+    memset(o, 0, sizeof *o);
+    atomic_store(&live, 0);
+    atomic_store(&peak, 0);
+    atomic_store(&done, 0);
+    atomic_store(&failed, 0);
+    atomic_store(&item_sum, 0);
+    atomic_store(&finish_line_open, !finish_line);
+    o->reset = reset_peak_rss();
+    o->rss_before_kb = status_kb("VmRSS");
+    o->t0 = corio_instant_now();
+}
+
+static void end(outcome *o)
+{
+    o->ms = (double)(corio_instant_now() - o->t0) / 1e6;
+    o->growth_kb = status_kb("VmHWM") - o->rss_before_kb;
+    o->peak = atomic_load(&peak);
+    o->done = atomic_load(&done);
+    o->failed = atomic_load(&failed);
+    uint64_t m = (uint64_t)o->spawned;
+    o->all_items = o->spawned == m_tasks && atomic_load(&item_sum) == m * (m - 1) / 2;
+}
+
+/* Bad: spawn every task at once, detached. */
+static int unbounded(outcome *o)
+{
+    begin(o, true);
+    int rc = 0;
+    for (long i = 0; i < m_tasks; i++) {
+        rc = corio_spawn(process, (void *)(uintptr_t)i, NULL);
+        if (rc < 0)
+            break;
+        o->spawned++;
+    }
+    /* Open the finish line once every task has started, then wait for all. */
+    int wrc = 0;
+    while (wrc == 0 && atomic_load(&live) + atomic_load(&done) < o->spawned)
+        wrc = corio_sleep(CORIO_MSEC(1));
+    atomic_store(&finish_line_open, true);
+    while (wrc == 0 && atomic_load(&done) < o->spawned)
+        wrc = corio_sleep(CORIO_MSEC(1));
+    end(o);
+    if (rc < 0)
+        printf("  spawn failed after %ld tasks: %s\n", o->spawned, corio_strerror(rc));
+    return rc < 0 ? rc : wrc;
+}
+
+/* Good: at most k_limit in flight; join the oldest before spawning the next. */
+static int bounded(outcome *o)
+{
+    corio_task **ring = calloc((size_t)k_limit, sizeof *ring);
+    if (!ring)
+        return -ENOMEM;
+    begin(o, false);
+    int rc = 0, bad = 0;
+    for (long i = 0; i < m_tasks; i++) {
+        corio_task **slot = &ring[i % k_limit];
+        if (i >= k_limit) { /* K in flight: wait for the oldest */
+            int r = -1;
+            if (corio_task_join(*slot, &r) < 0 || r != 0)
+                bad = 1;
+        }
+        rc = corio_spawn(process, (void *)(uintptr_t)i, slot);
+        if (rc < 0)
+            break;
+        o->spawned++;
+    }
+    /* Join the ones still in flight, oldest first. */
+    long from = o->spawned > k_limit ? o->spawned - k_limit : 0;
+    for (long i = from; i < o->spawned; i++) {
+        int r = -1;
+        if (corio_task_join(ring[i % k_limit], &r) < 0 || r != 0)
+            bad = 1;
+    }
+    end(o);
+    free(ring);
+    if (rc < 0)
+        printf("  spawn failed after %ld tasks: %s\n", o->spawned, corio_strerror(rc));
+    return rc < 0 ? rc : bad ? CORIO_ECANCELED : 0;
+}
+
+static void report(const char *label, const outcome *o)
+{
+    printf("  %-36s %ld of %ld tasks ran, all items once: %s; peak live tasks %ld; "
+           "%.0f ms; peak RSS growth %ld KiB (%.1f KiB per peak task)%s\n",
+           label, o->done - o->failed, m_tasks, o->all_items ? "yes" : "no", o->peak, o->ms,
+           o->growth_kb, o->peak > 0 ? (double)o->growth_kb / (double)o->peak : 0.0,
+           o->reset ? "" : " (VmHWM not reset: an upper bound)");
+}
+
+static int async_main(void *arg)
+{
+    (void)arg;
+    printf("%ld tasks, each sleeps %ld ms; bound: %ld in flight; VmRSS at start %ld KiB\n",
+           m_tasks, work_ms, k_limit, status_kb("VmRSS"));
+    outcome good, bad;
+    int rg = bounded(&good);
+    report("Good - at most K in flight (ring):", &good);
+    int rb = unbounded(&bad);
+    report("Bad  - unbounded (detached spawns):", &bad);
+    if (rg < 0 || rb < 0)
+        return 1;
+    printf("the bounded run kept at most %ld tasks alive, the unbounded one all %ld at once\n",
+           k_limit, bad.peak);
+    return good.all_items && bad.all_items && good.failed == 0 && bad.failed == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        m_tasks = atol(argv[1]);
+    if (argc > 2)
+        k_limit = atol(argv[2]);
+    if (argc > 3)
+        work_ms = atol(argv[3]);
+    if (m_tasks < 1)
+        m_tasks = 1;
+    if (k_limit < 1)
+        k_limit = 1;
+    if (work_ms < 0)
+        work_ms = 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int result = 1;
+    int rc = corio_run(async_main, NULL, &result);
+    if (rc < 0)
+        printf("corio_run: %s\n", corio_strerror(rc));
+    return rc == 0 ? result : 1;
+}
