@@ -265,22 +265,81 @@ void stack_put(stack_cache *c, stack *s)
     c->n_dirty++;
 }
 
+/* Stacks trimmed together: sorted by address, neighbours in one slab are
+ * given back with one madvise. */
+#define TRIM_BATCH 64
+
+static int by_address(const void *a, const void *b)
+{
+    const char *x = (*(stack *const *)a)->lo, *y = (*(stack *const *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+/* b follows a in one slab: same size and guarding, b's guard (if any)
+ * starting where a's top ends. */
+static bool adjacent(const stack *a, const stack *b)
+{
+    return a->size == b->size && a->guarded == b->guarded &&
+           a->lo + a->size + (b->guarded ? STACK_GUARD_BYTES : 0) == b->lo;
+}
+
+/* A run of k >= 2 neighbours goes back to the kernel in one madvise over
+ * all of them, the guards between included (they hold no pages): one system
+ * call and one TLB flush - on a multi-thread runtime an interrupt to every
+ * other core running it - instead of one or two per stack. They go to the
+ * pool cold: a burst that is over keeps none of its memory. */
+static void pool_put_run(stack **run, size_t k)
+{
+    char *from = run[0]->lo, *to = run[k - 1]->lo + run[k - 1]->size;
+    madvise(from, (size_t)(to - from), MADV_DONTNEED);
+    pthread_mutex_lock(&pool_lock);
+    for (size_t i = 0; i < k; i++)
+        pool_push_locked(run[i], false);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static void pool_put_batch(stack **v, size_t n)
+{
+    if (n > 1)
+        qsort(v, n, sizeof *v, by_address);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && adjacent(v[j - 1], v[j]))
+            j++;
+        if (j - i >= 2)
+            pool_put_run(v + i, j - i);
+        else
+            pool_put(v[i]);
+        i = j;
+    }
+}
+
 bool stack_cache_trim(stack_cache *c, size_t max)
 {
-    while (c->dirty && max-- > 0) {
-        stack *s = c->dirty;
-        c->dirty = s->next;
-        c->n_dirty--;
-        pool_put(s);
+    stack *batch[TRIM_BATCH];
+    while (c->dirty && max > 0) {
+        size_t n = 0;
+        while (c->dirty && max > 0 && n < TRIM_BATCH) {
+            stack *s = c->dirty;
+            c->dirty = s->next;
+            c->n_dirty--;
+            batch[n++] = s;
+            max--;
+        }
+        pool_put_batch(batch, n);
     }
     return c->dirty != NULL;
 }
 
 void stack_cache_flush(stack_cache *c)
 {
+    while (c->n > 0) {
+        stack *s = c->items[--c->n];
+        s->next = c->dirty;
+        c->dirty = s;
+        c->n_dirty++;
+    }
     stack_cache_trim(c, SIZE_MAX);
-    while (c->n > 0)
-        pool_put(c->items[--c->n]);
 }
 
 bool stack_is_overflow_fault(const stack *s, const void *addr, const void *sp)

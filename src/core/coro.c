@@ -173,7 +173,13 @@ bool coro_poll(corio_task **tp, worker *w, bool cancelled)
         ctx_make(&c->ctx, stack_usable_lo(c->stk), stack_usable_size(c->stk), coro_entry, c,
                  w->fpenv);
 #ifdef CORIO_TSAN
-        c->tsan_fiber = TSAN_CREATE_FIBER();
+        /* One fiber per stack, reused by each coroutine that runs on it:
+         * the next one starts after the previous one finished and its
+         * stack went through this worker's cache or the pool (the pool's
+         * mutex), so the order TSan then sees between them is a real one. */
+        if (!stk->fiber)
+            stk->fiber = TSAN_CREATE_FIBER();
+        c->tsan_fiber = stk->fiber;
 #endif
     }
     w->current = &c->t;
@@ -187,9 +193,6 @@ bool coro_poll(corio_task **tp, worker *w, bool cancelled)
         report_overflow(c);
     if (!(c->t.poll_flags & TF_FINISHED))
         return false;
-#ifdef CORIO_TSAN
-    TSAN_DESTROY_FIBER(c->tsan_fiber);
-#endif
     stack_put(&w->stacks, c->stk);
     c->stk = NULL;
     return true;

@@ -134,7 +134,7 @@ static inline mt_worker *here_in(mt_rt *rt)
     return (w && w->sched == &rt->rt.s) ? (mt_worker *)w : NULL;
 }
 
-static inline uint32_t rng_next(mt_worker *w)
+static inline uint32_t steal_start_rng(mt_worker *w)
 {
     /* xorshift32: only to spread the start of steal scans. */
     uint32_t x = w->rng;
@@ -430,7 +430,7 @@ static corio_task *steal_work(mt_worker *w)
         w->searching = true;
     }
     corio_instant now = corio_instant_now();
-    unsigned start = rng_next(w) % rt->n;
+    unsigned start = steal_start_rng(w) % rt->n;
     for (unsigned k = 0; k < rt->n; k++) {
         mt_worker *v = &rt->workers[(start + k) % rt->n];
         if (v == w)
