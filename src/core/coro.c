@@ -58,6 +58,7 @@ static void coro_entry(void *p)
     corio_fn fn = c->fn;
     void *arg = c->arg;
     c->scope = NULL; /* overlays fn/arg from here on */
+    c->handoff = NULL;
     int r = fn(arg);
     c->t.result = r;
     c->t.poll_flags |= TF_FINISHED;
@@ -231,6 +232,74 @@ static inline int coro_interrupted(coro *c)
     return coro_interrupted_slow(c);
 }
 
+/* Landed in corio_yield, maybe resumed by a direct switch from another
+ * coroutine that yielded: queue that one now that its context is saved
+ * (sched.h, yield_next). Reads only this coroutine's own fields unless
+ * there is one: a scheduler that never defers pays one load. */
+static __attribute__((noinline)) void queue_handoff(coro *c)
+{
+    corio_task *d = c->handoff;
+    c->handoff = NULL;
+    worker *w = worker_current(); /* afresh: we may be on another thread */
+    w->sched->vt->yielded(w, d);
+}
+
+static inline void take_handoff(coro *c)
+{
+    if (__builtin_expect(c->handoff != NULL, 0))
+        queue_handoff(c);
+}
+
+/* corio_yield's way back to the scheduler loop, which requeues us (kept
+ * out of line: the common yield is the direct switch below). */
+static __attribute__((noinline)) int yield_to_loop(coro *c)
+{
+    c->t.poll_flags |= TF_YIELDED;
+    coro_suspend(c);
+    take_handoff(c);
+    return coro_interrupted(c);
+}
+
+/* corio_yield's body, inlined into it and into corio_await's cooperative
+ * yield, so that corio_yield keeps the one caller a tight loop of yields
+ * may have (LTO then inlines it there). */
+static inline __attribute__((always_inline)) int yield_now(void)
+{
+    worker *w = worker_current();
+    if (__builtin_expect(!w || !w->current || !task_is_coro(w->current), 0))
+        return CORIO_EWRONGCTX;
+    coro *c = (coro *)w->current;
+    int err = coro_interrupted(c);
+    if (err)
+        return err;
+    corio_task *next = w->sched->vt->yield_next(w, &c->t);
+    if (next == &c->t)
+        return 0; /* nothing else is ready */
+    if (__builtin_expect(!next, 0))
+        return yield_to_loop(c);
+    /* Hand the CPU straight to the next yielded coroutine: one switch
+     * instead of two. We are queued already (or handed over below), still
+     * RUNNING. */
+    coro *n = (coro *)next;
+    n->t.poll_flags &= ~TF_YIELDED;
+    if (!stack_canary_ok(c->stk))
+        report_overflow(c);
+    w->current = next;
+    w->coop = CORIO_COOP_BUDGET;
+    if (w->deferred) { /* the scheduler left us to queue once switched */
+        n->handoff = w->deferred;
+        w->deferred = NULL;
+    }
+    switch_into(&c->ctx, CORO_FAKE_STACK(c), n, true);
+    take_handoff(c);
+    return coro_interrupted(c);
+}
+
+int corio_yield(void)
+{
+    return yield_now();
+}
+
 int corio_await(corio_future *f)
 {
     if (!f || !f->vtable || !f->vtable->poll)
@@ -251,7 +320,7 @@ int corio_await(corio_future *f)
             worker *w = worker_current();
             if (__builtin_expect(--w->coop == 0, 0)) {
                 w->coop = CORIO_COOP_BUDGET; /* also when nothing else is ready */
-                (void)corio_yield();         /* its error shows at the next await */
+                (void)yield_now();           /* its error shows at the next await */
             }
             return 0;
         }
@@ -259,48 +328,6 @@ int corio_await(corio_future *f)
     }
 }
 
-/* Just resumed by a switch from another coroutine that yielded to us
- * directly: queue it now that its context is saved (sched.h, yield_next). */
-static inline void queue_deferred(void)
-{
-    worker *w = worker_current();
-    corio_task *d = w->deferred;
-    if (d) {
-        w->deferred = NULL;
-        w->sched->vt->yielded(w, d);
-    }
-}
-
-int corio_yield(void)
-{
-    worker *w = worker_current();
-    if (!w || !w->current || !task_is_coro(w->current))
-        return CORIO_EWRONGCTX;
-    coro *c = (coro *)w->current;
-    int err = coro_interrupted(c);
-    if (err)
-        return err;
-    corio_task *next = w->sched->vt->yield_next(w, &c->t);
-    if (next == &c->t)
-        return 0; /* nothing else is ready */
-    if (!next) {
-        c->t.poll_flags |= TF_YIELDED; /* the loop requeues us */
-        coro_suspend(c);
-        queue_deferred();
-        return coro_interrupted(c);
-    }
-    /* Hand the CPU straight to the next yielded coroutine: one switch
-     * instead of two. We are queued already, still RUNNING. */
-    coro *n = (coro *)next;
-    n->t.poll_flags &= ~TF_YIELDED;
-    if (!stack_canary_ok(c->stk))
-        report_overflow(c);
-    w->current = next;
-    w->coop = CORIO_COOP_BUDGET;
-    switch_into(&c->ctx, CORO_FAKE_STACK(c), n, true);
-    queue_deferred();
-    return coro_interrupted(c);
-}
 
 int coro_scope_enter(coro_scope *sc)
 {

@@ -58,7 +58,12 @@ typedef struct coro {
         };
         struct { /* from the first run on */
             coro_scope *scope; /* innermost interruption scope */
-            void *unused_;
+            /* A coroutine that yielded straight to this one, to queue once
+             * this one is running (and so the other's context saved): set
+             * by the switching side, taken by this one where it lands in
+             * corio_yield (sched.h, yield_next). Next to `scope`, which
+             * the landing side reads anyway. */
+            struct corio_task *handoff;
         };
     };
 #ifdef CORIO_ASAN

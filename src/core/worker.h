@@ -36,9 +36,9 @@ typedef struct worker {
     corio_task *current;   /* task being polled, NULL in the loop itself */
     unsigned budget;       /* polls left before the loop checks timers and
                             * other threads' wakes again (the scheduler's) */
-    corio_task *deferred;  /* a coroutine that yielded straight to another,
-                            * queued (sched->yielded) by the core once the
-                            * switch is done */
+    corio_task *deferred;  /* set by sched->yield_next: the coroutine that
+                            * yields straight to another, for the core to
+                            * queue (sched->yielded) once the switch is done */
     unsigned coop;         /* awaits the running coroutine may complete at
                             * once before one yields (CORIO_COOP_BUDGET at
                             * each resume by the loop) */
