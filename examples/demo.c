@@ -12,19 +12,27 @@
  *   4. cancellation: an aborted task's pending await returns CORIO_ECANCELED
  *      and its cleanup runs, also for a task aborted before it ever ran;
  *   5. timeouts on a future and on a whole function;
- *   6. a custom future woken from a plain pthread (wake-to-resume latency).
- * Everything runs on one current-thread runtime (the only flavour so far), so
- * the state the tasks share is plain memory touched by that one thread; the
- * pthread of section 6 shares its mailbox under a mutex.
+ *   6. a custom future woken from a plain pthread (wake-to-resume latency);
+ *   7. every core: the same CPU-bound tasks on a current-thread runtime and
+ *      on a multi-thread one (one worker per CPU), blocking jobs on the
+ *      blocking pool, and what the idle multi-thread runtime costs.
+ * Sections 1 to 6 run on one current-thread runtime, so the state their
+ * tasks share is plain memory touched by that one thread (the pthread of
+ * section 6 shares its mailbox under a mutex). Section 7's tasks run on
+ * several threads: what they share is atomic.
  *
  *   usage: demo [quick]      (quick: smaller counts, for the test suite)
  */
 #include <corio.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct sizes {
     int spawn_n;     /* section 2 */
@@ -32,10 +40,12 @@ typedef struct sizes {
     long storm_ms;   /* deadlines spread over this span */
     int wake_rounds; /* section 6 */
     int idle_n;      /* section 1 */
+    int cpu_rounds;  /* section 7: work units per task */
+    int jobs;        /* section 7: blocking jobs */
 } sizes;
 
-static const sizes full = {100000, 100000, 1000, 2000, 100000};
-static const sizes quick = {5000, 10000, 200, 200, 5000};
+static const sizes full = {100000, 100000, 1000, 2000, 100000, 400, 100000};
+static const sizes quick = {5000, 10000, 200, 200, 5000, 40, 5000};
 static sizes sz;
 
 /* ThreadSanitizer keeps a large state per fiber (each coroutine is one):
@@ -550,6 +560,200 @@ static int demo_foreign(void)
     return bad ? 1 : 0;
 }
 
+/* ---- 7. every core -------------------------------------------------------- */
+
+enum { CPU_TASKS_PER_WORKER = 4, MAX_SEEN = 64 };
+
+typedef struct cpu_run {
+    atomic_ulong checksum;
+    atomic_int tids_n;
+    atomic_long tids[MAX_SEEN]; /* distinct kernel thread ids that ran tasks */
+} cpu_run;
+
+/* A unit of pure computation (tens of microseconds): no waiting anywhere. */
+static uint64_t work_unit(uint64_t x)
+{
+    for (int i = 0; i < 20000; i++)
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return x;
+}
+
+static void note_tid(cpu_run *r)
+{
+    long tid = (long)syscall(SYS_gettid); /* asked afresh: tasks move */
+    int n = atomic_load(&r->tids_n);
+    for (int i = 0; i < n && i < MAX_SEEN; i++)
+        if (atomic_load(&r->tids[i]) == tid)
+            return;
+    int k = atomic_fetch_add(&r->tids_n, 1);
+    if (k < MAX_SEEN)
+        atomic_store(&r->tids[k], tid);
+    else
+        atomic_fetch_sub(&r->tids_n, 1);
+}
+
+/* CPU-bound, cooperative: a yield after every unit, so that other tasks run
+ * on this worker meanwhile. */
+static int cpu_task(void *arg)
+{
+    cpu_run *r = arg;
+    uint64_t x = 1;
+    for (int i = 0; i < sz.cpu_rounds; i++) {
+        x = work_unit(x);
+        note_tid(r);
+        int rc = corio_yield();
+        if (rc < 0)
+            return rc;
+    }
+    atomic_fetch_add(&r->checksum, (unsigned long)x);
+    return 0;
+}
+
+typedef struct cpu_job {
+    cpu_run *run;
+    int tasks;
+    double ms;
+} cpu_job;
+
+static int cpu_main(void *arg)
+{
+    cpu_job *j = arg;
+    corio_task **ts = calloc((size_t)j->tasks, sizeof *ts);
+    if (!ts)
+        return -ENOMEM;
+    corio_instant t0 = corio_instant_now();
+    int fails = 0, n = 0;
+    for (; n < j->tasks; n++)
+        if (corio_spawn(cpu_task, j->run, &ts[n]) < 0) {
+            fails++;
+            break;
+        }
+    for (int i = 0; i < n; i++) {
+        int r = -1;
+        if (corio_task_join(ts[i], &r) < 0 || r != 0)
+            fails++;
+    }
+    j->ms = ms_between(t0, corio_instant_now());
+    free(ts);
+    return fails;
+}
+
+static int cpu_on(corio_rt_builder *b, cpu_job *j)
+{
+    corio_rt *rt;
+    int rc = corio_rt_build(b, &rt);
+    if (rc < 0) {
+        printf("   cannot build a runtime: %s\n", corio_strerror(rc));
+        return 1;
+    }
+    int fails = -1;
+    rc = corio_rt_block_on(rt, cpu_main, j, &fails);
+    corio_rt_free(rt);
+    return rc < 0 || fails != 0;
+}
+
+static int trivial_job(void *arg)
+{
+    return (int)(intptr_t)arg & 1;
+}
+
+static int blocking_main(void *arg)
+{
+    double *ms = arg;
+    corio_task **hs = calloc((size_t)sz.jobs, sizeof *hs);
+    if (!hs)
+        return -ENOMEM;
+    corio_instant t0 = corio_instant_now();
+    int fails = 0, n = 0, odd = 0;
+    for (; n < sz.jobs; n++)
+        if (corio_spawn_blocking(trivial_job, (void *)(intptr_t)n, &hs[n]) < 0) {
+            fails++;
+            break;
+        }
+    for (int i = 0; i < n; i++) {
+        int r = -1;
+        if (corio_task_join(hs[i], &r) < 0)
+            fails++;
+        else
+            odd += r;
+    }
+    *ms = ms_between(t0, corio_instant_now());
+    free(hs);
+    return fails || odd != n / 2 ? 1 : 0;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+static long os_threads(void)
+{
+    return status_kb("Threads:");
+}
+
+static int demo_every_core(void)
+{
+    section(7, "Every core: the multi-thread runtime");
+    corio_rt_builder mb = corio_rt_builder_multi_thread();
+    corio_rt *probe;
+    int rc = corio_rt_build(&mb, &probe); /* to learn the default worker count */
+    if (rc < 0) {
+        printf("   cannot build a multi-thread runtime: %s\n", corio_strerror(rc));
+        return 1;
+    }
+    /* corio has no query for a runtime's worker count yet: the process's
+     * threads while the runtime is up are this one and the workers. */
+    long workers = os_threads() - 1;
+    corio_rt_free(probe);
+    if (workers < 1)
+        workers = 1;
+    int tasks = (int)workers * CPU_TASKS_PER_WORKER;
+    printf("   %d CPU-bound tasks, %d units of computation each, a yield after every unit\n", tasks,
+           sz.cpu_rounds);
+    static cpu_run one, many;
+    cpu_job j1 = {&one, tasks, 0}, jn = {&many, tasks, 0};
+    corio_rt_builder cb = corio_rt_builder_current_thread();
+    int fails = cpu_on(&cb, &j1);
+    fails += cpu_on(&mb, &jn);
+    printf("   current-thread runtime: %8.1f ms on %d thread (%.1f us a unit)\n", j1.ms,
+           atomic_load(&one.tids_n), j1.ms * 1e3 / ((double)tasks * sz.cpu_rounds));
+    int nt = atomic_load(&many.tids_n);
+    printf("   multi-thread runtime:   %8.1f ms on %d thread%s (%ld workers: one per CPU this "
+           "process may use)\n",
+           jn.ms, nt, nt == 1 ? "" : "s", workers);
+    printf("   speed-up %.2fx; results equal: %s\n", j1.ms / (jn.ms > 0 ? jn.ms : 1),
+           atomic_load(&one.checksum) == atomic_load(&many.checksum) ? "yes" : "NO");
+    fails += atomic_load(&one.checksum) != atomic_load(&many.checksum);
+
+    corio_rt *rt;
+    rc = corio_rt_build(&mb, &rt);
+    if (rc < 0) {
+        printf("   cannot build a multi-thread runtime: %s\n", corio_strerror(rc));
+        return fails + 1;
+    }
+    double ms = 0;
+    int bf = -1;
+    rc = corio_rt_block_on(rt, blocking_main, &ms, &bf);
+    long pool = os_threads() - 1 - workers;
+    printf("   %d blocking jobs (corio_spawn_blocking, each joined): %.1f ms -> %.0f jobs/s, "
+           "results right: %s, blocking pool threads now: %ld\n",
+           sz.jobs, ms, sz.jobs / (ms > 0 ? ms / 1e3 : 1), rc == 0 && bf == 0 ? "yes" : "NO",
+           pool);
+    fails += rc != 0 || bf != 0;
+    /* Idle: nothing to run, the workers sleep in the kernel. */
+    usleep(100000);
+    double c0 = cpu_seconds();
+    usleep(500000);
+    double c1 = cpu_seconds();
+    printf("   the idle runtime over 500 ms: %.3f%% of one CPU\n", (c1 - c0) / 0.5 * 100);
+    corio_rt_free(rt);
+    return fails;
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static int demo_main(void *arg)
@@ -576,9 +780,11 @@ int main(int argc, char **argv)
         sz.storm_n /= 10;
         sz.wake_rounds /= 10;
         sz.idle_n /= 10;
+        sz.cpu_rounds /= 10;
+        sz.jobs /= 10;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("corio %s demo: a current-thread runtime, measured on this machine%s\n", CORIO_VERSION_STRING,
+    printf("corio %s demo, measured on this machine%s\n", CORIO_VERSION_STRING,
            is_quick ? " (quick sizes)" : "");
     if (UNDER_TSAN)
         printf("(ThreadSanitizer build: a tenth of the counts; times and memory include TSan's own cost)\n");
@@ -597,6 +803,7 @@ int main(int argc, char **argv)
         printf("block_on failed: %s\n", corio_strerror(rc));
         return 1;
     }
+    fails += demo_every_core(); /* its own runtimes, from plain code */
     printf("\n%s in %.2f s; resident memory now %ld KiB, peak %ld KiB\n", fails ? "FAILED" : "done",
            ms_between(t0, corio_instant_now()) / 1e3, rss_kb(), status_kb("VmHWM:"));
     return fails ? 1 : 0;

@@ -339,7 +339,22 @@ TEST_TIMING(example_demo)
              "5. Timeouts", "-> CORIO_ETIMEDOUT after", "-> 0 (ok: the sleep's own result 0) after",
              "steps, then its sleep returned CORIO_ETIMEDOUT",
              "6. A custom future woken from a plain pthread", "values in order: yes",
-             "wake -> task running again: p50", "\ndone in ");
+             "wake -> task running again: p50", "7. Every core: the multi-thread runtime",
+             "current-thread runtime:", "multi-thread runtime:", "results equal: yes",
+             "blocking jobs (corio_spawn_blocking, each joined)", "results right: yes",
+             "the idle runtime over 500 ms:", "\ndone in ");
+    /* Section 7: the current-thread runtime ran every task on one thread;
+     * the multi-thread one on at most its workers (how many took part
+     * depends on the machine's load: not checked). */
+    int one_thread, threads;
+    long workers;
+    EXPECT(sscanf(AFTER("current-thread runtime: "), "%*f ms on %d thread", &one_thread) == 1);
+    EXPECT(one_thread == 1);
+    EXPECT(sscanf(AFTER("multi-thread runtime: "), "%*f ms on %d thread%*[s] (%ld workers",
+                  &threads, &workers) == 2 ||
+           sscanf(AFTER("multi-thread runtime: "), "%*f ms on %d thread (%ld workers", &threads,
+                  &workers) == 2);
+    EXPECT(workers >= 1 && threads >= 1 && threads <= workers);
     int n, joins, cleanups;
     EXPECT(sscanf(AFTER("aborted all: "), "%d joins reported cancellation, %d cleanups", &joins,
                   &cleanups) == 2);
