@@ -192,6 +192,15 @@ static __attribute__((unused)) void bench_done_fire(bench_done *d)
     corio_waker_wake(&w);
 }
 
+/* One piece of the work is done: the last of `*remaining` fires `d`.
+ * Relaxed: the count only decides who fires; bench_done's lock orders the
+ * fire with the waiter. */
+static __attribute__((unused)) void bench_count_down(_Atomic uint64_t *remaining, bench_done *d)
+{
+    if (atomic_fetch_sub_explicit(remaining, 1, memory_order_relaxed) == 1)
+        bench_done_fire(d);
+}
+
 /* Build the runtime threads=N asked for (excluded from the timings, as the
  * peers exclude theirs), run fn(arg) as its main task, free it. */
 static __attribute__((unused)) int bench_run(corio_fn fn, void *arg)

@@ -23,10 +23,7 @@ static struct {
 static int child(void *arg)
 {
     (void)arg;
-    /* Relaxed: the count only decides who fires; the runtime orders the
-     * fire with the waiter's poll. */
-    if (atomic_fetch_sub_explicit(&g.remaining, 1, memory_order_relaxed) == 1)
-        bench_done_fire(&g.done);
+    bench_count_down(&g.remaining, &g.done);
     return 0;
 }
 

@@ -28,10 +28,7 @@ static struct {
 static int child(void *arg)
 {
     (void)arg;
-    /* Relaxed: the count only decides who fires; bench_done's lock orders
-     * the fire with the waiter. */
-    if (atomic_fetch_sub_explicit(&g.remaining, 1, memory_order_relaxed) == 1)
-        bench_done_fire(&g.done);
+    bench_count_down(&g.remaining, &g.done);
     return 0;
 }
 

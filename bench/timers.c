@@ -42,9 +42,7 @@ static corio_poll sleeper_poll(corio_future *f, corio_context *cx)
     }
     if (corio_timer_poll(&s->timer, cx) == CORIO_PENDING)
         return CORIO_PENDING;
-    /* Relaxed: the count only decides who fires. */
-    if (atomic_fetch_sub_explicit(&g.remaining, 1, memory_order_relaxed) == 1)
-        bench_done_fire(&g.done);
+    bench_count_down(&g.remaining, &g.done);
     return CORIO_READY;
 }
 

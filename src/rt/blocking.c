@@ -153,11 +153,18 @@ static void pool_release(sched *s, corio_task *t)
 
 /* Complete a job taken off the queue, cancelled, on this thread: its drop
  * runs instead of fn (task_run sees CANCELLED), the queue's reference goes. */
+/* The core's view of a thread running the pool's jobs (stackless: no
+ * stacks, no timers). */
+static void pool_worker_init(worker *pw, blocking_pool *p)
+{
+    memset(pw, 0, sizeof *pw);
+    pw->sched = &p->s;
+}
+
 static void run_cancelled(blocking_pool *p, corio_task *t)
 {
     worker pw;
-    memset(&pw, 0, sizeof pw);
-    pw.sched = &p->s;
+    pool_worker_init(&pw, p);
     task_cancel(t);
     task_run(t, &pw);
 }
@@ -284,8 +291,7 @@ static void *pool_thread(void *arg)
     /* Spawns and corio_rt_current in a job mean the runtime. */
     worker_set_handle(&p->rt->s);
     worker pw;
-    memset(&pw, 0, sizeof pw);
-    pw.sched = &p->s;
+    pool_worker_init(&pw, p);
     pthread_mutex_lock(&p->lock);
     p->starting--; /* at the queue now */
     for (;;) {

@@ -42,6 +42,14 @@ static bool should_notify(idle *id)
     return num_searching(s) == 0 && num_unparked(s) < id->num_workers;
 }
 
+/* With the lock held and a sleeper there: take the last one off the
+ * sleepers, counted unparked and searching. */
+static int pop_sleeper_locked(idle *id)
+{
+    atomic_fetch_add_explicit(&id->state, UNPARK_ONE + SEARCH_ONE, memory_order_seq_cst);
+    return (int)id->sleepers[--id->n_sleepers];
+}
+
 int idle_worker_to_notify(idle *id)
 {
     /* The cheap test first, without the lock: the common case on a busy
@@ -49,12 +57,7 @@ int idle_worker_to_notify(idle *id)
     if (!should_notify(id))
         return -1;
     pthread_mutex_lock(&id->lock);
-    if (!should_notify(id) || id->n_sleepers == 0) {
-        pthread_mutex_unlock(&id->lock);
-        return -1;
-    }
-    atomic_fetch_add_explicit(&id->state, UNPARK_ONE + SEARCH_ONE, memory_order_seq_cst);
-    int w = (int)id->sleepers[--id->n_sleepers];
+    int w = should_notify(id) && id->n_sleepers > 0 ? pop_sleeper_locked(id) : -1;
     pthread_mutex_unlock(&id->lock);
     return w;
 }
@@ -62,12 +65,7 @@ int idle_worker_to_notify(idle *id)
 int idle_wake_any(idle *id)
 {
     pthread_mutex_lock(&id->lock);
-    if (id->n_sleepers == 0) {
-        pthread_mutex_unlock(&id->lock);
-        return -1;
-    }
-    atomic_fetch_add_explicit(&id->state, UNPARK_ONE + SEARCH_ONE, memory_order_seq_cst);
-    int w = (int)id->sleepers[--id->n_sleepers];
+    int w = id->n_sleepers > 0 ? pop_sleeper_locked(id) : -1;
     pthread_mutex_unlock(&id->lock);
     return w;
 }

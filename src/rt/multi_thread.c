@@ -396,15 +396,13 @@ static inline corio_task *lifo_take(mt_worker *w)
     return atomic_exchange_explicit(&w->lifo, NULL, memory_order_acq_rel);
 }
 
-static corio_task *next_task(mt_worker *w)
+/* This worker's own next task, in order: the one a yield took off the
+ * queue (run_next), the LIFO slot (unless it ran MAX_LIFO_POLLS times in a
+ * row), the local queue. NULL when all are empty. The loop and yields
+ * (mt_yield_next) both take from here. */
+static corio_task *take_local(mt_worker *w)
 {
-    mt_rt *rt = w->rt;
     corio_task *t;
-    if (--w->gq_left == 0) {
-        w->gq_left = rt->gq_interval;
-        if ((t = pull_global(w, 1)) != NULL)
-            return t;
-    }
     if ((t = w->run_next) != NULL) {
         w->run_next = NULL;
         return t;
@@ -415,6 +413,20 @@ static corio_task *next_task(mt_worker *w)
     }
     w->lifo_polls = 0;
     if ((t = lq_pop(&w->lq)) != NULL)
+        lq_prefetch_next(&w->lq); /* the one after: likely cold by now */
+    return t;
+}
+
+static corio_task *next_task(mt_worker *w)
+{
+    mt_rt *rt = w->rt;
+    corio_task *t;
+    if (--w->gq_left == 0) {
+        w->gq_left = rt->gq_interval;
+        if ((t = pull_global(w, 1)) != NULL)
+            return t;
+    }
+    if ((t = take_local(w)) != NULL)
         return t;
     if ((t = pull_global(w, STEAL_BATCH)) != NULL)
         return t;
@@ -607,17 +619,9 @@ static corio_task *mt_yield_next(worker *bw, corio_task *self)
     if (w->base.budget == 0)
         return NULL;
     w->base.budget--;
-    /* In the order next_task takes them (bar the global queue's turn). */
-    corio_task *next = w->run_next;
-    w->run_next = NULL;
-    if (!next && w->lifo_polls < MAX_LIFO_POLLS && (next = lifo_take(w)) != NULL)
-        w->lifo_polls++;
-    if (!next) {
-        next = lq_pop(&w->lq);
-        if (!next)
-            return self; /* nothing else here: go on */
-        lq_prefetch_next(&w->lq); /* the one after: likely cold by now */
-    }
+    corio_task *next = take_local(w); /* as the loop would (bar its global turn) */
+    if (!next)
+        return self; /* nothing else here: go on */
     if (!(next->poll_flags & TF_YIELDED)) {
         w->run_next = next;
         return NULL;

@@ -22,16 +22,29 @@
 #define DEFAULT_BLOCKING_KEEP_ALIVE CORIO_SEC(10)
 #define MIN_THREAD_STACK (64u * 1024u)
 
+/* Every field left 0 gets its default (worker_threads excepted: see
+ * corio_rt_build). The builders start from this, and corio_rt_build applies
+ * it again, since 0 in a field means its default. */
+static void fill_defaults(corio_rt_builder *b)
+{
+    if (!b->stack_size)
+        b->stack_size = CORIO_DEFAULT_STACK_SIZE;
+    if (!b->event_interval)
+        b->event_interval = DEFAULT_EVENT_INTERVAL;
+    if (!b->global_queue_interval)
+        b->global_queue_interval = DEFAULT_GLOBAL_QUEUE_INTERVAL;
+    if (!b->max_blocking_threads)
+        b->max_blocking_threads = DEFAULT_MAX_BLOCKING_THREADS;
+    if (!b->blocking_keep_alive)
+        b->blocking_keep_alive = DEFAULT_BLOCKING_KEEP_ALIVE;
+}
+
 static corio_rt_builder builder_defaults(corio_rt_flavor flavor)
 {
     corio_rt_builder b;
     memset(&b, 0, sizeof b);
     b.flavor = flavor;
-    b.stack_size = CORIO_DEFAULT_STACK_SIZE;
-    b.event_interval = DEFAULT_EVENT_INTERVAL;
-    b.global_queue_interval = DEFAULT_GLOBAL_QUEUE_INTERVAL;
-    b.max_blocking_threads = DEFAULT_MAX_BLOCKING_THREADS;
-    b.blocking_keep_alive = DEFAULT_BLOCKING_KEEP_ALIVE;
+    fill_defaults(&b);
     return b;
 }
 
@@ -79,16 +92,7 @@ int corio_rt_build(const corio_rt_builder *b, corio_rt **out)
         b->blocking_keep_alive < 0)
         return -EINVAL;
     corio_rt_builder v = *b;
-    if (!v.stack_size)
-        v.stack_size = CORIO_DEFAULT_STACK_SIZE;
-    if (!v.event_interval)
-        v.event_interval = DEFAULT_EVENT_INTERVAL;
-    if (!v.global_queue_interval)
-        v.global_queue_interval = DEFAULT_GLOBAL_QUEUE_INTERVAL;
-    if (!v.max_blocking_threads)
-        v.max_blocking_threads = DEFAULT_MAX_BLOCKING_THREADS;
-    if (!v.blocking_keep_alive)
-        v.blocking_keep_alive = DEFAULT_BLOCKING_KEEP_ALIVE;
+    fill_defaults(&v);
     if (v.flavor == CORIO_RT_MULTI_THREAD && !v.worker_threads &&
         (v.worker_threads = default_workers()) == 0)
         return -EINVAL;
