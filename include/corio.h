@@ -8,6 +8,10 @@
  *   corio/task.h     spawn, join handles, abort, yield
  *   corio/runtime.h  runtimes, block_on, corio_run
  *   corio/time.h     now, sleep, timeout, interval
+ *   corio/mutex.h    a mutex tasks may hold across awaits
+ *   corio/semaphore.h  counting semaphore
+ *   corio/notify.h   wake one task or all
+ *   corio/chan.h     what every channel shares (messages, options)
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -22,5 +26,9 @@
 #include "corio/runtime.h"
 #include "corio/task.h"
 #include "corio/time.h"
+#include "corio/chan.h"
+#include "corio/mutex.h"
+#include "corio/notify.h"
+#include "corio/semaphore.h"
 
 #endif

@@ -21,6 +21,8 @@
 #define blocking_pool_shutdown         corio__blocking_pool_shutdown
 #define blocking_pool_spawn            corio__blocking_pool_spawn
 #define blocking_pool_threads          corio__blocking_pool_threads
+#define coro_await_enter               corio__coro_await_enter
+#define coro_await_ready               corio__coro_await_ready
 #define coro_check_fault               corio__coro_check_fault
 #define coro_poll                      corio__coro_poll
 #define coro_scope_enter               corio__coro_scope_enter
@@ -79,6 +81,7 @@
 #define stack_overflow_handler_install corio__stack_overflow_handler_install
 #define stack_put                      corio__stack_put
 #define stack_round_size               corio__stack_round_size
+#define sync_wait                      corio__sync_wait
 #define task_cancel                    corio__task_cancel
 #define task_dealloc                   corio__task_dealloc
 #define task_handle_check              corio__task_handle_check
@@ -92,6 +95,7 @@
 #define taskmem_alloc                  corio__taskmem_alloc
 #define taskmem_free                   corio__taskmem_free
 #define taskmem_reserved_bytes         corio__taskmem_reserved_bytes
+#define waitq_close_all                corio__waitq_close_all
 #define wheel_advance                  corio__wheel_advance
 #define wheel_clear                    corio__wheel_clear
 #define wheel_init                     corio__wheel_init

@@ -328,6 +328,23 @@ int corio_await(corio_future *f)
     }
 }
 
+int coro_await_enter(void)
+{
+    coro *c = current_coro();
+    if (!c)
+        return CORIO_EWRONGCTX;
+    return coro_interrupted(c);
+}
+
+void coro_await_ready(void)
+{
+    worker *w = worker_current();
+    if (__builtin_expect(--w->coop == 0, 0)) {
+        w->coop = CORIO_COOP_BUDGET;
+        (void)yield_now(); /* its error shows at the next await */
+    }
+}
+
 
 int coro_scope_enter(coro_scope *sc)
 {

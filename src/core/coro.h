@@ -40,6 +40,16 @@ int coro_scope_enter(coro_scope *sc);
  * returned it for this scope, else 0. */
 int coro_scope_exit(coro_scope *sc);
 
+/* For a primitive whose wait is an await but which can often complete
+ * without suspending (a free mutex, a channel that has a message): call
+ * coro_await_enter before touching the primitive; it returns what
+ * corio_await would before its first poll: 0, the interruption code
+ * (CORIO_ECANCELED, a scope's CORIO_ETIMEDOUT) or CORIO_EWRONGCTX outside a
+ * coroutine task. After completing at once, call coro_await_ready, which
+ * charges the cooperative budget as a ready await does (and may yield). */
+int coro_await_enter(void);
+void coro_await_ready(void);
+
 /* A coroutine task: 112 bytes on 64-bit. Fields needed only before the
  * first run share memory with fields needed only after it (a million tasks
  * that have not started yet is what spawn_many holds). Its own file
