@@ -12,6 +12,8 @@
  *   corio/semaphore.h  counting semaphore
  *   corio/notify.h   wake one task or all
  *   corio/chan.h     what every channel shares (messages, options)
+ *   corio/mpsc.h     multi-producer single-consumer channels
+ *   corio/oneshot.h  one-message channels
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -27,8 +29,10 @@
 #include "corio/task.h"
 #include "corio/time.h"
 #include "corio/chan.h"
+#include "corio/mpsc.h"
 #include "corio/mutex.h"
 #include "corio/notify.h"
+#include "corio/oneshot.h"
 #include "corio/semaphore.h"
 
 #endif

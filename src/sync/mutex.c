@@ -141,7 +141,8 @@ void corio_mutex_unlock(corio_mutex *m)
     while (!(st & M_HANDOFF) && (!(st & M_WAITERS) || (st & M_WOKEN)))
         if (m_cas_rel(m, &st, st & ~M_LOCKED))
             return;
-    wake_list l = {0};
+    wake_list l;
+    wake_list_init(&l);
     waitq_lock(&m->wq_);
     unlock_locked(m, &l);
     waitq_unlock(&m->wq_);
@@ -227,7 +228,8 @@ static void lock_drop(corio_future *base)
     unsigned st = waiter_state(&f->w_);
     if (st == W_IDLE)
         return;
-    wake_list l = {0};
+    wake_list l;
+    wake_list_init(&l);
     waitq_lock(&m->wq_);
     st = waiter_state(&f->w_);
     if (st == W_QUEUED) {

@@ -73,7 +73,8 @@ void corio_notify_one(corio_notify *n)
         if (n_cas(n, &s, s | N_PERMIT))
             return;
     }
-    wake_list l = {0};
+    wake_list l;
+    wake_list_init(&l);
     waitq_lock(&n->wq_);
     notify_one_locked(n, &l);
     waitq_unlock(&n->wq_);
@@ -84,7 +85,8 @@ void corio_notify_waiters(corio_notify *n)
 {
     if (!n)
         return;
-    wake_list l = {0};
+    wake_list l;
+    wake_list_init(&l);
     waitq_lock(&n->wq_);
     /* The new generation completes every future initialised before. */
     uintptr_t gen = __atomic_add_fetch(&n->state_, N_GEN, __ATOMIC_ACQ_REL) / N_GEN;
@@ -177,7 +179,8 @@ static void nf_drop(corio_future *base)
         f->w_.state_ = W_IDLE;
         return;
     }
-    wake_list l = {0};
+    wake_list l;
+    wake_list_init(&l);
     waitq_lock(&n->wq_);
     st = waiter_state(&f->w_);
     if (st == W_QUEUED) {

@@ -48,6 +48,11 @@ static inline int sem_try(corio_semaphore *s, size_t n)
     for (;;) {
         if (st & S_CLOSED)
             return CORIO_ECLOSED;
+        /* Taking nothing overtakes no one: at once, even with waiters
+         * queued (else the acquire would queue with need_ 0, and wait for
+         * a release to reach it). */
+        if (n == 0)
+            return 0;
         if ((st & S_QUEUED) || st / S_ONE < n)
             return -EAGAIN;
         if (sem_cas(s, &st, st - n * S_ONE))
@@ -97,7 +102,8 @@ static void sem_assign_locked(corio_semaphore *s, size_t n, wake_list *l)
 
 static void sem_release_slow(corio_semaphore *s, size_t n)
 {
-    wake_list l = {0};
+    wake_list l;
+    wake_list_init(&l);
     waitq_lock(&s->wq_);
     sem_assign_locked(s, n, &l);
     waitq_unlock(&s->wq_);
@@ -227,7 +233,8 @@ static void acquire_drop(corio_future *base)
     default:
         return;
     }
-    wake_list l = {0};
+    wake_list l;
+    wake_list_init(&l);
     waitq_lock(&s->wq_);
     unsigned st = waiter_state(&f->w_);
     if (st == W_QUEUED) {

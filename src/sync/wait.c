@@ -24,7 +24,8 @@ int sync_wait(corio_future *f)
 
 void waitq_close_all(corio_waitq_ *q)
 {
-    wake_list l = {0};
+    wake_list l;
+    wake_list_init(&l);
     for (;;) {
         waitq_lock(q);
         while (q->head_ && !wake_list_full(&l))

@@ -143,6 +143,13 @@ typedef struct wake_list {
     corio_waker w[WAKE_LIST_MAX];
 } wake_list;
 
+/* Only the count: the array is written before it is read (a zeroed list
+ * would cost a 520-byte memset on every receive). */
+static inline void wake_list_init(wake_list *l)
+{
+    l->n = 0;
+}
+
 static inline bool wake_list_full(const wake_list *l)
 {
     return l->n == WAKE_LIST_MAX;
