@@ -3,8 +3,10 @@
  *
  * When to use it, and when not: a plain pthread mutex (or a spinlock) is
  * the right lock for data touched between two awaits, never across one:
- * it is faster and a task never suspends holding it. corio's mutex is for a
- * critical section that awaits inside (a read from a socket while holding a
+ * it needs no task (any code can take it), cannot fail or be interrupted,
+ * and a task never suspends holding it. (Speed is not the reason: without
+ * contention corio's lock is as cheap as a pthread one, or cheaper.)
+ * corio's mutex is for a critical section that awaits inside (a read from a socket while holding a
  * connection, a sleep in a rate limiter): while one task holds it, the
  * others that want it suspend; their threads go on running other tasks.
  * Holding a pthread mutex across an await is a bug: on the multi-thread
@@ -91,7 +93,7 @@ CORIO_API bool corio_mutex_is_locked(const corio_mutex *m);
 /* The future form, to race in a select or bound with corio_timeout. Its
  * result: 0 (locked: the awaiting side holds it) or -EINVAL. Dropped
  * unfinished, it holds nothing and passes on any wakeup or hand-off it got.
- * 64 bytes. */
+ * 72 bytes. */
 typedef struct corio_mutex_lock_fut {
     corio_future base;
     corio_mutex *mutex;

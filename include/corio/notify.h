@@ -24,7 +24,7 @@
  * Threads: any thread may notify. corio_notify_wait suspends a coroutine
  * task, or blocks a plain thread. Memory: 32 bytes per notify (init in
  * place, nothing to destroy; no waiter may remain when its memory goes),
- * 56 bytes per wait future.
+ * 72 bytes per wait future.
  */
 #ifndef CORIO_NOTIFY_H
 #define CORIO_NOTIFY_H

@@ -81,7 +81,8 @@ CORIO_API int corio_semaphore_acquire(corio_semaphore *s, size_t n);
 
 /* Take `n` permits if they are free now and nobody waits: 0, -EAGAIN (not
  * enough free, or waiters first), CORIO_ECLOSED, -EINVAL (NULL, n too big).
- * Never waits; any context. */
+ * n == 0 succeeds whenever the semaphore is open. Never waits; any
+ * context. */
 CORIO_API int corio_semaphore_try_acquire(corio_semaphore *s, size_t n);
 
 /* Give back (or add) `n` permits, waking the waiters they complete. Any
@@ -97,7 +98,7 @@ CORIO_API bool corio_semaphore_is_closed(const corio_semaphore *s);
 
 /* The future form, to race in a select or bound with corio_timeout. Its
  * result: 0 (n permits held), CORIO_ECLOSED or -EINVAL. Dropping it
- * unfinished hands on whatever it had been granted. 88 bytes. */
+ * unfinished hands on whatever it had been granted. 80 bytes. */
 typedef struct corio_semaphore_acquire_fut {
     corio_future base;
     corio_semaphore *sem;

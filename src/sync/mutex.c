@@ -32,6 +32,9 @@
 #define M_WOKEN ((uintptr_t)4)
 #define M_HANDOFF ((uintptr_t)8)
 
+/* A waiter keeps the instant it began waiting in its need_ field. */
+_Static_assert(sizeof(size_t) >= sizeof(corio_instant), "need_ holds an instant");
+
 /* How long the head may wait before the mutex turns to hand-off (Go's). */
 #define STARVE_NS ((corio_duration)1000000)
 

@@ -93,12 +93,15 @@ void corio_notify_waiters(corio_notify *n)
     for (;;) {
         corio_waiter_ *h = n->wq_.head_;
         /* Waiters that queued after the call (while the lock was dropped
-         * below) belong to the new generation: leave them. */
-        if (h && (uintptr_t)h->need_ != gen && !wake_list_full(&l)) {
+         * below) belong to this generation, or to a later one if another
+         * notify_waiters ran meanwhile: leave them (older ones are ahead of
+         * them in the queue). Generations do not wrap: 2^62 calls. */
+        bool older = h && (uintptr_t)h->need_ < gen;
+        if (older && !wake_list_full(&l)) {
             waitq_take(&n->wq_, h, W_WOKEN, &l);
             continue;
         }
-        if (!h || (uintptr_t)h->need_ == gen)
+        if (!older)
             break;
         waitq_unlock(&n->wq_);
         wake_list_wake(&l);

@@ -72,13 +72,22 @@ int corio_semaphore_try_acquire(corio_semaphore *s, size_t n)
  * fills, the lock is dropped to wake them and taken again. */
 static void sem_assign_locked(corio_semaphore *s, size_t n, wake_list *l)
 {
-    while (n > 0 && s->wq_.head_) {
+    for (;;) {
         corio_waiter_ *w = s->wq_.head_;
-        size_t take = n < w->need_ ? n : w->need_;
-        w->need_ -= take;
-        n -= take;
-        if (w->need_ > 0)
-            break; /* the head holds them while it waits for the rest */
+        /* Closed: the waiters are being woken with CORIO_ECLOSED; grant none
+         * of them (the permits are only counted). */
+        if (!w || (sem_load(s) & S_CLOSED))
+            break;
+        if (w->need_ > 0) {
+            if (n == 0)
+                break;
+            size_t take = n < w->need_ ? n : w->need_;
+            w->need_ -= take;
+            n -= take;
+            if (w->need_ > 0)
+                break; /* the head holds them while it waits for the rest */
+        }
+        /* Satisfied (perhaps on an earlier turn, before the list filled). */
         if (wake_list_full(l)) {
             waitq_unlock(&s->wq_);
             wake_list_wake(l);
