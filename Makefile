@@ -80,7 +80,7 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 TEST_SRCS := $(wildcard tests/test_*.c) tests/main.c tests/util.c
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
-TEST_HELPERS := $(BUILD)/tests/symbol_clash
+TEST_HELPERS := $(BUILD)/tests/symbol_clash $(BUILD)/tests/small_messages
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
@@ -175,6 +175,12 @@ $(BUILD)/tests/symbol_clash: tests/symbol_clash.c $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $< -o $@ $(STATIC_LIB) $(LDLIBS)
 
+# A user's program with messages smaller than the channels' inlined copy,
+# built like one (-Werror, LTO against the archive): its build is the test.
+$(BUILD)/tests/small_messages: tests/small_messages.c $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $< -o $@ $(STATIC_LIB) $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O3 $(DEPFLAGS) $< -o $@ $(STATIC_LIB) $(LDLIBS)
@@ -230,7 +236,8 @@ test-aarch64:
 # possible). Stacks are registered with valgrind, and task memory falls back
 # to malloc under it.
 VALGRIND_EXAMPLES := count_to_three two_tasks forget_await timeout delayed_value fetch_data demo \
-  multi_thread cpu_intensive batching bounded_spawn
+  multi_thread cpu_intensive batching bounded_spawn producer_consumer choose_channel \
+  broadcast_fanout rate_limited mutex_counter channel_capacity
 check-valgrind: $(EXAMPLES)
 	@for e in $(VALGRIND_EXAMPLES); do \
 	  echo "valgrind $$e"; \
@@ -238,7 +245,9 @@ check-valgrind: $(EXAMPLES)
 	    --errors-for-leak-kinds=definite,possible \
 	    $(BUILD)/examples/$$e $$(case $$e in two_tasks) echo 50;; timeout) echo fast;; delayed_value) echo 100;; \
 	      fetch_data) echo 50;; demo) echo quick;; multi_thread) echo 16;; \
-	      cpu_intensive) echo 30000;; batching) echo 2001 100;; bounded_spawn) echo 300 20 2;; esac) \
+	      cpu_intensive) echo 30000;; batching) echo 2001 100;; bounded_spawn) echo 300 20 2;; \
+	      producer_consumer) echo 5 10 100;; broadcast_fanout) echo 10;; rate_limited) echo 40 300 5;; \
+	      mutex_counter) echo 20 4 20;; channel_capacity) echo 5000 20;; esac) \
 	    >/dev/null 2>$(BUILD)/valgrind-$$e.log || { cat $(BUILD)/valgrind-$$e.log; exit 1; }; \
 	done; echo "valgrind: no errors, no leaks"
 

@@ -9,11 +9,17 @@
  *   corio/runtime.h  runtimes, block_on, corio_run
  *   corio/time.h     now, sleep, timeout, interval
  *   corio/mutex.h    a mutex tasks may hold across awaits
+ *   corio/rwlock.h   readers-writer lock
  *   corio/semaphore.h  counting semaphore
  *   corio/notify.h   wake one task or all
+ *   corio/barrier.h  wait until n tasks arrive
+ *   corio/cancel_token.h  cancellation tokens, in trees
  *   corio/chan.h     what every channel shares (messages, options)
  *   corio/mpsc.h     multi-producer single-consumer channels
  *   corio/oneshot.h  one-message channels
+ *   corio/broadcast.h  every receiver gets every message
+ *   corio/watch.h    the latest value, and changes to it
+ *   (docs/sync.md is the guide to the last eleven)
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -28,11 +34,16 @@
 #include "corio/runtime.h"
 #include "corio/task.h"
 #include "corio/time.h"
+#include "corio/barrier.h"
+#include "corio/broadcast.h"
+#include "corio/cancel_token.h"
 #include "corio/chan.h"
 #include "corio/mpsc.h"
 #include "corio/mutex.h"
 #include "corio/notify.h"
 #include "corio/oneshot.h"
+#include "corio/rwlock.h"
 #include "corio/semaphore.h"
+#include "corio/watch.h"
 
 #endif

@@ -639,3 +639,14 @@ TEST(sync_mpsc_stress_release_races_sends)
         CHECK_EQ(atomic_load(&r.sent), r.received + r.dropped);
     }
 }
+
+/* A user's program with int, char and 3-byte messages, built like one
+ * (-Werror, LTO against libcorio.a: tests/small_messages.c); it runs and
+ * every message arrives whole. */
+TEST(sync_small_messages_program_builds_and_runs)
+{
+    char cmd[512], out[64];
+    snprintf(cmd, sizeof cmd, "%s/tests/small_messages", test_build_dir());
+    CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
+    CHECK(strcmp(out, "35\n") == 0);
+}

@@ -63,7 +63,8 @@ typedef struct corio_mpsc_rx corio_mpsc_rx;
 
 /* A bounded channel of messages of `msg_size` bytes (1..CORIO_CHAN_MSG_MAX)
  * holding at most `capacity` (1..CORIO_MPSC_CAPACITY_MAX). Returns 0 with
- * one sender and the receiver set, -EINVAL or -ENOMEM. */
+ * one sender and the receiver set, -EINVAL or -ENOMEM (then both handles
+ * are set to NULL, when the pointers to them are not NULL). */
 CORIO_API int corio_mpsc_new(size_t msg_size, size_t capacity, corio_mpsc_tx **tx,
                              corio_mpsc_rx **rx);
 /* An unbounded channel: sends never wait. */
@@ -136,7 +137,7 @@ CORIO_API size_t corio_mpsc_capacity(const corio_mpsc_rx *rx);
 
 /* The send as a future: result 0, CORIO_ECLOSED, -ENOMEM or -EINVAL. `msg`
  * must stay valid until it completes or is dropped; dropped unfinished, it
- * sent nothing. 88 bytes. */
+ * sent nothing. 80 bytes. */
 typedef struct corio_mpsc_send_fut {
     corio_future base;
     corio_mpsc_tx *tx;

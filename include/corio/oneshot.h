@@ -44,7 +44,8 @@ typedef struct corio_oneshot_rx corio_oneshot_rx;
 
 /* Make a channel for one message of `msg_size` bytes (1..CORIO_CHAN_MSG_MAX).
  * Returns 0 with both handles set, -EINVAL (a size out of range, NULL out
- * pointers) or -ENOMEM. */
+ * pointers) or -ENOMEM (then both handles are set to NULL, when the
+ * pointers to them are not NULL). */
 CORIO_API int corio_oneshot_new(size_t msg_size, corio_oneshot_tx **tx, corio_oneshot_rx **rx);
 /* The same with options: msg_size, and the drop function for a message
  * sent but never received (capacity is ignored). */

@@ -80,7 +80,11 @@ static size_t ring_size_for(size_t n)
 
 int corio_mpsc_new_with(const corio_chan_opts *opts, corio_mpsc_tx **tx, corio_mpsc_rx **rx)
 {
-    if (!opts || !tx || !rx || opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX ||
+    if (!tx || !rx)
+        return -EINVAL;
+    *tx = NULL; /* on every failure: releasing them is then harmless */
+    *rx = NULL;
+    if (!opts || opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX ||
         opts->capacity > CORIO_MPSC_CAPACITY_MAX)
         return -EINVAL;
     mpsc *c = calloc(1, sizeof *c);
@@ -108,8 +112,13 @@ int corio_mpsc_new_with(const corio_chan_opts *opts, corio_mpsc_tx **tx, corio_m
 
 int corio_mpsc_new(size_t msg_size, size_t capacity, corio_mpsc_tx **tx, corio_mpsc_rx **rx)
 {
-    if (capacity == 0)
+    if (capacity == 0) {
+        if (tx)
+            *tx = NULL;
+        if (rx)
+            *rx = NULL;
         return -EINVAL;
+    }
     corio_chan_opts opts = {.msg_size = msg_size, .capacity = capacity};
     return corio_mpsc_new_with(&opts, tx, rx);
 }
@@ -286,7 +295,7 @@ static inline int try_send(mpsc *c, const void *msg)
     return rc;
 }
 
-int corio_mpsc_try_send(corio_mpsc_tx *tx, const void *msg)
+SYNC_COPY_ENTRY int corio_mpsc_try_send(corio_mpsc_tx *tx, const void *msg)
 {
     mpsc *c = of_tx(tx);
     if (!c || !msg)
@@ -294,7 +303,7 @@ int corio_mpsc_try_send(corio_mpsc_tx *tx, const void *msg)
     return try_send(c, msg);
 }
 
-static corio_poll send_poll(corio_future *base, corio_context *cx)
+SYNC_COPY_ENTRY static corio_poll send_poll(corio_future *base, corio_context *cx)
 {
     corio_mpsc_send_fut *f = (corio_mpsc_send_fut *)base;
     mpsc *c = of_tx(f->tx);
@@ -391,7 +400,7 @@ void corio_mpsc_send_fut_init(corio_mpsc_send_fut *f, corio_mpsc_tx *tx, const v
     waiter_init(&f->w_);
 }
 
-int corio_mpsc_send(corio_mpsc_tx *tx, const void *msg)
+SYNC_COPY_ENTRY int corio_mpsc_send(corio_mpsc_tx *tx, const void *msg)
 {
     mpsc *c = of_tx(tx);
     if (!c || !msg)
@@ -426,7 +435,7 @@ static inline ssize_t try_recv(mpsc *c, void *out, size_t max)
     return n;
 }
 
-int corio_mpsc_try_recv(corio_mpsc_rx *rx, void *out)
+SYNC_COPY_ENTRY int corio_mpsc_try_recv(corio_mpsc_rx *rx, void *out)
 {
     mpsc *c = of_rx(rx);
     if (!c || !out)
@@ -475,7 +484,7 @@ static void recv_drop_common(mpsc *c)
     corio_waker_drop(&w);
 }
 
-static corio_poll recv_poll(corio_future *base, corio_context *cx)
+SYNC_COPY_ENTRY static corio_poll recv_poll(corio_future *base, corio_context *cx)
 {
     corio_mpsc_recv_fut *f = (corio_mpsc_recv_fut *)base;
     mpsc *c = of_rx(f->rx);
@@ -505,7 +514,7 @@ void corio_mpsc_recv_fut_init(corio_mpsc_recv_fut *f, corio_mpsc_rx *rx, void *o
     f->out = out;
 }
 
-static corio_poll many_poll(corio_future *base, corio_context *cx)
+SYNC_COPY_ENTRY static corio_poll many_poll(corio_future *base, corio_context *cx)
 {
     recv_many_fut *f = (recv_many_fut *)base;
     return recv_poll_max(base, cx, of_rx(f->rx), f->out, f->max, &f->n);
@@ -531,7 +540,7 @@ static ssize_t recv_wait(corio_mpsc_rx *rx, void *out, size_t max)
     return f.base.result ? f.base.result : f.n;
 }
 
-int corio_mpsc_recv(corio_mpsc_rx *rx, void *out)
+SYNC_COPY_ENTRY int corio_mpsc_recv(corio_mpsc_rx *rx, void *out)
 {
     if (!rx || !out)
         return -EINVAL;
@@ -539,7 +548,7 @@ int corio_mpsc_recv(corio_mpsc_rx *rx, void *out)
     return n > 0 ? 0 : (int)n;
 }
 
-ssize_t corio_mpsc_recv_many(corio_mpsc_rx *rx, void *out, size_t max)
+SYNC_COPY_ENTRY ssize_t corio_mpsc_recv_many(corio_mpsc_rx *rx, void *out, size_t max)
 {
     if (!rx || !out || max == 0)
         return -EINVAL;

@@ -33,6 +33,27 @@ enum {
     W_CLOSED = 4,  /* taken off: the primitive was closed */
 };
 
+/* ---- entry points that copy to or from a caller's buffer ------------------ */
+
+/* A channel copies msg_size bytes, with an inlined fixed-size copy for the
+ * common 8-byte message. Optimised into a caller whose buffer is smaller
+ * (an int channel, the program built with -flto against libcorio.a), gcc
+ * keeps the 8-byte branch it cannot rule out and fails -Werror builds with
+ * -Wstringop-overflow ("writing 8 bytes into a region of size 4") for a
+ * copy that never happens. noinline is not enough (gcc still clones the
+ * function for a constant argument, a global's address, and warns in the
+ * clone); noipa (gcc 8+) forbids every interprocedural use of the body.
+ * The fast paths stay inlined inside these functions, where the buffer's
+ * size is unknown; the cost is one call. clang does not warn: noinline. */
+#if defined(__has_attribute)
+#if __has_attribute(noipa)
+#define SYNC_COPY_ENTRY __attribute__((noipa))
+#endif
+#endif
+#ifndef SYNC_COPY_ENTRY
+#define SYNC_COPY_ENTRY __attribute__((noinline))
+#endif
+
 /* ---- the lock: arch/spin.h's protocol on the queue's plain int ----------- */
 
 static inline void waitq_lock(corio_waitq_ *q)
