@@ -1,4 +1,4 @@
-/* bounded_spawn.c - unbounded spawning vs at most K tasks in flight.
+/* bounded_spawn.c - unbounded spawning vs at most K tasks in flight, two ways.
  *
  * Mirrors "Unbounded Spawning" of seed 003 ("Common Pitfalls & Best
  * Practices") and the first "Production Lesson" of seed 000 ("Monitor task
@@ -17,36 +17,49 @@
  *     }
  *
  * How the C version maps onto it:
- *  - process(item) is a coroutine task that sleeps a few milliseconds
- *    (corio_sleep), standing for a request or a query. A suspended coroutine
+ *  - process(item) sleeps a few milliseconds (corio_sleep) in a coroutine
+ *    task (process_task), standing for a request or a query. A suspended coroutine
  *    keeps its stack: at least one resident 4 KiB page, plus its task.
- *  - Bad: a loop of detached corio_spawn(process, item, NULL) calls (a
+ *  - Bad: a loop of detached corio_spawn(process_task, item, NULL) calls (a
  *    dropped JoinHandle). All M tasks are alive at once.
- *  - Good: corio has no Semaphore yet (tokio::sync::Semaphore is planned with
- *    the channels and sync primitives, whose issue will add one). The same
- *    bound comes from join handles: a ring of K handles; once K tasks are in
- *    flight, the loop joins the oldest before it spawns the next. Unlike the
- *    seed's version, which spawns all M tasks and has M-K of them wait for a
- *    permit (each waiting task still costs its memory), this one spawns no
- *    more than K at a time: it bounds memory, not just concurrency (the
- *    seed's "bounded stream" option, buffer_unordered(K), does the same).
+ *  - Good, the seed's way: a corio_semaphore of K permits
+ *    (Semaphore::new(100)); the loop spawns all M tasks, detached, and each
+ *    one takes a permit (corio_semaphore_acquire, the `_permit` guard)
+ *    before process(item) and gives it back after (corio_semaphore_release:
+ *    C has no guard that does it when it goes out of scope). At most K
+ *    tasks are at work at once, but all M exist: M-K of them wait for a
+ *    permit, each holding its task and stack. It bounds concurrency, not
+ *    memory.
+ *  - Good, with bounded memory: a ring of K join handles; once K tasks are
+ *    in flight, the loop joins the oldest before it spawns the next. It
+ *    spawns no more than K at a time, so it bounds memory too (the seed's
+ *    "bounded stream" option, buffer_unordered(K), does the same). It needs
+ *    no semaphore, but the loop waits for the oldest task even when a
+ *    younger one finished first.
  *  - "Monitor task spawning": every task counts itself in an atomic `live`
- *    from its start to its end, keeping the peak. corio has no task-count or
- *    memory statistics of its own (nothing like tokio's RuntimeMetrics yet),
- *    so memory comes from /proc/self/status: the growth of the peak resident
+ *    from its start to its end, keeping the peak, and in `working` while it
+ *    runs process(item) (for the semaphore run: while it holds a permit),
+ *    keeping that peak too. corio has no task-count or memory statistics of
+ *    its own (nothing like tokio's RuntimeMetrics yet), so memory comes from /proc/self/status: the growth of the peak resident
  *    set (VmHWM, reset with /proc/self/clear_refs before each run) over the
- *    resident set (VmRSS) before it. The bounded run goes first, so that
- *    memory the unbounded run leaves with the allocator cannot flatter it.
+ *    resident set (VmRSS) before it. The ring run goes first, so that
+ *    memory the unbounded run leaves with the allocator cannot flatter it;
+ *    the semaphore run goes last, and may reuse what the unbounded one left
+ *    resident: its growth is a lower bound (its peak live tasks, about M,
+ *    tell its cost better).
  *  - To make the unbounded run show exactly what the seed warns about, all
  *    M tasks alive at once, however slow the machine is to spawn them, its
  *    tasks wait at a finish line after their sleep: a flag, checked every
- *    sleep_ms, that the loop raises once all M have started (a Notify or
- *    Barrier would do it without the checks; corio has none yet). The peak
- *    is then exactly M. The bounded run has no finish line: its peak is at
- *    most K, since a task is only joined after it ended.
- *  - Times are printed too: the bounded run takes at least M/K sleeps one
- *    after the other, but reuses K stacks; the unbounded one sleeps all at
- *    once, but pays for M stacks (a coroutine takes one on its first run).
+ *    sleep_ms, that the loop raises once all M have started (a corio_notify
+ *    would do it without the checks, with more code here). The peak is then
+ *    exactly M. The ring run has no finish line: its peak is at most K,
+ *    since a task is only joined after it ended. Neither has the semaphore
+ *    run: its peak at work is at most K, since a task works only while it
+ *    holds one of the K permits.
+ *  - Times are printed too: the bounded runs take at least M/K sleeps one
+ *    after the other (the ring reuses K stacks); the unbounded one sleeps
+ *    all at once, but pays for M stacks (a coroutine takes one on its first
+ *    run), as the semaphore run does.
  *  - #[tokio::main] is corio_run, a multi-thread runtime.
  *
  *   usage: bounded_spawn [tasks] [limit] [sleep_ms]   (default 20000 100 5)
@@ -64,6 +77,8 @@ static long k_limit = 100;
 static long work_ms = 5;
 
 static atomic_long live, peak, done, failed;
+static atomic_long working, peak_working;
+static corio_semaphore permits; /* the semaphore run's K permits */
 static _Atomic uint64_t item_sum; /* each item once: 0 + 1 + ... + M-1 */
 static atomic_bool finish_line_open;
 
@@ -99,23 +114,29 @@ static bool reset_peak_rss(void)
 
 /* ---- the task -------------------------------------------------------------------- */
 
-static void count_start(void)
+/* Count one more in `*now`, keeping the peak in `*max`. */
+static void count_up(atomic_long *now, atomic_long *max)
 {
-    long n = atomic_fetch_add(&live, 1) + 1;
-    long p = atomic_load(&peak);
-    while (n > p && !atomic_compare_exchange_weak(&peak, &p, n)) {
+    long n = atomic_fetch_add(now, 1) + 1;
+    long p = atomic_load(max);
+    while (n > p && !atomic_compare_exchange_weak(max, &p, n)) {
     }
 }
 
-/* process(item).await */
-static int process(void *arg)
+/* process(item).await: the item is counted by the task, at its end. */
+static int process(void)
 {
-    uint64_t item = (uintptr_t)arg;
-    count_start();
+    count_up(&working, &peak_working);
     int rc = corio_sleep(CORIO_MSEC(work_ms));
-    /* The unbounded run's finish line (open from the start in the bounded run). */
+    /* The unbounded run's finish line (open from the start in the others). */
     while (rc == 0 && !atomic_load(&finish_line_open))
         rc = corio_sleep(CORIO_MSEC(work_ms > 0 ? work_ms : 1));
+    atomic_fetch_sub(&working, 1);
+    return rc;
+}
+
+static int task_end(uint64_t item, int rc)
+{
     if (rc == 0)
         atomic_fetch_add(&item_sum, item);
     else
@@ -125,10 +146,32 @@ static int process(void *arg)
     return rc;
 }
 
+/* tokio::spawn(async move { process(item).await; }) */
+static int process_task(void *arg)
+{
+    uint64_t item = (uintptr_t)arg;
+    count_up(&live, &peak);
+    return task_end(item, process());
+}
+
+/* tokio::spawn(async move { let _permit = sem.acquire().await.unwrap();
+ *                           process(item).await; }) */
+static int process_with_permit_task(void *arg)
+{
+    uint64_t item = (uintptr_t)arg;
+    count_up(&live, &peak);
+    int rc = corio_semaphore_acquire(&permits, 1);
+    if (rc == 0) {
+        rc = process();
+        corio_semaphore_release(&permits, 1); /* _permit dropped */
+    }
+    return task_end(item, rc);
+}
+
 /* ---- the two runs ------------------------------------------------------------------ */
 
 typedef struct outcome {
-    long spawned, peak, done, failed;
+    long spawned, peak, peak_working, done, failed;
     bool all_items;
     long rss_before_kb, growth_kb;
     bool reset;
@@ -141,6 +184,8 @@ static void begin(outcome *o, bool finish_line)
     memset(o, 0, sizeof *o);
     atomic_store(&live, 0);
     atomic_store(&peak, 0);
+    atomic_store(&working, 0);
+    atomic_store(&peak_working, 0);
     atomic_store(&done, 0);
     atomic_store(&failed, 0);
     atomic_store(&item_sum, 0);
@@ -155,19 +200,22 @@ static void end(outcome *o)
     o->ms = (double)(corio_instant_now() - o->t0) / 1e6;
     o->growth_kb = status_kb("VmHWM") - o->rss_before_kb;
     o->peak = atomic_load(&peak);
+    o->peak_working = atomic_load(&peak_working);
     o->done = atomic_load(&done);
     o->failed = atomic_load(&failed);
     uint64_t m = (uint64_t)o->spawned;
     o->all_items = o->spawned == m_tasks && atomic_load(&item_sum) == m * (m - 1) / 2;
 }
 
-/* Bad: spawn every task at once, detached. */
-static int unbounded(outcome *o)
+/* Spawn every task at once, detached: with `fn` = process_task, the bad
+ * way, with a finish line; with process_with_permit_task, the seed's good
+ * way, without. */
+static int spawn_all(outcome *o, int (*fn)(void *), bool finish_line)
 {
-    begin(o, true);
+    begin(o, finish_line);
     int rc = 0;
     for (long i = 0; i < m_tasks; i++) {
-        rc = corio_spawn(process, (void *)(uintptr_t)i, NULL);
+        rc = corio_spawn(fn, (void *)(uintptr_t)i, NULL);
         if (rc < 0)
             break;
         o->spawned++;
@@ -185,7 +233,21 @@ static int unbounded(outcome *o)
     return rc < 0 ? rc : wrc;
 }
 
-/* Good: at most k_limit in flight; join the oldest before spawning the next. */
+/* Bad: spawn every task at once. */
+static int unbounded(outcome *o)
+{
+    return spawn_all(o, process_task, true);
+}
+
+/* Good, the seed's way: spawn them all; K permits let K work at once. */
+static int semaphore_bounded(outcome *o)
+{
+    corio_semaphore_init(&permits, (size_t)k_limit);
+    return spawn_all(o, process_with_permit_task, false);
+}
+
+/* Good, bounded memory: at most k_limit in flight; join the oldest before
+ * spawning the next. */
 static int bounded(outcome *o)
 {
     corio_task **ring = calloc((size_t)k_limit, sizeof *ring);
@@ -200,7 +262,7 @@ static int bounded(outcome *o)
             if (corio_task_join(*slot, &r) < 0 || r != 0)
                 bad = 1;
         }
-        rc = corio_spawn(process, (void *)(uintptr_t)i, slot);
+        rc = corio_spawn(process_task, (void *)(uintptr_t)i, slot);
         if (rc < 0)
             break;
         o->spawned++;
@@ -219,13 +281,14 @@ static int bounded(outcome *o)
     return rc < 0 ? rc : bad ? CORIO_ECANCELED : 0;
 }
 
-static void report(const char *label, const outcome *o)
+static void report(const char *label, const outcome *o, const char *note)
 {
     printf("  %-36s %ld of %ld tasks ran, all items once: %s; peak live tasks %ld; "
-           "%.0f ms; peak RSS growth %ld KiB (%.1f KiB per peak task)%s\n",
-           label, o->done - o->failed, m_tasks, o->all_items ? "yes" : "no", o->peak, o->ms,
+           "peak at work %ld; %.0f ms; peak RSS growth %ld KiB (%.1f KiB per peak task)%s\n",
+           label, o->done - o->failed, m_tasks, o->all_items ? "yes" : "no", o->peak,
+           o->peak_working, o->ms,
            o->growth_kb, o->peak > 0 ? (double)o->growth_kb / (double)o->peak : 0.0,
-           o->reset ? "" : " (VmHWM not reset: an upper bound)");
+           o->reset ? note : " (VmHWM not reset: an upper bound)");
 }
 
 static int async_main(void *arg)
@@ -233,16 +296,25 @@ static int async_main(void *arg)
     (void)arg;
     printf("%ld tasks, each sleeps %ld ms; bound: %ld in flight; VmRSS at start %ld KiB\n",
            m_tasks, work_ms, k_limit, status_kb("VmRSS"));
-    outcome good, bad;
+    outcome good, bad, sem;
     int rg = bounded(&good);
-    report("Good - at most K in flight (ring):", &good);
+    report("Good - at most K in flight (ring):", &good, "");
     int rb = unbounded(&bad);
-    report("Bad  - unbounded (detached spawns):", &bad);
-    if (rg < 0 || rb < 0)
+    report("Bad  - unbounded (detached spawns):", &bad, "");
+    int rs = semaphore_bounded(&sem);
+    report("Good - K permits (semaphore):", &sem,
+           " (reusing what the unbounded run left resident: a lower bound)");
+    if (rg < 0 || rb < 0 || rs < 0)
         return 1;
     printf("the bounded run kept at most %ld tasks alive, the unbounded one all %ld at once\n",
            k_limit, bad.peak);
-    return good.all_items && bad.all_items && good.failed == 0 && bad.failed == 0 ? 0 : 1;
+    printf("the semaphore kept at most %ld tasks at work (peak %ld), with %ld alive at its peak, "
+           "each holding its stack\n",
+           k_limit, sem.peak_working, sem.peak);
+    return good.all_items && bad.all_items && sem.all_items && good.failed == 0 &&
+                   bad.failed == 0 && sem.failed == 0 && sem.peak_working <= k_limit
+               ? 0
+               : 1;
 }
 
 int main(int argc, char **argv)
