@@ -96,6 +96,10 @@
 #define taskmem_free                   corio__taskmem_free
 #define taskmem_reserved_bytes         corio__taskmem_reserved_bytes
 #define waitq_close_all                corio__waitq_close_all
+#define waitq_news_drop                corio__waitq_news_drop
+#define waitq_news_park                corio__waitq_news_park
+#define waitq_news_repoll              corio__waitq_news_repoll
+#define waitq_news_wake_all            corio__waitq_news_wake_all
 #define wheel_advance                  corio__wheel_advance
 #define wheel_clear                    corio__wheel_clear
 #define wheel_init                     corio__wheel_init

@@ -303,29 +303,17 @@ static bool rx_has_news(const corio_broadcast_rx *rx)
     return s == SEQ_READY(p) || seq_verdict(s, p) == READ_LAGGED || is_closed(c);
 }
 
+static bool rx_has_news_any(const void *rx)
+{
+    return rx_has_news(rx);
+}
+
 /* ---- waking ----------------------------------------------------------- */
 
-/* Take off and wake the waiters queued now (not those that queue while the
- * lock is dropped between batches: they saw what this call announces). */
+/* Take off and wake the waiters queued now (sync/waitq.h). */
 static void wake_waiters(chan *c, unsigned state)
 {
-    wake_list l;
-    wake_list_init(&l);
-    waitq_lock(&c->wq);
-    unsigned left = c->wq.len_;
-    for (;;) {
-        while (left && c->wq.head_ && !wake_list_full(&l)) {
-            waitq_take(&c->wq, c->wq.head_, state, &l);
-            __atomic_fetch_sub(&c->waiting, 1, __ATOMIC_RELAXED);
-            left--;
-        }
-        bool more = left && c->wq.head_;
-        waitq_unlock(&c->wq);
-        wake_list_wake(&l);
-        if (!more)
-            return;
-        waitq_lock(&c->wq);
-    }
+    waitq_news_wake_all(&c->wq, &c->waiting, state);
 }
 
 /* ---- creation and handles ---------------------------------------------- */
@@ -540,7 +528,7 @@ COPY_ENTRY int corio_broadcast_send(corio_broadcast_tx *tx, const void *msg)
      * order. If this comes after a receiver's increment, it sees the
      * waiter; if before, the receiver's increment (acquire) reads from this
      * release (or a later change), and its recheck sees the ready word. */
-    if (__atomic_fetch_add(&c->waiting, 0, __ATOMIC_ACQ_REL))
+    if (waitq_news_waiters(&c->waiting))
         wake_waiters(c, W_WOKEN);
     return 0;
 }
@@ -556,21 +544,11 @@ COPY_ENTRY static corio_poll recv_poll(corio_future *base, corio_context *cx)
         return CORIO_READY;
     }
     chan *c = rx->c;
-    if (waiter_state(&f->w_) == W_QUEUED) {
-        /* Polled again while queued (a select's other branch woke the
-         * task, or a new waker): stay queued unless there is news. */
-        waitq_lock(&c->wq);
-        if (waiter_state(&f->w_) == W_QUEUED) {
-            if (!rx_has_news(rx)) {
-                waitq_update_waker(&f->w_, corio_context_waker(cx));
-                waitq_unlock(&c->wq);
-                return CORIO_PENDING;
-            }
-            waitq_remove(&c->wq, &f->w_);
-            __atomic_fetch_sub(&c->waiting, 1, __ATOMIC_RELAXED);
-        }
-        waitq_unlock(&c->wq);
-    }
+    /* Polled again while queued (a select's other branch woke the task,
+     * or a new waker): stay queued unless there is news. */
+    if (waiter_state(&f->w_) == W_QUEUED &&
+        waitq_news_repoll(&c->wq, &c->waiting, &f->w_, corio_context_waker(cx), rx_has_news_any, rx))
+        return CORIO_PENDING;
     /* Idle, or taken off by a send or the close (woken, closed): from here
      * on nobody else touches the waiter. */
     f->w_.state_ = W_IDLE;
@@ -580,36 +558,16 @@ COPY_ENTRY static corio_poll recv_poll(corio_future *base, corio_context *cx)
             base->result = rc;
             return CORIO_READY;
         }
-        waitq_lock(&c->wq);
-        waitq_push(&c->wq, &f->w_, corio_context_waker(cx), false);
-        /* Acq_rel: pairs with the sender's read-modify-write of `waiting`
-         * (see corio_broadcast_send): either it sees this waiter, or the
-         * recheck below sees its message. */
-        __atomic_fetch_add(&c->waiting, 1, __ATOMIC_ACQ_REL);
-        if (!rx_has_news(rx)) {
-            waitq_unlock(&c->wq);
+        if (waitq_news_park(&c->wq, &c->waiting, &f->w_, corio_context_waker(cx), rx_has_news_any, rx))
             return CORIO_PENDING;
-        }
-        waitq_remove(&c->wq, &f->w_);
-        __atomic_fetch_sub(&c->waiting, 1, __ATOMIC_RELAXED);
-        waitq_unlock(&c->wq);
     }
 }
 
 static void recv_drop(corio_future *base)
 {
     corio_broadcast_recv_fut *f = (corio_broadcast_recv_fut *)base;
-    if (waiter_state(&f->w_) == W_QUEUED) {
-        chan *c = f->rx->c;
-        waitq_lock(&c->wq);
-        if (waiter_state(&f->w_) == W_QUEUED) {
-            waitq_remove(&c->wq, &f->w_);
-            __atomic_fetch_sub(&c->waiting, 1, __ATOMIC_RELAXED);
-        }
-        waitq_unlock(&c->wq);
-    }
-    /* A wake it got and did not use is nobody else's: each receiver waits
-     * for its own next message. */
+    if (waiter_state(&f->w_) == W_QUEUED)
+        waitq_news_drop(&f->rx->c->wq, &f->rx->c->waiting, &f->w_);
     f->w_.state_ = W_IDLE;
 }
 

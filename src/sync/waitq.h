@@ -202,6 +202,46 @@ static inline void wake_list_wake(wake_list *l)
  * itself, as often as the wake list fills. */
 void waitq_close_all(corio_waitq_ *q);
 
+/* ---- news queues: every waiter waits for the same news --------------------
+ *
+ * For channels where a send is news for every waiter (a broadcast message,
+ * a watch change) and the sender must learn cheaply whether anyone waits:
+ * `*waiting` counts the queued waiters. A waiter queues, counts itself with
+ * a read-modify-write and rechecks for news; a sender, after publishing,
+ * reads the count with a read-modify-write (waitq_news_waiters) and takes
+ * the lock only when it is not zero. The count has one modification order:
+ * either the sender sees the waiter, or the waiter's increment reads from
+ * after the sender's and its recheck sees the news. */
+
+/* Is anyone waiting? A read-modify-write, not a load (see above). */
+static inline bool waitq_news_waiters(unsigned *waiting)
+{
+    return __atomic_fetch_add(waiting, 0, __ATOMIC_ACQ_REL) != 0;
+}
+
+/* Queue `w` (idle) with a clone of `wk`, count it, and recheck with
+ * has_news(arg): false, still nothing: it stays queued (PENDING); true:
+ * taken off again, the caller looks at the news. */
+bool waitq_news_park(corio_waitq_ *q, unsigned *waiting, corio_waiter_ *w, const corio_waker *wk,
+                     bool (*has_news)(const void *arg), const void *arg);
+
+/* A queued waiter polled again: if it is still queued and there is no
+ * news, refresh its waker and say true (stay queued); else take it off if
+ * it still is and say false. Either way the waiter is the caller's again
+ * when this returns false. */
+bool waitq_news_repoll(corio_waitq_ *q, unsigned *waiting, corio_waiter_ *w, const corio_waker *wk,
+                       bool (*has_news)(const void *arg), const void *arg);
+
+/* The drop of a future whose waiter may be queued: take it off. A wake it
+ * got and did not use is nobody else's (every waiter waits for its own
+ * news), so nothing is passed on. */
+void waitq_news_drop(corio_waitq_ *q, unsigned *waiting, corio_waiter_ *w);
+
+/* Take off and wake the waiters queued now, with `state` (W_WOKEN for
+ * news, W_CLOSED): not those that queue while the lock is dropped between
+ * batches (they saw the news before they queued). */
+void waitq_news_wake_all(corio_waitq_ *q, unsigned *waiting, unsigned state);
+
 /* Wait for `f` from any context: inside a coroutine task, corio_await;
  * in plain code (a thread that runs no task, also a blocking-pool job),
  * block the thread on its parker; inside a stackless task's poll function,

@@ -87,26 +87,10 @@ static inline bool is_closed(const chan *c)
 
 /* ---- waking ------------------------------------------------------------ */
 
-/* Take off and wake the waiters queued now (later ones saw what this call
- * announces before they queued). */
+/* Take off and wake the waiters queued now (sync/waitq.h). */
 static void wake_waiters(chan *c, unsigned state)
 {
-    wake_list l = {0};
-    waitq_lock(&c->wq);
-    unsigned left = c->wq.len_;
-    for (;;) {
-        while (left && c->wq.head_ && !wake_list_full(&l)) {
-            waitq_take(&c->wq, c->wq.head_, state, &l);
-            __atomic_fetch_sub(&c->waiting, 1, __ATOMIC_RELAXED);
-            left--;
-        }
-        bool more = left && c->wq.head_;
-        waitq_unlock(&c->wq);
-        wake_list_wake(&l);
-        if (!more)
-            return;
-        waitq_lock(&c->wq);
-    }
+    waitq_news_wake_all(&c->wq, &c->waiting, state);
 }
 
 /* ---- creation and handles ---------------------------------------------- */
@@ -246,7 +230,7 @@ static void store_value(chan *c, const void *msg, void *old)
     __atomic_store_n(&c->version, v, __ATOMIC_RELEASE);
     value_unlock(c);
     /* A read-modify-write, not a load (see the top of the file). */
-    if (__atomic_fetch_add(&c->waiting, 0, __ATOMIC_ACQ_REL))
+    if (waitq_news_waiters(&c->waiting))
         wake_waiters(c, W_WOKEN);
 }
 
@@ -346,6 +330,11 @@ static bool has_news(const corio_watch_rx *rx)
     return version_of(rx->c) != rx->seen || is_closed(rx->c);
 }
 
+static bool has_news_any(const void *rx)
+{
+    return has_news(rx);
+}
+
 static corio_poll changed_poll(corio_future *base, corio_context *cx)
 {
     corio_watch_changed_fut *f = (corio_watch_changed_fut *)base;
@@ -355,19 +344,11 @@ static corio_poll changed_poll(corio_future *base, corio_context *cx)
         return CORIO_READY;
     }
     chan *c = rx->c;
-    if (waiter_state(&f->w_) == W_QUEUED) {
-        waitq_lock(&c->wq);
-        if (waiter_state(&f->w_) == W_QUEUED) {
-            if (!has_news(rx)) {
-                waitq_update_waker(&f->w_, corio_context_waker(cx));
-                waitq_unlock(&c->wq);
-                return CORIO_PENDING;
-            }
-            waitq_remove(&c->wq, &f->w_);
-            __atomic_fetch_sub(&c->waiting, 1, __ATOMIC_RELAXED);
-        }
-        waitq_unlock(&c->wq);
-    }
+    /* Polled again while queued (a select's other branch woke the task,
+     * or a new waker): stay queued unless there is news. */
+    if (waiter_state(&f->w_) == W_QUEUED &&
+        waitq_news_repoll(&c->wq, &c->waiting, &f->w_, corio_context_waker(cx), has_news_any, rx))
+        return CORIO_PENDING;
     f->w_.state_ = W_IDLE; /* nobody else touches it from here */
     for (;;) {
         int rc = changed_try(rx);
@@ -375,34 +356,16 @@ static corio_poll changed_poll(corio_future *base, corio_context *cx)
             base->result = rc;
             return CORIO_READY;
         }
-        waitq_lock(&c->wq);
-        waitq_push(&c->wq, &f->w_, corio_context_waker(cx), false);
-        /* Acq_rel: pairs with the send's read-modify-write of `waiting`
-         * (see the top of the file). */
-        __atomic_fetch_add(&c->waiting, 1, __ATOMIC_ACQ_REL);
-        if (!has_news(rx)) {
-            waitq_unlock(&c->wq);
+        if (waitq_news_park(&c->wq, &c->waiting, &f->w_, corio_context_waker(cx), has_news_any, rx))
             return CORIO_PENDING;
-        }
-        waitq_remove(&c->wq, &f->w_);
-        __atomic_fetch_sub(&c->waiting, 1, __ATOMIC_RELAXED);
-        waitq_unlock(&c->wq);
     }
 }
 
 static void changed_drop(corio_future *base)
 {
     corio_watch_changed_fut *f = (corio_watch_changed_fut *)base;
-    if (waiter_state(&f->w_) == W_QUEUED) {
-        chan *c = f->rx->c;
-        waitq_lock(&c->wq);
-        if (waiter_state(&f->w_) == W_QUEUED) {
-            waitq_remove(&c->wq, &f->w_);
-            __atomic_fetch_sub(&c->waiting, 1, __ATOMIC_RELAXED);
-        }
-        waitq_unlock(&c->wq);
-    }
-    /* An unused wake is nobody else's: every waiter is woken by a send. */
+    if (waiter_state(&f->w_) == W_QUEUED)
+        waitq_news_drop(&f->rx->c->wq, &f->rx->c->waiting, &f->w_);
     f->w_.state_ = W_IDLE;
 }
 
