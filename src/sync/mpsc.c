@@ -1,22 +1,35 @@
 /* sync/mpsc.c - multi-producer, single-consumer channels (corio/mpsc.h).
  *
  * A ring of msg_size-byte slots, positions head (next to receive) and
- * tail (next to send) counting up forever, masked into the ring. One
- * spinlock, the sender queue's, guards everything but the buffer's bytes'
- * meaning: a send and a receive each take it once, for a copy and a few
- * stores, which beats a lock-free ring on one core and keeps every rule
- * below easy to check.
+ * tail (next to send) counting up forever, masked into the ring.
  *
- * Invariants, under the lock:
- *  - count = tail - head <= ring size; bounded: count + reserved <= cap.
+ * The senders' side is one spinlock, the sender queue's: a send takes it
+ * for a copy and a few stores. The receiver of a bounded channel takes no
+ * lock to receive: it reads `tail` (acquire), copies the messages below
+ * it, and publishes its new `head`. On one core this costs the same as a
+ * lock; across cores it keeps the lock's line with the senders and moves
+ * only the lines of the messages and of the two positions, each written by
+ * one side. The ring of an unbounded channel may be reallocated by a
+ * growing sender, so its receiver takes the lock.
+ *
+ * Invariants:
+ *  - tail is written only under the lock; head only by the receiver (for
+ *    an unbounded channel, under the lock too). count = tail - head; for a
+ *    bounded channel count + reserved <= cap.
  *  - Bounded: when the lock is dropped, either no sender waits or there is
- *    no room (count + reserved == cap): grant_locked restores it after
- *    every change that makes room. A granted sender (W_GRANTED) owns one
+ *    no room: grant_locked restores it after every change that makes room.
+ *    The receiver makes room without the lock, so a sender that queues and
+ *    a receiver that frees a slot meet in a Dekker handshake: the sender
+ *    counts itself in tx_waiting (a seq_cst read-modify-write), then reads
+ *    head (seq_cst); the receiver exchanges head (seq_cst), then reads
+ *    tx_waiting (seq_cst) and, if anyone waits, takes the lock to grant.
+ *    One of the two sees the other. A granted sender (W_GRANTED) owns one
  *    unit of `reserved` until it writes its message or its drop gives the
  *    unit to the next waiter.
- *  - rx_waiting: the receiver has a pending recv whose waker is rx_waker.
- *    The first send after that moves the waker out and wakes it (after
- *    the unlock).
+ *  - rx_waiting (under the lock): the receiver has a pending recv whose
+ *    waker is rx_waker; it set it after finding tail == head under the
+ *    lock, so the next send, which publishes tail under the lock, sees it,
+ *    moves the waker out and wakes it after the unlock.
  *  - After `closed` nothing is written to the ring, and the ring is never
  *    reallocated (a grow that dropped the lock gives up): the receiver
  *    may drain it without the lock.
@@ -30,19 +43,28 @@
 #include "corio/mpsc.h"
 #include "sync/waitq.h"
 
+#define CACHE_LINE 64
+
 typedef struct mpsc {
-    corio_waitq_ txq; /* senders waiting for room; its lock is the channel's */
-    unsigned char *buf;
-    size_t mask;      /* ring slots - 1 */
-    size_t head, tail;
-    size_t cap;       /* the bound; 0: unbounded */
-    size_t reserved;  /* room granted to waiting senders */
-    size_t senders;
-    bool rx_alive, closed, rx_waiting;
-    corio_waker rx_waker;
+    /* Read-mostly. */
+    unsigned char *buf; /* a bounded channel's never changes */
+    size_t mask;        /* ring slots - 1 */
+    size_t cap;         /* the bound; 0: unbounded */
     size_t msg_size;
     corio_msg_drop_fn drop;
     void *drop_arg;
+    /* The senders' line: under the lock. */
+    _Alignas(CACHE_LINE) corio_waitq_ txq; /* senders waiting for room; its lock */
+    size_t tail;      /* atomic: written under the lock, read by the receiver */
+    size_t head_seen; /* the last head the senders read: head_seen <= head */
+    size_t reserved;  /* room granted to waiting senders */
+    size_t senders;
+    unsigned tx_waiting; /* atomic: senders queued in txq */
+    bool rx_alive, closed, rx_waiting;
+    corio_waker rx_waker;
+    /* The receiver's line. */
+    _Alignas(CACHE_LINE) size_t head; /* atomic: written by the receiver */
+    size_t tail_seen;                 /* the receiver's: the last tail it read */
 } mpsc;
 
 #define UNBOUNDED_FIRST 16
@@ -87,9 +109,10 @@ int corio_mpsc_new_with(const corio_chan_opts *opts, corio_mpsc_tx **tx, corio_m
     if (!opts || opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX ||
         opts->capacity > CORIO_MPSC_CAPACITY_MAX)
         return -EINVAL;
-    mpsc *c = calloc(1, sizeof *c);
-    if (!c)
+    mpsc *c;
+    if (posix_memalign((void **)&c, CACHE_LINE, sizeof *c) != 0)
         return -ENOMEM;
+    memset(c, 0, sizeof *c);
     size_t ring = ring_size_for(opts->capacity ? opts->capacity : UNBOUNDED_FIRST);
     c->buf = malloc(ring * opts->msg_size);
     if (!c->buf) {
@@ -133,9 +156,9 @@ int corio_mpsc_new_unbounded(size_t msg_size, corio_mpsc_tx **tx, corio_mpsc_rx 
  * holds the channel any more. */
 static void mpsc_destroy(mpsc *c)
 {
-    for (; c->head != c->tail; c->head++)
+    for (size_t p = c->head; p != c->tail; p++)
         if (c->drop)
-            c->drop(slot(c, c->head), c->drop_arg);
+            c->drop(slot(c, p), c->drop_arg);
     corio_waker_drop(&c->rx_waker);
     free(c->buf);
     free(c);
@@ -146,7 +169,8 @@ static void mpsc_destroy(mpsc *c)
 static inline void push_locked(mpsc *c, const void *msg, corio_waker *rxw)
 {
     copy_msg(slot(c, c->tail), msg, c->msg_size);
-    c->tail++;
+    /* Release: the message is written before the receiver sees it. */
+    __atomic_store_n(&c->tail, c->tail + 1, __ATOMIC_RELEASE);
     if (c->rx_waiting) {
         c->rx_waiting = false;
         *rxw = c->rx_waker;
@@ -154,9 +178,15 @@ static inline void push_locked(mpsc *c, const void *msg, corio_waker *rxw)
     }
 }
 
-static inline bool has_room_locked(const mpsc *c)
+/* Room for one more (bounded)? The cached head first; only when it says
+ * full, the receiver's (seq_cst: the second half of a queuing sender's
+ * handshake, see the top). */
+static inline bool has_room_locked(mpsc *c)
 {
-    return c->tail - c->head + c->reserved < c->cap;
+    if (c->tail - c->head_seen + c->reserved < c->cap)
+        return true;
+    c->head_seen = __atomic_load_n(&c->head, __ATOMIC_SEQ_CST);
+    return c->tail - c->head_seen + c->reserved < c->cap;
 }
 
 /* Grant room to waiting senders while there is some (bounded). Drops and
@@ -171,14 +201,16 @@ static void grant_locked(mpsc *c, wake_list *l)
             continue;
         }
         c->reserved++;
+        __atomic_fetch_sub(&c->tx_waiting, 1, __ATOMIC_RELAXED);
         waitq_take(&c->txq, c->txq.head_, W_GRANTED, l);
     }
 }
 
-/* Unbounded: make room for one more, dropping the lock to allocate. */
+/* Unbounded: make room for one more, dropping the lock to allocate (its
+ * receiver moves head only under the lock, so head is stable here). */
 static int grow_locked(mpsc *c)
 {
-    while (c->tail - c->head > c->mask) {
+    while (c->tail - __atomic_load_n(&c->head, __ATOMIC_RELAXED) > c->mask) {
         size_t old = c->mask + 1;
         if (old > SIZE_MAX / 2 / c->msg_size)
             return -ENOMEM;
@@ -191,13 +223,14 @@ static int grow_locked(mpsc *c)
             free(nb); /* the receiver may be draining the ring unlocked */
             return 0;
         }
-        if (c->mask + 1 != old || c->tail - c->head <= c->mask) {
+        size_t head = __atomic_load_n(&c->head, __ATOMIC_RELAXED);
+        if (c->mask + 1 != old || c->tail - head <= c->mask) {
             free(nb); /* someone else grew it meanwhile */
             continue;
         }
         /* Unwrap into the new ring, keeping positions. */
         size_t nmask = old * 2 - 1;
-        for (size_t p = c->head; p != c->tail; p++)
+        for (size_t p = head; p != c->tail; p++)
             memcpy(nb + (p & nmask) * c->msg_size, slot(c, p), c->msg_size);
         free(c->buf);
         c->buf = nb;
@@ -206,27 +239,79 @@ static int grow_locked(mpsc *c)
     return 0;
 }
 
-/* Take up to max messages into out: how many, or -EAGAIN / CORIO_ECLOSED. */
-static inline ssize_t take_locked(mpsc *c, void *out, size_t max, wake_list *l)
+/* The receiver: take up to max messages below the tail it has seen (read
+ * afresh when it has used that up): how many, or -EAGAIN. No lock for a
+ * bounded channel; the caller holds it for an unbounded one. */
+static inline ssize_t rx_take(mpsc *c, void *out, size_t max)
 {
-    size_t count = c->tail - c->head;
-    if (count == 0)
-        return (c->senders == 0 || c->closed) ? CORIO_ECLOSED : -EAGAIN;
+    size_t h = __atomic_load_n(&c->head, __ATOMIC_RELAXED); /* only we write it */
+    size_t count = c->tail_seen - h;
+    if (count == 0) {
+        /* Acquire: pairs with push_locked's release; the messages below
+         * the tail are whole. */
+        c->tail_seen = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE);
+        count = c->tail_seen - h;
+        if (count == 0)
+            return -EAGAIN;
+    }
     size_t n = count < max ? count : max;
     if (n == 1) {
-        copy_msg(out, slot(c, c->head), c->msg_size);
+        copy_msg(out, slot(c, h), c->msg_size);
     } else {
-        size_t first = (c->mask + 1) - (c->head & c->mask); /* up to the ring's end */
+        size_t first = (c->mask + 1) - (h & c->mask); /* up to the ring's end */
         if (first > n)
             first = n;
-        memcpy(out, slot(c, c->head), first * c->msg_size);
+        memcpy(out, slot(c, h), first * c->msg_size);
         if (n > first)
             memcpy((unsigned char *)out + first * c->msg_size, c->buf, (n - first) * c->msg_size);
     }
-    c->head += n;
-    if (c->txq.head_)
-        grant_locked(c, l);
+    /* A seq_cst exchange, not a store: the first half of the handshake
+     * with a sender that queues for room (see the top); it also releases
+     * the slots just read to the senders. */
+    __atomic_exchange_n(&c->head, h + n, __ATOMIC_SEQ_CST);
     return (ssize_t)n;
+}
+
+/* After a bounded receive made room: grant it to waiting senders. */
+static void rx_grant(mpsc *c)
+{
+    if (!__atomic_load_n(&c->tx_waiting, __ATOMIC_SEQ_CST))
+        return;
+    wake_list l;
+    wake_list_init(&l);
+    waitq_lock(&c->txq);
+    grant_locked(c, &l);
+    waitq_unlock(&c->txq);
+    wake_list_wake(&l);
+}
+
+/* Take up to max messages, the lock only where it must be taken: how many,
+ * -EAGAIN (empty, senders left) or CORIO_ECLOSED (empty for good). With
+ * `wk`, an empty channel registers it for the next send. */
+static ssize_t take_or_register(mpsc *c, void *out, size_t max, const corio_waker *wk)
+{
+    ssize_t n;
+    if (c->cap) {
+        n = rx_take(c, out, max);
+        if (n > 0) {
+            rx_grant(c);
+            return n;
+        }
+    }
+    waitq_lock(&c->txq);
+    n = rx_take(c, out, max); /* the tail read under the lock is the last */
+    if (n == -EAGAIN) {
+        if (c->senders == 0 || c->closed) {
+            n = CORIO_ECLOSED;
+        } else if (wk) {
+            corio_waker_store(&c->rx_waker, wk);
+            c->rx_waiting = true;
+        }
+    }
+    waitq_unlock(&c->txq);
+    if (n > 0 && c->cap)
+        rx_grant(c);
+    return n;
 }
 
 /* ---- senders -------------------------------------------------------------- */
@@ -355,7 +440,18 @@ SYNC_COPY_ENTRY static corio_poll send_poll(corio_future *base, corio_context *c
         rc = 0;
     } else {
         waitq_push(&c->txq, &f->w_, corio_context_waker(cx), false);
+        /* Seq_cst: the sender's half of the handshake with a receiver
+         * that makes room without the lock (see the top): count ourselves,
+         * then look at head again (grant_locked, through has_room_locked),
+         * granting in order whatever room there is by now. */
+        __atomic_fetch_add(&c->tx_waiting, 1, __ATOMIC_SEQ_CST);
+        wake_list l;
+        wake_list_init(&l);
+        grant_locked(c, &l);
         waitq_unlock(&c->txq);
+        wake_list_wake(&l); /* may hold our own waker: a spare wake, harmless */
+        if (waiter_state(&f->w_) == W_GRANTED)
+            return send_poll(base, cx);
         return CORIO_PENDING;
     }
     waitq_unlock(&c->txq);
@@ -379,6 +475,7 @@ static void send_drop(corio_future *base)
     st = waiter_state(&f->w_);
     if (st == W_QUEUED) {
         waitq_remove(&c->txq, &f->w_);
+        __atomic_fetch_sub(&c->tx_waiting, 1, __ATOMIC_RELAXED);
     } else if (st == W_GRANTED) {
         c->reserved--; /* the room goes to the next waiter */
         grant_locked(c, &l);
@@ -424,23 +521,12 @@ SYNC_COPY_ENTRY int corio_mpsc_send(corio_mpsc_tx *tx, const void *msg)
 
 /* ---- the receiver --------------------------------------------------------- */
 
-static inline ssize_t try_recv(mpsc *c, void *out, size_t max)
-{
-    wake_list l;
-    wake_list_init(&l);
-    waitq_lock(&c->txq);
-    ssize_t n = take_locked(c, out, max, &l);
-    waitq_unlock(&c->txq);
-    wake_list_wake(&l);
-    return n;
-}
-
 SYNC_COPY_ENTRY int corio_mpsc_try_recv(corio_mpsc_rx *rx, void *out)
 {
     mpsc *c = of_rx(rx);
     if (!c || !out)
         return -EINVAL;
-    ssize_t n = try_recv(c, out, 1);
+    ssize_t n = take_or_register(c, out, 1, NULL);
     return n > 0 ? 0 : (int)n;
 }
 
@@ -456,18 +542,9 @@ typedef struct recv_many_fut {
 static corio_poll recv_poll_max(corio_future *base, corio_context *cx, mpsc *c, void *out,
                                 size_t max, ssize_t *got)
 {
-    wake_list l;
-    wake_list_init(&l);
-    waitq_lock(&c->txq);
-    ssize_t n = take_locked(c, out, max, &l);
-    if (n == -EAGAIN) {
-        corio_waker_store(&c->rx_waker, corio_context_waker(cx));
-        c->rx_waiting = true;
-        waitq_unlock(&c->txq);
+    ssize_t n = take_or_register(c, out, max, corio_context_waker(cx));
+    if (n == -EAGAIN)
         return CORIO_PENDING;
-    }
-    waitq_unlock(&c->txq);
-    wake_list_wake(&l);
     *got = n;
     base->result = n > 0 ? 0 : (int)n;
     return CORIO_READY;
@@ -563,7 +640,9 @@ void corio_mpsc_close(corio_mpsc_rx *rx)
     waitq_lock(&c->txq);
     c->closed = true;
     waitq_unlock(&c->txq);
-    waitq_close_all(&c->txq);
+    /* The senders queued now fail (none queue after `closed`); the count
+     * of them goes down with each. */
+    waitq_news_wake_all(&c->txq, &c->tx_waiting, W_CLOSED);
 }
 
 void corio_mpsc_rx_release(corio_mpsc_rx *rx)
@@ -578,11 +657,11 @@ void corio_mpsc_rx_release(corio_mpsc_rx *rx)
     waitq_lock(&c->txq);
     size_t tail = c->tail;
     waitq_unlock(&c->txq);
-    for (size_t p = c->head; p != tail; p++)
+    for (size_t p = __atomic_load_n(&c->head, __ATOMIC_RELAXED); p != tail; p++)
         if (c->drop)
             c->drop(slot(c, p), c->drop_arg);
     waitq_lock(&c->txq);
-    c->head = tail; /* published under the lock for len() */
+    __atomic_store_n(&c->head, tail, __ATOMIC_RELAXED); /* under the lock, for len() */
     c->rx_alive = false;
     c->rx_waiting = false;
     bool free_it = c->senders == 0;
@@ -597,7 +676,7 @@ size_t corio_mpsc_len(const corio_mpsc_rx *rx)
     if (!c)
         return 0;
     waitq_lock(&c->txq);
-    size_t n = c->tail - c->head;
+    size_t n = c->tail - __atomic_load_n(&c->head, __ATOMIC_ACQUIRE);
     waitq_unlock(&c->txq);
     return n;
 }
