@@ -2,9 +2,12 @@
  *
  * One mutex over everything below, and two condition variables: `work`
  * wakes an idle thread for a new job, `done` tells shutdown a thread has
- * exited. Threads are detached: one that exits after its keep-alive is gone
- * for good; shutdown waits for the count to reach zero. A pool abandoned
- * past a shutdown deadline is freed by its last thread (`abandoned`).
+ * exited. Threads are joinable: one that exits (keep-alive over, or
+ * shutdown) leaves its id in `exited`, and the next submit, or the
+ * shutdown, joins it, so that when the runtime's free returns no thread of
+ * the pool is left, not even one on its way out (valgrind then sees no
+ * thread's memory at exit). A pool abandoned past a shutdown deadline is
+ * freed by its last thread (`abandoned`); its threads detach themselves.
  *
  * Counting, as tokio's pool does, so that a burst of jobs neither wakes
  * one thread twice nor starts threads that then find nothing to do:
@@ -63,6 +66,8 @@ struct blocking_pool {
     unsigned starting, claimed; /* see the top of the file */
     _Atomic bool spinner; /* written under the lock only */
     bool shutdown, abandoned;
+    pthread_t *exited; /* threads gone (or going), to be joined */
+    unsigned n_exited, cap_exited;
     corio_duration keep_alive;
     size_t thread_stack_size;
     void (*on_start)(void *), (*on_stop)(void *);
@@ -83,7 +88,6 @@ static bool start_thread(blocking_pool *p)
     pthread_t th;
     int rc = pthread_attr_init(&attr);
     if (rc == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (p->thread_stack_size)
             pthread_attr_setstacksize(&attr, p->thread_stack_size);
         rc = pthread_create(&th, &attr, pool_thread, p);
@@ -97,6 +101,29 @@ static void pool_schedule(sched *s, corio_task *t)
     /* Jobs are only queued by submit: they never wait for a wake. */
     (void)s;
     (void)t;
+}
+
+/* Under the lock: take the ids of the threads that have exited, for the
+ * caller to join after the unlock (join_exited). */
+static pthread_t *take_exited(blocking_pool *p, unsigned *n)
+{
+    *n = 0;
+    if (p->n_exited == 0)
+        return NULL;
+    pthread_t *ids = p->exited;
+    *n = p->n_exited;
+    p->exited = NULL;
+    p->n_exited = p->cap_exited = 0;
+    return ids;
+}
+
+/* Join them (each has left its loop: a join waits at most for the end of
+ * its exit), and free the array. */
+static void join_exited(pthread_t *ids, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(ids[i], NULL);
+    free(ids);
 }
 
 static int pool_submit(sched *s, struct worker *here, corio_task *t)
@@ -124,7 +151,10 @@ static int pool_submit(sched *s, struct worker *here, corio_task *t)
         p->starting++;
         what = START;
     }
+    unsigned n_exited;
+    pthread_t *exited = take_exited(p, &n_exited);
     pthread_mutex_unlock(&p->lock);
+    join_exited(exited, n_exited);
     if (what == SIGNAL)
         pthread_cond_signal(&p->work);
     if (what != START || start_thread(p))
@@ -236,6 +266,7 @@ int blocking_pool_spawn(blocking_pool *p, const corio_spawn_opts *opts,
 
 static void pool_free(blocking_pool *p)
 {
+    free(p->exited); /* an abandoned pool's: ids of threads already joined */
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->done);
@@ -341,6 +372,25 @@ static void *pool_thread(void *arg)
     pthread_mutex_lock(&p->lock);
     p->threads--;
     bool last_of_abandoned = p->abandoned && p->threads == 0;
+    /* Leave our id to be joined; nobody joins the threads of an abandoned
+     * pool (nor ours, if the array cannot grow): detach then. */
+    bool left = false;
+    if (!p->abandoned) {
+        if (p->n_exited == p->cap_exited) {
+            unsigned cap = p->cap_exited ? 2 * p->cap_exited : 8;
+            pthread_t *a = realloc(p->exited, cap * sizeof *a);
+            if (a) {
+                p->exited = a;
+                p->cap_exited = cap;
+            }
+        }
+        if (p->n_exited < p->cap_exited) {
+            p->exited[p->n_exited++] = pthread_self();
+            left = true;
+        }
+    }
+    if (!left)
+        pthread_detach(pthread_self());
     pthread_cond_broadcast(&p->done);
     /* Nothing of p is touched after this unlock (but by the last thread of
      * an abandoned pool, which is then the only one left). */
@@ -409,11 +459,17 @@ int blocking_pool_shutdown(blocking_pool *p, corio_instant deadline)
             rc = pthread_cond_timedwait(&p->done, &p->lock, &until);
         if (p->threads > 0) {
             p->abandoned = true; /* the last thread frees it */
+            unsigned n;
+            pthread_t *ids = take_exited(p, &n);
             pthread_mutex_unlock(&p->lock);
+            join_exited(ids, n); /* those already gone, at least */
             return CORIO_ETIMEDOUT;
         }
     }
+    unsigned n;
+    pthread_t *ids = take_exited(p, &n);
     pthread_mutex_unlock(&p->lock);
+    join_exited(ids, n); /* every thread, now all have left their loops */
     pool_free(p);
     return 0;
 }
