@@ -321,6 +321,13 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
     mt_rt *rt = w->rt;
     if (is_yield) {
         push_back(w, t);
+        /* A lone yielder comes straight back to this worker: waking a
+         * sleeper for it would only have it stolen, and the next yield
+         * stolen back (a task that awaits ready futures in a loop yields
+         * for its cooperative budget every CORIO_COOP_BUDGET awaits). With
+         * others queued behind it, a sleeper may help. */
+        if (lq_len(&w->lq) <= 1 && gq_len(&rt->gq) == 0)
+            return;
     } else {
         /* Only the owner fills the slot: seen empty, a store will do (a
          * stealer only ever empties it); else swap, as one may take the
