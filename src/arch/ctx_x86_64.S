@@ -3,8 +3,7 @@
  * ctx_switch_asm(void **save_sp, void *load_sp)
  *   Pushes the callee-saved registers (rbp rbx r12-r15), MXCSR and the x87
  *   control word on the current stack, stores rsp in *save_sp, loads load_sp
- *   and pops the same layout from there (MXCSR and the control word are
- *   loaded only when they differ from the current ones). Everything else is caller-saved, so
+ *   and pops the same layout from there. Everything else is caller-saved, so
  *   a C call boundary is all the compiler needs.
  *
  * Stack layout at a saved sp (low to high):
@@ -25,20 +24,10 @@
     subq $8, %rsp
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
-    movl (%rsp), %eax
-    movzwl 4(%rsp), %edx
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    /* Load the other context's FP control state only where it differs
-     * from this one's: ldmxcsr and fldcw are microcoded and stall the FP
-     * pipeline (on AMD Zen they were 3/4 of a switch, 14% of ping_pong),
-     * while nearly every program keeps one rounding mode everywhere. rax
-     * and rdx are caller-saved: free to use here. */
-    cmpl (%rsp), %eax
-    jne 1f
-    cmpw 4(%rsp), %dx
-    jne 1f
-2:
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
     addq $8, %rsp
     popq %r15
     popq %r14
@@ -46,15 +35,6 @@
     popq %r12
     popq %rbx
     popq %rbp
-.endm
-
-/* The loads SWITCH_BODY skips when nothing differs, out of its line: after
- * the function's last instruction, so the common path runs straight. */
-.macro SWITCH_FP_LOAD
-1:
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    jmp 2b
 .endm
 
     .text
@@ -71,7 +51,6 @@ ctx_switch_asm:
      * every time (measured: 12 ns vs 5.5 ns per switch). */
     popq %rcx
     jmpq *%rcx
-    SWITCH_FP_LOAD
     .cfi_endproc
     .size ctx_switch_asm, .-ctx_switch_asm
 
@@ -88,7 +67,6 @@ ctx_switch_asm_peer:
     .cfi_startproc
     SWITCH_BODY
     ret
-    SWITCH_FP_LOAD
     .cfi_endproc
     .size ctx_switch_asm_peer, .-ctx_switch_asm_peer
 
