@@ -33,7 +33,8 @@
  * blocking_send and blocking_recv, under the same names). Inside a stackless
  * task's poll function, poll the future forms instead.
  *
- * Memory: one allocation of about 128 bytes per channel, plus the ring:
+ * Memory: one allocation of 256 bytes per channel (the senders' and the
+ * receiver's fields on cache lines of their own), plus the ring:
  * capacity rounded up to a power of two, times msg_size (bounded: made
  * once; unbounded: grows by doubling, from 16 messages). A waiting sender
  * costs its future (80 bytes, on its own stack); a waiting receiver nothing

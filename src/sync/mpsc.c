@@ -67,6 +67,10 @@ typedef struct mpsc {
     size_t tail_seen;                 /* the receiver's: the last tail it read */
 } mpsc;
 
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(mpsc) == 256, "mpsc grew (corio/mpsc.h gives its size)");
+#endif
+
 #define UNBOUNDED_FIRST 16
 
 static inline mpsc *of_tx(const corio_mpsc_tx *tx)
