@@ -498,7 +498,14 @@ COPY_ENTRY int corio_broadcast_send(corio_broadcast_tx *tx, const void *msg)
     uint64_t *seq = slot_seq(c, p);
     bool full = __atomic_load_n(seq, __ATOMIC_RELAXED) != 0;
     if (c->clone) {
-        __atomic_store_n(seq, SEQ_WRITING(p), __ATOMIC_SEQ_CST);
+        /* An exchange, not a seq_cst store: the Dekker handshake with
+         * read_pinned needs this mark ordered before the pin load below.
+         * STLR then LDAR is ordered on AArch64 hardware, but qemu-user
+         * running AArch64 lets them pass (a reader's clone then ran on a
+         * message the drop had freed: the suite's aarch64 run); a
+         * read-modify-write is a full barrier everywhere (as in
+         * rt/current_thread.c's park). */
+        (void)__atomic_exchange_n(seq, SEQ_WRITING(p), __ATOMIC_SEQ_CST);
         /* Seq_cst (see read_pinned), and acquire: the readers' copies and
          * clones happen before the drop and the overwrite. */
         unsigned *pin = &c->pins[p & c->mask];
