@@ -14,6 +14,8 @@
  * are woken in the order they arrived. A caller that arrives while the
  * previous generation is still being woken belongs to the next one.
  *
+ * Close: a barrier is never closed; no call returns CORIO_ECLOSED.
+ *
  * Cancel safety (where corio differs from tokio, whose wait is not cancel
  * safe): a wait interrupted while it waits (CORIO_ECANCELED,
  * CORIO_ETIMEDOUT, its future dropped by a timeout or a select) un-counts

@@ -26,6 +26,10 @@
  * A corio_cancel_token_fut borrows the handle it was made from, which must
  * stay held until the future is finished or dropped.
  *
+ * Fairness: a cancel wakes every waiter of every token it reaches at once;
+ * there is no order to keep. Close: a token is not closed (a cancel is its
+ * only event); no call returns CORIO_ECLOSED.
+ *
  * Cancel safety: a wait interrupted (CORIO_ECANCELED, CORIO_ETIMEDOUT, its
  * future dropped) consumes nothing: the token is unchanged and a later wait
  * sees the cancellation as every other does.

@@ -30,6 +30,8 @@
  * may pass the right to unlock to another task (tokio's OwnedMutexGuard).
  * Unlocking a mutex that is not locked is undefined.
  *
+ * Close: a mutex is never closed; no call returns CORIO_ECLOSED.
+ *
  * Cancel safety: a lock interrupted by cancellation or a deadline
  * (CORIO_ECANCELED, CORIO_ETIMEDOUT, or its future dropped by a timeout or
  * a select) does not hold the mutex afterwards, and the wakeup or hand-off

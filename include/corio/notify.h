@@ -15,6 +15,8 @@
  *
  * Fairness: notify_one wakes the longest waiter (FIFO).
  *
+ * Close: a notify is never closed; no call returns CORIO_ECLOSED.
+ *
  * Cancel safety: a wait interrupted (CORIO_ECANCELED, CORIO_ETIMEDOUT, its
  * future dropped by a timeout or a select) after it had been chosen by
  * notify_one passes the notification on: to the next waiter, or back into

@@ -13,6 +13,8 @@
  * but never received is handed to the drop function (corio_chan_opts) when
  * the last of the two handles goes.
  *
+ * Fairness: one sender, one receiver, one message: nothing to order.
+ *
  * Cancel safety: a receive interrupted (CORIO_ECANCELED, CORIO_ETIMEDOUT,
  * its future dropped by a timeout or a select) consumes nothing: the
  * message, if it arrives, waits for the next receive. Sending never waits.

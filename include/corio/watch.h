@@ -45,6 +45,9 @@
  * (corio_watch_send_replace still stores the value, for receivers
  * subscribed later).
  *
+ * Fairness: a send wakes every waiting receiver at once; each then reads
+ * the latest value (not every value: a watch keeps only the last).
+ *
  * Cancel safety: corio_watch_changed marks the version seen only in the
  * poll that completes. Interrupted (CORIO_ECANCELED, CORIO_ETIMEDOUT, its
  * future dropped by corio_timeout or a select), it has marked nothing:
