@@ -25,13 +25,6 @@
 #include "test.h"
 #include "util.h"
 
-/* Let every ready task of a current-thread runtime run until it blocks. */
-static void settle(void)
-{
-    for (int i = 0; i < 20; i++)
-        CHECK_EQ(corio_yield(), 0);
-}
-
 static int send_u64(corio_broadcast_tx *tx, uint64_t v)
 {
     return corio_broadcast_send(tx, &v);

@@ -18,29 +18,6 @@
 #include "test.h"
 #include "util.h"
 
-static void settle(void)
-{
-    for (int i = 0; i < 20; i++)
-        CHECK_EQ(corio_yield(), 0);
-}
-
-static corio_rt *new_rt_ev1(void)
-{
-    corio_rt_builder b = corio_rt_builder_current_thread();
-    b.event_interval = 1;
-    corio_rt *rt = NULL;
-    CHECK_EQ(corio_rt_build(&b, &rt), 0);
-    return rt;
-}
-
-static int join_rc(corio_task *t)
-{
-    int r = -12345;
-    int rc = corio_task_join(t, &r);
-    CHECK(rc == 0 || rc == CORIO_ECANCELED);
-    return r;
-}
-
 /* Whether a wait on `n` would complete within `ms` (it consumes what it
  * gets). */
 static int wait_within(corio_notify *n, int ms)

@@ -20,23 +20,6 @@
 #include "test.h"
 #include "util.h"
 
-/* Let every ready task of a current-thread runtime run until it blocks. */
-static void settle(void)
-{
-    for (int i = 0; i < 20; i++)
-        CHECK_EQ(corio_yield(), 0);
-}
-
-/* A current-thread runtime that looks at its timers after every poll. */
-static corio_rt *new_rt_ev1(void)
-{
-    corio_rt_builder b = corio_rt_builder_current_thread();
-    b.event_interval = 1;
-    corio_rt *rt = NULL;
-    CHECK_EQ(corio_rt_build(&b, &rt), 0);
-    return rt;
-}
-
 /* ---- an acquiring task ------------------------------------------------------ */
 
 typedef struct acq {
@@ -77,14 +60,6 @@ static corio_task *spawn_acq(acq *a)
     CHECK_EQ(corio_spawn(acq_task, a, &t), 0);
     settle(); /* it runs and queues before the next one */
     return t;
-}
-
-static int join_rc(corio_task *t)
-{
-    int r = -12345;
-    int rc = corio_task_join(t, &r);
-    CHECK(rc == 0 || rc == CORIO_ECANCELED);
-    return r;
 }
 
 /* ==== argument checks, codes, clamping (plain code) ============================ */

@@ -24,12 +24,6 @@
 #include "test.h"
 #include "util.h"
 
-static void settle(void)
-{
-    for (int i = 0; i < 20; i++)
-        CHECK_EQ(corio_yield(), 0);
-}
-
 static uint64_t get_u64(corio_watch_rx *rx)
 {
     uint64_t v;

@@ -573,3 +573,26 @@ void yield_until(const size_t *counter, size_t n)
     while (*counter < n)
         CHECK_EQ(corio_yield(), 0);
 }
+
+void settle(void)
+{
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ(corio_yield(), 0);
+}
+
+corio_rt *new_rt_ev1(void)
+{
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    b.event_interval = 1;
+    corio_rt *rt = NULL;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    return rt;
+}
+
+int join_rc(corio_task *t)
+{
+    int r = -12345;
+    int rc = corio_task_join(t, &r);
+    CHECK(rc == 0 || rc == CORIO_ECANCELED);
+    return r;
+}

@@ -95,6 +95,15 @@ int run_ok(corio_fn fn, void *arg);
  * bounded in time, not in yields. */
 void yield_until_finished(corio_task *t);
 
+/* From a task: yield 20 times, so that every ready task of a
+ * current-thread runtime runs until it blocks (checked). */
+void settle(void);
+/* A current-thread runtime that looks at its timers after every poll
+ * (event_interval 1; checked to build). */
+corio_rt *new_rt_ev1(void);
+/* Join `t` (which must end normally or cancelled) and return its result. */
+int join_rc(corio_task *t);
+
 /* ---- small task functions ------------------------------------------------ */
 
 /* Returns 0 at once. */
