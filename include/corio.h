@@ -27,7 +27,12 @@
 #define CORIO_VERSION_MAJOR 0
 #define CORIO_VERSION_MINOR 1
 #define CORIO_VERSION_PATCH 0
-#define CORIO_VERSION_STRING "0.1.0"
+/* "MAJOR.MINOR.PATCH", made from the three numbers above. */
+#define CORIO_VERSION_STR_(x) #x
+#define CORIO_VERSION_XSTR_(x) CORIO_VERSION_STR_(x)
+#define CORIO_VERSION_STRING                                                                  \
+    CORIO_VERSION_XSTR_(CORIO_VERSION_MAJOR) "." CORIO_VERSION_XSTR_(CORIO_VERSION_MINOR) "." \
+        CORIO_VERSION_XSTR_(CORIO_VERSION_PATCH)
 
 #include "corio/error.h"
 #include "corio/future.h"

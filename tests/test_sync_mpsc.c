@@ -27,8 +27,9 @@ TEST(sync_mpsc_new_rejects_bad_arguments)
     CHECK_EQ(corio_mpsc_try_recv(NULL, &tx), -EINVAL);
     CHECK_EQ(corio_mpsc_recv_many(NULL, &tx, 1), -EINVAL);
     CHECK(corio_mpsc_tx_clone(NULL) == NULL);
-    CHECK(corio_mpsc_tx_is_closed(NULL));
+    CHECK(!corio_mpsc_tx_is_closed(NULL)); /* a query: false for NULL */
     CHECK_EQ(corio_mpsc_len(NULL), 0);
+    CHECK_EQ(corio_mpsc_capacity(NULL), 0);
     corio_mpsc_tx_release(NULL);
     corio_mpsc_rx_release(NULL);
     corio_mpsc_close(NULL);

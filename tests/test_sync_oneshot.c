@@ -19,6 +19,7 @@ TEST(sync_oneshot_misuse)
     corio_oneshot_tx_release(NULL);
     corio_oneshot_rx_release(NULL);
     corio_oneshot_rx_close(NULL);
+    CHECK(!corio_oneshot_tx_is_closed(NULL));
     CHECK_EQ(corio_oneshot_new(4, &tx, &rx), 0);
     CHECK_EQ(corio_oneshot_send(tx, NULL), -EINVAL); /* tx still the caller's */
     CHECK_EQ(corio_oneshot_recv(rx, NULL), -EINVAL);

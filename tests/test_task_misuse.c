@@ -119,13 +119,25 @@ TEST(misuse_null_handles_answer_without_crashing)
     CHECK_EQ(corio_rt_free(NULL), 0);
     CHECK_EQ(corio_rt_block_on(NULL, return_42, NULL, NULL), -EINVAL);
     CHECK_EQ(corio_run(NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(corio_rt_shutdown_timeout(NULL, 0), 0);
+    CHECK_EQ(corio_rt_build(NULL, NULL), -EINVAL);
+    corio_join_fut_init(NULL, NULL);
+    corio_timer_init(NULL, 0);
+    corio_timer_reset(NULL, 0);
     corio_timer_cancel(NULL);
     CHECK(!corio_timer_is_armed(NULL));
+    CHECK_EQ(corio_timer_deadline(NULL), 0);
+    corio_sleep_fut_init(NULL, CORIO_MSEC(1));
+    corio_timeout_fut_init(NULL, NULL, CORIO_MSEC(1));
+    corio_interval_init(NULL, CORIO_MSEC(1));
+    corio_interval_set_missed_tick(NULL, CORIO_MISSED_SKIP);
     corio_interval_drop(NULL);
     CHECK_EQ(corio_interval_tick(NULL), -EINVAL);
     corio_waker_wake(NULL);
     corio_waker_drop(NULL);
     corio_waker_wake_by_ref(NULL);
+    CHECK(corio_waker_clone(NULL).vtable == NULL);
+    corio_waker_store(NULL, NULL);
     corio_future_drop(NULL);
 }
 

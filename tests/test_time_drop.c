@@ -3,7 +3,8 @@
  * A dropped sleep, timeout or interval leaves nothing armed: its timer never
  * fires afterwards, its waker clones are released, a long sleeper does not
  * hold up shutdown, and cancelled timers leave no stale state in the wheel
- * that would make a later timer late.
+ * that would make a later timer late. A sleep armed by one runtime may be
+ * dropped by a task of another, or by plain code.
  */
 #include <corio.h>
 
@@ -183,6 +184,76 @@ static int drop_main(void *arg)
 TEST_TIMING(time_drop_removes_timer)
 {
     CHECK_EQ(run_main(drop_main, NULL), 0);
+}
+
+/* ---- dropped from another runtime, or from plain code ------------------------- */
+
+/* time.h: a timer records the wheel that holds it, so a future embedding one
+ * may be dropped from any thread. Two sleeps are armed in the wheel of
+ * runtime A, driven by a thread of its own; one is dropped by a task of
+ * runtime B on the main thread, the other by plain code. Each leaves A's
+ * wheel empty (not an unlink from B's wheel, or none), and releases the
+ * waker its timer held without waking it. The deadlines are far off: the
+ * test asks nothing of the clock. */
+static probe xrt_probe[2];
+static wheel *xrt_owner_wheel;
+static atomic_int xrt_stage; /* 1: both armed in A's wheel; 2: both dropped */
+
+static int xrt_owner_main(void *arg)
+{
+    corio_instant far = corio_instant_add(corio_instant_now(), CORIO_SEC(60));
+    for (int k = 0; k < 2; k++) {
+        probe_init(&xrt_probe[k], far);
+        poll_once_fut po;
+        corio_future_init(&po.base, &poll_once_vt);
+        po.inner = &xrt_probe[k].sp.base;
+        CHECK_EQ(corio_await(&po.base), 0);
+        CHECK_EQ(po.base.result, CORIO_PENDING);
+        CHECK(corio_timer_is_armed(&xrt_probe[k].sleep.timer));
+    }
+    xrt_owner_wheel = worker_current()->timers;
+    CHECK(wheel_next_deadline(xrt_owner_wheel) != UINT64_MAX);
+    atomic_store(&xrt_stage, 1);
+    /* Keep runtime A running (and its wheel advancing) meanwhile. */
+    while (atomic_load(&xrt_stage) < 2)
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    CHECK_EQ(wheel_next_deadline(xrt_owner_wheel), UINT64_MAX);
+    return 0;
+}
+
+static void *xrt_owner_thread(void *arg)
+{
+    CHECK_EQ(run_main(xrt_owner_main, NULL), 0);
+    return NULL;
+}
+
+static int xrt_dropper_main(void *arg)
+{
+    CHECK(worker_current()->timers != xrt_owner_wheel); /* another runtime's */
+    CHECK(corio_timer_is_armed(&xrt_probe[0].sleep.timer));
+    corio_future_drop(&xrt_probe[0].sp.base);
+    CHECK(!corio_timer_is_armed(&xrt_probe[0].sleep.timer));
+    CHECK_EQ(wheel_next_deadline(worker_current()->timers), UINT64_MAX);
+    return 0;
+}
+
+TEST(time_drop_from_another_runtime_or_plain_code)
+{
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, xrt_owner_thread, NULL), 0);
+    while (atomic_load(&xrt_stage) < 1)
+        sleep_ms(1);
+    CHECK_EQ(run_main(xrt_dropper_main, NULL), 0);
+    CHECK(corio_timer_is_armed(&xrt_probe[1].sleep.timer));
+    corio_future_drop(&xrt_probe[1].sp.base);
+    CHECK(!corio_timer_is_armed(&xrt_probe[1].sleep.timer));
+    atomic_store(&xrt_stage, 2);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    for (int k = 0; k < 2; k++) {
+        CHECK_EQ(xrt_probe[k].sp.drops, 1);
+        CHECK_EQ(atomic_load(&xrt_probe[k].sp.wakes), 0);
+        CHECK_EQ(atomic_load(&xrt_probe[k].sp.refs), 0);
+    }
 }
 
 /* ---- shutdown with a long sleep armed ------------------------------------------ */

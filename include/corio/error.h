@@ -19,7 +19,8 @@ extern "C" {
 /* The task was cancelled (corio_task_abort, runtime shutdown). Sticky: once a
  * coroutine task is cancelled, every await it makes returns this code. */
 #define CORIO_ECANCELED (-ECANCELED)
-/* A deadline passed (corio_timeout and every call taking a deadline). */
+/* A deadline passed: corio_timeout's, or a deadline scope's
+ * (corio_timeout_call), which every wait inside the scope returns. */
 #define CORIO_ETIMEDOUT (-ETIMEDOUT)
 /* The other side of a channel or handle is gone. */
 #define CORIO_ECLOSED (-4001)

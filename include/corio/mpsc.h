@@ -82,7 +82,7 @@ CORIO_API corio_mpsc_tx *corio_mpsc_tx_clone(corio_mpsc_tx *tx);
 /* Give a sender back; the last one closes the channel for the receiver
  * (after what is inside). Does nothing for NULL. Any thread. */
 CORIO_API void corio_mpsc_tx_release(corio_mpsc_tx *tx);
-/* Whether the receiver is gone or has closed the channel. */
+/* Whether the receiver is gone or has closed the channel. false for NULL. */
 CORIO_API bool corio_mpsc_tx_is_closed(const corio_mpsc_tx *tx);
 
 /* Send one message (msg_size bytes at `msg`), waiting for room in a full
@@ -124,16 +124,17 @@ CORIO_API ssize_t corio_mpsc_recv_many(corio_mpsc_rx *rx, void *out, size_t max)
 CORIO_API int corio_mpsc_try_recv(corio_mpsc_rx *rx, void *out);
 
 /* Close from the receiving side: every send fails from now on (waiting
- * ones too, with CORIO_ECLOSED); messages inside can still be received. */
+ * ones too, with CORIO_ECLOSED); messages inside can still be received.
+ * Does nothing for NULL. */
 CORIO_API void corio_mpsc_close(corio_mpsc_rx *rx);
 
 /* Give the receiver back: the channel closes, and messages inside go to
  * the drop function. Does nothing for NULL. */
 CORIO_API void corio_mpsc_rx_release(corio_mpsc_rx *rx);
 
-/* Messages inside right now (a snapshot). */
+/* Messages inside right now (a snapshot). 0 for NULL. */
 CORIO_API size_t corio_mpsc_len(const corio_mpsc_rx *rx);
-/* The bound given at creation; 0 for an unbounded channel. */
+/* The bound given at creation; 0 for an unbounded channel and for NULL. */
 CORIO_API size_t corio_mpsc_capacity(const corio_mpsc_rx *rx);
 
 /* The send as a future: result 0, CORIO_ECLOSED, -ENOMEM or -EINVAL. `msg`

@@ -56,7 +56,8 @@ CORIO_API void corio_notify_init(corio_notify *n);
 CORIO_API void corio_notify_one(corio_notify *n);
 
 /* Wake every waiter now (and every corio_notify_fut initialised before
- * this call); store no permit. Any thread, never waits. */
+ * this call); store no permit. Any thread, never waits. Does nothing for
+ * NULL. */
 CORIO_API void corio_notify_waiters(corio_notify *n);
 
 /* Wait for a notification (or consume the stored permit at once). Returns

@@ -65,7 +65,8 @@ CORIO_API int corio_oneshot_send(corio_oneshot_tx *tx, const void *msg);
  * Does nothing for NULL. */
 CORIO_API void corio_oneshot_tx_release(corio_oneshot_tx *tx);
 
-/* Whether the receiver has been released or closed (a send would fail). */
+/* Whether the receiver has been released or closed (a send would fail).
+ * false for NULL. */
 CORIO_API bool corio_oneshot_tx_is_closed(const corio_oneshot_tx *tx);
 
 /* Wait for the message and copy it to `out` (msg_size bytes). Returns:
@@ -84,7 +85,7 @@ CORIO_API int corio_oneshot_recv(corio_oneshot_rx *rx, void *out);
 CORIO_API int corio_oneshot_try_recv(corio_oneshot_rx *rx, void *out);
 
 /* Refuse the message from now on: a later send fails with CORIO_ECLOSED.
- * A message sent before can still be received. */
+ * A message sent before can still be received. Does nothing for NULL. */
 CORIO_API void corio_oneshot_rx_close(corio_oneshot_rx *rx);
 
 /* Give the receiver back (a message sent and not received goes to the drop

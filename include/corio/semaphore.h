@@ -92,8 +92,10 @@ CORIO_API void corio_semaphore_release(corio_semaphore *s, size_t n);
 /* Permits free right now (a snapshot). 0 for NULL. */
 CORIO_API size_t corio_semaphore_available(const corio_semaphore *s);
 
-/* Close: wake every waiter with CORIO_ECLOSED; later acquires fail. */
+/* Close: wake every waiter with CORIO_ECLOSED; later acquires fail. Does
+ * nothing for NULL. */
 CORIO_API void corio_semaphore_close(corio_semaphore *s);
+/* Whether corio_semaphore_close has been called. false for NULL. */
 CORIO_API bool corio_semaphore_is_closed(const corio_semaphore *s);
 
 /* The future form, to race in a select or bound with corio_timeout. Its

@@ -189,7 +189,8 @@ CORIO_API const corio_spawn_site *corio_task_site(const corio_task *t);
 /* A future that completes when the task does, for select and timeouts. Its
  * base.result is the outcome corio_task_join would return (0 or
  * CORIO_ECANCELED; -EINVAL for a NULL task) and `value` the task's result.
- * It borrows the handle, which the caller still gives back. */
+ * It borrows the handle, which the caller still gives back. Initialising a
+ * NULL f does nothing. */
 typedef struct corio_join_fut {
     corio_future base;
     corio_task *task;

@@ -71,6 +71,7 @@ CORIO_API corio_poll corio_timer_poll(corio_timer *t, corio_context *cx);
 CORIO_API void corio_timer_cancel(corio_timer *t);
 /* Disarm and set a new deadline. */
 CORIO_API void corio_timer_reset(corio_timer *t, corio_instant deadline);
+/* The deadline it was given (0 for NULL). */
 CORIO_API corio_instant corio_timer_deadline(const corio_timer *t);
 /* Whether the timer is armed in a wheel (it has been polled, and has neither
  * fired nor been cancelled since). */
@@ -161,6 +162,7 @@ typedef struct corio_interval {
 CORIO_API void corio_interval_init(corio_interval *iv, corio_duration period);
 /* First tick at `start` instead of now. */
 CORIO_API void corio_interval_init_at(corio_interval *iv, corio_instant start, corio_duration period);
+/* What to do about missed ticks from now on (default CORIO_MISSED_BURST). */
 CORIO_API void corio_interval_set_missed_tick(corio_interval *iv, corio_missed_tick policy);
 /* Wait for the next tick: 0, CORIO_ECANCELED or CORIO_ETIMEDOUT (scope),
  * -EINVAL for NULL. The interval can also be awaited as a future

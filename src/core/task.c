@@ -322,6 +322,8 @@ static const corio_future_vtable join_fut_vtable = {join_fut_poll, NULL};
 
 void corio_join_fut_init(corio_join_fut *f, corio_task *t)
 {
+    if (!f)
+        return;
     corio_future_init(&f->base, &join_fut_vtable);
     f->task = t;
     f->value = 0;

@@ -355,7 +355,7 @@ bool corio_mpsc_tx_is_closed(const corio_mpsc_tx *tx)
 {
     mpsc *c = of_tx(tx);
     if (!c)
-        return true;
+        return false;
     waitq_lock(&c->txq);
     bool closed = c->closed;
     waitq_unlock(&c->txq);

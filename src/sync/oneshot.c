@@ -133,7 +133,7 @@ bool corio_oneshot_tx_is_closed(const corio_oneshot_tx *tx)
 {
     oneshot *o = of_tx(tx);
     if (!o)
-        return true;
+        return false;
     spin_lock(&o->lock);
     bool closed = o->state & OS_RX_CLOSED;
     spin_unlock(&o->lock);
