@@ -8,6 +8,9 @@
  *   corio/task.h     spawn, join handles, abort, yield
  *   corio/runtime.h  runtimes, block_on, corio_run
  *   corio/time.h     now, sleep, timeout, interval
+ *   corio/io.h       any fd as an async one
+ *   corio/net.h      socket addresses, host name resolution
+ *   corio/tcp.h      TCP listeners and streams
  *   corio/mutex.h    a mutex tasks may hold across awaits
  *   corio/rwlock.h   readers-writer lock
  *   corio/semaphore.h  counting semaphore
@@ -39,6 +42,9 @@
 #include "corio/runtime.h"
 #include "corio/task.h"
 #include "corio/time.h"
+#include "corio/io.h"
+#include "corio/net.h"
+#include "corio/tcp.h"
 #include "corio/barrier.h"
 #include "corio/broadcast.h"
 #include "corio/cancel_token.h"

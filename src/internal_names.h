@@ -20,6 +20,7 @@
 #define blocking_pool_new              corio__blocking_pool_new
 #define blocking_pool_shutdown         corio__blocking_pool_shutdown
 #define blocking_pool_spawn            corio__blocking_pool_spawn
+#define blocking_pool_spawn_owned      corio__blocking_pool_spawn_owned
 #define blocking_pool_threads          corio__blocking_pool_threads
 #define coro_await_enter               corio__coro_await_enter
 #define coro_await_ready               corio__coro_await_ready
@@ -38,7 +39,9 @@
 #define current_thread_build           corio__current_thread_build
 #define driver_close                   corio__driver_close
 #define driver_open                    corio__driver_open
-#define driver_park                    corio__driver_park
+#define driver_poll                    corio__driver_poll
+#define driver_add                     corio__driver_add
+#define driver_del                     corio__driver_del
 #define driver_unpark                  corio__driver_unpark
 #define fut_poll                       corio__fut_poll
 #define gq_destroy                     corio__gq_destroy
@@ -114,5 +117,24 @@
 #define worker_leave                   corio__worker_leave
 #define worker_set_handle              corio__worker_set_handle
 #define worker_tls_offset              corio__worker_tls_offset
+
+/* io/ */
+#define fd_adopt                       corio__fd_adopt
+#define fd_io                          corio__fd_io
+#define fd_io_poll                     corio__fd_io_poll
+#define fd_read_call                   corio__fd_read_call
+#define fd_send_call                   corio__fd_send_call
+#define fd_open_sized                  corio__fd_open_sized
+#define addr_lookup                    corio__addr_lookup
+#define addr_resolve                   corio__addr_resolve
+#define addr_split                     corio__addr_split
+#define io_reg_close                   corio__io_reg_close
+#define io_reg_open                    corio__io_reg_open
+#define io_reg_poll_ready              corio__io_reg_poll_ready
+#define io_waiter_drop                 corio__io_waiter_drop
+#define reactor_close                  corio__reactor_close
+#define reactor_open                   corio__reactor_open
+#define reactor_turn                   corio__reactor_turn
+#define reactor_unpark                 corio__reactor_unpark
 
 #endif

@@ -29,6 +29,13 @@ extern "C" {
 /* The call must be made from inside a corio task (e.g. corio_await in plain
  * code), or from outside one (e.g. corio_rt_block_on inside a task). */
 #define CORIO_EWRONGCTX (-4003)
+/* A stream ended before the call had what it needed (corio_tcp_read_exact
+ * saw end of file part-way). */
+#define CORIO_EEOF (-4005)
+/* A host name that the resolver does not know (getaddrinfo's EAI_NONAME,
+ * EAI_NODATA). A lookup that could not be made right now (no answer from
+ * the DNS servers) is -EAGAIN instead. */
+#define CORIO_ENOHOST (-4006)
 /* Reserved for a task that fails in a way that is not an error code of its
  * own (a future reporting misuse); nothing returns it yet. */
 #define CORIO_EPANIC (-4004)

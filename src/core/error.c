@@ -29,6 +29,10 @@ const char *corio_strerror(int err)
         return "called from the wrong context (inside vs outside a corio task)";
     case CORIO_EPANIC:
         return "task panicked";
+    case CORIO_EEOF:
+        return "unexpected end of stream";
+    case CORIO_ENOHOST:
+        return "unknown host name";
     default:
         break;
     }
@@ -62,6 +66,10 @@ const char *corio_err_name(int err)
         return "CORIO_EWRONGCTX";
     case CORIO_EPANIC:
         return "CORIO_EPANIC";
+    case CORIO_EEOF:
+        return "CORIO_EEOF";
+    case CORIO_ENOHOST:
+        return "CORIO_ENOHOST";
     default:
         break;
     }

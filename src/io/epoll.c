@@ -1,10 +1,15 @@
-/* io/epoll.c - the epoll driver: parking, unparking through an eventfd.
+/* io/epoll.c - the epoll backend (io/driver.h).
  *
- * Parking uses epoll_pwait2 when the kernel has it (nanosecond timeouts,
+ * Every fd is added once, edge-triggered for reading and writing and for
+ * the peer's hang-up (EPOLLRDHUP), with the reactor's token in data.ptr.
+ * The wake-up eventfd is added level-triggered with a NULL token: a wake
+ * makes it readable, the polling thread reads it back to zero and reports
+ * no event for it.
+ *
+ * Waiting uses epoll_pwait2 when the kernel has it (nanosecond timeouts,
  * Linux 5.11+), else epoll_wait with the timeout rounded up to whole
- * milliseconds, so a park never returns before a timer's deadline by
- * rounding. The eventfd stays registered edge-free: a wake makes it
- * readable, the parked thread reads it back to zero.
+ * milliseconds, so a poll never returns before a timer's deadline by
+ * rounding.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -19,10 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_FIRED 256
+
 struct driver {
     int epfd;
     int evfd;
     int has_pwait2; /* 1 yes, 0 no, -1 unknown */
+    struct epoll_event evs[MAX_FIRED]; /* the polling thread's */
 };
 
 int driver_open(driver **out)
@@ -91,20 +99,55 @@ static int wait_events(driver *d, struct epoll_event *evs, int n, int64_t timeou
     return epoll_wait(d->epfd, evs, n, ms);
 }
 
-int driver_park(driver *d, int64_t timeout_ns)
+static uint32_t to_ready(uint32_t e)
 {
-    struct epoll_event evs[64];
-    int n = wait_events(d, evs, 64, timeout_ns);
+    uint32_t r = 0;
+    if (e & EPOLLIN)
+        r |= DRV_READABLE;
+    if (e & EPOLLOUT)
+        r |= DRV_WRITABLE;
+    if (e & EPOLLRDHUP)
+        r |= DRV_READABLE | DRV_READ_CLOSED;
+    if (e & EPOLLHUP)
+        r |= DRV_READABLE | DRV_WRITABLE | DRV_READ_CLOSED | DRV_WRITE_CLOSED;
+    if (e & EPOLLERR) /* both ways: whichever operation runs next reports it */
+        r |= DRV_READABLE | DRV_WRITABLE | DRV_ERROR;
+    return r;
+}
+
+int driver_add(driver *d, int fd, void *token)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.ptr = token};
+    return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int driver_del(driver *d, int fd)
+{
+    struct epoll_event ev = {0}; /* kernels before 2.6.9 want one */
+    return epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, &ev) < 0 ? -errno : 0;
+}
+
+int driver_poll(driver *d, int64_t timeout_ns, driver_event *fired, int cap)
+{
+    if (cap > MAX_FIRED)
+        cap = MAX_FIRED;
+    int n = wait_events(d, d->evs, cap, timeout_ns);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
+    int k = 0;
     for (int i = 0; i < n; i++) {
-        if (evs[i].data.ptr == NULL) {
+        if (d->evs[i].data.ptr == NULL) {
             uint64_t v;
             ssize_t r = read(d->evfd, &v, sizeof v);
             (void)r;
+            continue;
         }
+        fired[k].token = d->evs[i].data.ptr;
+        fired[k].ready = to_ready(d->evs[i].events);
+        k++;
     }
-    return 0;
+    return k;
 }
 
 void driver_unpark(driver *d)

@@ -240,6 +240,7 @@ typedef struct job_fut {
     corio_future base; /* result: fn's */
     corio_fn fn;
     void *arg;
+    void (*cancelled)(void *arg); /* NULL, or called instead of fn */
 } job_fut;
 
 static corio_poll job_poll(corio_future *f, corio_context *cx)
@@ -250,15 +251,31 @@ static corio_poll job_poll(corio_future *f, corio_context *cx)
     return CORIO_READY;
 }
 
-static const corio_future_vtable job_vtable = {job_poll, NULL};
+/* Cancelled before it ran. */
+static void job_drop(corio_future *f)
+{
+    job_fut *j = (job_fut *)f;
+    if (j->cancelled)
+        j->cancelled(j->arg);
+}
+
+static const corio_future_vtable job_vtable = {job_poll, job_drop};
 
 int blocking_pool_spawn(blocking_pool *p, const corio_spawn_opts *opts,
                         const corio_spawn_site *site, corio_fn fn, void *arg, corio_task **out)
+{
+    return blocking_pool_spawn_owned(p, opts, site, fn, NULL, arg, out);
+}
+
+int blocking_pool_spawn_owned(blocking_pool *p, const corio_spawn_opts *opts,
+                              const corio_spawn_site *site, corio_fn fn,
+                              void (*cancelled)(void *arg), void *arg, corio_task **out)
 {
     job_fut j;
     corio_future_init(&j.base, &job_vtable);
     j.fn = fn;
     j.arg = arg;
+    j.cancelled = cancelled;
     return task_spawn_future(&p->s, NULL, opts, site, &j.base, sizeof j, out);
 }
 

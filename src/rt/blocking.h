@@ -28,6 +28,13 @@ int blocking_pool_new(blocking_pool **out, corio_rt *rt, const corio_rt_builder 
 int blocking_pool_spawn(blocking_pool *p, const corio_spawn_opts *opts,
                         const corio_spawn_site *site, corio_fn fn, void *arg, corio_task **out);
 
+/* As blocking_pool_spawn, for a job that owns `arg`: when the job is
+ * cancelled before fn ran (aborted, or at shutdown), cancelled(arg) is
+ * called instead, so that arg is given back either way. */
+int blocking_pool_spawn_owned(blocking_pool *p, const corio_spawn_opts *opts,
+                              const corio_spawn_site *site, corio_fn fn,
+                              void (*cancelled)(void *arg), void *arg, corio_task **out);
+
 /* Stop taking jobs; jobs not started complete cancelled (fn never runs);
  * wait until the running ones have returned and every thread has exited, or
  * until `deadline` (UINT64_MAX: no limit). Frees the pool, or, past the

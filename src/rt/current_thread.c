@@ -27,7 +27,7 @@
 #include "core/task_run.h"
 #include "core/worker.h"
 #include "corio/error.h"
-#include "io/driver.h"
+#include "io/reactor.h"
 #include "rt/inject.h"
 #include "rt/queue.h"
 #include "rt/runtime.h"
@@ -42,7 +42,6 @@ typedef struct ct_rt {
     size_t live;
     bool closed; /* the driving thread's copy of inject.closed */
     wheel wheel;
-    driver *drv;
     inject inj;
     _Atomic int parked;
     _Atomic int driving;
@@ -161,7 +160,7 @@ static void ct_notify(void *arg)
 {
     ct_rt *c = arg;
     if (atomic_exchange_explicit(&c->parked, 0, memory_order_seq_cst))
-        driver_unpark(c->drv);
+        reactor_unpark(c->rt.io);
 }
 
 static void pull_inject(ct_rt *c)
@@ -190,7 +189,7 @@ static void park(ct_rt *c)
             corio_instant now = corio_instant_now();
             timeout = next > now ? (int64_t)(next - now) : 0;
         }
-        driver_park(c->drv, timeout);
+        reactor_turn(c->rt.io, timeout);
     }
     atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }
@@ -230,6 +229,9 @@ static void run_until(ct_rt *c, corio_task *until)
             task_run(t, &c->w);
         }
         pull_inject(c);
+        /* A busy loop still looks at I/O every event_interval polls. */
+        if (c->runq.len && reactor_regs(c->rt.io))
+            reactor_turn(c->rt.io, 0);
         wheel_advance(&c->wheel, corio_instant_now());
         if (stack_cache_over(&c->w.stacks))
             stack_cache_trim(&c->w.stacks, 1);
@@ -305,7 +307,7 @@ static void ct_destroy(corio_rt *rt)
     stack_cache_flush(&c->w.stacks);
     wheel_clear(&c->wheel);
     inject_destroy(&c->inj);
-    driver_close(c->drv);
+    reactor_close(c->rt.io);
     free(c);
 }
 
@@ -331,7 +333,7 @@ int current_thread_build(const corio_rt_builder *b, corio_rt **out)
     c->w.timers = &c->wheel;
     stack_cache_init(&c->w.stacks, c->rt.s.stack_size);
     wheel_init(&c->wheel, corio_instant_now());
-    int rc = driver_open(&c->drv);
+    int rc = reactor_open(&c->rt.io);
     if (rc < 0) {
         free(c);
         return rc;

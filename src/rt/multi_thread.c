@@ -56,7 +56,7 @@
 #include "core/task_run.h"
 #include "core/worker.h"
 #include "corio/error.h"
-#include "io/driver.h"
+#include "io/reactor.h"
 #include "rt/global_queue.h"
 #include "rt/idle.h"
 #include "rt/local_queue.h"
@@ -107,8 +107,7 @@ struct mt_rt {
     global_queue gq;
     idle idle;
     registry reg;
-    driver *drv;
-    _Atomic int drv_held;
+    _Atomic int drv_held;         /* a worker is turning the reactor (rt.io) */
     _Atomic uint64_t drv_wake_at; /* 0: nobody sleeps in the driver */
     _Atomic int drv_watching;     /* 1 + index of the worker that watches (0: none):
                                    * asleep in the driver waking every WATCH_NS, or
@@ -159,7 +158,7 @@ static void unpark_worker(mt_rt *rt, unsigned index)
         PARK_PARKED)
         return; /* awake, or about to look at its state before sleeping */
     if (atomic_load_explicit(&w->on_driver, memory_order_seq_cst))
-        driver_unpark(rt->drv);
+        reactor_unpark(rt->rt.io);
     else
         futex(&w->park_state, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
@@ -209,7 +208,7 @@ static void timer_earlier(void *arg, corio_instant deadline)
      * stored the hint (wheel_insert), then read drv_wake_at. */
     uint64_t wake_at = atomic_load_explicit(&rt->drv_wake_at, memory_order_seq_cst);
     if (wake_at && deadline < wake_at)
-        driver_unpark(rt->drv);
+        reactor_unpark(rt->rt.io);
 }
 
 static bool work_pending(mt_rt *rt);
@@ -241,6 +240,7 @@ static void park_sleep(mt_worker *w)
                               memory_order_relaxed);
         atomic_store_explicit(&rt->drv_kicked, 0, memory_order_relaxed);
         int expect = PARK_EMPTY;
+        bool io_woken = false;
         if (atomic_compare_exchange_strong_explicit(&w->park_state, &expect, PARK_PARKED,
                                                     memory_order_seq_cst, memory_order_seq_cst) &&
             !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
@@ -249,18 +249,20 @@ static void park_sleep(mt_worker *w)
                 now = corio_instant_now();
                 timeout = next > now ? (int64_t)(next - now) : 0;
             }
-            driver_park(rt->drv, timeout);
+            int woken = reactor_turn(rt->rt.io, timeout);
+            io_woken = woken > 0;
         }
         atomic_store_explicit(&rt->drv_wake_at, 0, memory_order_seq_cst);
         atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_seq_cst);
         atomic_store_explicit(&w->on_driver, 0, memory_order_seq_cst);
         atomic_store_explicit(&rt->drv_held, 0, memory_order_release);
         size_t fired = advance_due_wheels(w, corio_instant_now());
-        /* Off to run tasks: while it does, the timers must still be watched
-         * by a sleeper, so one of the others takes the driver (it finds
-         * nothing to run and parks in it). With nothing to run, this one
-         * parks again and takes it back itself. */
-        if ((fired || work_pending(rt)) && earliest_deadline(rt) != UINT64_MAX) {
+        /* Off to run tasks: while it does, the timers and the fds must
+         * still be watched by a sleeper, so one of the others takes the
+         * driver (it finds nothing to run and parks in it). With nothing to
+         * run, this one parks again and takes it back itself. */
+        if ((fired || io_woken || work_pending(rt)) &&
+            (earliest_deadline(rt) != UINT64_MAX || reactor_regs(rt->rt.io))) {
             int o = idle_wake_any(&rt->idle);
             if (o >= 0)
                 unpark_worker(rt, (unsigned)o);
@@ -307,7 +309,7 @@ static void lifo_unwatched(mt_rt *rt)
     if (atomic_load_explicit(&rt->drv_held, memory_order_relaxed)) {
         if (!atomic_load_explicit(&rt->drv_kicked, memory_order_relaxed) &&
             !atomic_exchange_explicit(&rt->drv_kicked, 1, memory_order_relaxed))
-            driver_unpark(rt->drv);
+            reactor_unpark(rt->rt.io);
     } else if (idle_num_unparked(&rt->idle) < rt->n) {
         int o = idle_wake_any(&rt->idle);
         if (o >= 0)
@@ -516,9 +518,19 @@ static void park(mt_worker *w)
  * slot and queue). */
 static size_t maintenance(mt_worker *w)
 {
-    w->base.budget = w->rt->event_interval;
+    mt_rt *rt = w->rt;
+    w->base.budget = rt->event_interval;
     corio_instant now = corio_instant_now();
     size_t fired = advance_due_wheels(w, now);
+    /* A busy runtime still looks at I/O: a turn without blocking, unless a
+     * sleeper holds the driver (it wakes for events itself). */
+    if (reactor_regs(rt->rt.io) && !atomic_load_explicit(&rt->drv_held, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&rt->drv_held, 1, memory_order_acquire)) {
+        int woken = reactor_turn(rt->rt.io, 0);
+        atomic_store_explicit(&rt->drv_held, 0, memory_order_release);
+        if (woken > 0)
+            fired += (size_t)woken;
+    }
     if (stack_cache_over(&w->base.stacks))
         stack_cache_trim(&w->base.stacks, 1);
     return fired;
@@ -673,7 +685,7 @@ static void stop_workers(mt_rt *rt, unsigned started)
         atomic_store_explicit(&rt->workers[i].park_state, PARK_NOTIFIED, memory_order_seq_cst);
         futex(&rt->workers[i].park_state, FUTEX_WAKE_PRIVATE, 1, NULL);
     }
-    driver_unpark(rt->drv);
+    reactor_unpark(rt->rt.io);
     for (unsigned i = 0; i < started; i++)
         pthread_join(rt->workers[i].thread, NULL);
 }
@@ -727,7 +739,7 @@ static void mt_destroy(corio_rt *crt)
     registry_destroy(&rt->reg);
     idle_destroy(&rt->idle);
     gq_destroy(&rt->gq);
-    driver_close(rt->drv);
+    reactor_close(rt->rt.io);
     free(rt->workers);
     free(rt);
 }
@@ -766,7 +778,7 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
         goto fail_gq;
     if ((rc = registry_init(&rt->reg, 4 * n)) < 0)
         goto fail_idle;
-    if ((rc = driver_open(&rt->drv)) < 0)
+    if ((rc = reactor_open(&rt->rt.io)) < 0)
         goto fail_reg;
     corio_instant now = corio_instant_now();
     for (unsigned i = 0; i < n; i++) {
@@ -821,7 +833,7 @@ fail_workers:
         free(rt->workers[i].seen_polls);
         free(rt->workers[i].seen_at);
     }
-    driver_close(rt->drv);
+    reactor_close(rt->rt.io);
 fail_reg:
     registry_destroy(&rt->reg);
 fail_idle:

@@ -37,12 +37,16 @@ typedef struct rt_ops {
 } rt_ops;
 
 struct blocking_pool;
+struct reactor;
 
 struct corio_rt {
     sched s; /* first: see core/sched.h */
     const rt_ops *ops;
     corio_rt_flavor flavor;
     struct blocking_pool *pool; /* corio_spawn_blocking (rt/blocking.c) */
+    struct reactor *io;         /* the I/O driver's reactor (io/reactor.h): turned
+                                 * by the flavour when it parks, and without
+                                 * blocking every event_interval polls */
 };
 
 /* The runtime whose task is running on the calling thread, NULL in plain

@@ -1,0 +1,66 @@
+/* io/fd.h - the async fd and the engine of every readiness-driven
+ * operation on it (internal; shared with the sockets of net/).
+ *
+ * An operation is a system call that may say EAGAIN (io_call_fn). The
+ * engine tries it while the fd is ready for the operation's direction, and
+ * clears that readiness when the call says EAGAIN (with the tick it saw,
+ * io/reactor.h), then waits. A call that moved fewer bytes than it could
+ * have ("drained") clears it too, sparing the EAGAIN round: with
+ * edge-triggered readiness, more data or room brings a new event (tokio's
+ * PollEvented does the same).
+ *
+ * A corio_fd is the registration plus what the operations need to know of
+ * the fd; a socket type of net/ is a corio_fd with more fields after it
+ * (fd_open_sized).
+ */
+#ifndef CORIO_IO_FD_H
+#define CORIO_IO_FD_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "corio/io.h"
+#include "io/reactor.h"
+
+enum {
+    FD_SOCK = 1u << 0, /* a socket: writes go through send(MSG_NOSIGNAL) */
+};
+
+struct corio_fd {
+    io_reg reg; /* first: freed with the registration */
+    unsigned flags;
+};
+
+/* A system call: >= 0 done (set *drained when it moved less than it could
+ * have), or a negative errno (-EAGAIN: not ready after all). */
+typedef ssize_t (*io_call_fn)(int fd, void *arg, bool *drained);
+
+/* The calls of a plain read and of a send (MSG_NOSIGNAL), on an io_buf. */
+typedef struct io_buf {
+    void *buf;
+    size_t len;
+} io_buf;
+ssize_t fd_read_call(int fd, void *arg, bool *drained);
+ssize_t fd_send_call(int fd, void *arg, bool *drained);
+
+/* Register `fd` (made non-blocking) with the calling context's runtime, in
+ * an object of `size` bytes (>= sizeof(corio_fd)). The codes of
+ * corio_fd_open. */
+int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out);
+
+/* The same for an fd known to be a non-blocking socket that the caller just
+ * made (an accepted or a new socket): no checks, no system call but the
+ * registration's. */
+int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out);
+
+/* Inside a coroutine task: run `call` until it is done, waiting for `bits`
+ * (IO_READ_BITS or IO_WRITE_BITS) as needed. Its result, -EBADF (closed),
+ * CORIO_ESHUTDOWN, or an interruption code. */
+ssize_t fd_io(corio_fd *f, uint32_t bits, io_call_fn call, void *arg);
+
+/* The same as one poll of a future: CORIO_READY with *res, or CORIO_PENDING
+ * with `w` queued. */
+corio_poll fd_io_poll(corio_fd *f, uint32_t bits, corio_io_waiter_ *w, corio_context *cx,
+                      io_call_fn call, void *arg, ssize_t *res);
+
+#endif

@@ -1,0 +1,162 @@
+/* net/addr.c - socket addresses: parse, format, look up (corio/net.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "net/addr.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "corio/error.h"
+
+int addr_split(const char *s, char host[ADDR_HOST_MAX], char port[8])
+{
+    const char *colon;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -EINVAL;
+        colon = close + 1;
+        s++;
+        hlen = (size_t)(close - s);
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -EINVAL;
+        hlen = (size_t)(colon - s);
+        if (memchr(s, ':', hlen)) /* IPv6 without brackets: which colon is the port's? */
+            return -EINVAL;
+    }
+    if (hlen == 0 || hlen >= ADDR_HOST_MAX)
+        return -EINVAL;
+    const char *p = colon + 1;
+    size_t plen = strlen(p);
+    if (plen == 0 || plen > 5)
+        return -EINVAL;
+    unsigned v = 0;
+    for (size_t i = 0; i < plen; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    if (v > 65535)
+        return -EINVAL;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    memcpy(port, p, plen + 1);
+    return 0;
+}
+
+static int from_gai(int e)
+{
+    switch (e) {
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+#endif
+        return CORIO_ENOHOST;
+    case EAI_AGAIN:
+        return -EAGAIN;
+    case EAI_MEMORY:
+        return -ENOMEM;
+    case EAI_SYSTEM:
+        return errno ? -errno : -EIO;
+    default:
+        return -EINVAL;
+    }
+}
+
+int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out, size_t max,
+                size_t *n)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
+    int e = getaddrinfo(host, port, &hints, &res);
+    if (e != 0)
+        return numeric && e == EAI_NONAME ? -EINVAL : from_gai(e);
+    size_t k = 0;
+    for (struct addrinfo *ai = res; ai && k < max; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof out[k].sa)
+            continue;
+        memset(&out[k], 0, sizeof out[k]);
+        memcpy(&out[k].sa, ai->ai_addr, ai->ai_addrlen);
+        out[k].len = ai->ai_addrlen;
+        k++;
+    }
+    freeaddrinfo(res);
+    if (k == 0)
+        return CORIO_ENOHOST;
+    *n = k;
+    return 0;
+}
+
+int corio_addr_parse(const char *str, corio_addr *out)
+{
+    if (!str || !out)
+        return -EINVAL;
+    char host[ADDR_HOST_MAX], port[8];
+    int rc = addr_split(str, host, port);
+    if (rc < 0)
+        return rc;
+    size_t n;
+    return addr_lookup(host, port, 1, out, 1, &n);
+}
+
+int corio_addr_format(const corio_addr *a, char *buf, size_t size)
+{
+    if (!a || !buf)
+        return -EINVAL;
+    char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+    int len;
+    if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        len = snprintf(buf, size, "%s:%u", host, ntohs(in->sin_port));
+    } else if (a->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        char scope[IF_NAMESIZE + 2] = "";
+        if (in6->sin6_scope_id) {
+            char ifn[IF_NAMESIZE];
+            if (if_indextoname(in6->sin6_scope_id, ifn))
+                snprintf(scope, sizeof scope, "%%%s", ifn);
+            else
+                snprintf(scope, sizeof scope, "%%%u", in6->sin6_scope_id);
+        }
+        len = snprintf(buf, size, "[%s%s]:%u", host, scope, ntohs(in6->sin6_port));
+    } else {
+        if (size)
+            buf[0] = '\0';
+        return -EINVAL;
+    }
+    if (len < 0 || (size_t)len >= size) {
+        if (size)
+            buf[0] = '\0';
+        return -ENOSPC;
+    }
+    return len;
+}
+
+uint16_t corio_addr_port(const corio_addr *a)
+{
+    if (!a)
+        return 0;
+    if (a->sa.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+    if (a->sa.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    return 0;
+}

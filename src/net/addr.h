@@ -1,0 +1,30 @@
+/* net/addr.h - address strings, split and looked up (internal). */
+#ifndef CORIO_NET_ADDR_H
+#define CORIO_NET_ADDR_H
+
+#include <stddef.h>
+
+#include "corio/net.h"
+
+/* Longest host part of an address string we accept (a DNS name is at most
+ * 253 bytes; an IPv6 address with a scope id is shorter). */
+#define ADDR_HOST_MAX 256
+
+/* Split "host:port" / "[v6host]:port" into host (NUL-terminated, brackets
+ * removed) and port text. 0, or -EINVAL for a malformed string: no port, a
+ * port that is not a decimal 0-65535, an empty host, a host too long, an
+ * IPv6 address without brackets. */
+int addr_split(const char *s, char host[ADDR_HOST_MAX], char port[8]);
+
+/* getaddrinfo for a stream socket on a split address; `numeric`: no name
+ * lookup (fails with -EINVAL for a name). Fills up to max addresses.
+ * 0 with *n >= 1, or the codes of corio_resolve. */
+int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out, size_t max,
+                size_t *n);
+
+/* Look up a split address: numeric at once; a name on the blocking pool
+ * inside a coroutine task (in plain code, here, blocking the thread). The
+ * codes of corio_resolve. */
+int addr_resolve(const char *host, const char *port, corio_addr *out, size_t max, size_t *n);
+
+#endif

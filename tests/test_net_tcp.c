@@ -1,0 +1,745 @@
+/* Tests of corio/tcp.h: listeners and streams, their errors, cancellation
+ * and deadlines, and many connections at once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "util.h"
+
+/* Listen on 127.0.0.1 with a port of the kernel's choosing; *addr gets the
+ * string to connect to. */
+static corio_tcp_listener *listen_any(char addr[CORIO_ADDR_STRLEN])
+{
+    corio_tcp_listener *l;
+    CHECK_EQ(corio_tcp_listen("127.0.0.1:0", 128, &l), 0);
+    corio_addr a;
+    CHECK_EQ(corio_tcp_listener_local_addr(l, &a), 0);
+    CHECK(corio_addr_port(&a) != 0);
+    CHECK(corio_addr_format(&a, addr, CORIO_ADDR_STRLEN) > 0);
+    return l;
+}
+
+static void run_both(corio_fn fn, void *arg)
+{
+    CHECK_EQ(run_main(fn, arg), 0);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* ---- a connection, both ends ---------------------------------------------------- */
+
+static int echo_once(void *arg)
+{
+    corio_tcp *c = arg;
+    char buf[256];
+    ssize_t n;
+    while ((n = corio_tcp_read(c, buf, sizeof buf)) > 0)
+        CHECK_EQ(corio_tcp_write_all(c, buf, (size_t)n), 0);
+    CHECK_EQ(n, 0);
+    corio_tcp_close(c);
+    return 0;
+}
+
+static int accept_one_and_echo(void *arg)
+{
+    corio_tcp_listener *l = arg;
+    corio_tcp *c;
+    CHECK_EQ(corio_tcp_accept(l, &c), 0);
+    return echo_once(c);
+}
+
+static int round_trip_main(void *arg)
+{
+    (void)arg;
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = listen_any(addr);
+    corio_task *srv;
+    CHECK_EQ(corio_spawn(accept_one_and_echo, l, &srv), 0);
+    corio_tcp *c;
+    CHECK_EQ(corio_tcp_connect(addr, &c), 0);
+    /* addresses: our peer is the listener's address, and its peer is us */
+    corio_addr peer, local, laddr;
+    CHECK_EQ(corio_tcp_peer_addr(c, &peer), 0);
+    CHECK_EQ(corio_tcp_local_addr(c, &local), 0);
+    CHECK_EQ(corio_tcp_listener_local_addr(l, &laddr), 0);
+    CHECK_EQ(corio_addr_port(&peer), corio_addr_port(&laddr));
+    CHECK(corio_addr_port(&local) != 0);
+    for (int i = 0; i < 100; i++) {
+        char msg[32], back[32];
+        int len = snprintf(msg, sizeof msg, "message %d", i);
+        CHECK_EQ(corio_tcp_write(c, msg, (size_t)len), len);
+        CHECK_EQ(corio_tcp_read_exact(c, back, (size_t)len), 0);
+        CHECK(memcmp(msg, back, (size_t)len) == 0);
+    }
+    /* readv / writev */
+    struct iovec out[3] = {{"ab", 2}, {"cde", 3}, {"f", 1}};
+    CHECK_EQ(corio_tcp_writev(c, out, 3), 6);
+    char x[2], y[4];
+    struct iovec in[2] = {{x, 2}, {y, 4}};
+    ssize_t got = 0;
+    while (got < 6) {
+        ssize_t n = corio_tcp_readv(c, in, 2);
+        CHECK(n > 0);
+        got += n;
+        if (got < 6) { /* a short read: the rest goes after it */
+            CHECK(got >= 2);
+            in[0].iov_len = 0;
+            in[1].iov_base = y + (got - 2);
+            in[1].iov_len = (size_t)(6 - got);
+        }
+    }
+    CHECK(memcmp(x, "ab", 2) == 0 && memcmp(y, "cdef", 4) == 0);
+    /* half close: the server sees EOF, ends, and closes: we see EOF */
+    CHECK_EQ(corio_tcp_shutdown(c, SHUT_WR), 0);
+    char b;
+    CHECK_EQ(corio_tcp_read(c, &b, 1), 0);
+    CHECK_EQ(corio_tcp_read_exact(c, &b, 1), CORIO_EEOF);
+    CHECK_EQ(join_rc(srv), 0);
+    CHECK_EQ(corio_tcp_close(c), 0);
+    CHECK_EQ(corio_tcp_listener_close(l), 0);
+    return 0;
+}
+
+TEST(net_tcp_round_trip_addresses_half_close)
+{
+    run_both(round_trip_main, NULL);
+}
+
+/* IPv6 loopback, when the machine has it. */
+static int v6_main(void *arg)
+{
+    (void)arg;
+    corio_tcp_listener *l;
+    int rc = corio_tcp_listen("[::1]:0", 16, &l);
+    if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT)
+        return 0; /* no IPv6 here */
+    CHECK_EQ(rc, 0);
+    corio_addr a;
+    CHECK_EQ(corio_tcp_listener_local_addr(l, &a), 0);
+    CHECK_EQ(a.sa.ss_family, AF_INET6);
+    char addr[CORIO_ADDR_STRLEN];
+    CHECK(corio_addr_format(&a, addr, sizeof addr) > 0);
+    CHECK(strncmp(addr, "[::1]:", 6) == 0);
+    corio_task *srv;
+    CHECK_EQ(corio_spawn(accept_one_and_echo, l, &srv), 0);
+    corio_tcp *c;
+    CHECK_EQ(corio_tcp_connect(addr, &c), 0);
+    CHECK_EQ(corio_tcp_write_all(c, "v6", 2), 0);
+    char b[2];
+    CHECK_EQ(corio_tcp_read_exact(c, b, 2), 0);
+    corio_tcp_close(c);
+    CHECK_EQ(join_rc(srv), 0);
+    corio_tcp_listener_close(l);
+    return 0;
+}
+
+TEST(net_tcp_ipv6_loopback)
+{
+    run_both(v6_main, NULL);
+}
+
+/* A host name: every address of "localhost" is tried; one of them is ours. */
+static int by_name_main(void *arg)
+{
+    (void)arg;
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = listen_any(addr);
+    char name[64];
+    corio_addr la;
+    CHECK_EQ(corio_tcp_listener_local_addr(l, &la), 0);
+    snprintf(name, sizeof name, "localhost:%u", corio_addr_port(&la));
+    corio_task *srv;
+    CHECK_EQ(corio_spawn(accept_one_and_echo, l, &srv), 0);
+    corio_tcp *c;
+    CHECK_EQ(corio_tcp_connect(name, &c), 0);
+    CHECK_EQ(corio_tcp_write_all(c, "hi", 2), 0);
+    char b[2];
+    CHECK_EQ(corio_tcp_read_exact(c, b, 2), 0);
+    corio_tcp_close(c);
+    CHECK_EQ(join_rc(srv), 0);
+    corio_tcp_listener_close(l);
+    /* and a listener on a name */
+    CHECK_EQ(corio_tcp_listen("localhost:0", 8, &l), 0);
+    corio_tcp_listener_close(l);
+    return 0;
+}
+
+TEST(net_tcp_connect_and_listen_by_host_name)
+{
+    run_both(by_name_main, NULL);
+}
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+static int errors_main(void *arg)
+{
+    (void)arg;
+    corio_tcp *c = (corio_tcp *)1;
+    corio_tcp_listener *l = (corio_tcp_listener *)1;
+    /* a port nobody listens on: take one and close it */
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *tmp = listen_any(addr);
+    corio_tcp_listener_close(tmp);
+    CHECK_EQ(corio_tcp_connect(addr, &c), -ECONNREFUSED);
+    CHECK(c == NULL);
+    /* bad strings, unknown hosts */
+    CHECK_EQ(corio_tcp_connect("127.0.0.1", &c), -EINVAL);
+    CHECK_EQ(corio_tcp_connect("[::1]80", &c), -EINVAL);
+    int rc = corio_tcp_connect("no-such-host.invalid:80", &c);
+    CHECK(rc == CORIO_ENOHOST || rc == -EAGAIN);
+    rc = corio_tcp_listen("1.2.3.4.5:80", 8, &l); /* not an address: a name */
+    CHECK(rc == CORIO_ENOHOST || rc == -EAGAIN);
+    CHECK(l == NULL);
+    CHECK_EQ(corio_tcp_listen("127.0.0.1:99999", 8, &l), -EINVAL);
+    /* an address that is not ours */
+    CHECK_EQ(corio_tcp_listen("192.0.2.1:0", 8, &l), -EADDRNOTAVAIL);
+    /* a port in use (without SO_REUSEPORT) */
+    tmp = listen_any(addr);
+    CHECK_EQ(corio_tcp_listen(addr, 8, &l), -EADDRINUSE);
+    corio_tcp_listener_close(tmp);
+    /* NULL answers */
+    CHECK_EQ(corio_tcp_listen(NULL, 8, &l), -EINVAL);
+    CHECK_EQ(corio_tcp_listen("127.0.0.1:0", 8, NULL), -EINVAL);
+    CHECK_EQ(corio_tcp_listen_with(NULL, "127.0.0.1:0", &l), -EINVAL);
+    CHECK_EQ(corio_tcp_accept(NULL, &c), -EINVAL);
+    CHECK_EQ(corio_tcp_connect(NULL, &c), -EINVAL);
+    CHECK_EQ(corio_tcp_connect_addr(NULL, &c), -EINVAL);
+    char b;
+    CHECK_EQ(corio_tcp_read(NULL, &b, 1), -EINVAL);
+    CHECK_EQ(corio_tcp_write(NULL, &b, 1), -EINVAL);
+    CHECK_EQ(corio_tcp_readv(NULL, NULL, 0), -EINVAL);
+    CHECK_EQ(corio_tcp_writev(NULL, NULL, 0), -EINVAL);
+    CHECK_EQ(corio_tcp_read_exact(NULL, &b, 1), -EINVAL);
+    CHECK_EQ(corio_tcp_write_all(NULL, &b, 1), -EINVAL);
+    CHECK_EQ(corio_tcp_shutdown(NULL, SHUT_WR), -EINVAL);
+    corio_addr a;
+    CHECK_EQ(corio_tcp_local_addr(NULL, &a), -EINVAL);
+    CHECK_EQ(corio_tcp_peer_addr(NULL, &a), -EINVAL);
+    CHECK_EQ(corio_tcp_listener_local_addr(NULL, &a), -EINVAL);
+    CHECK_EQ(corio_tcp_set_nodelay(NULL, true), -EINVAL);
+    CHECK_EQ(corio_tcp_set_keepalive(NULL, true, 5), -EINVAL);
+    CHECK(corio_tcp_as_fd(NULL) == NULL);
+    CHECK_EQ(corio_tcp_close(NULL), 0);
+    CHECK_EQ(corio_tcp_listener_close(NULL), 0);
+    return 0;
+}
+
+TEST(net_tcp_errors_refused_bad_addresses_in_use_and_null)
+{
+    CHECK_EQ(run_main(errors_main, NULL), 0);
+    /* No runtime: plain code. */
+    corio_tcp_listener *l;
+    CHECK_EQ(corio_tcp_listen("127.0.0.1:0", 8, &l), CORIO_EWRONGCTX);
+}
+
+/* Socket options land on the socket. */
+static int options_main(void *arg)
+{
+    (void)arg;
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = listen_any(addr);
+    corio_task *srv;
+    CHECK_EQ(corio_spawn(accept_one_and_echo, l, &srv), 0);
+    corio_tcp *c;
+    CHECK_EQ(corio_tcp_connect(addr, &c), 0);
+    int fd = corio_fd_raw(corio_tcp_as_fd(c)), v = 0;
+    socklen_t len = sizeof v;
+    CHECK_EQ(corio_tcp_set_nodelay(c, true), 0);
+    CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+    CHECK(v);
+    CHECK_EQ(corio_tcp_set_keepalive(c, true, 7), 0);
+    CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
+    CHECK(v);
+    CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+    CHECK_EQ(v, 7);
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    corio_tcp_close(c);
+    CHECK_EQ(join_rc(srv), 0);
+    /* SO_REUSEPORT: two listeners on one port */
+    corio_tcp_listen_opts o = {.backlog = 8, .reuseport = true};
+    corio_tcp_listener *a, *b;
+    CHECK_EQ(corio_tcp_listen_with(&o, "127.0.0.1:0", &a), 0);
+    corio_addr la;
+    CHECK_EQ(corio_tcp_listener_local_addr(a, &la), 0);
+    CHECK(corio_addr_format(&la, addr, sizeof addr) > 0);
+    CHECK_EQ(corio_tcp_listen_with(&o, addr, &b), 0);
+    corio_tcp_listener_close(a);
+    corio_tcp_listener_close(b);
+    corio_tcp_listener_close(l);
+    return 0;
+}
+
+TEST(net_tcp_socket_options)
+{
+    CHECK_EQ(run_main(options_main, NULL), 0);
+}
+
+/* A peer that goes away: reads see EOF or a reset, writes fail with EPIPE or
+ * ECONNRESET - and SIGPIPE, left at its default, does not kill us. */
+static int writer_to_vanishing_peer(void *arg)
+{
+    corio_tcp_listener *l = arg;
+    corio_tcp *c;
+    CHECK_EQ(corio_tcp_accept(l, &c), 0);
+    static char chunk[65536];
+    int rc;
+    for (;;) {
+        rc = corio_tcp_write_all(c, chunk, sizeof chunk);
+        if (rc < 0)
+            break;
+    }
+    CHECK(rc == -EPIPE || rc == -ECONNRESET);
+    corio_tcp_close(c);
+    return 0;
+}
+
+static int vanish_main(void *arg)
+{
+    (void)arg;
+    CHECK(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = listen_any(addr);
+    corio_task *srv;
+    CHECK_EQ(corio_spawn(writer_to_vanishing_peer, l, &srv), 0);
+    corio_tcp *c;
+    CHECK_EQ(corio_tcp_connect(addr, &c), 0);
+    char buf[1000];
+    CHECK(corio_tcp_read(c, buf, sizeof buf) > 0); /* mid-stream */
+    corio_tcp_close(c);                           /* unread data: a reset */
+    CHECK_EQ(join_rc(srv), 0);
+    corio_tcp_listener_close(l);
+    return 0;
+}
+
+TEST(net_tcp_peer_vanishing_mid_write_is_an_error_not_sigpipe)
+{
+    run_both(vanish_main, NULL);
+}
+
+/* A large transfer both ways at once (each side writes while reading). */
+typedef struct bulk_side {
+    corio_tcp *c;
+    size_t len;
+    uint64_t sent_sum, got_sum;
+    size_t got;
+} bulk_side;
+
+static int bulk_writer(void *arg)
+{
+    bulk_side *s = arg;
+    unsigned char *d = malloc(s->len);
+    for (size_t i = 0; i < s->len; i++)
+        s->sent_sum += d[i] = (unsigned char)(i * 31 + (i >> 10));
+    corio_tcp_exact_fut f;
+    corio_tcp_write_all_fut_init(&f, s->c, d, s->len);
+    CHECK_EQ(corio_await(&f.base), 0);
+    CHECK_EQ(f.base.result, 0);
+    CHECK_EQ(f.done, s->len);
+    CHECK_EQ(corio_tcp_shutdown(s->c, SHUT_WR), 0);
+    free(d);
+    return 0;
+}
+
+static int bulk_reader(void *arg)
+{
+    bulk_side *s = arg;
+    unsigned char buf[8192];
+    ssize_t n;
+    while ((n = corio_tcp_read(s->c, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            s->got_sum += buf[i];
+        s->got += (size_t)n;
+    }
+    CHECK_EQ(n, 0);
+    return 0;
+}
+
+static int bulk_main(void *arg)
+{
+    (void)arg;
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_accept_fut af;
+    corio_tcp_accept_fut_init(&af, l);
+    corio_tcp_connect_fut cf;
+    corio_addr a;
+    CHECK_EQ(corio_addr_parse(addr, &a), 0);
+    corio_tcp_connect_fut_init(&cf, &a);
+    CHECK_EQ(corio_await(&cf.base), 0); /* the backlog takes it */
+    CHECK_EQ(cf.base.result, 0);
+    CHECK_EQ(corio_await(&af.base), 0);
+    CHECK_EQ(af.base.result, 0);
+    size_t len = SCALE(16u << 20, 4u << 20, 2u << 20);
+    bulk_side x = {cf.stream, len, 0, 0, 0}, y = {af.stream, len, 0, 0, 0};
+    corio_task *t[4];
+    CHECK_EQ(corio_spawn(bulk_writer, &x, &t[0]), 0);
+    CHECK_EQ(corio_spawn(bulk_reader, &x, &t[1]), 0);
+    CHECK_EQ(corio_spawn(bulk_writer, &y, &t[2]), 0);
+    CHECK_EQ(corio_spawn(bulk_reader, &y, &t[3]), 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(join_rc(t[i]), 0);
+    CHECK_EQ(x.got, len);
+    CHECK_EQ(y.got, len);
+    CHECK(x.got_sum == y.sent_sum && y.got_sum == x.sent_sum);
+    corio_tcp_close(x.c);
+    corio_tcp_close(y.c);
+    corio_tcp_listener_close(l);
+    return 0;
+}
+
+TEST(net_tcp_bulk_both_ways_at_once_loses_nothing)
+{
+    run_both(bulk_main, NULL);
+}
+
+/* shutdown(SHUT_RD) makes another task's pending read return 0. */
+static int pending_reader(void *arg)
+{
+    corio_tcp *c = arg;
+    char b;
+    return (int)corio_tcp_read(c, &b, 1);
+}
+
+static int shut_rd_main(void *arg)
+{
+    (void)arg;
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp *c, *s;
+    CHECK_EQ(corio_tcp_connect(addr, &c), 0);
+    CHECK_EQ(corio_tcp_accept(l, &s), 0);
+    corio_task *t;
+    CHECK_EQ(corio_spawn(pending_reader, c, &t), 0);
+    corio_sleep(CORIO_MSEC(10));
+    CHECK(!corio_task_is_finished(t));
+    CHECK_EQ(corio_tcp_shutdown(c, SHUT_RD), 0);
+    CHECK_EQ(join_rc(t), 0);
+    corio_tcp_close(c);
+    corio_tcp_close(s);
+    corio_tcp_listener_close(l);
+    return 0;
+}
+
+TEST(net_tcp_shutdown_read_wakes_a_pending_read)
+{
+    run_both(shut_rd_main, NULL);
+}
+
+/* ---- cancellation and deadlines ------------------------------------------------------ */
+
+static int accept_forever(void *arg)
+{
+    corio_tcp *c;
+    return corio_tcp_accept(arg, &c);
+}
+
+static int connect_blackhole(void *arg)
+{
+    (void)arg;
+    corio_tcp *c;
+    /* TEST-NET-1 (RFC 5737): routed nowhere, so a connect hangs (or fails at
+     * once on a machine with no route at all). */
+    return corio_tcp_connect("192.0.2.1:9", &c);
+}
+
+static int cancel_main(void *arg)
+{
+    (void)arg;
+    int fds0 = count_fds();
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = listen_any(addr);
+    /* accept: aborted, then the listener still works */
+    corio_task *t;
+    CHECK_EQ(corio_spawn(accept_forever, l, &t), 0);
+    corio_sleep(CORIO_MSEC(5));
+    corio_task_abort(t);
+    int r;
+    CHECK_EQ(corio_task_join(t, &r), CORIO_ECANCELED);
+    CHECK_EQ(r, CORIO_ECANCELED);
+    corio_tcp_accept_fut af;
+    corio_tcp_accept_fut_init(&af, l);
+    CHECK_EQ(corio_timeout(&af.base, CORIO_MSEC(10)), CORIO_ETIMEDOUT);
+    corio_tcp *c, *s;
+    CHECK_EQ(corio_tcp_connect(addr, &c), 0);
+    CHECK_EQ(corio_tcp_accept(l, &s), 0); /* nothing was taken by those */
+    /* read under a deadline scope */
+    int res = 1;
+    CHECK_EQ(corio_timeout_call(CORIO_MSEC(10), pending_reader, c, &res), CORIO_ETIMEDOUT);
+    CHECK_EQ(corio_tcp_write_all(s, "Z", 1), 0);
+    char b;
+    CHECK_EQ(corio_tcp_read(c, &b, 1), 1);
+    CHECK_EQ(b, 'Z');
+    corio_tcp_close(c);
+    corio_tcp_close(s);
+    /* connect: under a deadline, then aborted - no socket left behind */
+    int rc = corio_timeout_call(CORIO_MSEC(20), connect_blackhole, NULL, &res);
+    CHECK(rc == CORIO_ETIMEDOUT || (rc == 0 && res < 0));
+    CHECK_EQ(corio_spawn(connect_blackhole, NULL, &t), 0);
+    corio_sleep(CORIO_MSEC(5));
+    corio_task_abort(t);
+    rc = corio_task_join(t, &r);
+    CHECK(rc == CORIO_ECANCELED || (rc == 0 && r < 0));
+    corio_tcp_listener_close(l);
+    settle();
+    CHECK_EQ(count_fds(), fds0);
+    return 0;
+}
+
+TEST(net_tcp_cancelled_and_timed_out_accept_connect_read)
+{
+    run_both(cancel_main, NULL);
+}
+
+/* ---- EMFILE on accept: back off, do not spin ---------------------------------------- */
+
+typedef struct emfile_case {
+    corio_tcp_listener *l;
+    atomic_int calls, errors, accepted;
+    atomic_int stop;
+} emfile_case;
+
+static int emfile_acceptor(void *arg)
+{
+    emfile_case *e = arg;
+    while (!atomic_load(&e->stop)) {
+        corio_tcp *c;
+        atomic_fetch_add(&e->calls, 1);
+        int rc = corio_tcp_accept(e->l, &c);
+        if (rc == 0) {
+            atomic_fetch_add(&e->accepted, 1);
+            corio_tcp_close(c);
+        } else if (rc == -EMFILE) {
+            atomic_fetch_add(&e->errors, 1); /* a user's loop: try again at once */
+        } else {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static int emfile_main(void *arg)
+{
+    (void)arg;
+    char addr[CORIO_ADDR_STRLEN];
+    emfile_case e = {0};
+    e.l = listen_any(addr);
+    /* A client socket made before the table fills; connected later. */
+    corio_addr a;
+    CHECK_EQ(corio_addr_parse(addr, &a), 0);
+    corio_tcp *client;
+    CHECK_EQ(corio_tcp_connect_addr(&a, &client), 0);
+    /* Fill the fd table. */
+    struct rlimit rl;
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    struct rlimit low = {256, rl.rlim_max};
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int spare[256], nspare = 0;
+    for (int fd; (fd = dup(0)) >= 0;)
+        spare[nspare++] = fd;
+    CHECK(nspare > 0);
+    corio_task *t;
+    CHECK_EQ(corio_spawn(emfile_acceptor, &e, &t), 0);
+    double cpu0 = cpu_s(), wall0 = mono_ms();
+    corio_sleep(CORIO_MSEC(600));
+    double cpu = cpu_s() - cpu0, wall = (mono_ms() - wall0) / 1000;
+    /* Backing off, 1 ms doubling: a handful of calls, not millions, and
+     * next to no CPU. */
+    CHECK(atomic_load(&e.errors) >= 3);
+    CHECK(atomic_load(&e.calls) < 40);
+    CHECK(cpu < 0.3 * wall);
+    CHECK_EQ(atomic_load(&e.accepted), 0);
+    /* Give an fd back: the queued connection is taken. */
+    close(spare[--nspare]);
+    double t0 = mono_ms();
+    while (atomic_load(&e.accepted) == 0) {
+        corio_sleep(CORIO_MSEC(5));
+        CHECK(mono_ms() - t0 < 5000);
+    }
+    atomic_store(&e.stop, 1);
+    corio_task_abort(t);
+    join_rc(t);
+    while (nspare)
+        close(spare[--nspare]);
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    corio_tcp_close(client);
+    corio_tcp_listener_close(e.l);
+    return 0;
+}
+
+TEST_TIMING(net_tcp_emfile_on_accept_backs_off_without_spinning)
+{
+    CHECK_EQ(run_main(emfile_main, NULL), 0);
+}
+
+/* ---- many connections at once ------------------------------------------------------------ */
+
+typedef struct storm {
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l;
+    int clients, rounds;
+    bool cancelling; /* the server is aborted at the end */
+    atomic_int served;
+} storm;
+
+static int storm_conn(void *arg)
+{
+    corio_tcp *c = arg;
+    char buf[512];
+    ssize_t n;
+    while ((n = corio_tcp_read(c, buf, sizeof buf)) > 0)
+        if (corio_tcp_write_all(c, buf, (size_t)n) < 0)
+            break;
+    corio_tcp_close(c);
+    return 0;
+}
+
+static int storm_server(void *arg)
+{
+    storm *s = arg;
+    for (int i = 0; i < s->clients; i++) {
+        corio_tcp *c;
+        int rc = corio_tcp_accept(s->l, &c);
+        if (rc == CORIO_ECANCELED && s->cancelling)
+            return 0; /* clients cancelled before they connected */
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(corio_spawn(storm_conn, c, NULL), 0);
+        atomic_fetch_add(&s->served, 1);
+    }
+    return 0;
+}
+
+static int storm_client(void *arg)
+{
+    storm *s = arg;
+    corio_tcp *c;
+    int rc = corio_tcp_connect(s->addr, &c);
+    CHECK_EQ(rc, 0);
+    uint64_t id = corio_task_id(corio_task_current());
+    for (int r = 0; r < s->rounds; r++) {
+        uint64_t msg[4] = {id, (uint64_t)r, id ^ (uint64_t)r, 42}, back[4];
+        CHECK_EQ(corio_tcp_write_all(c, msg, sizeof msg), 0);
+        CHECK_EQ(corio_tcp_read_exact(c, back, sizeof back), 0);
+        CHECK(memcmp(msg, back, sizeof msg) == 0);
+        if (r % 7 == 0)
+            corio_yield();
+    }
+    CHECK_EQ(corio_tcp_close(c), 0);
+    return 0;
+}
+
+static int storm_main(void *arg)
+{
+    storm *s = arg;
+    s->l = listen_any(s->addr);
+    corio_task *srv;
+    CHECK_EQ(corio_spawn(storm_server, s, &srv), 0);
+    corio_task **ts = calloc((size_t)s->clients, sizeof *ts);
+    for (int i = 0; i < s->clients; i++)
+        CHECK_EQ(corio_spawn(storm_client, s, &ts[i]), 0);
+    for (int i = 0; i < s->clients; i++)
+        CHECK_EQ(join_rc(ts[i]), 0);
+    CHECK_EQ(join_rc(srv), 0);
+    CHECK_EQ(atomic_load(&s->served), s->clients);
+    free(ts);
+    corio_tcp_listener_close(s->l);
+    return 0;
+}
+
+TEST_SLOW(net_tcp_stress_many_connections_opened_and_closed)
+{
+    int fds0 = count_fds();
+    storm s = {.clients = SCALE(400, 200, 100), .rounds = SCALE(50, 20, 10)};
+    corio_rt *rt = new_mt_rt(4);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, storm_main, &s, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    storm s1 = {.clients = SCALE(200, 100, 50), .rounds = SCALE(50, 20, 10)};
+    CHECK_EQ(run_main(storm_main, &s1), 0);
+    CHECK_EQ(count_fds(), fds0);
+}
+
+/* Cancelling connections in every state at once: none is leaked, none is
+ * touched after it is freed (ASan), no race (TSan). */
+static int cancellable_client(void *arg)
+{
+    storm *s = arg;
+    corio_tcp *c;
+    int rc = corio_tcp_connect(s->addr, &c);
+    if (rc < 0) {
+        CHECK_EQ(rc, CORIO_ECANCELED);
+        return rc;
+    }
+    for (int r = 0; r < s->rounds && rc == 0; r++) {
+        uint64_t msg[4] = {(uint64_t)r, 1, 2, 3}, back[4];
+        if ((rc = corio_tcp_write_all(c, msg, sizeof msg)) == 0 &&
+            (rc = corio_tcp_read_exact(c, back, sizeof back)) == 0)
+            CHECK(memcmp(msg, back, sizeof msg) == 0);
+    }
+    CHECK(rc == 0 || rc == CORIO_ECANCELED);
+    CHECK_EQ(corio_tcp_close(c), 0); /* cleanup runs when cancelled too */
+    return rc;
+}
+
+static int cancel_storm_main(void *arg)
+{
+    storm *s = arg;
+    s->l = listen_any(s->addr);
+    corio_task *srv;
+    CHECK_EQ(corio_spawn(storm_server, s, &srv), 0);
+    corio_task **ts = calloc((size_t)s->clients, sizeof *ts);
+    for (int i = 0; i < s->clients; i++)
+        CHECK_EQ(corio_spawn(cancellable_client, s, &ts[i]), 0);
+    for (int i = 0; i < s->clients; i += 2) {
+        if (i % 4 == 0)
+            corio_yield();
+        corio_task_abort(ts[i]);
+    }
+    for (int i = 0; i < s->clients; i++) {
+        int r, rc = corio_task_join(ts[i], &r);
+        CHECK(rc == 0 || rc == CORIO_ECANCELED);
+        CHECK(r == 0 || r == CORIO_ECANCELED);
+    }
+    corio_task_abort(srv);
+    int r;
+    corio_task_join(srv, &r);
+    free(ts);
+    corio_tcp_listener_close(s->l);
+    return 0;
+}
+
+TEST_SLOW(net_tcp_stress_cancel_connections_mid_flight)
+{
+    int fds0 = count_fds();
+    storm s = {.clients = SCALE(200, 100, 60), .rounds = SCALE(200, 50, 20), .cancelling = true};
+    corio_rt *rt = new_mt_rt(4);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, cancel_storm_main, &s, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0); /* server tasks still open are cancelled */
+    CHECK_EQ(count_fds(), fds0);
+}
