@@ -18,6 +18,12 @@ struct reactor {
     io_reg *regs;          /* open registrations */
     io_reg *released;      /* closed, freed at the next turn (through `next`) */
     _Atomic int has_released;
+    /* Counts registrations made. The kernel orders an epoll_ctl before the
+     * events it reports for it, but the C memory model (and TSan) cannot
+     * see that: a turn's acquire load of this, after its poll, makes a new
+     * registration's initialisation (release, in io_reg_open) visible to
+     * the thread that dispatches its first event. */
+    _Atomic unsigned long made;
     bool closed;
     unsigned refs;         /* the runtime's, and one per registration not freed */
     driver_event fired[FIRED_CAP]; /* the turn holder's */
@@ -152,6 +158,7 @@ int reactor_turn(reactor *r, int64_t timeout_ns)
     int n = driver_poll(r->drv, timeout_ns, r->fired, FIRED_CAP);
     if (n <= 0)
         return n;
+    (void)atomic_load_explicit(&r->made, memory_order_acquire);
     int woken = 0;
     for (int i = 0; i < n; i++)
         woken += (int)set_ready(r->fired[i].token, r->fired[i].ready);
@@ -204,6 +211,8 @@ int io_reg_open(reactor *r, int fd, size_t size, io_reg **out)
     spin_init(&g->lock);
     g->fd = fd;
     g->r = r;
+    /* Before the add: its first event may be dispatched at once. */
+    atomic_fetch_add_explicit(&r->made, 1, memory_order_release);
     pthread_mutex_lock(&r->mu);
     int rc = r->closed ? CORIO_ESHUTDOWN : driver_add(r->drv, fd, g);
     if (rc < 0) {
