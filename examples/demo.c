@@ -15,13 +15,18 @@
  *   6. a custom future woken from a plain pthread (wake-to-resume latency);
  *   7. every core: the same CPU-bound tasks on a current-thread runtime and
  *      on a multi-thread one (one worker per CPU), blocking jobs on the
- *      blocking pool, and what the idle multi-thread runtime costs.
+ *      blocking pool, and what the idle multi-thread runtime costs;
+ *   8. a TCP echo server, a coroutine task per connection, under a bounded
+ *      load from a second process (this program again, as a corio client
+ *      with one task per connection): messages per second, latency
+ *      percentiles, server CPU per message and memory per connection.
  * Sections 1 to 6 run on one current-thread runtime, so the state their
  * tasks share is plain memory touched by that one thread (the pthread of
  * section 6 shares its mailbox under a mutex). Section 7's tasks run on
  * several threads: what they share is atomic.
  *
  *   usage: demo [quick]      (quick: smaller counts, for the test suite)
+ *          demo echo-load PORT CONNS MS   (section 8's client process)
  */
 #include <corio.h>
 #include <pthread.h>
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,10 +48,12 @@ typedef struct sizes {
     int idle_n;      /* section 1 */
     int cpu_rounds;  /* section 7: work units per task */
     int jobs;        /* section 7: blocking jobs */
+    int echo_conns;  /* section 8 */
+    int echo_ms;
 } sizes;
 
-static const sizes full = {100000, 100000, 1000, 2000, 100000, 400, 100000};
-static const sizes quick = {5000, 10000, 200, 200, 5000, 40, 5000};
+static const sizes full = {100000, 100000, 1000, 2000, 100000, 400, 100000, 1000, 2000};
+static const sizes quick = {5000, 10000, 200, 200, 5000, 40, 5000, 50, 300};
 static sizes sz;
 
 /* ThreadSanitizer keeps a large state per fiber (each coroutine is one):
@@ -754,6 +762,264 @@ static int demo_every_core(void)
     return fails;
 }
 
+/* ---- 8. a TCP echo server under load from a second process ------------------ */
+
+static int echo_conn(void *arg)
+{
+    corio_tcp *c = arg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = corio_tcp_read(c, buf, sizeof buf)) > 0)
+        if (corio_tcp_write_all(c, buf, (size_t)n) < 0)
+            break;
+    corio_tcp_close(c);
+    return 0;
+}
+
+static int echo_accept(void *arg)
+{
+    corio_tcp_listener *l = arg;
+    corio_tcp *c;
+    int rc;
+    while ((rc = corio_tcp_accept(l, &c)) != CORIO_ECANCELED && rc != CORIO_ESHUTDOWN) {
+        if (rc < 0)
+            continue; /* -EMFILE: accept paused already */
+        corio_tcp_set_nodelay(c, true);
+        if (corio_spawn(echo_conn, c, NULL) < 0)
+            corio_tcp_close(c);
+    }
+    return 0;
+}
+
+/* The client process: CONNS connections, each a task that sends 64 bytes,
+ * waits for the echo, and again, for MS milliseconds; latencies in a
+ * histogram of 1 us buckets. Prints "connected" once all are up, then one
+ * result line. */
+#define LAT_BUCKETS 100000 /* up to 100 ms; slower ones go in the last */
+typedef struct load {
+    corio_addr addr;
+    corio_instant start, end;
+    int up, failed;
+    long ms; /* how long to load */
+    long long msgs;
+    uint32_t *hist;
+    corio_notify all_up;
+} load;
+
+static int load_conn(void *arg)
+{
+    load *ld = arg;
+    corio_tcp *c;
+    if (corio_tcp_connect_addr(&ld->addr, &c) < 0) {
+        ld->failed++;
+        ld->up++;
+        corio_notify_one(&ld->all_up);
+        return 0;
+    }
+    corio_tcp_set_nodelay(c, true);
+    ld->up++;
+    corio_notify_one(&ld->all_up);
+    while (corio_instant_now() < ld->start) /* everyone connected first */
+        if (corio_sleep(CORIO_MSEC(1)) < 0)
+            break;
+    char msg[64];
+    memset(msg, 'x', sizeof msg);
+    for (;;) {
+        corio_instant t0 = corio_instant_now();
+        if (t0 >= ld->end)
+            break;
+        if (corio_tcp_write_all(c, msg, sizeof msg) < 0 ||
+            corio_tcp_read_exact(c, msg, sizeof msg) < 0) {
+            ld->failed++;
+            break;
+        }
+        uint64_t us = (corio_instant_now() - t0) / 1000;
+        ld->hist[us < LAT_BUCKETS ? us : LAT_BUCKETS - 1]++;
+        ld->msgs++;
+    }
+    corio_tcp_close(c);
+    return 0;
+}
+
+static double hist_pct(const uint32_t *h, long long n, double p)
+{
+    long long want = (long long)(p / 100.0 * (double)n), seen = 0;
+    for (int i = 0; i < LAT_BUCKETS; i++)
+        if ((seen += h[i]) > want)
+            return i + 0.5;
+    return LAT_BUCKETS;
+}
+
+static int load_main(void *arg)
+{
+    load *ld = arg;
+    int conns = ld->up; /* in: how many */
+    ld->up = 0;
+    ld->start = ld->end = UINT64_MAX;
+    corio_notify_init(&ld->all_up);
+    corio_task **ts = calloc((size_t)conns, sizeof *ts);
+    for (int i = 0; i < conns; i++)
+        if (corio_spawn(load_conn, ld, &ts[i]) < 0)
+            return 1;
+    while (ld->up < conns)
+        corio_notify_wait(&ld->all_up);
+    printf("connected %d\n", conns - ld->failed);
+    fflush(stdout);
+    /* Wait for the server's go (it measures its memory in between). */
+    char go;
+    if (read(0, &go, 1) != 1)
+        return 1;
+    ld->start = corio_instant_now() + CORIO_MSEC(5);
+    ld->end = ld->start + CORIO_MSEC(ld->ms);
+    for (int i = 0; i < conns; i++)
+        corio_task_join(ts[i], NULL);
+    free(ts);
+    double secs = (double)(ld->end - ld->start) / 1e9;
+    printf("result %lld %.0f %.0f %.0f %.0f %d\n", ld->msgs, ld->msgs / secs,
+           hist_pct(ld->hist, ld->msgs, 50), hist_pct(ld->hist, ld->msgs, 99),
+           hist_pct(ld->hist, ld->msgs, 99.9), ld->failed);
+    return 0;
+}
+
+static int echo_load_process(int argc, char **argv)
+{
+    if (argc < 5)
+        return 2;
+    load ld = {0};
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%s", argv[2]);
+    if (corio_addr_parse(addr, &ld.addr) < 0)
+        return 2;
+    ld.up = atoi(argv[3]);
+    ld.hist = calloc(LAT_BUCKETS, sizeof *ld.hist);
+    ld.ms = atol(argv[4]);
+    corio_rt *rt;
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    if (corio_rt_build(&b, &rt) < 0)
+        return 1;
+    int result = 1;
+    corio_rt_block_on(rt, load_main, &ld, &result);
+    corio_rt_free(rt);
+    free(ld.hist);
+    return result;
+}
+
+typedef struct echo_server {
+    corio_tcp_listener *l;
+    corio_task *acceptor;
+    int port;
+} echo_server;
+
+static int echo_start(void *arg)
+{
+    echo_server *e = arg;
+    int rc = corio_tcp_listen("127.0.0.1:0", 4096, &e->l);
+    if (rc < 0)
+        return rc;
+    corio_addr a;
+    corio_tcp_listener_local_addr(e->l, &a);
+    e->port = corio_addr_port(&a);
+    return corio_spawn(echo_accept, e->l, &e->acceptor);
+}
+
+static int echo_stop(void *arg)
+{
+    echo_server *e = arg;
+    corio_task_abort(e->acceptor);
+    corio_task_join(e->acceptor, NULL);
+    return corio_tcp_listener_close(e->l);
+}
+
+static int demo_echo(const char *self)
+{
+    section(8, "TCP echo: a coroutine task per connection, load from a second process");
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int conns = sz.echo_conns;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)conns + 64 > rl.rlim_cur)
+        conns = (int)rl.rlim_cur - 64;
+    corio_rt *rt;
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    if (corio_rt_build(&b, &rt) < 0)
+        return 1;
+    echo_server e = {0};
+    int res = -1;
+    if (corio_rt_block_on(rt, echo_start, &e, &res) < 0 || res < 0) {
+        printf("   cannot listen: %s\n", corio_strerror(res));
+        corio_rt_free(rt);
+        return 1;
+    }
+    long rss0 = rss_kb();
+    /* The client: this program again, its stdin and stdout on pipes. */
+    int to_child[2], from_child[2];
+    if (pipe(to_child) < 0 || pipe(from_child) < 0)
+        return 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(to_child[0], 0);
+        dup2(from_child[1], 1);
+        close(to_child[1]);
+        close(from_child[0]);
+        char port[16], n[16], ms[16];
+        snprintf(port, sizeof port, "%d", e.port);
+        snprintf(n, sizeof n, "%d", conns);
+        snprintf(ms, sizeof ms, "%d", sz.echo_ms);
+        execl(self, self, "echo-load", port, n, ms, (char *)NULL);
+        _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    FILE *in = fdopen(from_child[0], "r");
+    int up = 0, fails = 0;
+    char line[256];
+    if (pid < 0 || !fgets(line, sizeof line, in) || sscanf(line, "connected %d", &up) != 1) {
+        printf("   the load process did not connect\n");
+        fails++;
+    } else {
+        usleep(100000); /* every connection's task has run */
+        long rss1 = rss_kb();
+        double c0 = cpu_seconds();
+        if (write(to_child[1], "g", 1) != 1)
+            fails++;
+        long long msgs = 0;
+        double rate = 0, p50 = 0, p99 = 0, p999 = 0;
+        int failed = -1;
+        if (!fgets(line, sizeof line, in) ||
+            sscanf(line, "result %lld %lf %lf %lf %lf %d", &msgs, &rate, &p50, &p99, &p999,
+                   &failed) != 6) {
+            printf("   the load process gave no result\n");
+            fails++;
+        } else {
+            double cpu = cpu_seconds() - c0;
+            printf("   %d connections, each a task on the server; the client: %d tasks in another process\n",
+                   up, up);
+            printf("   64-byte messages, one in flight per connection, for %d ms: %lld echoed, %.0f msgs/s\n",
+                   sz.echo_ms, msgs, rate);
+            printf("   round-trip latency: p50 %.0f us, p99 %.0f us, p99.9 %.0f us\n", p50, p99,
+                   p999);
+            printf("   server CPU per message: %.2f us (both directions, with the kernel's TCP work)\n",
+                   msgs ? cpu / (double)msgs * 1e6 : 0.0);
+            printf("   server memory per connection: %.1f KiB resident (task, stack pages in use, socket registration)\n",
+                   up ? (double)(rss1 - rss0) / up : 0.0);
+            printf("   failed connections: %d\n", failed);
+            fails += failed != 0 || msgs == 0;
+        }
+    }
+    close(to_child[1]);
+    if (in)
+        fclose(in);
+    int st = 0;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+    fails += pid <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    corio_rt_block_on(rt, echo_stop, &e, NULL);
+    corio_rt_free(rt);
+    return fails;
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static int demo_main(void *arg)
@@ -771,6 +1037,8 @@ static int demo_main(void *arg)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "echo-load") == 0)
+        return echo_load_process(argc, argv);
     sz = full;
     bool is_quick = argc > 1 && strcmp(argv[1], "quick") == 0;
     if (is_quick)
@@ -782,6 +1050,7 @@ int main(int argc, char **argv)
         sz.idle_n /= 10;
         sz.cpu_rounds /= 10;
         sz.jobs /= 10;
+        sz.echo_conns /= 10;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("corio %s demo, measured on this machine%s\n", CORIO_VERSION_STRING,
@@ -804,6 +1073,7 @@ int main(int argc, char **argv)
         return 1;
     }
     fails += demo_every_core(); /* its own runtimes, from plain code */
+    fails += demo_echo(argv[0]);
     printf("\n%s in %.2f s; resident memory now %ld KiB, peak %ld KiB\n", fails ? "FAILED" : "done",
            ms_between(t0, corio_instant_now()) / 1e3, rss_kb(), status_kb("VmHWM:"));
     return fails ? 1 : 0;

@@ -490,6 +490,35 @@ TEST(example_channel_capacity)
 
 /* ---- the showcase ---------------------------------------------------------- */
 
+TEST(example_tcp_server)
+{
+    run_example("tcp_server", "20 10");
+    EXPECT_OK();
+    IN_ORDER("listening on 127.0.0.1:", "clients: 20, each 10 requests",
+             "connections accepted: 20, one task each", "requests served: 220",
+             "parse errors answered: 20", "answers as expected: 220 of 220", "clients failed: 0",
+             "all good");
+}
+
+TEST_TIMING(example_starvation)
+{
+    run_example("starvation", "10 40");
+    EXPECT_OK();
+    IN_ORDER("10 clients at once, 40 ms", "process each client inline:  10 clients served",
+             "spawn a task per client:     10 clients served", "the last client waited");
+    /* Inline, the last client waits for all ten (~400 ms); spawned, each
+     * waits one request's 40 ms. Bounds leave room for a loaded machine. */
+    double inl, spawned, ratio;
+    EXPECT(sscanf(AFTER("process each client inline:  10 clients served, mean wait "),
+                  "%*f ms, worst %lf ms", &inl) == 1);
+    EXPECT(sscanf(AFTER("spawn a task per client:     10 clients served, mean wait "),
+                  "%*f ms, worst %lf ms", &spawned) == 1);
+    EXPECT(inl >= 400 * 0.95);
+    EXPECT(spawned >= 40 * 0.95);
+    EXPECT(sscanf(AFTER("the last client waited "), "%lfx", &ratio) == 1);
+    EXPECT(ratio > 2.5);
+}
+
 TEST_TIMING(example_demo)
 {
     run_example("demo", "quick");
@@ -505,7 +534,12 @@ TEST_TIMING(example_demo)
              "wake -> task running again: p50", "7. Every core: the multi-thread runtime",
              "current-thread runtime:", "multi-thread runtime:", "results equal: yes",
              "blocking jobs (corio_spawn_blocking, each joined)", "results right: yes",
-             "the idle runtime over 500 ms:", "\ndone in ");
+             "the idle runtime over 500 ms:", "8. TCP echo", "connections, each a task",
+             "msgs/s", "round-trip latency: p50", "server CPU per message:",
+             "server memory per connection:", "failed connections: 0", "\ndone in ");
+    long long echoed;
+    EXPECT(sscanf(AFTER("for 300 ms: "), "%lld echoed", &echoed) == 1);
+    EXPECT(echoed > 0);
     /* Section 7: the current-thread runtime ran every task on one thread;
      * the multi-thread one on at most its workers (how many took part
      * depends on the machine's load: not checked). */
