@@ -211,12 +211,14 @@ install: lib
 	  -e 's|@CFLAGS@|$(HARDEN)|g' corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
 
 # Install into a scratch prefix, then build and run an example against the
-# installed headers and libraries through pkg-config, statically and shared.
+# installed headers and libraries through pkg-config, statically and shared;
+# corio.pc must hand users -fstack-clash-protection (HARDEN).
 check-install:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(MAKE) --no-print-directory install PREFIX=$$tmp >/dev/null && \
 	export PKG_CONFIG_PATH=$$tmp/lib/pkgconfig && \
 	test "$$(pkg-config --modversion corio)" = "$(VERSION)" && \
+	pkg-config --cflags corio | grep -q -- -fstack-clash-protection && \
 	$(CC) -o $$tmp/app examples/count_to_three.c $$(pkg-config --cflags --libs corio) && \
 	LD_LIBRARY_PATH=$$tmp/lib $$tmp/app | grep -q "Result: 4" && \
 	$(CC) -o $$tmp/app_static examples/count_to_three.c $$(pkg-config --cflags corio) \

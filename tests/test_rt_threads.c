@@ -618,7 +618,8 @@ static int pp_main(void *arg)
     return 0;
 }
 
-TEST_T(rt_stress_ping_pong_with_plain_thread, 60, 1)
+/* On `rt`, or with corio_run (a multi-thread runtime) when NULL. */
+static void ping_pong_with_plain_thread(corio_rt *rt)
 {
     pp_ctx pc;
     memset(&pc, 0, sizeof pc);
@@ -628,12 +629,29 @@ TEST_T(rt_stress_ping_pong_with_plain_thread, 60, 1)
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, pp_thread, &pc), 0);
     int r = -1;
-    CHECK_EQ(corio_run(pp_main, &pc, &r), 0);
+    if (rt)
+        CHECK_EQ(corio_rt_block_on(rt, pp_main, &pc, &r), 0);
+    else
+        CHECK_EQ(corio_run(pp_main, &pc, &r), 0);
     CHECK_EQ(r, 0);
     pthread_join(th, NULL);
     printf("%d round trips\n", pc.done_rounds);
     CHECK(pc.done_rounds > 1000);
     slot_destroy(&pc.s);
+}
+
+TEST_T(rt_stress_ping_pong_with_plain_thread, 60, 1)
+{
+    ping_pong_with_plain_thread(NULL);
+}
+
+/* The same on a current-thread runtime, whose driver parks in the I/O
+ * driver with its own handshake (parked flag against the inject queue). */
+TEST_T(rt_stress_ping_pong_with_plain_thread_current_thread, 60, 1)
+{
+    corio_rt *rt = new_rt();
+    ping_pong_with_plain_thread(rt);
+    CHECK_EQ(corio_rt_free(rt), 0);
 }
 
 /* Threads that each drive a runtime once and exit leave nothing behind: the

@@ -550,6 +550,7 @@ typedef struct ovf_args {
     size_t fillers;      /* live coroutines (16 KiB stacks) spawned first */
     size_t same_size_fillers; /* live ones of the overflowing task's size */
     bool big_frame;      /* at `depth`, call a function with a 20 KiB frame */
+    bool huge_frame;     /* ... or one with a 128 KiB frame, built as users build */
 } ovf_args;
 
 /* A 20 KiB frame whose lowest byte is written first, compiled the way code
@@ -570,17 +571,32 @@ static int __attribute__((noinline)) big_frame(int seed)
     return buf[0];
 }
 
+/* A 128 KiB frame, larger than the guard, compiled with this suite's flags:
+ * -fstack-clash-protection, as the library and the programs built with
+ * corio.pc's flags are. Its lowest byte is 128 KiB below the caller, past
+ * the guard and inside the stack below; the probes the compiler puts on the
+ * way down touch each page first, the first page below the stack among
+ * them, so it faults in the guard. */
+static int __attribute__((noinline)) huge_frame(int seed)
+{
+    volatile char buf[128 * 1024];
+    __asm__ volatile("" : : "r"(buf) : "memory");
+    buf[0] = (char)seed;
+    return buf[0];
+}
+
 /* Recurse until less than `leave` bytes of stack are left below this frame
- * (measured from `top`, the first frame), then call big_frame. */
+ * (measured from `top`, the first frame), then call big_frame (huge_frame
+ * when `huge`). */
 static int __attribute__((noinline)) recurse_then_big_frame(const char *top, size_t usable,
-                                                            size_t leave)
+                                                            size_t leave, bool huge)
 {
     volatile char pad[512];
     pad[0] = 1;
     size_t used = (size_t)(top - (const char *)pad);
     if (used + leave >= usable)
-        return big_frame(pad[0]);
-    return recurse_then_big_frame(top, usable, leave) + pad[0];
+        return huge ? huge_frame(pad[0]) : big_frame(pad[0]);
+    return recurse_then_big_frame(top, usable, leave, huge) + pad[0];
 }
 
 static int overflow_task(void *arg)
@@ -589,8 +605,10 @@ static int overflow_task(void *arg)
     volatile char here = 0;
     /* big_frame: `depth` is how many bytes to leave; the task's stack is
      * the runtime's default, used from about `here` down. */
-    int r = a->big_frame ? recurse_then_big_frame((const char *)&here, CORIO_DEFAULT_STACK_SIZE, (size_t)a->depth)
-                         : deep_recurse(0, a->depth);
+    int r = a->big_frame || a->huge_frame
+                ? recurse_then_big_frame((const char *)&here, CORIO_DEFAULT_STACK_SIZE,
+                                         (size_t)a->depth, a->huge_frame)
+                : deep_recurse(0, a->depth);
     /* A bounded overflow that returned is caught when the task switches out. */
     corio_yield();
     corio_sleep(CORIO_MSEC(1));
@@ -704,6 +722,21 @@ TEST(stack_overflow_large_frame_reported)
     a.same_size_fillers = 2;
     a.big_frame = true;
     a.depth = 12 * KIB; /* bytes left when big_frame is called */
+    overflow_expect_report(&a);
+}
+
+/* A frame larger than the guard (128 KiB, with 12 KiB of stack left) in
+ * code built with -fstack-clash-protection: reported at its first probe
+ * below the stack. Without the probes its far end lands in the stack below,
+ * silently. */
+TEST(stack_overflow_frame_larger_than_guard_reported)
+{
+    ovf_args a;
+    memset(&a, 0, sizeof a);
+    a.name = "huge-frame";
+    a.same_size_fillers = 2;
+    a.huge_frame = true;
+    a.depth = 12 * KIB; /* bytes left when huge_frame is called */
     overflow_expect_report(&a);
 }
 
