@@ -11,6 +11,7 @@
  *   corio/io.h       any fd as an async one
  *   corio/net.h      socket addresses, host name resolution
  *   corio/tcp.h      TCP listeners and streams
+ *   corio/signal.h   waiting for Unix signals, ctrl_c
  *   corio/mutex.h    a mutex tasks may hold across awaits
  *   corio/rwlock.h   readers-writer lock
  *   corio/semaphore.h  counting semaphore
@@ -45,6 +46,7 @@
 #include "corio/io.h"
 #include "corio/net.h"
 #include "corio/tcp.h"
+#include "corio/signal.h"
 #include "corio/barrier.h"
 #include "corio/broadcast.h"
 #include "corio/cancel_token.h"

@@ -134,6 +134,7 @@
 #define io_waiter_drop                 corio__io_waiter_drop
 #define reactor_close                  corio__reactor_close
 #define reactor_open                   corio__reactor_open
+#define reactor_shared_reg             corio__reactor_shared_reg
 #define reactor_turn                   corio__reactor_turn
 #define reactor_unpark                 corio__reactor_unpark
 

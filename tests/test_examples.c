@@ -519,6 +519,32 @@ TEST_TIMING(example_starvation)
     EXPECT(ratio > 2.5);
 }
 
+/* SIGTERM mid-load (the program sends it to itself): every request the
+ * server read is answered and received; the server exits 0. */
+TEST(example_graceful_shutdown)
+{
+    run_example("graceful_shutdown", "20 30 150");
+    EXPECT_OK();
+    IN_ORDER("serving on 127.0.0.1:", "SIGTERM: stopped accepting, draining 20 connections",
+             "drained in", "connections cancelled at the deadline: 0",
+             "requests read by the server:", "accepted requests lost: 0", "clean shutdown");
+    int read, answered, received, sent;
+    EXPECT(sscanf(AFTER("requests read by the server: "), "%d, answered: %d", &read,
+                  &answered) == 2);
+    EXPECT(read > 0 && read == answered);
+    EXPECT(sscanf(AFTER("answers the clients received: "), "%d of %d", &received, &sent) == 2);
+    EXPECT(received == answered && sent >= received);
+}
+
+/* The same with a SIGTERM from outside, as `kill -TERM` sends it. */
+TEST(example_graceful_shutdown_external_sigterm)
+{
+    run_example("graceful_shutdown",
+                "0 30 0 wait & pid=$!; sleep 0.3; kill -TERM $pid; wait $pid; echo exit=$?");
+    IN_ORDER("serving on 127.0.0.1:", "SIGTERM: stopped accepting, draining 0 connections",
+             "accepted requests lost: 0", "clean shutdown", "exit=0");
+}
+
 TEST_TIMING(example_demo)
 {
     run_example("demo", "quick");

@@ -25,6 +25,8 @@ struct reactor {
      * the thread that dispatches its first event. */
     _Atomic unsigned long made;
     bool closed;
+    pthread_mutex_t shared_mu;
+    io_reg *shared;        /* reactor_shared_reg's, under shared_mu */
     unsigned refs;         /* the runtime's, and one per registration not freed */
     driver_event fired[FIRED_CAP]; /* the turn holder's */
 };
@@ -40,6 +42,7 @@ int reactor_open(reactor **out)
         return rc;
     }
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->shared_mu, NULL);
     r->refs = 1;
     *out = r;
     return 0;
@@ -52,6 +55,7 @@ static void reactor_unref(reactor *r, unsigned n)
     pthread_mutex_unlock(&r->mu);
     if (last) {
         pthread_mutex_destroy(&r->mu);
+        pthread_mutex_destroy(&r->shared_mu);
         free(r);
     }
 }
@@ -174,6 +178,11 @@ void reactor_close(reactor *r)
 {
     if (!r)
         return;
+    pthread_mutex_lock(&r->shared_mu);
+    io_reg *shared = r->shared; /* the reactor's own: nobody else closes it */
+    r->shared = NULL;
+    pthread_mutex_unlock(&r->shared_mu);
+    io_reg_close(shared);
     pthread_mutex_lock(&r->mu);
     r->closed = true;
     /* Waiters left now are futures of other runtimes' tasks (this one's
@@ -229,6 +238,15 @@ int io_reg_open(reactor *r, int fd, size_t size, io_reg **out)
     pthread_mutex_unlock(&r->mu);
     *out = g;
     return 0;
+}
+
+int reactor_shared_reg(reactor *r, int fd, io_reg **out)
+{
+    pthread_mutex_lock(&r->shared_mu);
+    int rc = r->shared ? 0 : io_reg_open(r, fd, sizeof(io_reg), &r->shared);
+    *out = r->shared;
+    pthread_mutex_unlock(&r->shared_mu);
+    return rc;
 }
 
 void io_reg_close(io_reg *g)

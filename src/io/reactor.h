@@ -81,6 +81,11 @@ void reactor_close(reactor *r);
 int reactor_turn(reactor *r, int64_t timeout_ns);
 /* Make a turn in progress return (any thread, async-signal-safe). */
 void reactor_unpark(reactor *r);
+/* The reactor's own registration of a process-wide fd (the signal pipe's
+ * read end, io/signal.c): made at the first call, the same every call
+ * after, freed with the reactor. 0, or io_reg_open's codes. */
+int reactor_shared_reg(reactor *r, int fd, io_reg **out);
+
 /* Registrations open now (relaxed: a hint for "worth a non-blocking turn"). */
 static inline unsigned reactor_regs(const reactor *r);
 
