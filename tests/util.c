@@ -596,3 +596,98 @@ int join_rc(corio_task *t)
     CHECK(rc == 0 || rc == CORIO_ECANCELED);
     return r;
 }
+
+/* ---- obj ------------------------------------------------------------------- */
+
+atomic_int objs_live;
+
+obj *obj_new(uint64_t v)
+{
+    obj *o = malloc(sizeof *o);
+    CHECK(o != NULL);
+    atomic_init(&o->refs, 1);
+    o->value = v;
+    atomic_fetch_add(&objs_live, 1);
+    return o;
+}
+
+void obj_unref(obj *o)
+{
+    if (atomic_fetch_sub(&o->refs, 1) == 1) {
+        o->value = 0xDEADDEAD;
+        free(o);
+        atomic_fetch_sub(&objs_live, 1);
+    }
+}
+
+void obj_clone(void *msg, void *arg)
+{
+    obj *o;
+    memcpy(&o, msg, sizeof o);
+    CHECK(atomic_fetch_add(&o->refs, 1) > 0); /* never revived */
+    if (arg) /* clone_arg, when the test counts the clones */
+        atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+void obj_drop(void *msg, void *arg)
+{
+    obj *o;
+    memcpy(&o, msg, sizeof o);
+    obj_unref(o);
+}
+
+/* ---- stacks ---------------------------------------------------------------- */
+
+long max_map_count(void)
+{
+    long maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &maps) != 1)
+            maps = 65530;
+        fclose(f);
+    }
+    return maps;
+}
+
+int __attribute__((noinline)) deep_recurse(long depth, long max_depth)
+{
+    volatile char buf[1024];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (char)(depth + (long)i);
+    if (depth >= max_depth)
+        return buf[depth % (long)sizeof buf];
+    int r = deep_recurse(depth + 1, max_depth);
+    return r + buf[(depth * 7) % (long)sizeof buf]; /* not a tail call */
+}
+
+long frames_for(size_t bytes)
+{
+    return (long)(bytes / 1100);
+}
+
+/* ---- rwlock ---------------------------------------------------------------- */
+
+bool lock_is_free(corio_rwlock *rw)
+{
+    if (corio_rwlock_try_write(rw) != 0)
+        return false;
+    corio_rwlock_write_unlock(rw);
+    return true;
+}
+
+/* ---- watch ----------------------------------------------------------------- */
+
+int watch_loop(void *arg)
+{
+    wtask *t = arg;
+    for (;;) {
+        int rc = corio_watch_changed(t->rx);
+        if (rc) {
+            t->rc = rc;
+            return rc;
+        }
+        t->changes++;
+        CHECK_EQ(corio_watch_get(t->rx, &t->last), 0);
+    }
+}

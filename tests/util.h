@@ -5,8 +5,9 @@
  * task functions, a self-waking counting future, a future ready at once, the
  * `slot` future completed from any thread, a spy that counts the wakes of
  * the future it wraps, futures that never complete or complete after a
- * sleep, a counting waker, and a gate that many coroutines wait at. Helpers
- * used by a single file stay static in that file.
+ * sleep, a counting waker, a gate that many coroutines wait at, refcounted
+ * channel messages, stack users, a check that a rwlock is free, and a watch
+ * receiver's loop. Helpers used by a single file stay static in that file.
  *
  * Like CHECK itself, the helpers that check something end the test on a
  * failure (the message names tests/util.c and the line there).
@@ -18,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <corio.h>
 
@@ -300,5 +302,60 @@ void gate_free(gate *g);
 
 /* Inside a task: yield until *counter reaches n. */
 void yield_until(const size_t *counter, size_t n);
+
+/* ---- obj: a refcounted pointer message, for the channels' clone/drop ---- */
+
+/* Messages are `obj *`: the clone takes each receiver's reference, the drop
+ * releases the channel's. */
+typedef struct obj {
+    atomic_int refs;
+    uint64_t value;
+} obj;
+
+/* objs not yet freed (tests zero it first, and check it is 0 at the end). */
+extern atomic_int objs_live;
+
+/* A fresh obj with one reference and `v` (checked to allocate). */
+obj *obj_new(uint64_t v);
+
+/* Drop a reference; the last one poisons the value and frees the obj. */
+void obj_unref(obj *o);
+
+/* corio_chan_opts clone: takes a reference (checked: never of a freed obj);
+ * counts the clone in *(atomic_int *)arg when arg (clone_arg) is set. */
+void obj_clone(void *msg, void *arg);
+
+/* corio_chan_opts drop: obj_unref of the message. */
+void obj_drop(void *msg, void *arg);
+
+/* ---- stacks ----------------------------------------------------------------- */
+
+/* The kernel's vm.max_map_count (65530 when it cannot be read). */
+long max_map_count(void);
+
+/* Recurse with 1 KiB frames, writing every byte of each, `depth` deep
+ * (from 0 to max_depth). */
+int deep_recurse(long depth, long max_depth);
+
+/* deep_recurse frames needed for about `bytes` of stack. */
+long frames_for(size_t bytes);
+
+/* ---- rwlock ----------------------------------------------------------------- */
+
+/* Whether the lock is entirely free, given back as found. */
+bool lock_is_free(corio_rwlock *rw);
+
+/* ---- watch: a receiver task that loops on changed -------------------------- */
+
+typedef struct wtask {
+    corio_watch_rx *rx;
+    int changes;   /* changes seen */
+    uint64_t last; /* the value after the last change */
+    int rc;        /* changed's error that ended the loop */
+} wtask;
+
+/* A task function: corio_watch_changed then get into t->last, counting
+ * changes, until changed fails; returns (and stores in t->rc) its error. */
+int watch_loop(void *arg);
 
 #endif
