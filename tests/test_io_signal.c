@@ -59,8 +59,8 @@ static int wait_usr1(void *arg)
     corio_signal *s;
     CHECK_EQ(corio_signal_open(SIGUSR1, &s), 0);
     raiser r;
-    raise_from_thread(&r, SIGUSR1, 1, 20);
     double t0 = mono_ms();
+    raise_from_thread(&r, SIGUSR1, 1, 20);
     CHECK_EQ(corio_signal_recv(s), 0);
     CHECK(mono_ms() - t0 >= 15);
     pthread_join(r.th, NULL);

@@ -20,8 +20,8 @@
  * then on the signal's default action (ending the process, for SIGINT and
  * SIGTERM) no longer happens, also once every listener is closed - the
  * program decides what a signal does. The handler is async-signal-safe: it
- * counts the delivery and writes a byte to a pipe that every runtime's I/O
- * driver watches. Signals are delivered to the process, so signal masks
+ * counts the delivery and writes a byte to a pipe that the I/O driver of
+ * every runtime with a waiting listener watches. Signals are delivered to the process, so signal masks
  * set by pthread_sigmask on some threads do not matter as long as one
  * thread accepts the signal.
  *
@@ -38,7 +38,6 @@
 
 #include "api.h"
 #include "future.h"
-#include "io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -82,8 +81,9 @@ CORIO_API int corio_ctrl_c(void);
 typedef struct corio_signal_recv_fut {
     corio_future base;
     corio_signal *s_;
-    void *reg_;       /* the driver registration it waits in */
-    corio_io_waiter_ w_;
+    struct corio_signal_recv_fut *next_, *prev_; /* the waiting list (private) */
+    corio_waker waker_;
+    unsigned queued_, watched_;
 } corio_signal_recv_fut;
 CORIO_API void corio_signal_recv_fut_init(corio_signal_recv_fut *f, corio_signal *s);
 

@@ -27,6 +27,7 @@ struct reactor {
     bool closed;
     pthread_mutex_t shared_mu;
     io_reg *shared;        /* reactor_shared_reg's, under shared_mu */
+    void (*hook)(void);    /* its hook: set before it is registered */
     unsigned refs;         /* the runtime's, and one per registration not freed */
     driver_event fired[FIRED_CAP]; /* the turn holder's */
 };
@@ -164,8 +165,14 @@ int reactor_turn(reactor *r, int64_t timeout_ns)
         return n;
     (void)atomic_load_explicit(&r->made, memory_order_acquire);
     int woken = 0;
-    for (int i = 0; i < n; i++)
-        woken += (int)set_ready(r->fired[i].token, r->fired[i].ready);
+    for (int i = 0; i < n; i++) {
+        io_reg *g = r->fired[i].token;
+        /* Relaxed: IO_HOOK is set before the registration is published. */
+        if (atomic_load_explicit(&g->readiness, memory_order_relaxed) & IO_HOOK)
+            r->hook();
+        else
+            woken += (int)set_ready(g, r->fired[i].ready);
+    }
     return woken;
 }
 
@@ -208,15 +215,15 @@ void reactor_close(reactor *r)
 
 /* ---- registrations ------------------------------------------------------------- */
 
-int io_reg_open(reactor *r, int fd, size_t size, io_reg **out)
+/* io_reg_open with `bits` in the readiness word from the start. */
+static int reg_open(reactor *r, int fd, size_t size, uint64_t bits, io_reg **out)
 {
     if (size < sizeof(io_reg))
         size = sizeof(io_reg);
     io_reg *g = calloc(1, size);
     if (!g)
         return -ENOMEM;
-    /* Ready both ways to begin with: the first operation tries its call. */
-    atomic_init(&g->readiness, IO_REG_INITIAL);
+    atomic_init(&g->readiness, bits);
     spin_init(&g->lock);
     g->fd = fd;
     g->r = r;
@@ -240,11 +247,20 @@ int io_reg_open(reactor *r, int fd, size_t size, io_reg **out)
     return 0;
 }
 
-int reactor_shared_reg(reactor *r, int fd, io_reg **out)
+int io_reg_open(reactor *r, int fd, size_t size, io_reg **out)
+{
+    /* Ready both ways to begin with: the first operation tries its call. */
+    return reg_open(r, fd, size, IO_REG_INITIAL, out);
+}
+
+int reactor_shared_reg(reactor *r, int fd, void (*hook)(void))
 {
     pthread_mutex_lock(&r->shared_mu);
-    int rc = r->shared ? 0 : io_reg_open(r, fd, sizeof(io_reg), &r->shared);
-    *out = r->shared;
+    int rc = 0;
+    if (!r->shared) {
+        r->hook = hook;
+        rc = reg_open(r, fd, sizeof(io_reg), IO_HOOK, &r->shared);
+    }
     pthread_mutex_unlock(&r->shared_mu);
     return rc;
 }

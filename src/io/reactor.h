@@ -54,6 +54,8 @@ typedef struct reactor reactor;
 enum {
     IO_SHUTDOWN = 1u << 8, /* the runtime is gone */
     IO_CLOSED = 1u << 9,   /* io_reg_close was called */
+    IO_HOOK = 1u << 10,    /* the reactor's shared registration: its events
+                            * call the hook instead (reactor_shared_reg) */
     /* what a reader and a writer wait for */
     IO_READ_BITS = DRV_READABLE | DRV_READ_CLOSED | DRV_ERROR | IO_SHUTDOWN | IO_CLOSED,
     IO_WRITE_BITS = DRV_WRITABLE | DRV_WRITE_CLOSED | DRV_ERROR | IO_SHUTDOWN | IO_CLOSED,
@@ -81,10 +83,12 @@ void reactor_close(reactor *r);
 int reactor_turn(reactor *r, int64_t timeout_ns);
 /* Make a turn in progress return (any thread, async-signal-safe). */
 void reactor_unpark(reactor *r);
-/* The reactor's own registration of a process-wide fd (the signal pipe's
- * read end, io/signal.c): made at the first call, the same every call
- * after, freed with the reactor. 0, or io_reg_open's codes. */
-int reactor_shared_reg(reactor *r, int fd, io_reg **out);
+/* Watch a process-wide fd in this reactor (the signal pipe's read end,
+ * io/signal.c): every event for it calls hook() on the turn's thread,
+ * instead of waking waiters. Made at the first call (later calls, with the
+ * same fd and hook, find it made); freed with the reactor. 0, or
+ * io_reg_open's codes. */
+int reactor_shared_reg(reactor *r, int fd, void (*hook)(void));
 
 /* Registrations open now (relaxed: a hint for "worth a non-blocking turn"). */
 static inline unsigned reactor_regs(const reactor *r);

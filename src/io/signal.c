@@ -1,19 +1,22 @@
 /* io/signal.c - waiting for Unix signals (corio/signal.h).
  *
- * One process-wide hub: a delivery counter per signal and a self-pipe. The
+ * One process-wide hub: a delivery counter per signal, a self-pipe, and the
+ * list of waiting listeners' futures (of any runtimes) under a mutex. The
  * handler (async-signal-safe) increments the signal's counter, then writes
- * a byte to the pipe. Every runtime whose tasks wait for signals has the
- * pipe's read end registered in its reactor (reactor_shared_reg): a write
- * wakes the waiters of every such runtime at once.
+ * a byte to the pipe. Every runtime whose tasks wait for signals watches
+ * the pipe's read end in its reactor (reactor_shared_reg), with dispatch()
+ * as the hook its events call: drain the pipe, then, under the mutex, wake
+ * every waiter whose signal's counter moved past what it saw.
  *
- * A listener remembers the counter's value it has seen. Its poll:
- *   1. the counter moved since: ready (and it takes the new value);
- *   2. else, if the pipe's registration is not ready, wait in it;
- *   3. else drain the pipe (any listener may: the bytes carry nothing, the
- *      counters do), clear the readiness with the tick seen, and go to 1.
- * The handler counts before it writes, and a listener looks at the counter
- * after every drain and before it waits, so a delivery is seen either by
- * that look or through the edge its byte makes: none is lost.
+ * No delivery is lost: the handler counts before it writes; a dispatch
+ * drains before it looks at the counters; a waiter looks at its counter
+ * and queues itself in one critical section. So a count a waiter missed
+ * was made before a byte that no dispatch had drained yet when it queued;
+ * the dispatch that drains that byte - in whichever runtime - looks at the
+ * counters after, with the waiter in the list. (Draining is what makes an
+ * edge vanish for the other reactors' pollers: epoll re-checks the pipe
+ * before it reports; that is why the waking is done by the drainer, for
+ * every runtime, and not through each reactor's own readiness.)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -38,11 +41,12 @@
 #define NSIGS 65 /* 1..64 */
 
 static struct {
-    pthread_mutex_t mu; /* installing handlers, making the pipe */
+    pthread_mutex_t mu; /* installing handlers, making the pipe, `waiters` */
     int pipe_r, pipe_w; /* -1 until the first open */
     _Atomic uint64_t count[NSIGS];
     bool installed[NSIGS];
-} hub = {PTHREAD_MUTEX_INITIALIZER, -1, -1, {0}, {0}};
+    corio_signal_recv_fut *waiters; /* pending futures, through next_ */
+} hub = {PTHREAD_MUTEX_INITIALIZER, -1, -1, {0}, {0}, NULL};
 
 struct corio_signal {
     int signum;
@@ -52,9 +56,9 @@ struct corio_signal {
 static void on_signal(int signum)
 {
     int saved = errno;
-    /* Relaxed is enough for the count itself; the write below (a system
-     * call) orders it before the byte any listener reads. */
-    atomic_fetch_add_explicit(&hub.count[signum], 1, memory_order_relaxed);
+    /* SeqCst: ordered before the write below, whose byte a dispatch
+     * drains before it reads the count. */
+    atomic_fetch_add_explicit(&hub.count[signum], 1, memory_order_seq_cst);
     char b = (char)signum;
     ssize_t r = write(hub.pipe_w, &b, 1); /* EAGAIN: full, readable anyway */
     (void)r;
@@ -138,11 +142,49 @@ int corio_signal_number(const corio_signal *s)
 
 /* ---- the future ------------------------------------------------------------------- */
 
-static void drain(int fd)
+static uint64_t count_of(int signum)
+{
+    return atomic_load_explicit(&hub.count[signum], memory_order_seq_cst);
+}
+
+static void unlink_waiter(corio_signal_recv_fut *f)
+{
+    if (f->prev_)
+        f->prev_->next_ = f->next_;
+    else
+        hub.waiters = f->next_;
+    if (f->next_)
+        f->next_->prev_ = f->prev_;
+    f->next_ = f->prev_ = NULL;
+    f->queued_ = 0;
+}
+
+/* The reactors' hook for the pipe: on the turn's thread. */
+static void dispatch(void)
 {
     char buf[64];
-    while (read(fd, buf, sizeof buf) > 0)
+    while (read(hub.pipe_r, buf, sizeof buf) > 0)
         ;
+    for (;;) {
+        corio_waker batch[16];
+        unsigned n = 0;
+        pthread_mutex_lock(&hub.mu);
+        corio_signal_recv_fut *f = hub.waiters;
+        while (f && n < 16) {
+            corio_signal_recv_fut *next = f->next_;
+            if (count_of(f->s_->signum) != f->s_->seen) {
+                unlink_waiter(f);
+                batch[n++] = f->waker_;
+                f->waker_ = CORIO_WAKER_NONE;
+            }
+            f = next;
+        }
+        pthread_mutex_unlock(&hub.mu);
+        for (unsigned i = 0; i < n; i++)
+            corio_waker_wake(&batch[i]);
+        if (n < 16)
+            return;
+    }
 }
 
 static corio_poll recv_poll(corio_future *base, corio_context *cx)
@@ -153,45 +195,53 @@ static corio_poll recv_poll(corio_future *base, corio_context *cx)
         base->result = -EINVAL;
         return CORIO_READY;
     }
-    io_reg *g = f->reg_;
-    if (!g) {
+    if (!f->watched_) {
         corio_rt *rt = rt_current();
         if (!rt) {
             base->result = CORIO_EWRONGCTX;
             return CORIO_READY;
         }
-        int rc = reactor_shared_reg(rt->io, hub.pipe_r, &g);
+        int rc = reactor_shared_reg(rt->io, hub.pipe_r, dispatch);
         if (rc < 0) {
             base->result = rc;
             return CORIO_READY;
         }
-        f->reg_ = g;
+        f->watched_ = 1;
     }
-    for (;;) {
-        uint64_t c = atomic_load_explicit(&hub.count[s->signum], memory_order_acquire);
-        if (c != s->seen) {
-            s->seen = c;
-            io_waiter_drop(g, &f->w_);
-            base->result = 0;
-            return CORIO_READY;
-        }
-        uint64_t seen;
-        if (io_reg_poll_ready(g, &f->w_, IO_READ_BITS, cx, &seen) == CORIO_PENDING)
-            return CORIO_PENDING;
-        if (seen & (IO_SHUTDOWN | IO_CLOSED)) {
-            base->result = CORIO_ESHUTDOWN;
-            return CORIO_READY;
-        }
-        drain(g->fd);
-        io_reg_clear(g, seen, IO_READ_BITS);
+    pthread_mutex_lock(&hub.mu);
+    uint64_t c = count_of(s->signum);
+    if (c != s->seen) {
+        s->seen = c;
+        if (f->queued_)
+            unlink_waiter(f);
+        pthread_mutex_unlock(&hub.mu);
+        corio_waker_drop(&f->waker_);
+        base->result = 0;
+        return CORIO_READY;
     }
+    if (!f->queued_) {
+        f->waker_ = corio_waker_clone(corio_context_waker(cx));
+        f->prev_ = NULL;
+        f->next_ = hub.waiters;
+        if (hub.waiters)
+            hub.waiters->prev_ = f;
+        hub.waiters = f;
+        f->queued_ = 1;
+    } else {
+        corio_waker_store(&f->waker_, corio_context_waker(cx));
+    }
+    pthread_mutex_unlock(&hub.mu);
+    return CORIO_PENDING;
 }
 
 static void recv_drop(corio_future *base)
 {
     corio_signal_recv_fut *f = (corio_signal_recv_fut *)base;
-    if (f->reg_)
-        io_waiter_drop(f->reg_, &f->w_);
+    pthread_mutex_lock(&hub.mu);
+    if (f->queued_)
+        unlink_waiter(f);
+    pthread_mutex_unlock(&hub.mu);
+    corio_waker_drop(&f->waker_);
 }
 
 static const corio_future_vtable recv_vt = {recv_poll, recv_drop};
