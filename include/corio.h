@@ -11,6 +11,8 @@
  *   corio/io.h       any fd as an async one
  *   corio/net.h      socket addresses, host name resolution
  *   corio/tcp.h      TCP listeners and streams
+ *   corio/udp.h      UDP sockets
+ *   corio/unix.h     Unix-domain stream sockets
  *   corio/signal.h   waiting for Unix signals, ctrl_c
  *   corio/mutex.h    a mutex tasks may hold across awaits
  *   corio/rwlock.h   readers-writer lock
@@ -46,6 +48,8 @@
 #include "corio/io.h"
 #include "corio/net.h"
 #include "corio/tcp.h"
+#include "corio/udp.h"
+#include "corio/unix.h"
 #include "corio/signal.h"
 #include "corio/barrier.h"
 #include "corio/broadcast.h"

@@ -128,6 +128,15 @@
 #define addr_lookup                    corio__addr_lookup
 #define addr_resolve                   corio__addr_resolve
 #define addr_split                     corio__addr_split
+#define net_sock_addr                  corio__net_sock_addr
+#define stream_accept_drop             corio__stream_accept_drop
+#define stream_accept_poll             corio__stream_accept_poll
+#define stream_exact_poll              corio__stream_exact_poll
+#define stream_read_exact              corio__stream_read_exact
+#define stream_readv                   corio__stream_readv
+#define stream_shutdown                corio__stream_shutdown
+#define stream_write_all               corio__stream_write_all
+#define stream_writev                  corio__stream_writev
 #define io_reg_close                   corio__io_reg_close
 #define io_reg_open                    corio__io_reg_open
 #define io_reg_poll_ready              corio__io_reg_poll_ready

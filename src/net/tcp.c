@@ -4,7 +4,8 @@
  * through the fd engine, so readiness, cancellation and deadlines work the
  * same as for any fd. Sockets are made non-blocking and close-on-exec at
  * creation (accept4, SOCK_NONBLOCK), so registering them costs one
- * epoll_ctl and no fcntl.
+ * epoll_ctl and no fcntl. What TCP shares with Unix-domain streams
+ * (accepting, scatter/gather, read_exact, write_all) is in net/stream.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -12,7 +13,6 @@
 #include "corio/tcp.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -23,24 +23,18 @@
 #include "corio/error.h"
 #include "io/fd.h"
 #include "net/addr.h"
+#include "net/stream.h"
 
 /* Addresses tried for a host name. */
 #define MAX_ADDRS 16
-#define BACKOFF_MAX_MS 1000
 
 struct corio_tcp {
     corio_fd fd; /* first */
 };
 
 struct corio_tcp_listener {
-    corio_fd fd;            /* first */
-    unsigned backoff_ms;    /* accept's pause after running out of fds; atomic */
+    stream_listener s; /* first */
 };
-
-static inline corio_duration ms(unsigned n)
-{
-    return (corio_duration)n * 1000000;
-}
 
 /* ---- listening ------------------------------------------------------------------------ */
 
@@ -111,101 +105,32 @@ int corio_tcp_listener_local_addr(const corio_tcp_listener *l, corio_addr *out)
 {
     if (!l || !out)
         return -EINVAL;
-    memset(out, 0, sizeof *out);
-    out->len = sizeof out->sa;
-    return getsockname(l->fd.reg.fd, (struct sockaddr *)&out->sa, &out->len) < 0 ? -errno : 0;
+    return net_sock_addr(l->s.fd.reg.fd, out, 0);
 }
 
 int corio_tcp_listener_close(corio_tcp_listener *l)
 {
-    return l ? corio_fd_close(&l->fd) : 0;
+    return l ? corio_fd_close(&l->s.fd) : 0;
 }
 
 /* ---- accepting -------------------------------------------------------------------------- */
 
-static ssize_t accept_call(int fd, void *arg, bool *drained)
-{
-    (void)drained; /* more may be queued: keep the readiness */
-    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c < 0)
-        return -errno;
-    *(int *)arg = c;
-    return 0;
-}
-
-/* Out of fds or memory: the connection stays queued, and the listener
- * stays readable, so retrying at once would spin. */
-static bool out_of_resources(ssize_t e)
-{
-    return e == -EMFILE || e == -ENFILE || e == -ENOBUFS || e == -ENOMEM;
-}
-
-/* A connection that went wrong while queued: skip it, take the next. */
-static bool skippable(ssize_t e)
-{
-    return e == -ECONNABORTED || e == -EPROTO || e == -EPERM || e == -ENETDOWN ||
-           e == -ENOPROTOOPT || e == -EHOSTDOWN || e == -ENONET || e == -EHOSTUNREACH ||
-           e == -EOPNOTSUPP || e == -ENETUNREACH;
-}
-
 static corio_poll accept_poll(corio_future *base, corio_context *cx)
 {
     corio_tcp_accept_fut *f = (corio_tcp_accept_fut *)base;
-    corio_tcp_listener *l = f->l_;
-    if (!l) {
-        base->result = -EINVAL;
-        return CORIO_READY;
-    }
-    if (f->err_) {
-        if (corio_future_poll(&f->backoff_.base, cx) == CORIO_PENDING)
-            return CORIO_PENDING;
-        base->result = f->err_;
-        f->err_ = 0;
-        return CORIO_READY;
-    }
-    for (;;) {
-        int cfd = -1;
-        ssize_t res;
-        if (fd_io_poll(&l->fd, IO_READ_BITS, &f->w_, cx, accept_call, &cfd, &res) ==
-            CORIO_PENDING)
-            return CORIO_PENDING;
-        if (res == 0) {
-            corio_fd *cf;
-            int rc = fd_adopt(cfd, sizeof(corio_tcp), FD_SOCK, &cf);
-            if (rc < 0) {
-                close(cfd);
-                res = rc;
-            } else {
-                /* Relaxed: a hint shared by the listener's acceptors. */
-                __atomic_store_n(&l->backoff_ms, 0, __ATOMIC_RELAXED);
-                f->stream = (corio_tcp *)cf;
-                base->result = 0;
-                return CORIO_READY;
-            }
-        }
-        if (skippable(res))
-            continue;
-        if (out_of_resources(res)) {
-            unsigned b = __atomic_load_n(&l->backoff_ms, __ATOMIC_RELAXED);
-            b = b ? (b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2) : 1;
-            __atomic_store_n(&l->backoff_ms, b, __ATOMIC_RELAXED);
-            f->err_ = (int)res;
-            corio_sleep_fut_init(&f->backoff_, ms(b));
-            return accept_poll(base, cx);
-        }
-        base->result = (int)res;
-        return CORIO_READY;
-    }
+    corio_fd *c;
+    if (stream_accept_poll(f->l_ ? &f->l_->s : NULL, sizeof(corio_tcp), &f->err_, &f->backoff_,
+                           &f->w_, cx, &c, &base->result) == CORIO_PENDING)
+        return CORIO_PENDING;
+    if (base->result == 0)
+        f->stream = (corio_tcp *)c;
+    return CORIO_READY;
 }
 
 static void accept_drop(corio_future *base)
 {
     corio_tcp_accept_fut *f = (corio_tcp_accept_fut *)base;
-    if (!f->l_)
-        return;
-    io_waiter_drop(&f->l_->fd.reg, &f->w_);
-    if (f->err_)
-        corio_future_drop(&f->backoff_.base);
+    stream_accept_drop(f->l_ ? &f->l_->s : NULL, f->err_, &f->backoff_, &f->w_);
 }
 
 static const corio_future_vtable accept_vt = {accept_poll, accept_drop};
@@ -393,66 +318,14 @@ ssize_t corio_tcp_write(corio_tcp *c, const void *buf, size_t len)
     return corio_fd_write(c ? &c->fd : NULL, buf, len);
 }
 
-typedef struct iov_args {
-    const struct iovec *iov;
-    int n;
-} iov_args;
-
-static size_t iov_total(const struct iovec *iov, int n)
-{
-    size_t t = 0;
-    for (int i = 0; i < n; i++)
-        t += iov[i].iov_len;
-    return t;
-}
-
-static ssize_t readv_call(int fd, void *arg, bool *drained)
-{
-    iov_args *a = arg;
-    ssize_t n = readv(fd, a->iov, a->n);
-    if (n < 0)
-        return -errno;
-    *drained = n > 0 && (size_t)n < iov_total(a->iov, a->n);
-    return n;
-}
-
-static ssize_t writev_call(int fd, void *arg, bool *drained)
-{
-    iov_args *a = arg;
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = (struct iovec *)a->iov;
-    m.msg_iovlen = (size_t)a->n;
-    ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
-    if (n < 0)
-        return -errno;
-    *drained = (size_t)n < iov_total(a->iov, a->n);
-    return n;
-}
-
-static int iov_check(corio_tcp *c, const struct iovec *iov, int n)
-{
-    if (!c || n < 0 || n > IOV_MAX || (!iov && n))
-        return -EINVAL;
-    return 0;
-}
-
 ssize_t corio_tcp_readv(corio_tcp *c, const struct iovec *iov, int iovcnt)
 {
-    int rc = iov_check(c, iov, iovcnt);
-    if (rc)
-        return rc;
-    iov_args a = {iov, iovcnt};
-    return fd_io(&c->fd, IO_READ_BITS, readv_call, &a);
+    return stream_readv(c ? &c->fd : NULL, iov, iovcnt);
 }
 
 ssize_t corio_tcp_writev(corio_tcp *c, const struct iovec *iov, int iovcnt)
 {
-    int rc = iov_check(c, iov, iovcnt);
-    if (rc)
-        return rc;
-    iov_args a = {iov, iovcnt};
-    return fd_io(&c->fd, IO_WRITE_BITS, writev_call, &a);
+    return stream_writev(c ? &c->fd : NULL, iov, iovcnt);
 }
 
 /* ---- read_exact, write_all ---------------------------------------------------------------- */
@@ -460,25 +333,8 @@ ssize_t corio_tcp_writev(corio_tcp *c, const struct iovec *iov, int iovcnt)
 static corio_poll exact_poll(corio_future *base, corio_context *cx)
 {
     corio_tcp_exact_fut *f = (corio_tcp_exact_fut *)base;
-    if (!f->c_ || (!f->buf_ && f->len_)) {
-        base->result = -EINVAL;
-        return CORIO_READY;
-    }
-    while (f->done < f->len_) {
-        size_t left = f->len_ - f->done;
-        io_buf b = {(char *)f->buf_ + f->done, left > INT_MAX ? INT_MAX : left};
-        ssize_t n;
-        if (fd_io_poll(&f->c_->fd, f->write_ ? IO_WRITE_BITS : IO_READ_BITS, &f->w_, cx,
-                       f->write_ ? fd_send_call : fd_read_call, &b, &n) == CORIO_PENDING)
-            return CORIO_PENDING;
-        if (n <= 0) {
-            base->result = n < 0 ? (int)n : CORIO_EEOF;
-            return CORIO_READY;
-        }
-        f->done += (size_t)n;
-    }
-    base->result = 0;
-    return CORIO_READY;
+    return stream_exact_poll(f->c_ ? &f->c_->fd : NULL, f->write_, f->buf_, f->len_, &f->done,
+                             &f->w_, cx, &base->result);
 }
 
 static void exact_drop(corio_future *base)
@@ -515,56 +371,29 @@ void corio_tcp_write_all_fut_init(corio_tcp_exact_fut *f, corio_tcp *c, const vo
 
 int corio_tcp_read_exact(corio_tcp *c, void *buf, size_t len)
 {
-    if (!c || (!buf && len))
-        return -EINVAL;
-    for (size_t done = 0; done < len;) {
-        ssize_t n = corio_fd_read(&c->fd, (char *)buf + done, len - done);
-        if (n <= 0)
-            return n < 0 ? (int)n : CORIO_EEOF;
-        done += (size_t)n;
-    }
-    return 0;
+    return stream_read_exact(c ? &c->fd : NULL, buf, len);
 }
 
 int corio_tcp_write_all(corio_tcp *c, const void *buf, size_t len)
 {
-    if (!c || (!buf && len))
-        return -EINVAL;
-    for (size_t done = 0; done < len;) {
-        ssize_t n = corio_fd_write(&c->fd, (const char *)buf + done, len - done);
-        if (n < 0)
-            return (int)n;
-        done += (size_t)n;
-    }
-    return 0;
+    return stream_write_all(c ? &c->fd : NULL, buf, len);
 }
 
 /* ---- the connection --------------------------------------------------------------------- */
 
 int corio_tcp_shutdown(corio_tcp *c, int how)
 {
-    if (!c)
-        return -EINVAL;
-    return shutdown(c->fd.reg.fd, how) < 0 ? -errno : 0;
-}
-
-static int sock_addr(int fd, corio_addr *out, int peer)
-{
-    memset(out, 0, sizeof *out);
-    out->len = sizeof out->sa;
-    int rc = peer ? getpeername(fd, (struct sockaddr *)&out->sa, &out->len)
-                  : getsockname(fd, (struct sockaddr *)&out->sa, &out->len);
-    return rc < 0 ? -errno : 0;
+    return stream_shutdown(c ? &c->fd : NULL, how);
 }
 
 int corio_tcp_local_addr(const corio_tcp *c, corio_addr *out)
 {
-    return c && out ? sock_addr(c->fd.reg.fd, out, 0) : -EINVAL;
+    return c && out ? net_sock_addr(c->fd.reg.fd, out, 0) : -EINVAL;
 }
 
 int corio_tcp_peer_addr(const corio_tcp *c, corio_addr *out)
 {
-    return c && out ? sock_addr(c->fd.reg.fd, out, 1) : -EINVAL;
+    return c && out ? net_sock_addr(c->fd.reg.fd, out, 1) : -EINVAL;
 }
 
 int corio_tcp_set_nodelay(corio_tcp *c, bool on)
