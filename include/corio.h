@@ -26,6 +26,10 @@
  *   corio/broadcast.h  every receiver gets every message
  *   corio/watch.h    the latest value, and changes to it
  *   (docs/sync.md is the guide to the last eleven)
+ *   corio/join.h     join_all, try_join_all over futures; task_join_all over handles
+ *   corio/select.h   the first of N futures (select!), references (&mut fut)
+ *   corio/join_set.h tasks joined in the order they finish (JoinSet)
+ *   (docs/combinators.md is the guide to these three)
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -62,5 +66,8 @@
 #include "corio/rwlock.h"
 #include "corio/semaphore.h"
 #include "corio/watch.h"
+#include "corio/join.h"
+#include "corio/join_set.h"
+#include "corio/select.h"
 
 #endif

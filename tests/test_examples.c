@@ -587,3 +587,105 @@ TEST_TIMING(example_demo)
     EXPECT(sscanf(AFTER("sum of results "), "%lld (expected %lld)", &sum, &want) == 2);
     EXPECT(sum == want);
 }
+
+/* ---- the combinators: join, try_join, select, join_all, JoinSet ---------------- */
+
+TEST_TIMING(example_try_join_fetch)
+{
+    run_example("try_join_fetch", "fast"); /* fetches of 20, 30 and 60 ms */
+    EXPECT_OK();
+    IN_ORDER("1. every fetch succeeds",
+             "Ok(UserData { profile: \"profile of user 42\", posts: \"posts of user 42\", "
+             "followers: \"followers of user 42\" })",
+             "fetches dropped: 0", "2. fetch_user_posts fails with ECONNREFUSED",
+             "Err(ECONNREFUSED) from fetch_user_posts",
+             "dropped unfinished, their timers disarmed: 1 fetch: fetch_user_followers");
+    double ms;
+    EXPECT(sscanf(AFTER("})\n   in "), "%lf", &ms) == 1);
+    EXPECT(ms >= 59.0 && ms < 100.0); /* the slowest (60), not the sum (110) */
+    EXPECT(sscanf(AFTER("from fetch_user_posts, in "), "%lf", &ms) == 1);
+    EXPECT(ms >= 29.0 && ms < 55.0); /* the failing one (30), not the slowest (60) */
+}
+
+TEST_TIMING(example_join_handles)
+{
+    run_example("join_handles", "100");
+    EXPECT_OK();
+    const char *done1 = strstr(out.text, "Task 1 completed\n");
+    EXPECT(done1 != NULL);
+    const char *r1 = strstr(out.text, "Task 1 running\n"), *r2 = strstr(out.text, "Task 2 running\n");
+    EXPECT(r1 && r2 && r1 < done1 && r2 < done1);
+    IN_ORDER("seed 001: tokio::join!(task1, task2)", "Task 1 completed\n", "Task 2 completed\n",
+             "both joined after ", "results 0, 0", "seed 003:");
+    double ms;
+    EXPECT(sscanf(AFTER("both joined after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 199.0 && ms < 290.0); /* max(100, 200), not the sum */
+    EXPECT_NUMBERED("Consumed: ", 10);
+    IN_ORDER("Consumed: 9\n", "producer and consumer joined after ",
+             "producer returned 0, consumer received 10 items");
+    EXPECT(sscanf(AFTER("producer and consumer joined after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 99.0 && ms < 250.0); /* ten pauses of 10 ms */
+}
+
+TEST_TIMING(example_select_timeout)
+{
+    run_example("select_timeout", "fast"); /* 1 s -> 100 ms */
+    EXPECT_OK();
+    IN_ORDER("fetch_data() takes 500 ms", "Got data: \"data\"",
+             "the fetch was the winner, not dropped", "fetch_data() takes 1500 ms", "Timeout!",
+             "the fetch was dropped (its timer disarmed)", "seed 001:",
+             "Task 2 finished first: Ok(100)",
+             "the other task went on to its end: Task 1 -> 300, Task 2 -> 100");
+    EXPECT(strstr(out.text, "Task 1 finished first") == NULL);
+    double ms;
+    EXPECT(sscanf(AFTER("Got data: \"data\"\n    after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 49.0 && ms < 95.0); /* the fetch (50), before the sleep (100) */
+    EXPECT(sscanf(AFTER("Timeout!\n    after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 99.0 && ms < 145.0); /* the sleep (100), before the fetch (150) */
+}
+
+TEST_TIMING(example_select_loop)
+{
+    run_example("select_loop", "20"); /* pauses of 20 ms, a timeout of 200 ms */
+    EXPECT_OK();
+    IN_ORDER("1. the producer pauses 20 ms", "Received: Message 0\n", "Received: Message 1\n",
+             "Received: Message 2\n", "Received: Message 3\n", "Received: Message 4\n",
+             "Timeout - no message received\n", "the loop received 5 messages and ended after ",
+             "2. the producer pauses 300 ms", "Received: Message 0\n",
+             "Timeout - no message received\n", "the loop received 1 message and ended after ");
+    double ms;
+    EXPECT(sscanf(AFTER("the loop received 5 messages and ended after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 300.0 && ms < 450.0); /* 5 pauses, then the timeout after the close */
+    EXPECT(sscanf(AFTER("the loop received 1 message and ended after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 199.0 && ms < 290.0); /* the timeout won while a message was due */
+    EXPECT(strstr(out.text, "Message 5") == NULL);
+    EXPECT(strstr(AFTER("2. the producer"), "Received: Message 1") == NULL);
+}
+
+TEST_TIMING(example_select_abort)
+{
+    run_example("select_abort", "10"); /* steps of 10 ms, a timeout of 100 ms */
+    EXPECT_OK();
+    IN_ORDER("seed 003:", "Working on step 0\n", "Cancelled!\n",
+             "worker: cleanup after ", "(CORIO_ECANCELED)",
+             "join: CORIO_ECANCELED, the worker returned CORIO_ECANCELED",
+             "cleanup ran 1 time(s); no step since: yes", "seed 004:",
+             "Timeout reached, cancelling task.\n", "my_task: cleanup (CORIO_ECANCELED)",
+             "cleanup ran 1 time(s)");
+    EXPECT(strstr(out.text, "Task completed") == NULL);
+    int steps;
+    EXPECT(sscanf(AFTER("stopped after "), "%d of 100 steps", &steps) == 1);
+    EXPECT(steps >= 5 && steps <= 10); /* about 100 ms of 10 ms steps */
+}
+
+TEST(example_join_all)
+{
+    long n = SCALE(1000, 1000, 200);
+    char args[64], right[128];
+    snprintf(args, sizeof args, "%ld 40", n); /* JoinSet items 40 ms apart */
+    run_example("join_all", args);
+    EXPECT_OK();
+    snprintf(right, sizeof right, "%ld of %ld results right, in the items' order", n, n);
+    IN_ORDER("1. process_many_items:", "results[0] = \"Processed 0\"", right,
+             "2. the same with a JoinSet", "14 of 14 joined, fastest first: yes");
+}

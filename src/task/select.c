@@ -1,0 +1,203 @@
+/* task/select.c - the first of N futures (corio/select.h), and the
+ * reference future that lets a select race a future it does not own.
+ *
+ * A select keeps no per-branch state: until one wins, every branch is
+ * pending, so each poll polls every enabled branch, from a start chosen by
+ * a xorshift generator (fair) or from 0 (biased). The generator's state is
+ * the select's own once seeded; the seed comes from a per-thread
+ * generator, read in a function of its own that never suspends (a
+ * coroutine may move between threads between two polls, never inside one).
+ *
+ * Invariants: phase FRESH/POLLING: the select owns every enabled branch;
+ * DONE: it owns nothing (a branch won and the others were dropped, or it
+ * was dropped, or its arguments were bad and it never owned anything).
+ */
+#include "corio/select.h"
+
+#include "corio/error.h"
+
+enum { PH_POLLING = 0, PH_DONE };
+
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(corio_select_fut) == 48, "corio/select.h gives its size");
+_Static_assert(sizeof(corio_ref_fut) == 24, "corio/select.h gives its size");
+#endif
+
+static __thread uint32_t thread_seed __attribute__((tls_model("initial-exec")));
+
+/* The next value of the calling thread's generator (never 0). */
+static __attribute__((noinline)) uint32_t seed_next(void)
+{
+    uint32_t x = thread_seed;
+    if (__builtin_expect(x == 0, 0))
+        x = 0x9E3779B9u ^ (uint32_t)(uintptr_t)&thread_seed; /* differs per thread */
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    thread_seed = x;
+    return x;
+}
+
+/* The branch to poll first: [0, n) from the select's generator. */
+static inline size_t fair_start(corio_select_fut *s)
+{
+    uint32_t x = s->rng_;
+    if (x == 0) {
+        x = seed_next();
+    } else {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+    }
+    s->rng_ = x;
+    return (size_t)(((uint64_t)x * s->n_) >> 32); /* no division */
+}
+
+static void drop_all_but(corio_select_fut *s, size_t keep)
+{
+    corio_future *const *futs = s->futs_;
+    for (size_t j = 0; j < s->n_; j++)
+        if (j != keep && futs[j])
+            corio_future_drop(futs[j]);
+}
+
+static corio_poll select_poll(corio_future *base, corio_context *cx)
+{
+    corio_select_fut *s = (corio_select_fut *)base;
+    if (__builtin_expect(s->phase_ != PH_POLLING, 0))
+        return CORIO_READY; /* invalid (result set at init), or polled again once done */
+    size_t n = s->n_;
+    size_t i = s->biased_ ? 0 : fair_start(s);
+    corio_future *const *futs = s->futs_;
+    for (size_t k = 0; k < n; k++) {
+        corio_future *f = futs[i];
+        if (f && f->vtable->poll(f, cx) == CORIO_READY) {
+            s->index = i;
+            s->phase_ = PH_DONE;
+            drop_all_but(s, i); /* the losers, before anyone sees the winner */
+            base->result = 0;
+            return CORIO_READY;
+        }
+        if (++i == n)
+            i = 0;
+    }
+    return CORIO_PENDING;
+}
+
+static void select_drop(corio_future *base)
+{
+    corio_select_fut *s = (corio_select_fut *)base;
+    if (s->phase_ != PH_POLLING)
+        return;
+    s->phase_ = PH_DONE;
+    drop_all_but(s, CORIO_INDEX_NONE);
+}
+
+static const corio_future_vtable select_vtable = {select_poll, select_drop};
+
+/* Bad arguments: no array, no branch, or a zeroed branch. */
+static bool args_ok(corio_future *const *futs, size_t n)
+{
+    if (!futs || n == 0)
+        return false;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        corio_future *f = futs[i];
+        if (!f)
+            continue;
+        if (!f->vtable || !f->vtable->poll)
+            return false;
+        any = true;
+    }
+    return any;
+}
+
+static inline void init(corio_select_fut *f, corio_future *const *futs, size_t n, bool biased)
+{
+    corio_future_init(&f->base, &select_vtable);
+    f->index = CORIO_INDEX_NONE;
+    f->futs_ = futs;
+    f->n_ = n;
+    f->rng_ = 0;
+    f->biased_ = biased;
+    f->phase_ = PH_POLLING;
+}
+
+static void init_checked(corio_select_fut *f, corio_future *const *futs, size_t n, bool biased)
+{
+    if (!f)
+        return;
+    init(f, futs, n, biased);
+    if (!args_ok(futs, n)) {
+        f->phase_ = PH_DONE;
+        f->base.result = -EINVAL;
+    }
+}
+
+void corio_select_fut_init(corio_select_fut *f, corio_future *const *futs, size_t n)
+{
+    init_checked(f, futs, n, false);
+}
+
+void corio_select_fut_init_biased(corio_select_fut *f, corio_future *const *futs, size_t n)
+{
+    init_checked(f, futs, n, true);
+}
+
+static inline int select_wait(corio_future *const *futs, size_t n, size_t *index, bool biased)
+{
+    if (index)
+        *index = CORIO_INDEX_NONE;
+    if (!args_ok(futs, n))
+        return -EINVAL;
+    corio_select_fut f;
+    init(&f, futs, n, biased);
+    int rc = corio_await(&f.base); /* interrupted: it dropped f, so every branch */
+    if (rc < 0)
+        return rc;
+    if (index)
+        *index = f.index;
+    return f.base.result;
+}
+
+int corio_select(corio_future *const *futs, size_t n, size_t *index)
+{
+    return select_wait(futs, n, index, false);
+}
+
+int corio_select_biased(corio_future *const *futs, size_t n, size_t *index)
+{
+    return select_wait(futs, n, index, true);
+}
+
+/* ---- references ---------------------------------------------------------------- */
+
+static corio_poll ref_poll(corio_future *base, corio_context *cx)
+{
+    corio_ref_fut *r = (corio_ref_fut *)base;
+    if (corio_future_poll(r->inner, cx) == CORIO_PENDING)
+        return CORIO_PENDING;
+    base->result = r->inner->result;
+    return CORIO_READY;
+}
+
+/* No drop: the inner future stays its owner's. */
+static const corio_future_vtable ref_vtable = {ref_poll, NULL};
+
+static corio_poll ref_invalid_poll(corio_future *base, corio_context *cx)
+{
+    (void)cx;
+    base->result = -EINVAL;
+    return CORIO_READY;
+}
+
+static const corio_future_vtable ref_invalid_vtable = {ref_invalid_poll, NULL};
+
+void corio_ref_fut_init(corio_ref_fut *f, corio_future *inner)
+{
+    if (!f)
+        return;
+    bool ok = inner && inner->vtable && inner->vtable->poll;
+    corio_future_init(&f->base, ok ? &ref_vtable : &ref_invalid_vtable);
+    f->inner = inner;
+}
