@@ -525,10 +525,12 @@ TEST(example_graceful_shutdown)
 {
     run_example("graceful_shutdown", "20 30 150");
     EXPECT_OK();
-    IN_ORDER("serving on 127.0.0.1:", "SIGTERM: stopped accepting, draining 20 connections",
-             "drained in", "connections cancelled at the deadline: 0",
+    IN_ORDER("serving on 127.0.0.1:", "SIGTERM: stopped accepting, draining ", "drained in", "connections cancelled at the deadline: 0",
              "requests read by the server:", "accepted requests lost: 0", "clean shutdown");
-    int read, answered, received, sent;
+    int draining, read, answered, received, sent;
+    /* clients still queued in the backlog (a slow build) are refused, not lost */
+    EXPECT(sscanf(AFTER("draining "), "%d connections", &draining) == 1);
+    EXPECT(draining > 0 && draining <= 20);
     EXPECT(sscanf(AFTER("requests read by the server: "), "%d, answered: %d", &read,
                   &answered) == 2);
     EXPECT(read > 0 && read == answered);

@@ -10,6 +10,7 @@
 #define CORIO_ARCH_FIBER_H
 
 #include <stddef.h>
+#include <time.h>
 
 #ifndef __has_feature
 #define __has_feature(x) 0
@@ -43,6 +44,29 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #define TSAN_CREATE_FIBER() ((void *)0)
 #define TSAN_DESTROY_FIBER(f) ((void)(f))
 #define TSAN_SWITCH_TO(f) ((void)(f))
+#endif
+
+/* Signals under TSan. TSan runs a program's signal handlers only when the
+ * thread that took the signal is in, or next enters, a function it
+ * intercepts; a thread asleep in a raw futex or epoll_pwait2 system call
+ * holds a handler back for as long as it sleeps - corio's own handler,
+ * which counts a SIGTERM for its listeners, included. So under TSan those
+ * sleeps last at most SAN_SLEEP_SLICE and are followed by
+ * san_signal_point(), a call TSan intercepts; in other builds the slice is
+ * "no limit" (NULL) and the point is nothing. */
+#ifdef CORIO_TSAN
+static const struct timespec san_sleep_slice = {0, 10000000};
+#define SAN_SLEEP_SLICE (&san_sleep_slice)
+static inline void san_signal_point(void)
+{
+    struct timespec zero = {0, 0};
+    nanosleep(&zero, NULL);
+}
+#else
+#define SAN_SLEEP_SLICE ((const struct timespec *)NULL)
+static inline void san_signal_point(void)
+{
+}
 #endif
 
 #endif

@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch/fiber.h"
 #include "core/coro.h"
 #include "core/task_run.h"
 #include "core/worker.h"
@@ -275,8 +276,10 @@ static void park_sleep(mt_worker *w)
         return; /* notified meanwhile */
     /* Without a timeout: the driver's holder keeps time for everyone. */
     while (atomic_load_explicit(&w->park_state, memory_order_seq_cst) == PARK_PARKED &&
-           !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst))
-        futex(&w->park_state, FUTEX_WAIT_PRIVATE, PARK_PARKED, NULL);
+           !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
+        futex(&w->park_state, FUTEX_WAIT_PRIVATE, PARK_PARKED, SAN_SLEEP_SLICE);
+        san_signal_point();
+    }
     atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_seq_cst);
 }
 

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch/fiber.h"
 #include "corio/error.h"
 
 enum { P_EMPTY = 0, P_NOTIFIED = 1, P_PARKED = 2 };
@@ -100,7 +101,8 @@ void parker_park(parker *p)
         return;
     }
     for (;;) {
-        syscall(SYS_futex, &p->state, FUTEX_WAIT_PRIVATE, P_PARKED, NULL, NULL, 0);
+        syscall(SYS_futex, &p->state, FUTEX_WAIT_PRIVATE, P_PARKED, SAN_SLEEP_SLICE, NULL, 0);
+        san_signal_point();
         expect = P_NOTIFIED;
         if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY,
                                                     memory_order_acquire, memory_order_relaxed))
