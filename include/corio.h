@@ -13,6 +13,8 @@
  *   corio/tcp.h      TCP listeners and streams
  *   corio/udp.h      UDP sockets
  *   corio/unix.h     Unix-domain stream sockets
+ *   corio/fs.h       files and directories, off the worker threads
+ *   corio/bufio.h    buffered reader (lines) and writer over any async fd
  *   corio/signal.h   waiting for Unix signals, ctrl_c
  *   corio/mutex.h    a mutex tasks may hold across awaits
  *   corio/rwlock.h   readers-writer lock
@@ -54,6 +56,8 @@
 #include "corio/tcp.h"
 #include "corio/udp.h"
 #include "corio/unix.h"
+#include "corio/fs.h"
+#include "corio/bufio.h"
 #include "corio/signal.h"
 #include "corio/barrier.h"
 #include "corio/broadcast.h"

@@ -1,0 +1,389 @@
+/* fs/fs.c - whole files, paths and directory listings (corio/fs.h).
+ *
+ * Each call is one request (fs/op.h): its `run` makes the system calls, on
+ * a pool thread for a task or right here in plain code. A task's request
+ * carries copies of the paths (and of the data to write) in its own memory,
+ * so the caller's may go as soon as the call returns; results the caller
+ * never took (a file's buffer, a listing) are freed with the request.
+ * errno is read only inside `run`, right after the call that set it, on a
+ * thread that does not switch coroutines.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/op.h"
+
+/* A request for a call on paths: the caller's own strings in plain code,
+ * copies after `extra` bytes of mem in a task. NULL: out of memory. */
+static fs_op *path_op(int ctx, fs_op *local, const char *path, const char *path2, size_t extra)
+{
+    if (ctx == FS_PLAIN) {
+        fs_op_init(local);
+        local->path = path;
+        local->path2 = path2;
+        return local;
+    }
+    size_t l1 = strlen(path), l2 = path2 ? strlen(path2) : 0;
+    size_t strs = l1 + 1 + (path2 ? l2 + 1 : 0);
+    if (extra > SIZE_MAX - strs)
+        return NULL;
+    fs_op *op = fs_op_new(extra + strs);
+    if (!op)
+        return NULL;
+    size_t at = extra;
+    op->path = fs_op_copy_str(op, &at, path, l1);
+    if (path2)
+        op->path2 = fs_op_copy_str(op, &at, path2, l2);
+    return op;
+}
+
+/* Make the request, run it, and give back the caller's reference: the
+ * outcome (op->rc) or the wait's code. For calls with no result to take. */
+static int path_call(const char *path, const char *path2, void (*run)(fs_op *), mode_t mode)
+{
+    int ctx = fs_context();
+    if (ctx < 0)
+        return ctx;
+    fs_op local, *op = path_op(ctx, &local, path, path2, 0);
+    if (!op)
+        return -ENOMEM;
+    op->run = run;
+    op->mode = mode;
+    int rc = fs_op_exec(op);
+    if (rc == 0)
+        rc = (int)op->rc;
+    fs_op_unref(op);
+    return rc;
+}
+
+/* ---- reading a whole file ----------------------------------------------------- */
+
+static void run_read_file(fs_op *op)
+{
+    int fd = open(op->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        op->rc = -errno;
+        return;
+    }
+    /* Room for the size stat says and the NUL: the read that finds the end
+     * of the file then needs no more room. Files that do not say (/proc,
+     * a FIFO) start at 8 KiB and double. */
+    struct stat st;
+    size_t cap = 8192;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (unsigned long long)st.st_size < SIZE_MAX / 2)
+        cap = (size_t)st.st_size + 1;
+    char *buf = malloc(cap);
+    size_t n = 0;
+    int rc = buf ? 0 : -ENOMEM;
+    while (rc == 0) {
+        if (n == cap) { /* it grew, or never said: more room */
+            if (cap > SIZE_MAX / 2) {
+                rc = -EFBIG;
+                break;
+            }
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno != EINTR)
+            rc = -errno;
+        else if (r == 0)
+            break;
+        else if (r > 0)
+            n += (size_t)r;
+    }
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        op->rc = rc;
+        return;
+    }
+    buf[n] = '\0'; /* n < cap: the loop only reads with room left */
+    if (cap - n > 4096) { /* doubled past a file that did not say its size */
+        char *b = realloc(buf, n + 1);
+        if (b)
+            buf = b;
+    }
+    op->data = buf;
+    op->n = n;
+    op->rc = 0;
+}
+
+int corio_fs_read_file(const char *path, char **buf, size_t *len)
+{
+    if (buf)
+        *buf = NULL;
+    if (len)
+        *len = 0;
+    if (!path || !buf || !len)
+        return -EINVAL;
+    int ctx = fs_context();
+    if (ctx < 0)
+        return ctx;
+    fs_op local, *op = path_op(ctx, &local, path, NULL, 0);
+    if (!op)
+        return -ENOMEM;
+    op->run = run_read_file;
+    int rc = fs_op_exec(op);
+    if (rc == 0 && (rc = (int)op->rc) == 0) {
+        *buf = op->data; /* taken: the request's free leaves it */
+        *len = op->n;
+        op->data = NULL;
+    }
+    fs_op_unref(op);
+    return rc;
+}
+
+/* ---- writing a whole file ------------------------------------------------------- */
+
+static void run_write_file(fs_op *op)
+{
+    int fd = open(op->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        op->rc = -errno;
+        return;
+    }
+    const char *p = op->src;
+    size_t left = op->len;
+    int rc = 0;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (close(fd) < 0 && errno != EINTR && rc == 0)
+        rc = -errno; /* NFS reports a failed write-back here */
+    op->rc = rc;
+}
+
+int corio_fs_write_file(const char *path, const void *buf, size_t len)
+{
+    if (!path || (!buf && len))
+        return -EINVAL;
+    int ctx = fs_context();
+    if (ctx < 0)
+        return ctx;
+    /* A task's job writes from its own copy: the caller may free buf as
+     * soon as the call returns, interrupted or not. */
+    fs_op local, *op = path_op(ctx, &local, path, NULL, ctx == FS_TASK ? len : 0);
+    if (!op)
+        return -ENOMEM;
+    if (op->heap) {
+        if (len)
+            memcpy(op->mem, buf, len);
+        op->src = op->mem;
+    } else {
+        op->src = buf;
+    }
+    op->len = len;
+    op->run = run_write_file;
+    int rc = fs_op_exec(op);
+    if (rc == 0)
+        rc = (int)op->rc;
+    fs_op_unref(op);
+    return rc;
+}
+
+/* ---- metadata and changes --------------------------------------------------------- */
+
+static void run_stat(fs_op *op)
+{
+    op->rc = stat(op->path, &op->st) < 0 ? -errno : 0;
+}
+
+int corio_fs_metadata(const char *path, struct stat *st)
+{
+    if (!path || !st)
+        return -EINVAL;
+    int ctx = fs_context();
+    if (ctx < 0)
+        return ctx;
+    fs_op local, *op = path_op(ctx, &local, path, NULL, 0);
+    if (!op)
+        return -ENOMEM;
+    op->run = run_stat;
+    int rc = fs_op_exec(op);
+    if (rc == 0 && (rc = (int)op->rc) == 0)
+        *st = op->st;
+    fs_op_unref(op);
+    return rc;
+}
+
+static void run_remove(fs_op *op)
+{
+    /* remove(3): unlink, and rmdir for a directory */
+    op->rc = remove(op->path) < 0 ? -errno : 0;
+}
+
+int corio_fs_remove(const char *path)
+{
+    return path ? path_call(path, NULL, run_remove, 0) : -EINVAL;
+}
+
+static void run_rename(fs_op *op)
+{
+    op->rc = rename(op->path, op->path2) < 0 ? -errno : 0;
+}
+
+int corio_fs_rename(const char *from, const char *to)
+{
+    return from && to ? path_call(from, to, run_rename, 0) : -EINVAL;
+}
+
+static void run_mkdir(fs_op *op)
+{
+    op->rc = mkdir(op->path, op->mode) < 0 ? -errno : 0;
+}
+
+int corio_fs_mkdir(const char *path, mode_t mode)
+{
+    return path ? path_call(path, NULL, run_mkdir, mode) : -EINVAL;
+}
+
+/* ---- directory listings -------------------------------------------------------------- */
+
+static corio_fs_type type_of(int dfd, const struct dirent *de)
+{
+    unsigned char t = de->d_type;
+    if (t == DT_UNKNOWN) { /* the file system does not say: ask */
+        struct stat st;
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            return CORIO_FS_OTHER;
+        return S_ISREG(st.st_mode)   ? CORIO_FS_FILE
+               : S_ISDIR(st.st_mode) ? CORIO_FS_DIR
+               : S_ISLNK(st.st_mode) ? CORIO_FS_SYMLINK
+                                     : CORIO_FS_OTHER;
+    }
+    return t == DT_REG ? CORIO_FS_FILE : t == DT_DIR ? CORIO_FS_DIR
+                       : t == DT_LNK ? CORIO_FS_SYMLINK : CORIO_FS_OTHER;
+}
+
+/* The listing is gathered in two growing arrays (types and name offsets;
+ * the names one after the other), then laid out in one allocation: the
+ * entries, then the names they point to. */
+static void run_read_dir(fs_op *op)
+{
+    DIR *d = opendir(op->path);
+    if (!d) {
+        op->rc = -errno;
+        return;
+    }
+    struct item {
+        size_t name;
+        corio_fs_type type;
+    } *items = NULL;
+    char *names = NULL;
+    size_t n = 0, cap = 0, nlen = 0, ncap = 0;
+    int rc = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            rc = -errno; /* 0 at the end */
+            break;
+        }
+        const char *nm = de->d_name;
+        if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0')))
+            continue;
+        size_t l = strlen(nm) + 1;
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 32;
+            struct item *it = realloc(items, c * sizeof *it);
+            if (!it) {
+                rc = -ENOMEM;
+                break;
+            }
+            items = it;
+            cap = c;
+        }
+        if (ncap - nlen < l) {
+            size_t c = ncap ? ncap * 2 : 1024;
+            while (c - nlen < l)
+                c *= 2;
+            char *nb = realloc(names, c);
+            if (!nb) {
+                rc = -ENOMEM;
+                break;
+            }
+            names = nb;
+            ncap = c;
+        }
+        memcpy(names + nlen, nm, l);
+        items[n].name = nlen;
+        items[n].type = type_of(dirfd(d), de);
+        nlen += l;
+        n++;
+    }
+    closedir(d);
+    corio_fs_dirent *ents = NULL;
+    if (rc == 0) {
+        ents = malloc(n * sizeof *ents + nlen + 1); /* +1: never malloc(0) */
+        if (!ents)
+            rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        char *dst = (char *)(ents + n);
+        if (nlen)
+            memcpy(dst, names, nlen);
+        for (size_t i = 0; i < n; i++) {
+            ents[i].name = dst + items[i].name;
+            ents[i].type = items[i].type;
+        }
+        op->ents = ents;
+        op->n = n;
+    }
+    free(items);
+    free(names);
+    op->rc = rc;
+}
+
+int corio_fs_read_dir(const char *path, corio_fs_dirent **entries, size_t *n)
+{
+    if (entries)
+        *entries = NULL;
+    if (n)
+        *n = 0;
+    if (!path || !entries || !n)
+        return -EINVAL;
+    int ctx = fs_context();
+    if (ctx < 0)
+        return ctx;
+    fs_op local, *op = path_op(ctx, &local, path, NULL, 0);
+    if (!op)
+        return -ENOMEM;
+    op->run = run_read_dir;
+    int rc = fs_op_exec(op);
+    if (rc == 0 && (rc = (int)op->rc) == 0) {
+        *entries = op->ents;
+        *n = op->n;
+        op->ents = NULL;
+    }
+    fs_op_unref(op);
+    return rc;
+}
+
+void corio_fs_dir_free(corio_fs_dirent *entries)
+{
+    free(entries);
+}

@@ -1,0 +1,285 @@
+/* fs/op.h - one file-system request, run on the blocking pool (internal to
+ * src/fs/; everything here is static inline, so no name leaves the files
+ * that include it).
+ *
+ * A request (fs_op) holds the inputs of one call and its results. In plain
+ * code it lives on the caller's stack, points at the caller's own buffers,
+ * and its `run` is called right there. In a task it is on the heap, with
+ * copies of the caller's inputs (paths, data to write) in its trailing
+ * `mem` and a buffer of its own for data read, and two references: the
+ * caller's and the job's (resolve.c's scheme). The caller joins the job;
+ * interrupted, it drops its reference and returns at once, without having
+ * touched the results; the job drops the other one when it ends (or,
+ * cancelled before it started, in its `cancelled` drop). Whoever is last
+ * frees the request, and with it any result still in it: a caller that got
+ * its answer takes the results out first (fd -1, data NULL...), so what is
+ * left is exactly what nobody will use. The job writes the results before
+ * its unref (release) and the caller reads them after the join returned 0,
+ * which orders them (the task's completion is a release/acquire pair).
+ *
+ * Turns: requests on one open file run in the order they were made, even
+ * when their callers gave up on them: each takes a ticket, at submission,
+ * under the turns' lock held across the spawn, so tickets enter the pool's
+ * FIFO queue in ticket order; a job waits for its ticket to be served.
+ * Since every earlier ticket is ahead of it in the queue, the one it waits
+ * for is running or done: the pool's thread limit cannot deadlock them. A
+ * job cancelled before it ran (shutdown) never waits: if its turn has not
+ * come it is parked in the turns' `skipped` list, and the turn before it
+ * skips it when it passes (fs_turns_pass).
+ */
+#ifndef CORIO_FS_OP_H
+#define CORIO_FS_OP_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/coro.h"
+#include "core/worker.h"
+#include "corio/error.h"
+#include "corio/fs.h"
+#include "corio/task.h"
+#include "rt/blocking.h"
+#include "rt/runtime.h"
+
+struct fs_op;
+
+typedef struct fs_turns {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t next, serving;  /* under mu */
+    struct fs_op *skipped;   /* under mu: jobs cancelled before their turn */
+} fs_turns;
+
+static inline void fs_turns_init(fs_turns *t)
+{
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    t->next = t->serving = 0;
+    t->skipped = NULL;
+}
+
+static inline void fs_turns_destroy(fs_turns *t)
+{
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+}
+
+static inline void fs_turns_wait(fs_turns *t, uint64_t ticket)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->serving != ticket)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+typedef struct fs_op fs_op;
+struct fs_op {
+    _Atomic int refs;
+    bool heap;                  /* a task's request (else plain code's, on its stack) */
+    void (*run)(fs_op *op);     /* the system calls: set rc and the results */
+    void (*release)(fs_op *op); /* at the free: gives back `owner` (NULL: nothing) */
+    void *owner;                /* the corio_file of a file call */
+    fs_turns *turns;            /* a file call's: run in turn */
+    uint64_t ticket;
+    fs_op *next_skipped; /* in turns->skipped */
+    ssize_t rc; /* the call's outcome: a count, 0 or a negative code */
+    /* inputs */
+    const char *path, *path2;
+    int fd_in;
+    void *dst;
+    const void *src;
+    size_t len;
+    off_t off;
+    int flags;
+    mode_t mode;
+    /* results that need giving back if nobody takes them */
+    int fd;                /* an opened fd, -1 */
+    char *data;            /* read_file's buffer */
+    size_t n;              /* its length, or the listing's count */
+    corio_fs_dirent *ents; /* read_dir's listing */
+    struct stat st;
+    _Alignas(16) char mem[]; /* a task's request: copies of paths, data */
+};
+
+static inline void fs_op_init(fs_op *op)
+{
+    memset(op, 0, sizeof *op);
+    op->fd = -1;
+    op->fd_in = -1;
+    atomic_init(&op->refs, 1);
+}
+
+/* A task's request with `extra` bytes of `mem`. NULL when out of memory. */
+static inline fs_op *fs_op_new(size_t extra)
+{
+    if (extra > SIZE_MAX - sizeof(fs_op))
+        return NULL;
+    fs_op *op = malloc(sizeof(fs_op) + extra);
+    if (op) {
+        fs_op_init(op);
+        op->heap = true;
+    }
+    return op;
+}
+
+static inline void fs_op_free(fs_op *op)
+{
+    if (op->fd >= 0)
+        close(op->fd);
+    free(op->data);
+    free(op->ents);
+    if (op->release)
+        op->release(op);
+    if (op->heap)
+        free(op);
+}
+
+static inline void fs_op_unref(fs_op *op)
+{
+    /* AcqRel: the last one out sees the other's writes before freeing. */
+    if (!op->heap || atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1)
+        fs_op_free(op);
+}
+
+/* The turn of the request that was being served is over: serve the next
+ * ticket, skipping those whose jobs were cancelled before they ran (their
+ * references, kept until now, go). */
+static inline void fs_turns_pass(fs_turns *t)
+{
+    fs_op *done = NULL;
+    pthread_mutex_lock(&t->mu);
+    t->serving++;
+    for (fs_op **pp = &t->skipped; *pp;) {
+        if ((*pp)->ticket != t->serving) {
+            pp = &(*pp)->next_skipped;
+            continue;
+        }
+        fs_op *op = *pp;
+        *pp = op->next_skipped;
+        op->next_skipped = done;
+        done = op;
+        t->serving++;
+        pp = &t->skipped; /* the next one may be earlier in the list */
+    }
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    while (done) { /* after the unlock: the last may free the file, turns and all */
+        fs_op *next = done->next_skipped;
+        fs_op_unref(done);
+        done = next;
+    }
+}
+
+static inline int fs_job(void *arg)
+{
+    fs_op *op = arg;
+    if (op->turns)
+        fs_turns_wait(op->turns, op->ticket);
+    op->run(op);
+    if (op->turns)
+        fs_turns_pass(op->turns);
+    fs_op_unref(op);
+    return 0;
+}
+
+/* The job was cancelled before it ran (the pool is shutting down: this
+ * runs on the thread that shuts it down). It must not wait for its turn -
+ * the call being served may block for ever, and the shutdown has a
+ * deadline - so a job whose turn has not come is left in the turns'
+ * skipped list, with its reference, for the turn before it to pass on. */
+static inline void fs_job_cancelled(void *arg)
+{
+    fs_op *op = arg;
+    op->rc = CORIO_ESHUTDOWN;
+    if (op->turns) {
+        fs_turns *t = op->turns;
+        pthread_mutex_lock(&t->mu);
+        bool now = t->serving == op->ticket;
+        if (!now) {
+            op->next_skipped = t->skipped;
+            t->skipped = op;
+        }
+        pthread_mutex_unlock(&t->mu);
+        if (!now)
+            return;
+        fs_turns_pass(t);
+    }
+    fs_op_unref(op);
+}
+
+/* Where the call is made: FS_PLAIN (make the system calls here), FS_TASK
+ * (a coroutine task: through the pool), or the code an await would return
+ * now (cancelled, past a deadline, a stackless poll: CORIO_EWRONGCTX).
+ * A blocking pool's thread has no worker: plain code. */
+enum { FS_PLAIN = 0, FS_TASK = 1 };
+
+static inline int fs_context(void)
+{
+    if (!worker_current())
+        return FS_PLAIN;
+    int rc = coro_await_enter();
+    return rc ? rc : FS_TASK;
+}
+
+/* Run `op`: 0 when it ran (op->rc is the outcome, its results are in it),
+ * or the wait's code: -ENOMEM, -EAGAIN (no pool thread), CORIO_ESHUTDOWN,
+ * CORIO_ECANCELED, CORIO_ETIMEDOUT; then the caller must not look at the
+ * results (the job may still be running). Either way the caller then
+ * drops its reference (fs_op_unref). */
+static inline int fs_op_exec(fs_op *op)
+{
+    if (!op->heap) {
+        if (op->turns) {
+            pthread_mutex_lock(&op->turns->mu);
+            op->ticket = op->turns->next++;
+            pthread_mutex_unlock(&op->turns->mu);
+            fs_turns_wait(op->turns, op->ticket);
+        }
+        op->run(op);
+        if (op->turns)
+            fs_turns_pass(op->turns);
+        return 0;
+    }
+    /* Relaxed: the spawn publishes the request to the job. */
+    atomic_store_explicit(&op->refs, 2, memory_order_relaxed);
+    blocking_pool *pool = rt_current()->pool;
+    corio_task *job;
+    int rc;
+    if (op->turns) {
+        pthread_mutex_lock(&op->turns->mu);
+        op->ticket = op->turns->next++;
+        rc = blocking_pool_spawn_owned(pool, NULL, NULL, fs_job, fs_job_cancelled, op, &job);
+        if (rc < 0)
+            op->turns->next--; /* nobody else took one: we hold the lock */
+        pthread_mutex_unlock(&op->turns->mu);
+    } else {
+        rc = blocking_pool_spawn_owned(pool, NULL, NULL, fs_job, fs_job_cancelled, op, &job);
+    }
+    if (rc < 0) {
+        atomic_store_explicit(&op->refs, 1, memory_order_relaxed); /* the job never was */
+        return rc;
+    }
+    int ignored;
+    rc = corio_task_join(job, &ignored);
+    if (rc == CORIO_ECANCELED && !corio_task_is_cancelled(corio_task_current()))
+        rc = CORIO_ESHUTDOWN; /* the job was cancelled, not us: the pool is closing */
+    return rc;
+}
+
+/* A copy of `s` in the request's memory at *at, which moves past it. */
+static inline const char *fs_op_copy_str(fs_op *op, size_t *at, const char *s, size_t len)
+{
+    char *p = op->mem + *at;
+    memcpy(p, s, len + 1);
+    *at += len + 1;
+    return p;
+}
+
+#endif

@@ -1,0 +1,920 @@
+/* Tests of corio/fs.h: files and directories off the worker threads.
+ *
+ * A FIFO stands in for a slow disk: opening it blocks until a writer comes,
+ * and reading it blocks until data does, so a test decides exactly when a
+ * job's system call may finish - after its caller was cancelled or timed
+ * out, say.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <corio/fs.h>
+
+#include "test.h"
+#include "util.h"
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+typedef struct tmpdir {
+    char path[64];
+} tmpdir;
+
+static void tmp_make(tmpdir *d)
+{
+    strcpy(d->path, "/tmp/corio-fs-XXXXXX");
+    CHECK(mkdtemp(d->path) != NULL);
+}
+
+static void tmp_remove(tmpdir *d)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->path);
+    CHECK_EQ(system(cmd), 0);
+}
+
+static void path_in(char *out, size_t cap, const tmpdir *d, const char *name)
+{
+    snprintf(out, cap, "%s/%s", d->path, name);
+}
+
+static unsigned char pattern(size_t i)
+{
+    return (unsigned char)(i * 131 + (i >> 9) + 7);
+}
+
+/* A plain thread that, after `delay_ms`, opens the FIFO for writing, writes
+ * `data` and closes it. */
+typedef struct fifo_writer {
+    pthread_t th;
+    char path[128];
+    int delay_ms;
+    const char *data;
+} fifo_writer;
+
+static void *fifo_writer_main(void *arg)
+{
+    fifo_writer *w = arg;
+    sleep_ms(w->delay_ms);
+    int fd = open(w->path, O_WRONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    size_t len = strlen(w->data);
+    CHECK_EQ(write(fd, w->data, len), (ssize_t)len);
+    close(fd);
+    return NULL;
+}
+
+static void fifo_writer_start(fifo_writer *w, const char *path, int delay_ms, const char *data)
+{
+    snprintf(w->path, sizeof w->path, "%s", path);
+    w->delay_ms = delay_ms;
+    w->data = data;
+    CHECK_EQ(pthread_create(&w->th, NULL, fifo_writer_main, w), 0);
+}
+
+/* ---- whole files ------------------------------------------------------------------ */
+
+static int round_trip_main(void *arg)
+{
+    tmpdir *d = arg;
+    char p[128];
+    path_in(p, sizeof p, d, "hello.txt");
+    CHECK_EQ(corio_fs_write_file(p, "hello, world\n", 13), 0);
+    char *buf = NULL;
+    size_t len = 99;
+    CHECK_EQ(corio_fs_read_file(p, &buf, &len), 0);
+    CHECK_EQ(len, 13);
+    CHECK(strcmp(buf, "hello, world\n") == 0); /* NUL-terminated */
+    free(buf);
+    /* write_file truncates */
+    CHECK_EQ(corio_fs_write_file(p, "hi", 2), 0);
+    CHECK_EQ(corio_fs_read_file(p, &buf, &len), 0);
+    CHECK_EQ(len, 2);
+    CHECK(strcmp(buf, "hi") == 0);
+    free(buf);
+    /* an empty file: "" */
+    CHECK_EQ(corio_fs_write_file(p, NULL, 0), 0);
+    CHECK_EQ(corio_fs_read_file(p, &buf, &len), 0);
+    CHECK_EQ(len, 0);
+    CHECK(buf != NULL && buf[0] == '\0');
+    free(buf);
+    /* a large file, with NULs in it */
+    size_t big = (size_t)SCALE(9, 5, 3) << 20;
+    unsigned char *data = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = pattern(i);
+    path_in(p, sizeof p, d, "big.bin");
+    CHECK_EQ(corio_fs_write_file(p, data, big), 0);
+    CHECK_EQ(corio_fs_read_file(p, &buf, &len), 0);
+    CHECK_EQ(len, big);
+    CHECK(memcmp(buf, data, big) == 0);
+    CHECK_EQ(buf[big], '\0');
+    free(buf);
+    free(data);
+    struct stat st;
+    CHECK_EQ(corio_fs_metadata(p, &st), 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK_EQ(st.st_size, (off_t)big);
+    /* a file whose size stat does not tell reads in full */
+    CHECK_EQ(corio_fs_read_file("/proc/self/status", &buf, &len), 0);
+    CHECK(len > 100 && strlen(buf) == len);
+    CHECK(strstr(buf, "VmRSS") != NULL);
+    free(buf);
+    return 0;
+}
+
+TEST(fs_read_write_file_round_trip)
+{
+    tmpdir d;
+    tmp_make(&d);
+    CHECK_EQ(run_main(round_trip_main, &d), 0);
+    tmp_remove(&d);
+}
+
+TEST(fs_read_write_file_round_trip_multi_thread)
+{
+    tmpdir d;
+    tmp_make(&d);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, round_trip_main, &d, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    tmp_remove(&d);
+}
+
+TEST(fs_plain_code_blocks_and_works)
+{
+    /* No runtime at all: the system calls are made on this thread. */
+    tmpdir d;
+    tmp_make(&d);
+    CHECK_EQ(round_trip_main(&d), 0);
+    tmp_remove(&d);
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static int errors_main(void *arg)
+{
+    tmpdir *d = arg;
+    char p[128], q[128];
+    char *buf = (char *)1;
+    size_t len = 1;
+    path_in(p, sizeof p, d, "missing");
+    CHECK_EQ(corio_fs_read_file(p, &buf, &len), -ENOENT);
+    CHECK(buf == NULL && len == 0); /* cleared on error */
+    CHECK_EQ(corio_fs_read_file(d->path, &buf, &len), -EISDIR);
+    path_in(p, sizeof p, d, "f");
+    CHECK_EQ(corio_fs_write_file(p, "x", 1), 0);
+    path_in(q, sizeof q, d, "f/x");
+    CHECK_EQ(corio_fs_read_file(q, &buf, &len), -ENOTDIR);
+    CHECK_EQ(corio_fs_write_file(q, "x", 1), -ENOTDIR);
+    path_in(q, sizeof q, d, "no/such/dir");
+    CHECK_EQ(corio_fs_write_file(q, "x", 1), -ENOENT);
+    CHECK_EQ(corio_fs_write_file(d->path, "x", 1), -EISDIR);
+    struct stat st;
+    path_in(q, sizeof q, d, "missing");
+    CHECK_EQ(corio_fs_metadata(q, &st), -ENOENT);
+    CHECK_EQ(corio_fs_remove(q), -ENOENT);
+    CHECK_EQ(corio_fs_rename(q, p), -ENOENT);
+    CHECK_EQ(corio_fs_mkdir(p, 0755), -EEXIST);
+    corio_fs_dirent *e = (corio_fs_dirent *)1;
+    size_t n = 1;
+    CHECK_EQ(corio_fs_read_dir(p, &e, &n), -ENOTDIR);
+    CHECK(e == NULL && n == 0);
+    CHECK_EQ(corio_fs_read_dir(q, &e, &n), -ENOENT);
+    corio_file *f = (corio_file *)1;
+    CHECK_EQ(corio_file_open(q, O_RDONLY, 0, &f), -ENOENT);
+    CHECK(f == NULL);
+    CHECK_EQ(corio_file_open(p, O_WRONLY | O_CREAT | O_EXCL, 0644, &f), -EEXIST);
+    CHECK_EQ(corio_file_open(d->path, O_WRONLY, 0, &f), -EISDIR);
+    /* a directory opened read-only: its reads say so */
+    CHECK_EQ(corio_file_open(d->path, O_RDONLY, 0, &f), 0);
+    char b[8];
+    CHECK_EQ(corio_file_read(f, b, sizeof b), -EISDIR);
+    CHECK_EQ(corio_file_close(f), 0);
+    /* reading a write-only file, writing a read-only one */
+    CHECK_EQ(corio_file_open(p, O_WRONLY, 0, &f), 0);
+    CHECK_EQ(corio_file_read(f, b, sizeof b), -EBADF);
+    CHECK_EQ(corio_file_close(f), 0);
+    CHECK_EQ(corio_file_open(p, O_RDONLY, 0, &f), 0);
+    CHECK_EQ(corio_file_write(f, "y", 1), -EBADF);
+    CHECK_EQ(corio_file_seek(f, 0, 12345, NULL), -EINVAL); /* a bad whence */
+    CHECK_EQ(corio_file_seek(f, -5, SEEK_SET, NULL), -EINVAL);
+    CHECK_EQ(corio_file_pread(f, b, 1, -1), -EINVAL);
+    CHECK_EQ(corio_file_close(f), 0);
+    /* NULL answers (docs/conventions.md) */
+    CHECK_EQ(corio_fs_read_file(NULL, &buf, &len), -EINVAL);
+    CHECK_EQ(corio_fs_read_file(p, NULL, &len), -EINVAL);
+    CHECK_EQ(corio_fs_read_file(p, &buf, NULL), -EINVAL);
+    CHECK_EQ(corio_fs_write_file(NULL, "x", 1), -EINVAL);
+    CHECK_EQ(corio_fs_write_file(p, NULL, 1), -EINVAL);
+    CHECK_EQ(corio_fs_metadata(NULL, &st), -EINVAL);
+    CHECK_EQ(corio_fs_metadata(p, NULL), -EINVAL);
+    CHECK_EQ(corio_fs_remove(NULL), -EINVAL);
+    CHECK_EQ(corio_fs_rename(NULL, p), -EINVAL);
+    CHECK_EQ(corio_fs_rename(p, NULL), -EINVAL);
+    CHECK_EQ(corio_fs_mkdir(NULL, 0755), -EINVAL);
+    CHECK_EQ(corio_fs_read_dir(NULL, &e, &n), -EINVAL);
+    CHECK_EQ(corio_fs_read_dir(p, NULL, &n), -EINVAL);
+    CHECK_EQ(corio_fs_read_dir(p, &e, NULL), -EINVAL);
+    corio_fs_dir_free(NULL);
+    CHECK_EQ(corio_file_open(NULL, O_RDONLY, 0, &f), -EINVAL);
+    CHECK_EQ(corio_file_open(p, O_RDONLY, 0, NULL), -EINVAL);
+    CHECK_EQ(corio_file_close(NULL), 0);
+    CHECK_EQ(corio_file_raw(NULL), -1);
+    CHECK_EQ(corio_file_read(NULL, b, 1), -EINVAL);
+    CHECK_EQ(corio_file_write(NULL, b, 1), -EINVAL);
+    CHECK_EQ(corio_file_write_all(NULL, b, 1), -EINVAL);
+    CHECK_EQ(corio_file_pread(NULL, b, 1, 0), -EINVAL);
+    CHECK_EQ(corio_file_pwrite(NULL, b, 1, 0), -EINVAL);
+    CHECK_EQ(corio_file_seek(NULL, 0, SEEK_SET, NULL), -EINVAL);
+    CHECK_EQ(corio_file_sync(NULL), -EINVAL);
+    CHECK_EQ(corio_file_metadata(NULL, &st), -EINVAL);
+    return 0;
+}
+
+TEST(fs_errors_and_null_answers)
+{
+    tmpdir d;
+    tmp_make(&d);
+    CHECK_EQ(run_main(errors_main, &d), 0);
+    CHECK_EQ(errors_main(&d), 0); /* and the same from plain code */
+    tmp_remove(&d);
+}
+
+/* ---- open files ---------------------------------------------------------------------- */
+
+static int file_main(void *arg)
+{
+    tmpdir *d = arg;
+    char p[128];
+    path_in(p, sizeof p, d, "f.dat");
+    corio_file *f;
+    CHECK_EQ(corio_file_open(p, O_RDWR | O_CREAT | O_TRUNC, 0600, &f), 0);
+    CHECK(corio_file_raw(f) >= 0);
+    CHECK_EQ(corio_file_write(f, "0123456789", 10), 10);
+    CHECK_EQ(corio_file_write_all(f, "abcdef", 6), 0);
+    off_t pos = -1;
+    CHECK_EQ(corio_file_seek(f, 0, SEEK_CUR, &pos), 0);
+    CHECK_EQ(pos, 16);
+    CHECK_EQ(corio_file_seek(f, 2, SEEK_SET, &pos), 0);
+    CHECK_EQ(pos, 2);
+    char b[32] = {0};
+    CHECK_EQ(corio_file_read(f, b, 5), 5);
+    CHECK(memcmp(b, "23456", 5) == 0);
+    /* pread/pwrite leave the position alone */
+    CHECK_EQ(corio_file_pread(f, b, 3, 10), 3);
+    CHECK(memcmp(b, "abc", 3) == 0);
+    CHECK_EQ(corio_file_pwrite(f, "XY", 2, 0), 2);
+    CHECK_EQ(corio_file_read(f, b, 2), 2);
+    CHECK(memcmp(b, "78", 2) == 0);
+    /* past the end: 0 */
+    CHECK_EQ(corio_file_seek(f, 0, SEEK_END, &pos), 0);
+    CHECK_EQ(pos, 16);
+    CHECK_EQ(corio_file_read(f, b, sizeof b), 0);
+    CHECK_EQ(corio_file_pread(f, b, sizeof b, 100), 0);
+    CHECK_EQ(corio_file_read(f, b, 0), 0);
+    CHECK_EQ(corio_file_sync(f), 0);
+    struct stat st;
+    CHECK_EQ(corio_file_metadata(f, &st), 0);
+    CHECK_EQ(st.st_size, 16);
+    CHECK_EQ(st.st_mode & 0777, 0600);
+    CHECK_EQ(corio_file_close(f), 0);
+    char *all;
+    size_t len;
+    CHECK_EQ(corio_fs_read_file(p, &all, &len), 0);
+    CHECK(strcmp(all, "XY23456789abcdef") == 0);
+    free(all);
+    /* O_APPEND */
+    CHECK_EQ(corio_file_open(p, O_WRONLY | O_APPEND, 0, &f), 0);
+    CHECK_EQ(corio_file_write(f, "!", 1), 1);
+    CHECK_EQ(corio_file_close(f), 0);
+    CHECK_EQ(corio_fs_read_file(p, &all, &len), 0);
+    CHECK(strcmp(all, "XY23456789abcdef!") == 0);
+    free(all);
+    /* a task's read or write moves at most CORIO_FS_CHUNK, plain code all */
+    size_t big = CORIO_FS_CHUNK + 4096;
+    unsigned char *data = malloc(big), *back = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = pattern(i);
+    CHECK_EQ(corio_file_open(p, O_RDWR | O_TRUNC, 0, &f), 0);
+    CHECK_EQ(corio_file_write_all(f, data, big), 0);
+    CHECK_EQ(corio_file_seek(f, 0, SEEK_SET, NULL), 0);
+    size_t got = 0;
+    int calls = 0;
+    while (got < big) {
+        ssize_t n = corio_file_read(f, back + got, big - got);
+        CHECK(n > 0 && (size_t)n <= big);
+        got += (size_t)n;
+        calls++;
+    }
+    bool in_task = corio_task_current() != NULL;
+    CHECK_EQ(calls, in_task ? 2 : 1);
+    CHECK(memcmp(data, back, big) == 0);
+    CHECK_EQ(corio_file_close(f), 0);
+    free(data);
+    free(back);
+    return 0;
+}
+
+TEST(fs_file_read_write_seek_sync)
+{
+    tmpdir d;
+    tmp_make(&d);
+    CHECK_EQ(run_main(file_main, &d), 0);
+    CHECK_EQ(file_main(&d), 0); /* plain code */
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, file_main, &d, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    tmp_remove(&d);
+}
+
+/* ---- paths and listings ---------------------------------------------------------------- */
+
+static int cmp_dirent(const void *a, const void *b)
+{
+    return strcmp(((const corio_fs_dirent *)a)->name, ((const corio_fs_dirent *)b)->name);
+}
+
+static int paths_main(void *arg)
+{
+    tmpdir *d = arg;
+    char p[128], q[128];
+    path_in(p, sizeof p, d, "sub");
+    CHECK_EQ(corio_fs_mkdir(p, 0755), 0);
+    CHECK_EQ(corio_fs_mkdir(p, 0755), -EEXIST);
+    struct stat st;
+    CHECK_EQ(corio_fs_metadata(p, &st), 0);
+    CHECK(S_ISDIR(st.st_mode));
+    /* an empty directory: 0 entries, still an array to free */
+    corio_fs_dirent *e;
+    size_t n = 99;
+    CHECK_EQ(corio_fs_read_dir(p, &e, &n), 0);
+    CHECK_EQ(n, 0);
+    CHECK(e != NULL);
+    corio_fs_dir_free(e);
+    path_in(q, sizeof q, d, "sub/a.txt");
+    CHECK_EQ(corio_fs_write_file(q, "a", 1), 0);
+    path_in(q, sizeof q, d, "sub/inner");
+    CHECK_EQ(corio_fs_mkdir(q, 0700), 0);
+    path_in(q, sizeof q, d, "sub/link");
+    CHECK_EQ(symlink("a.txt", q), 0);
+    path_in(q, sizeof q, d, "sub/fifo");
+    CHECK_EQ(mkfifo(q, 0600), 0);
+    /* many entries, long names: the arrays grow */
+    for (int i = 0; i < 300; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "sub/file-%03d-%0100d", i, i);
+        char full[300];
+        snprintf(full, sizeof full, "%s/%s", d->path, name);
+        CHECK_EQ(corio_fs_write_file(full, "", 0), 0);
+    }
+    CHECK_EQ(corio_fs_read_dir(p, &e, &n), 0);
+    CHECK_EQ(n, 304);
+    qsort(e, n, sizeof e[0], cmp_dirent);
+    CHECK(strcmp(e[0].name, "a.txt") == 0);
+    CHECK_EQ(e[0].type, CORIO_FS_FILE);
+    CHECK(strcmp(e[1].name, "fifo") == 0);
+    CHECK_EQ(e[1].type, CORIO_FS_OTHER);
+    CHECK(strncmp(e[2].name, "file-000-", 9) == 0);
+    CHECK_EQ(strlen(e[2].name), 109);
+    CHECK_EQ(e[2].type, CORIO_FS_FILE);
+    CHECK(strcmp(e[302].name, "inner") == 0);
+    CHECK_EQ(e[302].type, CORIO_FS_DIR);
+    CHECK(strcmp(e[303].name, "link") == 0);
+    CHECK_EQ(e[303].type, CORIO_FS_SYMLINK);
+    corio_fs_dir_free(e);
+    /* rename, remove */
+    char from[128], to[128];
+    path_in(from, sizeof from, d, "sub/a.txt");
+    path_in(to, sizeof to, d, "sub/b.txt");
+    CHECK_EQ(corio_fs_rename(from, to), 0);
+    CHECK_EQ(corio_fs_metadata(from, &st), -ENOENT);
+    CHECK_EQ(corio_fs_metadata(to, &st), 0);
+    CHECK_EQ(corio_fs_remove(p), -ENOTEMPTY); /* not empty */
+    CHECK_EQ(corio_fs_remove(to), 0);
+    CHECK_EQ(corio_fs_metadata(to, &st), -ENOENT);
+    path_in(q, sizeof q, d, "sub/inner");
+    CHECK_EQ(corio_fs_remove(q), 0); /* an empty directory */
+    CHECK_EQ(corio_fs_metadata(q, &st), -ENOENT);
+    return 0;
+}
+
+TEST(fs_mkdir_read_dir_rename_remove)
+{
+    tmpdir d;
+    tmp_make(&d);
+    CHECK_EQ(run_main(paths_main, &d), 0);
+    tmp_remove(&d);
+    tmp_make(&d);
+    CHECK_EQ(paths_main(&d), 0); /* plain code */
+    tmp_remove(&d);
+}
+
+/* ---- not stalling the runtime ------------------------------------------------------------ */
+
+typedef struct ticker {
+    atomic_int stop;
+    int ticks;
+    double longest_gap_ms;
+} ticker;
+
+static int ticker_main(void *arg)
+{
+    ticker *t = arg;
+    double last = mono_ms();
+    while (!atomic_load(&t->stop)) {
+        corio_sleep(CORIO_MSEC(2));
+        double now = mono_ms();
+        if (now - last > t->longest_gap_ms)
+            t->longest_gap_ms = now - last;
+        last = now;
+        t->ticks++;
+    }
+    return 0;
+}
+
+typedef struct slow_read {
+    tmpdir d;
+    char fifo[128];
+} slow_read;
+
+static int no_stall_main(void *arg)
+{
+    slow_read *s = arg;
+    ticker t = {0};
+    corio_task *tt;
+    CHECK_EQ(corio_spawn(ticker_main, &t, &tt), 0);
+    fifo_writer w;
+    fifo_writer_start(&w, s->fifo, 150, "slow data");
+    double t0 = mono_ms();
+    char *buf;
+    size_t len;
+    /* blocks 150 ms in open(2) on a pool thread; the ticker goes on */
+    CHECK_EQ(corio_fs_read_file(s->fifo, &buf, &len), 0);
+    CHECK(mono_ms() - t0 >= 100);
+    CHECK(strcmp(buf, "slow data") == 0);
+    free(buf);
+    atomic_store(&t.stop, 1);
+    CHECK_EQ(join_rc(tt), 0);
+    pthread_join(w.th, NULL);
+    CHECK(t.ticks >= 20);
+    if (t.longest_gap_ms > 60)
+        test_failf(__FILE__, __LINE__, "the ticker stalled %.1f ms", t.longest_gap_ms);
+    return 0;
+}
+
+TEST_TIMING(fs_read_does_not_stall_a_current_thread_runtime)
+{
+    slow_read s;
+    tmp_make(&s.d);
+    path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
+    CHECK_EQ(mkfifo(s.fifo, 0600), 0);
+    CHECK_EQ(run_main(no_stall_main, &s), 0);
+    tmp_remove(&s.d);
+}
+
+/* ---- interruption ------------------------------------------------------------------------ */
+
+static int read_fifo_file(void *arg)
+{
+    char *buf = (char *)1;
+    size_t len = 1;
+    int rc = corio_fs_read_file(arg, &buf, &len);
+    CHECK(rc != 0 || buf != NULL);
+    if (rc == 0)
+        free(buf);
+    else
+        CHECK(buf == NULL && len == 0);
+    return rc;
+}
+
+/* Inside a task: wait until a job has the FIFO at `path` open for reading
+ * (or is blocked opening it), and return an fd that writes to it. Opening
+ * it lets that job's open(2) return; the job then blocks in read(2) until
+ * the fd is written to or closed. */
+static int fifo_wait_reader(const char *path)
+{
+    for (int i = 0; i < 10000; i++) {
+        int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        CHECK_EQ(errno, ENXIO); /* no reader yet */
+        corio_sleep(CORIO_MSEC(1));
+    }
+    test_fail(__FILE__, __LINE__, "no job opened the FIFO");
+}
+
+typedef struct two_fifos {
+    tmpdir d;
+    char fifo[128], fifo2[128];
+} two_fifos;
+
+static int abort_read_file_main(void *arg)
+{
+    two_fifos *s = arg;
+    /* Aborted while its job is blocked reading: returns at once. */
+    corio_task *t;
+    CHECK_EQ(corio_spawn(read_fifo_file, s->fifo, &t), 0);
+    int w1 = fifo_wait_reader(s->fifo);
+    corio_sleep(CORIO_MSEC(5));
+    double t0 = mono_ms();
+    corio_task_abort(t);
+    int r;
+    CHECK_EQ(corio_task_join(t, &r), CORIO_ECANCELED);
+    CHECK_EQ(r, CORIO_ECANCELED);
+    CHECK(mono_ms() - t0 < 500); /* at once: without the abort it would wait for ever */
+    /* The same under a deadline (its job may be blocked in open, or in
+     * read, or not have started yet: the caller returns all the same). */
+    int result;
+    t0 = mono_ms();
+    CHECK_EQ(corio_timeout_call(CORIO_MSEC(30), read_fifo_file, s->fifo2, &result),
+             CORIO_ETIMEDOUT);
+    CHECK_EQ(result, CORIO_ETIMEDOUT);
+    CHECK(mono_ms() - t0 < 1000);
+    int w2 = fifo_wait_reader(s->fifo2);
+    /* Now let both jobs finish: each reads the data, sees the end and
+     * frees what it read (a leak would show under ASan, and in the heap
+     * count of the test). */
+    CHECK_EQ(write(w1, "data nobody reads", 17), 17);
+    CHECK_EQ(write(w2, "data nobody reads", 17), 17);
+    close(w1);
+    close(w2);
+    return 0;
+}
+
+static void two_fifos_make(two_fifos *s)
+{
+    tmp_make(&s->d);
+    path_in(s->fifo, sizeof s->fifo, &s->d, "fifo");
+    path_in(s->fifo2, sizeof s->fifo2, &s->d, "fifo2");
+    CHECK_EQ(mkfifo(s->fifo, 0600), 0);
+    CHECK_EQ(mkfifo(s->fifo2, 0600), 0);
+}
+
+TEST(fs_read_file_interrupted_returns_at_once_and_leaks_nothing)
+{
+    two_fifos s;
+    two_fifos_make(&s);
+    CHECK_EQ(run_main(abort_read_file_main, &s), 0);
+    size_t before = heap_in_use();
+    for (int i = 0; i < SCALE(20, 5, 3); i++)
+        CHECK_EQ(run_main(abort_read_file_main, &s), 0);
+    size_t after = heap_in_use();
+    if (after > before + 65536)
+        test_failf(__FILE__, __LINE__, "heap grew by %zu bytes", after - before);
+    tmp_remove(&s.d);
+}
+
+/* A read interrupted while its job waits for data: the caller's buffer is
+ * freed the moment the call returns (ASan would catch a late write), a
+ * second buffer is kept to check that it stays untouched, and the data the
+ * interrupted read took is thrown away. Calls on the file stay in order:
+ * the next read runs after the interrupted one. */
+typedef struct late_read {
+    corio_file *f;
+    unsigned char *buf;
+    size_t len;
+} late_read;
+
+static int read_into(void *arg)
+{
+    late_read *l = arg;
+    return (int)corio_file_read(l->f, l->buf, l->len);
+}
+
+/* Inside a task: wait until the FIFO written by `wfd` is empty (a job
+ * read what was in it). */
+static void fifo_wait_drained(int wfd)
+{
+    for (int i = 0; i < 10000; i++) {
+        int n = -1;
+        CHECK_EQ(ioctl(wfd, FIONREAD, &n), 0);
+        if (n == 0)
+            return;
+        corio_sleep(CORIO_MSEC(1));
+    }
+    test_fail(__FILE__, __LINE__, "nobody read the FIFO");
+}
+
+typedef struct kept_read {
+    late_read l;
+    atomic_int entered;
+} kept_read;
+
+static int kept_read_task(void *arg)
+{
+    kept_read *k = arg;
+    atomic_store(&k->entered, 1);
+    return (int)corio_file_read(k->l.f, k->l.buf, k->l.len);
+}
+
+static int interrupted_read_main(void *arg)
+{
+    slow_read *s = arg;
+    corio_file *f;
+    /* O_RDWR: opening a FIFO so does not wait for a writer, and its reads
+     * never see an end: they wait for data. */
+    CHECK_EQ(corio_file_open(s->fifo, O_RDWR, 0, &f), 0);
+    int wfd = open(s->fifo, O_WRONLY | O_CLOEXEC);
+    CHECK(wfd >= 0);
+    late_read freed = {f, malloc(64), 64};
+    int result;
+    CHECK_EQ(corio_timeout_call(CORIO_MSEC(20), read_into, &freed, &result), CORIO_ETIMEDOUT);
+    CHECK_EQ(result, CORIO_ETIMEDOUT);
+    free(freed.buf); /* the job must never write here */
+    unsigned char kept_buf[64];
+    memset(kept_buf, 0xAB, sizeof kept_buf);
+    kept_read kept = {{f, kept_buf, sizeof kept_buf}, 0};
+    corio_task *t;
+    CHECK_EQ(corio_spawn(kept_read_task, &kept, &t), 0);
+    while (!atomic_load(&kept.entered))
+        corio_yield();
+    corio_sleep(CORIO_MSEC(10)); /* in its call, waiting for its job */
+    corio_task_abort(t);
+    CHECK_EQ(join_rc(t), CORIO_ECANCELED);
+    /* Feed the two jobs in flight, one after the other: the calls on the
+     * file run in order, so the first write goes to the first job. */
+    char junk[64];
+    memset(junk, 'j', sizeof junk);
+    CHECK_EQ(write(wfd, junk, 64), 64);
+    fifo_wait_drained(wfd);
+    CHECK_EQ(write(wfd, junk, 64), 64);
+    fifo_wait_drained(wfd);
+    CHECK_EQ(write(wfd, "third", 5), 5);
+    char b[64] = {0};
+    CHECK_EQ(corio_file_read(f, b, sizeof b), 5); /* after both, in order */
+    CHECK(memcmp(b, "third", 5) == 0);
+    for (size_t i = 0; i < sizeof kept_buf; i++)
+        CHECK_EQ(kept_buf[i], 0xAB);
+    close(wfd);
+    CHECK_EQ(corio_file_close(f), 0);
+    return 0;
+}
+
+TEST(fs_interrupted_read_never_writes_the_callers_buffer)
+{
+    slow_read s;
+    tmp_make(&s.d);
+    path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
+    CHECK_EQ(mkfifo(s.fifo, 0600), 0);
+    CHECK_EQ(run_main(interrupted_read_main, &s), 0);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, interrupted_read_main, &s, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    tmp_remove(&s.d);
+}
+
+/* Closing a file while an interrupted read is still blocked in its job:
+ * the fd stays open (its number is not reused) until that read ends. */
+static int close_while_busy_main(void *arg)
+{
+    slow_read *s = arg;
+    corio_file *f;
+    CHECK_EQ(corio_file_open(s->fifo, O_RDWR, 0, &f), 0);
+    int fd = corio_file_raw(f);
+    unsigned char b[16];
+    late_read l = {f, b, sizeof b};
+    int result;
+    CHECK_EQ(corio_timeout_call(CORIO_MSEC(10), read_into, &l, &result), CORIO_ETIMEDOUT);
+    CHECK_EQ(corio_file_close(f), 0);
+    CHECK(fcntl(fd, F_GETFD) >= 0); /* still open: the job holds it */
+    int wfd = open(s->fifo, O_WRONLY | O_CLOEXEC);
+    CHECK(wfd >= 0);
+    CHECK_EQ(write(wfd, "x", 1), 1);
+    close(wfd);
+    for (int i = 0; i < 1000 && fcntl(fd, F_GETFD) >= 0; i++)
+        corio_sleep(CORIO_MSEC(1));
+    CHECK_EQ(fcntl(fd, F_GETFD), -1); /* closed by the job's end */
+    return 0;
+}
+
+TEST(fs_close_waits_for_an_interrupted_call_to_end)
+{
+    slow_read s;
+    tmp_make(&s.d);
+    path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
+    CHECK_EQ(mkfifo(s.fifo, 0600), 0);
+    CHECK_EQ(run_main(close_while_busy_main, &s), 0);
+    tmp_remove(&s.d);
+}
+
+/* A cancelled task's calls return CORIO_ECANCELED before doing anything. */
+static int cancelled_calls(void *arg)
+{
+    tmpdir *d = arg;
+    corio_sleep(CORIO_SEC(30)); /* aborted here */
+    char p[128];
+    path_in(p, sizeof p, d, "never");
+    CHECK_EQ(corio_fs_write_file(p, "x", 1), CORIO_ECANCELED);
+    char *buf;
+    size_t len;
+    CHECK_EQ(corio_fs_read_file(p, &buf, &len), CORIO_ECANCELED);
+    CHECK_EQ(corio_fs_mkdir(p, 0755), CORIO_ECANCELED);
+    struct stat st;
+    CHECK_EQ(corio_fs_metadata(p, &st), -ECANCELED);
+    return 0;
+}
+
+static int cancelled_main(void *arg)
+{
+    tmpdir *d = arg;
+    corio_task *t;
+    CHECK_EQ(corio_spawn(cancelled_calls, d, &t), 0);
+    corio_sleep(CORIO_MSEC(5));
+    corio_task_abort(t);
+    CHECK_EQ(join_rc(t), 0);
+    char p[128];
+    path_in(p, sizeof p, d, "never");
+    struct stat st;
+    CHECK_EQ(corio_fs_metadata(p, &st), -ENOENT); /* nothing was made */
+    return 0;
+}
+
+TEST(fs_calls_in_a_cancelled_task_do_nothing)
+{
+    tmpdir d;
+    tmp_make(&d);
+    CHECK_EQ(run_main(cancelled_main, &d), 0);
+    tmp_remove(&d);
+}
+
+/* ---- stress --------------------------------------------------------------------------------- */
+
+typedef struct stress {
+    tmpdir d;
+    corio_file *shared; /* every task pwrites its own block, then preads it */
+    atomic_int done, interrupted;
+} stress;
+
+typedef struct stress_arg {
+    stress *s;
+    int id;
+} stress_arg;
+
+#define BLOCK 512
+
+static int stress_task(void *arg)
+{
+    stress_arg *a = arg;
+    stress *s = a->s;
+    char p[128], name[32];
+    snprintf(name, sizeof name, "t%d", a->id);
+    path_in(p, sizeof p, &s->d, name);
+    unsigned char data[BLOCK], back[BLOCK];
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < BLOCK; i++)
+            data[i] = pattern(i + (size_t)a->id * 7 + (size_t)round);
+        size_t len = 1 + (size_t)(a->id * 37 + round * 101) % BLOCK;
+        int rc = corio_fs_write_file(p, data, len);
+        if (rc < 0)
+            goto interrupted;
+        char *buf;
+        size_t n;
+        rc = corio_fs_read_file(p, &buf, &n);
+        if (rc < 0)
+            goto interrupted;
+        CHECK_EQ(n, len);
+        CHECK(memcmp(buf, data, len) == 0);
+        free(buf);
+        off_t off = (off_t)a->id * BLOCK;
+        ssize_t w = corio_file_pwrite(s->shared, data, BLOCK, off);
+        if (w < 0)
+            goto interrupted;
+        CHECK_EQ(w, BLOCK);
+        ssize_t r = corio_file_pread(s->shared, back, BLOCK, off);
+        if (r < 0)
+            goto interrupted;
+        CHECK_EQ(r, BLOCK);
+        CHECK(memcmp(back, data, BLOCK) == 0);
+    }
+    atomic_fetch_add(&s->done, 1);
+    return 0;
+interrupted:
+    CHECK(corio_task_is_cancelled(corio_task_current()));
+    atomic_fetch_add(&s->interrupted, 1);
+    return 0;
+}
+
+static int stress_main(void *arg)
+{
+    stress *s = arg;
+    int n = SCALE(400, 150, 60);
+    char p[128];
+    path_in(p, sizeof p, &s->d, "shared");
+    CHECK_EQ(corio_file_open(p, O_RDWR | O_CREAT, 0600, &s->shared), 0);
+    stress_arg *args = calloc((size_t)n, sizeof *args);
+    corio_task **ts = calloc((size_t)n, sizeof *ts);
+    for (int i = 0; i < n; i++) {
+        args[i] = (stress_arg){s, i};
+        CHECK_EQ(corio_spawn(stress_task, &args[i], &ts[i]), 0);
+    }
+    /* abort every fifth at some point of its work */
+    for (int i = 0; i < n; i += 5) {
+        if (i % 3 == 0)
+            corio_yield();
+        corio_task_abort(ts[i]);
+    }
+    int not_run = 0;
+    for (int i = 0; i < n; i++)
+        if (join_rc(ts[i]) == CORIO_ECANCELED)
+            not_run++; /* aborted before it ever ran */
+    CHECK_EQ(atomic_load(&s->done) + atomic_load(&s->interrupted) + not_run, n);
+    CHECK(atomic_load(&s->done) >= n * 4 / 5);
+    CHECK_EQ(corio_file_close(s->shared), 0);
+    free(args);
+    free(ts);
+    return 0;
+}
+
+TEST_SLOW(fs_stress_multi_thread_with_aborts)
+{
+    stress s = {0};
+    tmp_make(&s.d);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, stress_main, &s, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    tmp_remove(&s.d);
+}
+
+/* ---- shutdown -------------------------------------------------------------------------------- */
+
+/* With one pool thread, blocked in a read of the file, a second call on the
+ * same file stays queued; the runtime is shut down with a deadline: the
+ * queued job never runs (its caller gets an error), the shutdown does not
+ * wait on the file's turns, and once the blocked read ends the file serves
+ * its next call as usual. */
+typedef struct shut {
+    corio_file *f;
+    atomic_int entered;
+} shut;
+
+static int blocked_read(void *arg)
+{
+    shut *s = arg;
+    char b[8];
+    atomic_fetch_add(&s->entered, 1);
+    return (int)corio_file_read(s->f, b, sizeof b);
+}
+
+static int shut_main(void *arg)
+{
+    shut *s = arg;
+    corio_task *t;
+    CHECK_EQ(corio_spawn(blocked_read, s, &t), 0);
+    corio_task_release(t);
+    corio_sleep(CORIO_MSEC(20)); /* its job holds the only pool thread */
+    CHECK_EQ(corio_spawn(blocked_read, s, &t), 0);
+    corio_task_release(t);
+    corio_sleep(CORIO_MSEC(20)); /* its job is queued */
+    CHECK_EQ(atomic_load(&s->entered), 2);
+    return 0;
+}
+
+TEST(fs_shutdown_skips_queued_calls_without_waiting)
+{
+    slow_read sr;
+    tmp_make(&sr.d);
+    path_in(sr.fifo, sizeof sr.fifo, &sr.d, "fifo");
+    CHECK_EQ(mkfifo(sr.fifo, 0600), 0);
+    shut s = {0};
+    CHECK_EQ(corio_file_open(sr.fifo, O_RDWR, 0, &s.f), 0); /* plain code */
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    b.max_blocking_threads = 1;
+    corio_rt *rt;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, shut_main, &s, &rc), 0);
+    CHECK_EQ(rc, 0);
+    double t0 = mono_ms();
+    CHECK_EQ(corio_rt_shutdown_timeout(rt, CORIO_MSEC(50)), CORIO_ETIMEDOUT);
+    CHECK(mono_ms() - t0 < 1000);
+    /* End the blocked read; then a plain read is served in its turn. */
+    int wfd = open(sr.fifo, O_WRONLY | O_CLOEXEC);
+    CHECK(wfd >= 0);
+    CHECK_EQ(write(wfd, "a", 1), 1);
+    sleep_ms(20);
+    CHECK_EQ(write(wfd, "b", 1), 1);
+    char c = 0;
+    CHECK_EQ(corio_file_read(s.f, &c, 1), 1);
+    CHECK_EQ(c, 'b');
+    close(wfd);
+    CHECK_EQ(corio_file_close(s.f), 0);
+    sleep_ms(50); /* the abandoned pool's thread exits and frees the pool */
+    tmp_remove(&sr.d);
+}
