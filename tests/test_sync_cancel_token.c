@@ -59,13 +59,13 @@ TEST(sync_cancel_token_null)
     corio_cancel_token_cancel(NULL);
     CHECK(!corio_cancel_token_is_cancelled(NULL));
     CHECK_EQ(corio_cancel_token_wait(NULL), -EINVAL);
-    corio_cancel_token_fut_init(NULL, root);
-    corio_cancel_token_fut f;
-    corio_cancel_token_fut_init(&f, NULL);
+    corio_cancel_token_wait_fut_init(NULL, root);
+    corio_cancel_token_wait_fut f;
+    corio_cancel_token_wait_fut_init(&f, NULL);
     corio_waker nw = corio_waker_noop();
     CHECK_EQ(poll_with(&f.base, &nw), CORIO_READY);
     CHECK_EQ(f.base.result, -EINVAL);
-    CHECK_EQ(sizeof(corio_cancel_token_fut), 72);
+    CHECK_EQ(sizeof(corio_cancel_token_wait_fut), 72);
     corio_cancel_token_release(root);
 }
 
@@ -75,9 +75,9 @@ TEST(sync_cancel_token_cancel_wakes_waiters)
     CHECK(!corio_cancel_token_is_cancelled(tok));
     cw_target t1, t2;
     corio_waker w1 = cw_new(&t1), w2 = cw_new(&t2);
-    corio_cancel_token_fut f1, f2, f3;
-    corio_cancel_token_fut_init(&f1, tok);
-    corio_cancel_token_fut_init(&f2, tok);
+    corio_cancel_token_wait_fut f1, f2, f3;
+    corio_cancel_token_wait_fut_init(&f1, tok);
+    corio_cancel_token_wait_fut_init(&f2, tok);
     CHECK_EQ(poll_with(&f1.base, &w1), CORIO_PENDING);
     CHECK_EQ(poll_with(&f2.base, &w2), CORIO_PENDING);
     CHECK_EQ(poll_with(&f1.base, &w1), CORIO_PENDING); /* polled again */
@@ -94,7 +94,7 @@ TEST(sync_cancel_token_cancel_wakes_waiters)
     /* Cancelling again does nothing; later waits finish at once. */
     corio_cancel_token_cancel(tok);
     CHECK(corio_cancel_token_is_cancelled(tok));
-    corio_cancel_token_fut_init(&f3, tok);
+    corio_cancel_token_wait_fut_init(&f3, tok);
     CHECK_EQ(poll_with(&f3.base, &w1), CORIO_READY);
     CHECK_EQ(f3.base.result, 0);
     CHECK_EQ(corio_cancel_token_wait(tok), 0); /* plain code: no waiting */
@@ -113,10 +113,10 @@ TEST(sync_cancel_token_tree)
     corio_cancel_token *a11 = new_child(a1);
     cw_target ta11, tb, troot;
     corio_waker wa11 = cw_new(&ta11), wb = cw_new(&tb), wroot = cw_new(&troot);
-    corio_cancel_token_fut fa11, fb, froot;
-    corio_cancel_token_fut_init(&fa11, a11);
-    corio_cancel_token_fut_init(&fb, b);
-    corio_cancel_token_fut_init(&froot, root);
+    corio_cancel_token_wait_fut fa11, fb, froot;
+    corio_cancel_token_wait_fut_init(&fa11, a11);
+    corio_cancel_token_wait_fut_init(&fb, b);
+    corio_cancel_token_wait_fut_init(&froot, root);
     CHECK_EQ(poll_with(&fa11.base, &wa11), CORIO_PENDING);
     CHECK_EQ(poll_with(&fb.base, &wb), CORIO_PENDING);
     CHECK_EQ(poll_with(&froot.base, &wroot), CORIO_PENDING);
@@ -259,8 +259,8 @@ TEST(sync_cancel_token_deep_and_wide_trees)
             chain[i] = new_child(chain[i - 1]);
         cw_target tw;
         corio_waker w = cw_new(&tw);
-        corio_cancel_token_fut f;
-        corio_cancel_token_fut_init(&f, chain[depth - 1]);
+        corio_cancel_token_wait_fut f;
+        corio_cancel_token_wait_fut_init(&f, chain[depth - 1]);
         CHECK_EQ(poll_with(&f.base, &w), CORIO_PENDING);
         if (round == 1) {
             /* Release the middle of the chain first: adoption keeps it
@@ -396,8 +396,8 @@ static int interrupted_main(void *arg)
 {
     corio_cancel_token *tok = new_token();
     /* Timeout on the future form. */
-    corio_cancel_token_fut f;
-    corio_cancel_token_fut_init(&f, tok);
+    corio_cancel_token_wait_fut f;
+    corio_cancel_token_wait_fut_init(&f, tok);
     CHECK_EQ(corio_timeout(&f.base, CORIO_MSEC(5)), CORIO_ETIMEDOUT);
     /* A deadline scope. */
     int res = 0;
@@ -419,7 +419,7 @@ static int interrupted_main(void *arg)
     corio_cancel_token_cancel(tok);
     CHECK_EQ(corio_task_join(t, &res), 0);
     CHECK_EQ(res, 0);
-    corio_cancel_token_fut_init(&f, tok);
+    corio_cancel_token_wait_fut_init(&f, tok);
     CHECK_EQ(corio_timeout(&f.base, CORIO_MSEC(50)), 0);
     CHECK_EQ(f.base.result, 0);
     /* A cancelled task: CORIO_ECANCELED even from a cancelled token (the
@@ -516,8 +516,8 @@ static void storm_body(storm_ctx *c, unsigned seed, bool in_task)
         }
         if (in_task && (r & 96) == 96 && nheld) {
             /* Wait a little on a held token: woken by the cancel, or not. */
-            corio_cancel_token_fut f;
-            corio_cancel_token_fut_init(&f, held[0]);
+            corio_cancel_token_wait_fut f;
+            corio_cancel_token_wait_fut_init(&f, held[0]);
             int rc = corio_timeout(&f.base, CORIO_USEC(r % 100));
             CHECK(rc == 0 || rc == CORIO_ETIMEDOUT);
             if (rc == 0)

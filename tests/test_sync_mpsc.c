@@ -32,7 +32,7 @@ TEST(sync_mpsc_new_rejects_bad_arguments)
     CHECK_EQ(corio_mpsc_capacity(NULL), 0);
     corio_mpsc_tx_release(NULL);
     corio_mpsc_rx_release(NULL);
-    corio_mpsc_close(NULL);
+    corio_mpsc_rx_close(NULL);
     CHECK_EQ(corio_mpsc_new(8, 3, &tx, &rx), 0);
     CHECK_EQ(corio_mpsc_capacity(rx), 3);
     CHECK_EQ(corio_mpsc_send(tx, NULL), -EINVAL);
@@ -95,7 +95,7 @@ TEST(sync_mpsc_receiver_close_fails_sends_keeps_messages)
     int a = 7, v;
     CHECK(!corio_mpsc_tx_is_closed(tx));
     CHECK_EQ(corio_mpsc_send(tx, &a), 0);
-    corio_mpsc_close(rx);
+    corio_mpsc_rx_close(rx);
     CHECK(corio_mpsc_tx_is_closed(tx));
     CHECK_EQ(corio_mpsc_send(tx, &a), CORIO_ECLOSED);
     CHECK_EQ(corio_mpsc_try_send(tx, &a), CORIO_ECLOSED);
@@ -385,7 +385,7 @@ static int closer_main(void *arg)
     corio_task *a;
     CHECK_EQ(corio_spawn(blocked_sender, &p, &a), 0);
     CHECK_EQ(corio_yield(), 0);
-    corio_mpsc_close(p.rx); /* the waiting send fails */
+    corio_mpsc_rx_close(p.rx); /* the waiting send fails */
     int ra = 0;
     CHECK_EQ(corio_task_join(a, &ra), 0);
     CHECK_EQ(ra, CORIO_ECLOSED);

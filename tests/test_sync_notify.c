@@ -22,8 +22,8 @@
  * gets). */
 static int wait_within(corio_notify *n, int ms)
 {
-    corio_notify_fut f;
-    corio_notify_fut_init(&f, n);
+    corio_notify_wait_fut f;
+    corio_notify_wait_fut_init(&f, n);
     int rc = corio_timeout(&f.base, CORIO_MSEC(ms));
     if (rc == 0)
         CHECK_EQ(f.base.result, 0);
@@ -81,9 +81,9 @@ static int permit_main(void *arg)
     corio_notify_one(NULL);
     corio_notify_waiters(NULL);
     corio_notify_init(NULL);
-    corio_notify_fut_init(NULL, &n);
-    corio_notify_fut f;
-    corio_notify_fut_init(&f, NULL);
+    corio_notify_wait_fut_init(NULL, &n);
+    corio_notify_wait_fut f;
+    corio_notify_wait_fut_init(&f, NULL);
     CHECK_EQ(corio_await(&f.base), 0);
     CHECK_EQ(f.base.result, -EINVAL);
     /* static initialiser */
@@ -124,17 +124,17 @@ static int waiters_main(void *arg)
 
     /* a future initialised before the call but polled after completes;
      * one initialised after the call does not */
-    corio_notify_fut before, after;
-    corio_notify_fut_init(&before, &n);
+    corio_notify_wait_fut before, after;
+    corio_notify_wait_fut_init(&before, &n);
     corio_notify_waiters(&n);
-    corio_notify_fut_init(&after, &n);
+    corio_notify_wait_fut_init(&after, &n);
     CHECK_EQ(corio_timeout(&before.base, CORIO_MSEC(1000)), 0);
     CHECK_EQ(before.base.result, 0);
     CHECK_EQ(corio_timeout(&after.base, CORIO_MSEC(10)), CORIO_ETIMEDOUT);
     /* a stored permit is left alone by notify_waiters, and a future that
      * completes through notify_waiters does not consume it */
     corio_notify_one(&n);
-    corio_notify_fut_init(&before, &n);
+    corio_notify_wait_fut_init(&before, &n);
     corio_notify_waiters(&n);
     CHECK_EQ(corio_await(&before.base), 0);
     CHECK(wait_within(&n, 1000)); /* the permit */
@@ -155,12 +155,12 @@ TEST(sync_notify_fut_by_hand)
     cw_target ta, tb, tc;
     corio_waker wa = cw_new(&ta), wb = cw_new(&tb), wc = cw_new(&tc);
     corio_context ca = {&wa}, cb = {&wb}, cc = {&wc};
-    corio_notify_fut fa, fb, fc;
+    corio_notify_wait_fut fa, fb, fc;
 
     /* FIFO: a, b, c queue; notify_one wakes a only */
-    corio_notify_fut_init(&fa, &n);
-    corio_notify_fut_init(&fb, &n);
-    corio_notify_fut_init(&fc, &n);
+    corio_notify_wait_fut_init(&fa, &n);
+    corio_notify_wait_fut_init(&fb, &n);
+    corio_notify_wait_fut_init(&fc, &n);
     CHECK_EQ(corio_future_poll(&fa.base, &ca), CORIO_PENDING);
     CHECK_EQ(corio_future_poll(&fb.base, &cb), CORIO_PENDING);
     CHECK_EQ(corio_future_poll(&fc.base, &cc), CORIO_PENDING);
@@ -179,29 +179,29 @@ TEST(sync_notify_fut_by_hand)
     corio_notify_one(&n);
     CHECK_EQ(atomic_load(&tc.wakes), 1);
     corio_future_drop(&fc.base);
-    corio_notify_fut_init(&fa, &n);
+    corio_notify_wait_fut_init(&fa, &n);
     CHECK_EQ(corio_future_poll(&fa.base, &ca), CORIO_READY); /* the permit */
-    corio_notify_fut_init(&fa, &n);
+    corio_notify_wait_fut_init(&fa, &n);
     CHECK_EQ(corio_future_poll(&fa.base, &ca), CORIO_PENDING);
     corio_future_drop(&fa.base); /* queued, dropped: nothing passed on */
     CHECK_EQ(atomic_load(&ta.refs), 1);
 
     /* notify_waiters: a and b queued, c initialised before but not polled,
      * then d initialised after, polled: it stays */
-    corio_notify_fut fd;
+    corio_notify_wait_fut fd;
     cw_target td;
     corio_waker wd = cw_new(&td);
     corio_context cd = {&wd};
-    corio_notify_fut_init(&fa, &n);
-    corio_notify_fut_init(&fb, &n);
-    corio_notify_fut_init(&fc, &n);
+    corio_notify_wait_fut_init(&fa, &n);
+    corio_notify_wait_fut_init(&fb, &n);
+    corio_notify_wait_fut_init(&fc, &n);
     CHECK_EQ(corio_future_poll(&fa.base, &ca), CORIO_PENDING);
     CHECK_EQ(corio_future_poll(&fb.base, &cb), CORIO_PENDING);
     int wa0 = atomic_load(&ta.wakes), wb0 = atomic_load(&tb.wakes);
     corio_notify_waiters(&n);
     CHECK_EQ(atomic_load(&ta.wakes), wa0 + 1);
     CHECK_EQ(atomic_load(&tb.wakes), wb0 + 1);
-    corio_notify_fut_init(&fd, &n);
+    corio_notify_wait_fut_init(&fd, &n);
     CHECK_EQ(corio_future_poll(&fd.base, &cd), CORIO_PENDING);
     CHECK_EQ(corio_future_poll(&fc.base, &cc), CORIO_READY);
     CHECK_EQ(corio_future_poll(&fa.base, &ca), CORIO_READY);
@@ -209,7 +209,7 @@ TEST(sync_notify_fut_by_hand)
     corio_future_drop(&fb.base);
     CHECK_EQ(atomic_load(&td.wakes), 0);
     /* and nothing was stored */
-    corio_notify_fut_init(&fa, &n);
+    corio_notify_wait_fut_init(&fa, &n);
     CHECK_EQ(corio_future_poll(&fa.base, &ca), CORIO_PENDING);
     corio_notify_one(&n); /* d first (FIFO) */
     CHECK_EQ(atomic_load(&td.wakes), 1);
@@ -509,8 +509,8 @@ static int pp_b(void *arg)
 static void cv_wait(pingpong *pp, long want)
 {
     for (;;) {
-        corio_notify_fut f;
-        corio_notify_fut_init(&f, &pp->cv);
+        corio_notify_wait_fut f;
+        corio_notify_wait_fut_init(&f, &pp->cv);
         if (atomic_load(&pp->turn) == want)
             return;
         CHECK_EQ(corio_await(&f.base), 0);
@@ -627,8 +627,8 @@ static int race_waiter(void *arg)
     unsigned x = (unsigned)corio_task_id(corio_task_current()) * 2654435761u;
     while (!atomic_load(&r->stop)) {
         x = x * 1103515245u + 12345u;
-        corio_notify_fut f;
-        corio_notify_fut_init(&f, &r->n);
+        corio_notify_wait_fut f;
+        corio_notify_wait_fut_init(&f, &r->n);
         int rc = corio_timeout(&f.base, CORIO_USEC((x >> 16) % 100));
         if (rc == 0)
             atomic_fetch_add(&r->got, 1);

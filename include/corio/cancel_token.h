@@ -4,7 +4,7 @@
  * A token starts uncancelled; corio_cancel_token_cancel cancels it, once
  * and for good (later calls do nothing). Anyone holding it may ask
  * corio_cancel_token_is_cancelled, or wait for the cancellation with
- * corio_cancel_token_wait (or race a corio_cancel_token_fut against the
+ * corio_cancel_token_wait (or race a corio_cancel_token_wait_fut against the
  * work in a select). It is how a program tells many tasks "stop" without
  * aborting them: each picks its own moment and unwinds on its own terms
  * (corio_task_abort, by contrast, interrupts the task's next await).
@@ -23,7 +23,7 @@
  * corio_cancel_token_release, exactly once. When the last handle goes, the
  * token is unlinked from its tree and freed (a server that makes a child
  * per request and releases it after keeps nothing per finished request).
- * A corio_cancel_token_fut borrows the handle it was made from, which must
+ * A corio_cancel_token_wait_fut borrows the handle it was made from, which must
  * stay held until the future is finished or dropped.
  *
  * Fairness: a cancel wakes every waiter of every token it reaches at once;
@@ -47,7 +47,7 @@
  * Threads: every function may be called from any thread. corio_cancel_
  * token_wait suspends a coroutine task; called from plain code (a thread
  * that runs no task) it blocks that thread. A stackless task's poll
- * function polls a corio_cancel_token_fut instead.
+ * function polls a corio_cancel_token_wait_fut instead.
  *
  * Memory: 88 bytes per token (one allocation each, by new and child); the
  * root of a tree stays allocated until its last descendant is released
@@ -109,14 +109,15 @@ CORIO_API int corio_cancel_token_wait(corio_cancel_token *tok);
  * corio_timeout: its result is 0 once the token is cancelled, or -EINVAL
  * for a NULL token. It borrows `tok`. Dropping it unfinished just takes it
  * off the token's queue. 72 bytes. */
-typedef struct corio_cancel_token_fut {
+typedef struct corio_cancel_token_wait_fut {
     corio_future base;
     corio_cancel_token *token;
     corio_waiter_ w_;
-} corio_cancel_token_fut;
+} corio_cancel_token_wait_fut;
 
 /* Initialise (lazy). Does nothing for a NULL f. */
-CORIO_API void corio_cancel_token_fut_init(corio_cancel_token_fut *f, corio_cancel_token *tok);
+CORIO_API void corio_cancel_token_wait_fut_init(corio_cancel_token_wait_fut *f,
+                                               corio_cancel_token *tok);
 
 #ifdef __cplusplus
 }

@@ -17,7 +17,7 @@
  *
  * Close: the channel closes when every sender has been released (the
  * receiver then receives what is left, then CORIO_ECLOSED), or when the
- * receiver closes it (corio_mpsc_close: sends fail with CORIO_ECLOSED from
+ * receiver closes it (corio_mpsc_rx_close: sends fail with CORIO_ECLOSED from
  * then on, also those waiting; what is inside can still be received) or is
  * released (what is inside goes to the drop function).
  *
@@ -126,7 +126,7 @@ CORIO_API int corio_mpsc_try_recv(corio_mpsc_rx *rx, void *out);
 /* Close from the receiving side: every send fails from now on (waiting
  * ones too, with CORIO_ECLOSED); messages inside can still be received.
  * Does nothing for NULL. */
-CORIO_API void corio_mpsc_close(corio_mpsc_rx *rx);
+CORIO_API void corio_mpsc_rx_close(corio_mpsc_rx *rx);
 
 /* Give the receiver back: the channel closes, and messages inside go to
  * the drop function. Does nothing for NULL. */

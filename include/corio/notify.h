@@ -9,7 +9,7 @@
  * calls before a wait still make one), which the next wait consumes and
  * returns at once, so a notify that comes just before the wait is never
  * lost. corio_notify_waiters stores nothing: it wakes the waits that have
- * begun, and every corio_notify_fut initialised before the call, even if
+ * begun, and every corio_notify_wait_fut initialised before the call, even if
  * it had not been polled yet (so "init the future, check the condition,
  * await the future" cannot miss a notify_waiters in between).
  *
@@ -55,7 +55,7 @@ CORIO_API void corio_notify_init(corio_notify *n);
  * never waits. Does nothing for NULL. */
 CORIO_API void corio_notify_one(corio_notify *n);
 
-/* Wake every waiter now (and every corio_notify_fut initialised before
+/* Wake every waiter now (and every corio_notify_wait_fut initialised before
  * this call); store no permit. Any thread, never waits. Does nothing for
  * NULL. */
 CORIO_API void corio_notify_waiters(corio_notify *n);
@@ -67,15 +67,15 @@ CORIO_API void corio_notify_waiters(corio_notify *n);
 CORIO_API int corio_notify_wait(corio_notify *n);
 
 /* The future form. Its result: 0, or -EINVAL for a NULL notify. */
-typedef struct corio_notify_fut {
+typedef struct corio_notify_wait_fut {
     corio_future base;
     corio_notify *notify;
     corio_waiter_ w_;
-} corio_notify_fut;
+} corio_notify_wait_fut;
 
 /* Also records how many notify_waiters calls there have been, so the
  * future completes if one comes before its first poll. */
-CORIO_API void corio_notify_fut_init(corio_notify_fut *f, corio_notify *n);
+CORIO_API void corio_notify_wait_fut_init(corio_notify_wait_fut *f, corio_notify *n);
 
 #ifdef __cplusplus
 }

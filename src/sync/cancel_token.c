@@ -269,7 +269,7 @@ bool corio_cancel_token_is_cancelled(const corio_cancel_token *tok)
 
 static corio_poll ct_poll(corio_future *base, corio_context *cx)
 {
-    corio_cancel_token_fut *f = (corio_cancel_token_fut *)base;
+    corio_cancel_token_wait_fut *f = (corio_cancel_token_wait_fut *)base;
     corio_cancel_token *t = f->token;
     switch (waiter_state(&f->w_)) {
     case W_CLOSED:
@@ -309,7 +309,7 @@ ready:
 
 static void ct_drop(corio_future *base)
 {
-    corio_cancel_token_fut *f = (corio_cancel_token_fut *)base;
+    corio_cancel_token_wait_fut *f = (corio_cancel_token_wait_fut *)base;
     corio_cancel_token *t = f->token;
     if (waiter_state(&f->w_) == W_QUEUED) {
         waitq_lock(&t->wq);
@@ -323,7 +323,7 @@ static void ct_drop(corio_future *base)
 
 static const corio_future_vtable ct_vtable = {ct_poll, ct_drop};
 
-void corio_cancel_token_fut_init(corio_cancel_token_fut *f, corio_cancel_token *tok)
+void corio_cancel_token_wait_fut_init(corio_cancel_token_wait_fut *f, corio_cancel_token *tok)
 {
     if (!f)
         return;
@@ -343,8 +343,8 @@ int corio_cancel_token_wait(corio_cancel_token *tok)
         sync_ready(ctx);
         return 0;
     }
-    corio_cancel_token_fut f;
-    corio_cancel_token_fut_init(&f, tok);
+    corio_cancel_token_wait_fut f;
+    corio_cancel_token_wait_fut_init(&f, tok);
     int rc = sync_wait(&f.base);
     return rc ? rc : f.base.result;
 }

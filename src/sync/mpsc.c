@@ -636,7 +636,7 @@ SYNC_COPY_ENTRY ssize_t corio_mpsc_recv_many(corio_mpsc_rx *rx, void *out, size_
     return recv_wait(rx, out, max);
 }
 
-void corio_mpsc_close(corio_mpsc_rx *rx)
+void corio_mpsc_rx_close(corio_mpsc_rx *rx)
 {
     mpsc *c = of_rx(rx);
     if (!c)
@@ -654,7 +654,7 @@ void corio_mpsc_rx_release(corio_mpsc_rx *rx)
     mpsc *c = of_rx(rx);
     if (!c)
         return;
-    corio_mpsc_close(rx);
+    corio_mpsc_rx_close(rx);
     /* Closed: nothing is written any more and only we move head, so the
      * messages left can be dropped without the lock (the drop function is
      * the user's and may take long). */

@@ -116,7 +116,7 @@ void corio_notify_waiters(corio_notify *n)
 
 static corio_poll nf_poll(corio_future *base, corio_context *cx)
 {
-    corio_notify_fut *f = (corio_notify_fut *)base;
+    corio_notify_wait_fut *f = (corio_notify_wait_fut *)base;
     corio_notify *n = f->notify;
     switch (waiter_state(&f->w_)) {
     case W_GRANTED:
@@ -175,7 +175,7 @@ ready:
 
 static void nf_drop(corio_future *base)
 {
-    corio_notify_fut *f = (corio_notify_fut *)base;
+    corio_notify_wait_fut *f = (corio_notify_wait_fut *)base;
     corio_notify *n = f->notify;
     unsigned st = waiter_state(&f->w_);
     if (st == W_IDLE || st == W_WOKEN) {
@@ -199,7 +199,7 @@ static void nf_drop(corio_future *base)
 
 static const corio_future_vtable nf_vtable = {nf_poll, nf_drop};
 
-void corio_notify_fut_init(corio_notify_fut *f, corio_notify *n)
+void corio_notify_wait_fut_init(corio_notify_wait_fut *f, corio_notify *n)
 {
     if (!f)
         return;
@@ -217,8 +217,8 @@ int corio_notify_wait(corio_notify *n)
     int ctx = sync_enter();
     if (ctx < 0)
         return ctx;
-    corio_notify_fut f;
-    corio_notify_fut_init(&f, n);
+    corio_notify_wait_fut f;
+    corio_notify_wait_fut_init(&f, n);
     int rc = sync_wait(&f.base);
     return rc ? rc : f.base.result;
 }
