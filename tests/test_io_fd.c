@@ -21,6 +21,14 @@ static void make_pipe(int p[2])
 
 /* ---- opening ---------------------------------------------------------------- */
 
+/* A blocking-pool job is plain code: it cannot register fds. */
+static int open_in_pool_job(void *arg)
+{
+    int *p = arg;
+    corio_fd *f;
+    return corio_fd_open(p[0], &f);
+}
+
 static int open_errors_main(void *arg)
 {
     (void)arg;
@@ -40,6 +48,14 @@ static int open_errors_main(void *arg)
     int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     CHECK_EQ(corio_fd_open(dir, &f), -EPERM);
     close(dir);
+    corio_task *job;
+    int p2[2], jr = 0;
+    make_pipe(p2);
+    CHECK_EQ(corio_spawn_blocking(open_in_pool_job, p2, &job), 0);
+    CHECK_EQ(corio_task_join(job, &jr), 0);
+    CHECK_EQ(jr, CORIO_EWRONGCTX);
+    close(p2[0]);
+    close(p2[1]);
     CHECK_EQ(corio_fd_open(p[0], &f), 0);
     CHECK(fcntl(p[0], F_GETFL) & O_NONBLOCK);
     CHECK_EQ(corio_fd_raw(f), p[0]);

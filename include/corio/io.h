@@ -72,14 +72,14 @@ enum {
 };
 
 /* Make `fd` async: set O_NONBLOCK on it and register it with the driver of
- * the calling task's runtime (or, from a blocking-pool thread, that pool's
- * runtime). The corio_fd owns the fd from then on. Returns 0 and *out, or:
+ * the calling task's runtime (a stackless task's too; not from plain code,
+ * blocking-pool jobs included). The corio_fd owns the fd from then on. Returns 0 and *out, or:
  *   -EINVAL          fd < 0, or out is NULL;
  *   -EPERM           the fd cannot be watched for readiness (a regular
  *                    file or a directory);
  *   -EBADF           fd is not open;
  *   -ENOMEM          out of memory;
- *   CORIO_EWRONGCTX  no runtime: plain code outside corio_rt_block_on;
+ *   CORIO_EWRONGCTX  not in a task: plain code (a blocking-pool job too);
  *   CORIO_ESHUTDOWN  the runtime is shutting down.
  * On error the fd is left as it was (still the caller's). */
 CORIO_API int corio_fd_open(int fd, corio_fd **out);

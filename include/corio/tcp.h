@@ -66,8 +66,8 @@ typedef struct corio_tcp_listen_opts {
 /* Listen on `addr` (a numeric address or a host name: every address it
  * resolves to is tried in turn, the first that binds is used) with
  * SO_REUSEADDR (a restarted server binds at once, despite connections of
- * the old one in TIME_WAIT). Inside a task, or in plain code inside a
- * runtime's blocking pool; it waits only to resolve a name. Returns 0 and
+ * the old one in TIME_WAIT). Inside a task; it waits only to resolve a
+ * name. Returns 0 and
  * *out, or -EINVAL (NULL, malformed address), -EADDRINUSE, -EACCES (a
  * privileged port), -EADDRNOTAVAIL (not this host's address), -EMFILE,
  * CORIO_ENOHOST, CORIO_EWRONGCTX (no runtime), CORIO_ESHUTDOWN. */

@@ -75,8 +75,7 @@ typedef struct corio_udp corio_udp;
  * "[::]:5353", "0.0.0.0:0") or a host name ("localhost:0"; every address
  * it resolves to is tried in turn, the first that binds is used). Port 0
  * asks for any free port (corio_udp_local_addr tells which). No
- * SO_REUSEADDR. Inside a task, or in plain code inside a runtime's blocking
- * pool; it waits only to resolve a name. Returns 0 and *out, or -EINVAL
+ * SO_REUSEADDR. Inside a task; it waits only to resolve a name. Returns 0 and *out, or -EINVAL
  * (NULL, malformed address or port), -EADDRINUSE, -EACCES (a privileged
  * port), -EADDRNOTAVAIL (not this host's address), -EMFILE, CORIO_ENOHOST,
  * -EAGAIN (no DNS answer), CORIO_ECANCELED, CORIO_ETIMEDOUT (while

@@ -69,8 +69,7 @@ typedef struct corio_unix corio_unix;
 
 /* Listen on `path` (a file system path or "@abstract") with an accept queue
  * of `backlog` (<= 0: 1024; the system caps it at net.core.somaxconn).
- * Never waits. Inside a task, or in plain code inside a runtime's blocking
- * pool. Returns 0 and *out, or:
+ * Never waits. Inside a task. Returns 0 and *out, or:
  *   -EADDRINUSE      the path exists (any file, a stale socket file too),
  *                    or the abstract name is taken;
  *   -ENAMETOOLONG    longer than CORIO_UNIX_PATH_MAX;
@@ -110,8 +109,7 @@ CORIO_API void corio_unix_accept_fut_init(corio_unix_accept_fut *f, corio_unix_l
 /* Connect to the listener at `path` ("@name" for an abstract one). The
  * kernel connects a Unix socket at once or refuses, so this call never
  * waits (and has no future form); the connection is queued at the
- * listener until it accepts it. Inside a task, or in plain code inside a
- * runtime's blocking pool. Returns 0 and *out, or:
+ * listener until it accepts it. Inside a task. Returns 0 and *out, or:
  *   -ENOENT          no such path (or abstract name: -ECONNREFUSED);
  *   -ECONNREFUSED    nobody listens there (a stale socket file, a file
  *                    that is no socket);

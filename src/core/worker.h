@@ -29,6 +29,7 @@
 #include "core/task.h"
 
 struct wheel;
+struct reactor;
 
 typedef struct worker {
     arch_ctx ctx;          /* the scheduler loop's context */
@@ -42,6 +43,8 @@ typedef struct worker {
     unsigned coop;         /* awaits the running coroutine may complete at
                             * once before one yields (CORIO_COOP_BUDGET at
                             * each resume by the loop) */
+    struct reactor *io;    /* the I/O driver fds opened here register with
+                            * (the io layer's; the core never looks inside) */
     struct wheel *timers;  /* where timers polled here are armed (the time
                             * layer's; the core never looks inside) */
     stack_cache stacks;

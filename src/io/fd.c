@@ -14,7 +14,7 @@
 
 #include "core/coro.h"
 #include "corio/error.h"
-#include "rt/runtime.h"
+#include "core/worker.h"
 
 /* ---- the engine -------------------------------------------------------------- */
 
@@ -108,11 +108,11 @@ ssize_t fd_io(corio_fd *f, uint32_t bits, io_call_fn call, void *arg)
 
 int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out)
 {
-    corio_rt *rt = rt_current();
-    if (!rt)
+    worker *w = worker_current();
+    if (!w || !w->io)
         return CORIO_EWRONGCTX;
     io_reg *g;
-    int rc = io_reg_open(rt->io, fd, size, &g);
+    int rc = io_reg_open(w->io, fd, size, &g);
     if (rc < 0)
         return rc;
     corio_fd *f = (corio_fd *)g;
@@ -123,8 +123,8 @@ int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out)
 
 int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out)
 {
-    corio_rt *rt = rt_current();
-    if (!rt)
+    worker *w = worker_current();
+    if (!w || !w->io)
         return CORIO_EWRONGCTX;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)
@@ -139,7 +139,7 @@ int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out)
     if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
     io_reg *g;
-    int rc = io_reg_open(rt->io, fd, size, &g);
+    int rc = io_reg_open(w->io, fd, size, &g);
     if (rc < 0) {
         if (!(fl & O_NONBLOCK))
             fcntl(fd, F_SETFL, fl);

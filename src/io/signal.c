@@ -36,7 +36,7 @@
 #include "core/coro.h"
 #include "corio/error.h"
 #include "io/reactor.h"
-#include "rt/runtime.h"
+#include "core/worker.h"
 
 #define NSIGS 65 /* 1..64 */
 
@@ -196,12 +196,12 @@ static corio_poll recv_poll(corio_future *base, corio_context *cx)
         return CORIO_READY;
     }
     if (!f->watched_) {
-        corio_rt *rt = rt_current();
-        if (!rt) {
+        worker *w = worker_current();
+        if (!w || !w->io) {
             base->result = CORIO_EWRONGCTX;
             return CORIO_READY;
         }
-        int rc = reactor_shared_reg(rt->io, hub.pipe_r, dispatch);
+        int rc = reactor_shared_reg(w->io, hub.pipe_r, dispatch);
         if (rc < 0) {
             base->result = rc;
             return CORIO_READY;

@@ -334,6 +334,7 @@ int current_thread_build(const corio_rt_builder *b, corio_rt **out)
     stack_cache_init(&c->w.stacks, c->rt.s.stack_size);
     wheel_init(&c->wheel, corio_instant_now());
     int rc = reactor_open(&c->rt.io);
+    c->w.io = c->rt.io;
     if (rc < 0) {
         free(c);
         return rc;

@@ -791,6 +791,7 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
         w->rng = 0x9e3779b9u * (i + 1);
         w->base.sched = &rt->rt.s;
         w->base.timers = &w->wheel;
+        w->base.io = rt->rt.io;
         w->base.budget = rt->event_interval;
         w->gq_left = rt->gq_interval;
         w->ev_left = rt->event_interval;
