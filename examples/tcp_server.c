@@ -95,7 +95,10 @@ static void put(entry *tab, int *len, const char *key, const char *value)
 /* process_request(request, &state).await: writes the response into out. */
 static int process_request(app_state *st, char *line, char *out, size_t cap)
 {
-    char *verb = strtok(line, " "), *key = strtok(NULL, " "), *value = strtok(NULL, "");
+    /* strtok_r: strtok's hidden state would be shared by every task */
+    char *save = NULL;
+    char *verb = strtok_r(line, " ", &save), *key = strtok_r(NULL, " ", &save),
+         *value = strtok_r(NULL, "", &save);
     if (verb && key && strcmp(verb, "GET") == 0 && !value) {
         int rc = corio_mutex_lock(&st->cache_lock);
         if (rc < 0)
