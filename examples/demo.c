@@ -930,7 +930,34 @@ static int echo_stop(void *arg)
     return corio_tcp_listener_close(e->l);
 }
 
-static int demo_echo(const char *self)
+/* The client process, forked while this one has no threads (every
+ * runtime of the sections before is freed, its threads joined), so it may
+ * build a runtime of its own; it learns the port from its stdin. (It is
+ * not exec'd: under an emulator such as qemu-user, the binary could not
+ * be run by the kernel directly.) */
+static void echo_load_child(int to_child[2], int from_child[2], int conns)
+{
+    dup2(to_child[0], 0);
+    dup2(from_child[1], 1);
+    close(to_child[1]);
+    close(from_child[0]);
+    char port[16] = "";
+    for (size_t k = 0; k + 1 < sizeof port; k++) {
+        if (read(0, &port[k], 1) != 1 || port[k] == '\n') {
+            port[k] = '\0';
+            break;
+        }
+    }
+    char n[16], ms[16];
+    snprintf(n, sizeof n, "%d", conns);
+    snprintf(ms, sizeof ms, "%d", sz.echo_ms);
+    char *argv[] = {"demo", "echo-load", port, n, ms, NULL};
+    int rc = echo_load_process(5, argv);
+    fflush(stdout);
+    _exit(rc);
+}
+
+static int demo_echo(void)
 {
     section(8, "TCP echo: a coroutine task per connection, load from a second process");
     struct rlimit rl;
@@ -941,9 +968,18 @@ static int demo_echo(const char *self)
     int conns = sz.echo_conns;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)conns + 64 > rl.rlim_cur)
         conns = (int)rl.rlim_cur - 64;
+    int to_child[2], from_child[2];
+    if (pipe(to_child) < 0 || pipe(from_child) < 0)
+        return 1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        echo_load_child(to_child, from_child, conns);
+    close(to_child[0]);
+    close(from_child[1]);
     corio_rt *rt;
     corio_rt_builder b = corio_rt_builder_multi_thread();
-    if (corio_rt_build(&b, &rt) < 0)
+    if (pid < 0 || corio_rt_build(&b, &rt) < 0)
         return 1;
     echo_server e = {0};
     int res = -1;
@@ -953,25 +989,10 @@ static int demo_echo(const char *self)
         return 1;
     }
     long rss0 = rss_kb();
-    /* The client: this program again, its stdin and stdout on pipes. */
-    int to_child[2], from_child[2];
-    if (pipe(to_child) < 0 || pipe(from_child) < 0)
+    char portline[16];
+    int pl = snprintf(portline, sizeof portline, "%d\n", e.port);
+    if (write(to_child[1], portline, (size_t)pl) != pl)
         return 1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(to_child[0], 0);
-        dup2(from_child[1], 1);
-        close(to_child[1]);
-        close(from_child[0]);
-        char port[16], n[16], ms[16];
-        snprintf(port, sizeof port, "%d", e.port);
-        snprintf(n, sizeof n, "%d", conns);
-        snprintf(ms, sizeof ms, "%d", sz.echo_ms);
-        execl(self, self, "echo-load", port, n, ms, (char *)NULL);
-        _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
     FILE *in = fdopen(from_child[0], "r");
     int up = 0, fails = 0;
     char line[256];
@@ -1073,7 +1094,7 @@ int main(int argc, char **argv)
         return 1;
     }
     fails += demo_every_core(); /* its own runtimes, from plain code */
-    fails += demo_echo(argv[0]);
+    fails += demo_echo();
     printf("\n%s in %.2f s; resident memory now %ld KiB, peak %ld KiB\n", fails ? "FAILED" : "done",
            ms_between(t0, corio_instant_now()) / 1e3, rss_kb(), status_kb("VmHWM:"));
     return fails ? 1 : 0;

@@ -90,6 +90,10 @@ TEST(future_waker_api_semantics)
     corio_waker e2 = CORIO_WAKER_NONE;
     CHECK(corio_waker_will_wake(&empty, &e2));
     CHECK(!corio_waker_will_wake(&empty, &wa));
+    /* a NULL pointer is the empty waker (future.h) */
+    CHECK(corio_waker_will_wake(NULL, NULL));
+    CHECK(corio_waker_will_wake(NULL, &e2));
+    CHECK(!corio_waker_will_wake(&wa, NULL));
 
     corio_waker_drop(&wa);
     corio_waker_drop(&wb);

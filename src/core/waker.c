@@ -44,8 +44,11 @@ void corio_waker_drop(corio_waker *w)
 
 bool corio_waker_will_wake(const corio_waker *a, const corio_waker *b)
 {
-    if (!a || !b)
-        return false;
+    static const corio_waker none = CORIO_WAKER_NONE; /* NULL is the empty waker */
+    if (!a)
+        a = &none;
+    if (!b)
+        b = &none;
     return a->vtable == b->vtable && a->data == b->data;
 }
 
