@@ -328,3 +328,78 @@ TEST_TIMING(time_timeout_call_until)
     CHECK_EQ(corio_timeout_call_until(corio_instant_now(), sleep_on_time, NULL, &res),
              CORIO_EWRONGCTX);
 }
+
+/* ---- a deadline that passes while no await of the body is interrupted ---------- */
+
+/* The body's last await completes (READY) but its cooperative-budget yield
+ * lets the runtime fire the scope's timer before it resumes. No await of
+ * the body returned CORIO_ETIMEDOUT, so the scope reports 0: the budget
+ * yield must not count as delivering the deadline (time.h: "0: fn returned
+ * without any await of it being interrupted by this deadline"). */
+typedef struct budget_case {
+    int awaits_ok, awaits_failed;
+    int spin_ms;
+    int spun; /* the spinner ran: set on the same thread (current-thread rt) */
+} budget_case;
+
+static int budget_spinner(void *arg)
+{
+    budget_case *b = arg;
+    corio_instant end = corio_instant_add(corio_instant_now(), CORIO_MSEC(b->spin_ms));
+    while (corio_instant_now() < end) {
+    }
+    b->spun = 1;
+    return 0;
+}
+
+static int budget_body(void *arg)
+{
+    budget_case *b = arg;
+    int polls = 0;
+    /* Ready awaits until one of them has yielded to the spinner (the
+     * budget-th does), whose 20 ms outlast the 5 ms deadline; stop right
+     * after it, as a body that finished its work would. */
+    for (int i = 0; i < 4 * CORIO_COOP_BUDGET && !b->spun; i++) {
+        ready_fut f;
+        ready_fut_init(&f, &polls);
+        if (corio_await(&f.base) == 0)
+            b->awaits_ok++;
+        else
+            b->awaits_failed++;
+    }
+    return 7;
+}
+
+static int budget_main(void *arg)
+{
+    (void)arg;
+    budget_case b = {0, 0, 20, 0};
+    corio_task *t;
+    CHECK_EQ(corio_spawn(budget_spinner, &b, &t), 0);
+    int result = 0;
+    int scope_rc = corio_timeout_call(CORIO_MSEC(5), budget_body, &b, &result);
+    CHECK_EQ(b.spun, 1);
+    CHECK_EQ(b.awaits_failed, 0);
+    CHECK(b.awaits_ok > 0 && b.awaits_ok <= CORIO_COOP_BUDGET);
+    CHECK_EQ(scope_rc, 0);
+    CHECK_EQ(result, 7);
+    int rc;
+    CHECK_EQ(corio_task_join(t, &rc), 0);
+    /* The scope is gone: awaits work again. */
+    CHECK_EQ(corio_sleep(0), 0);
+    return 0;
+}
+
+TEST(time_timeout_call_budget_yield_past_deadline_is_not_a_timeout)
+{
+    /* event_interval 1: the scheduler turns its timers between any two
+     * polls, so the timer fires while the body sits in its budget yield. */
+    corio_rt_builder bld = corio_rt_builder_current_thread();
+    bld.event_interval = 1;
+    corio_rt *rt;
+    CHECK_EQ(corio_rt_build(&bld, &rt), 0);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, budget_main, NULL, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}

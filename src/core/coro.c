@@ -252,31 +252,40 @@ static inline void take_handoff(coro *c)
 
 /* corio_yield's way back to the scheduler loop, which requeues us (kept
  * out of line: the common yield is the direct switch below). */
-static __attribute__((noinline)) int yield_to_loop(coro *c)
+static __attribute__((noinline)) int yield_to_loop(coro *c, bool check)
 {
     c->t.poll_flags |= TF_YIELDED;
     coro_suspend(c);
     take_handoff(c);
-    return coro_interrupted(c);
+    return check ? coro_interrupted(c) : 0;
 }
 
 /* corio_yield's body, inlined into it and into corio_await's cooperative
  * yield, so that corio_yield keeps the one caller a tight loop of yields
- * may have (LTO then inlines it there). */
-static inline __attribute__((always_inline)) int yield_now(void)
+ * may have (LTO then inlines it there).
+ *
+ * `check`: report an interruption (cancellation, an ended deadline scope)
+ * as corio_yield does. The budget yields of an await that already
+ * completed pass false: checking would mark a scope's deadline as
+ * delivered (coro_interrupted_slow) although no await returned it, and
+ * corio_timeout_call would then report a timeout for a body whose every
+ * await succeeded. The next await checks anyway. */
+static inline __attribute__((always_inline)) int yield_now(bool check)
 {
     worker *w = worker_current();
     if (__builtin_expect(!w || !w->current || !task_is_coro(w->current), 0))
         return CORIO_EWRONGCTX;
     coro *c = (coro *)w->current;
-    int err = coro_interrupted(c);
-    if (err)
-        return err;
+    if (check) {
+        int err = coro_interrupted(c);
+        if (err)
+            return err;
+    }
     corio_task *next = w->sched->vt->yield_next(w, &c->t);
     if (next == &c->t)
         return 0; /* nothing else is ready */
     if (__builtin_expect(!next, 0))
-        return yield_to_loop(c);
+        return yield_to_loop(c, check);
     /* Hand the CPU straight to the next yielded coroutine: one switch
      * instead of two. We are queued already (or handed over below), still
      * RUNNING. */
@@ -292,12 +301,12 @@ static inline __attribute__((always_inline)) int yield_now(void)
     }
     switch_into(&c->ctx, CORO_FAKE_STACK(c), n, true);
     take_handoff(c);
-    return coro_interrupted(c);
+    return check ? coro_interrupted(c) : 0;
 }
 
 int corio_yield(void)
 {
-    return yield_now();
+    return yield_now(true);
 }
 
 int corio_await(corio_future *f)
@@ -320,7 +329,7 @@ int corio_await(corio_future *f)
             worker *w = worker_current();
             if (__builtin_expect(--w->coop == 0, 0)) {
                 w->coop = CORIO_COOP_BUDGET; /* also when nothing else is ready */
-                (void)yield_now();           /* its error shows at the next await */
+                (void)yield_now(false);      /* an interruption shows at the next await */
             }
             return 0;
         }
@@ -341,7 +350,7 @@ void coro_await_ready(void)
     worker *w = worker_current();
     if (__builtin_expect(--w->coop == 0, 0)) {
         w->coop = CORIO_COOP_BUDGET;
-        (void)yield_now(); /* its error shows at the next await */
+        (void)yield_now(false); /* an interruption shows at the next await */
     }
 }
 
