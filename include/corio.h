@@ -73,5 +73,6 @@
 #include "corio/join.h"
 #include "corio/join_set.h"
 #include "corio/select.h"
+#include "corio/stream.h"
 
 #endif

@@ -711,3 +711,26 @@ TEST(example_join_all)
     IN_ORDER("1. process_many_items:", "results[0] = \"Processed 0\"", right,
              "2. the same with a JoinSet", "14 of 14 joined, fastest first: yes");
 }
+
+TEST(example_stream_pipeline)
+{
+    run_example("stream_pipeline", "5"); /* 5 ms sleeps instead of 100 */
+    EXPECT_OK();
+    IN_ORDER("seed 003: iter(0..5).then(sleep 5 ms, i * 2).filter(even).map(+1).collect()",
+             "Results: [1, 3, 5, 7, 9]\n", "five async steps one after the other: yes",
+             "seed 003: ReceiverStream.map(* 2).filter(even).for_each(println)",
+             "Processed: 0\n", "Processed: 2\n", "Processed: 18\n",
+             "the for_each ended with the channel: 10 items",
+             "seed 001: while let Some(value) = stream.next().await", "Processing: 1\n",
+             "Processing: 5\n", "next returned CORIO_ECLOSED at the end: yes");
+}
+
+TEST(example_batch_concurrent)
+{
+    run_example("batch_concurrent", "1000 100 2"); /* 1000 items, 100 in flight, 2 ms each */
+    EXPECT_OK();
+    IN_ORDER("seed 001: batch processing with a bounded number in flight",
+             "for_each_concurrent(100): processed 1000 items, sum 499500, at most 100 in flight: yes",
+             "peak in flight 100;", "the waits overlapped: yes",
+             "chunks_timeout(100, 1 s): 1000 items in 10 batches (10 full), sum 499500");
+}

@@ -136,6 +136,8 @@ CORIO_API void corio_mpsc_rx_release(corio_mpsc_rx *rx);
 CORIO_API size_t corio_mpsc_len(const corio_mpsc_rx *rx);
 /* The bound given at creation; 0 for an unbounded channel and for NULL. */
 CORIO_API size_t corio_mpsc_capacity(const corio_mpsc_rx *rx);
+/* The size of one message, given at creation; 0 for NULL. */
+CORIO_API size_t corio_mpsc_msg_size(const corio_mpsc_rx *rx);
 
 /* The send as a future: result 0, CORIO_ECLOSED, -ENOMEM or -EINVAL. `msg`
  * must stay valid until it completes or is dropped; dropped unfinished, it

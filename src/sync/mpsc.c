@@ -690,3 +690,9 @@ size_t corio_mpsc_capacity(const corio_mpsc_rx *rx)
     mpsc *c = of_rx(rx);
     return c ? c->cap : 0;
 }
+
+size_t corio_mpsc_msg_size(const corio_mpsc_rx *rx)
+{
+    mpsc *c = of_rx(rx);
+    return c ? c->msg_size : 0;
+}
