@@ -241,7 +241,7 @@ VALGRIND_EXAMPLES := count_to_three two_tasks forget_await timeout delayed_value
   multi_thread cpu_intensive batching bounded_spawn producer_consumer choose_channel \
   broadcast_fanout rate_limited mutex_counter channel_capacity tcp_server starvation \
   graceful_shutdown try_join_fetch join_handles select_timeout select_loop select_abort join_all read_file \
-  stream_pipeline batch_concurrent
+  stream_pipeline batch_concurrent shutdown_broadcast
 check-valgrind: $(EXAMPLES)
 	@for e in $(VALGRIND_EXAMPLES); do \
 	  echo "valgrind $$e"; \
@@ -255,7 +255,8 @@ check-valgrind: $(EXAMPLES)
 	      starvation) echo 5 20;; graceful_shutdown) echo 5 20 200;; try_join_fetch) echo fast;; \
 	      join_handles) echo 20;; select_timeout) echo scale=0.02;; select_loop) echo 5;; \
 	      select_abort) echo 5;; join_all) echo 200 10;; read_file) echo 50;; \
-	      stream_pipeline) echo 2;; batch_concurrent) echo 300 50 2;; esac) \
+	      stream_pipeline) echo 2;; batch_concurrent) echo 300 50 2;; \
+	      shutdown_broadcast) echo 20 70 2;; esac) \
 	    >/dev/null 2>$(BUILD)/valgrind-$$e.log || { cat $(BUILD)/valgrind-$$e.log; exit 1; }; \
 	done; echo "valgrind: no errors, no leaks"
 

@@ -734,3 +734,13 @@ TEST(example_batch_concurrent)
              "peak in flight 100;", "the waits overlapped: yes",
              "chunks_timeout(100, 1 s): 1000 items in 10 batches (10 full), sum 499500");
 }
+
+TEST(example_shutdown_broadcast)
+{
+    run_example("shutdown_broadcast", "50 180 3"); /* ticks of 50 ms, shutdown at 180 ms */
+    EXPECT_OK();
+    /* (How many "Server running..." lines come first depends on timing.) */
+    IN_ORDER("main: shutdown after 180 ms\n",
+             "Shutting down...\n", "Shutting down...\n", "Shutting down...\n",
+             "every run loop ended: 3 of 3, ");
+}
