@@ -116,6 +116,12 @@ lib: $(STATIC_LIB) $(SHARED_LIB)
 examples: $(EXAMPLES)
 tests: $(TEST_BIN) $(TEST_HELPERS) $(EXAMPLES) $(SHARED_LIB)
 bench: $(BENCHES)
+# The thread-per-connection echo baseline, where the peers' harness finds a
+# tcp_echo (PEERS_EXTRA_IMPLS="threads=$(BUILD)/bench_threads")
+$(BUILD)/bench_threads/tcp_echo: $(BUILD)/bench/tcp_echo_threads
+	@mkdir -p $(dir $@)
+	ln -sf ../bench/tcp_echo_threads $@
+bench: $(BUILD)/bench_threads/tcp_echo
 
 $(CC_OK):
 	@mkdir -p $(dir $@)
@@ -241,7 +247,7 @@ VALGRIND_EXAMPLES := count_to_three two_tasks forget_await timeout delayed_value
   multi_thread cpu_intensive batching bounded_spawn producer_consumer choose_channel \
   broadcast_fanout rate_limited mutex_counter channel_capacity tcp_server starvation \
   graceful_shutdown try_join_fetch join_handles select_timeout select_loop select_abort join_all read_file \
-  stream_pipeline batch_concurrent shutdown_broadcast
+  stream_pipeline batch_concurrent shutdown_broadcast scope_borrow cleanup_guard
 check-valgrind: $(EXAMPLES)
 	@for e in $(VALGRIND_EXAMPLES); do \
 	  echo "valgrind $$e"; \
@@ -256,7 +262,7 @@ check-valgrind: $(EXAMPLES)
 	      join_handles) echo 20;; select_timeout) echo scale=0.02;; select_loop) echo 5;; \
 	      select_abort) echo 5;; join_all) echo 200 10;; read_file) echo 50;; \
 	      stream_pipeline) echo 2;; batch_concurrent) echo 300 50 2;; \
-	      shutdown_broadcast) echo 20 70 2;; esac) \
+	      shutdown_broadcast) echo 20 70 2;; scope_borrow) echo 5;; cleanup_guard) echo 5;; esac) \
 	    >/dev/null 2>$(BUILD)/valgrind-$$e.log || { cat $(BUILD)/valgrind-$$e.log; exit 1; }; \
 	done; echo "valgrind: no errors, no leaks"
 

@@ -12,7 +12,7 @@
  *   corio/net.h      socket addresses, host name resolution
  *   corio/tcp.h      TCP listeners and streams
  *   corio/udp.h      UDP sockets
- *   corio/unix.h     Unix-domain stream sockets
+ *   corio/unix.h     Unix-domain stream and datagram sockets
  *   corio/fs.h       files and directories, off the worker threads
  *   corio/bufio.h    buffered reader (lines) and writer over any async fd
  *   corio/signal.h   waiting for Unix signals, ctrl_c
@@ -32,6 +32,9 @@
  *   corio/select.h   the first of N futures (select!), references (&mut fut)
  *   corio/join_set.h tasks joined in the order they finish (JoinSet)
  *   (docs/combinators.md is the guide to these three)
+ *   corio/scope.h    structured concurrency: every task joined before the scope returns
+ *                    (docs/scopes.md)
+ *   corio/stream.h   streams: poll_next and the adapters of pipelines (docs/streams.md)
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -72,6 +75,7 @@
 #include "corio/watch.h"
 #include "corio/join.h"
 #include "corio/join_set.h"
+#include "corio/scope.h"
 #include "corio/select.h"
 #include "corio/stream.h"
 

@@ -27,6 +27,9 @@
 #define coro_check_fault               corio__coro_check_fault
 #define coro_poll                      corio__coro_poll
 #define coro_scope_enter               corio__coro_scope_enter
+#define coro_shield_enter              corio__coro_shield_enter
+#define coro_shield_exit               corio__coro_shield_exit
+#define coro_shield_held_back          corio__coro_shield_held_back
 #define coro_scope_exit                corio__coro_scope_exit
 #define ctx_fpenv_capture              corio__ctx_fpenv_capture
 #define ctx_free_thread                corio__ctx_free_thread
@@ -121,6 +124,13 @@
 /* io/ */
 #define fd_adopt                       corio__fd_adopt
 #define fd_io                          corio__fd_io
+#define addr_unix                      corio__addr_unix
+#define addr_unix_socket               corio__addr_unix_socket
+#define dgram_recv                     corio__dgram_recv
+#define dgram_recv_poll                corio__dgram_recv_poll
+#define dgram_send                     corio__dgram_send
+#define dgram_send_drop                corio__dgram_send_drop
+#define dgram_send_poll                corio__dgram_send_poll
 #define fd_io_poll                     corio__fd_io_poll
 #define fd_read_call                   corio__fd_read_call
 #define fd_send_call                   corio__fd_send_call

@@ -918,3 +918,262 @@ TEST(fs_shutdown_skips_queued_calls_without_waiting)
     sleep_ms(50); /* the abandoned pool's thread exits and frees the pool */
     tmp_remove(&sr.d);
 }
+
+/* ---- future forms ---------------------------------------------------------------- */
+
+/* Every call as a future, awaited: the same outcomes and out-parameters as
+ * the calls; write_all's `done`; -EINVAL for NULL arguments as a result. */
+static int await_ok(corio_fs_fut *f)
+{
+    CHECK_EQ(corio_await(&f->base), 0);
+    return f->base.result;
+}
+
+static int futures_main(void *arg)
+{
+    tmpdir *d = arg;
+    corio_fs_fut f;
+    char p[128], q[128], sub[128];
+    path_in(p, sizeof p, d, "fut.bin");
+    path_in(q, sizeof q, d, "fut2.bin");
+    path_in(sub, sizeof sub, d, "subdir");
+    /* a file larger than a chunk: write_all in several requests */
+    size_t big = CORIO_FS_CHUNK + (size_t)SCALE(1 << 20, 300000, 100000);
+    unsigned char *data = malloc(big), *back = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = pattern(i);
+    corio_file *file = (corio_file *)1;
+    corio_file_open_fut_init(&f, p, O_RDWR | O_CREAT | O_TRUNC, 0600, &file);
+    CHECK(file == (corio_file *)1); /* lazy: nothing until polled */
+    CHECK_EQ(await_ok(&f), 0);
+    CHECK(file != NULL && file != (corio_file *)1);
+    corio_file_write_all_fut_init(&f, file, data, big);
+    CHECK_EQ(await_ok(&f), 0);
+    CHECK_EQ(f.done, big);
+    corio_file_sync_fut_init(&f, file);
+    CHECK_EQ(await_ok(&f), 0);
+    struct stat st;
+    corio_file_metadata_fut_init(&f, file, &st);
+    CHECK_EQ(await_ok(&f), 0);
+    CHECK_EQ(st.st_size, (off_t)big);
+    off_t pos = -1;
+    corio_file_seek_fut_init(&f, file, 0, SEEK_SET, &pos);
+    CHECK_EQ(await_ok(&f), 0);
+    CHECK_EQ(pos, 0);
+    size_t got = 0;
+    while (got < big) {
+        corio_file_read_fut_init(&f, file, back + got, big - got);
+        int n = await_ok(&f);
+        CHECK(n > 0 && (size_t)n <= CORIO_FS_CHUNK);
+        got += (size_t)n;
+    }
+    CHECK(memcmp(data, back, big) == 0);
+    corio_file_read_fut_init(&f, file, back, 10);
+    CHECK_EQ(await_ok(&f), 0); /* end of file */
+    corio_file_pwrite_fut_init(&f, file, "XYZ", 3, 5);
+    CHECK_EQ(await_ok(&f), 3);
+    char small[8] = {0};
+    corio_file_pread_fut_init(&f, file, small, 5, 4);
+    CHECK_EQ(await_ok(&f), 5);
+    CHECK(small[0] == (char)pattern(4) && memcmp(small + 1, "XYZ", 3) == 0);
+    corio_file_write_fut_init(&f, file, "tail", 4);
+    CHECK_EQ(await_ok(&f), 4);
+    CHECK_EQ(corio_file_close(file), 0);
+    /* whole files and paths */
+    corio_fs_write_file_fut_init(&f, q, "hello", 5);
+    CHECK_EQ(await_ok(&f), 0);
+    char *buf = (char *)1;
+    size_t len = 99;
+    corio_fs_read_file_fut_init(&f, q, &buf, &len);
+    CHECK_EQ(await_ok(&f), 0);
+    CHECK_EQ(len, 5);
+    CHECK(strcmp(buf, "hello") == 0);
+    free(buf);
+    corio_fs_metadata_fut_init(&f, q, &st);
+    CHECK_EQ(await_ok(&f), 0);
+    CHECK_EQ(st.st_size, 5);
+    corio_fs_mkdir_fut_init(&f, sub, 0755);
+    CHECK_EQ(await_ok(&f), 0);
+    corio_fs_mkdir_fut_init(&f, sub, 0755);
+    CHECK_EQ(await_ok(&f), -EEXIST);
+    char moved[160];
+    snprintf(moved, sizeof moved, "%s/moved", sub);
+    corio_fs_rename_fut_init(&f, q, moved);
+    CHECK_EQ(await_ok(&f), 0);
+    corio_fs_dirent *ents = NULL;
+    size_t n = 0;
+    corio_fs_read_dir_fut_init(&f, sub, &ents, &n);
+    CHECK_EQ(await_ok(&f), 0);
+    CHECK_EQ(n, 1);
+    CHECK(strcmp(ents[0].name, "moved") == 0 && ents[0].type == CORIO_FS_FILE);
+    corio_fs_dir_free(ents);
+    corio_fs_remove_fut_init(&f, moved);
+    CHECK_EQ(await_ok(&f), 0);
+    corio_fs_remove_fut_init(&f, sub);
+    CHECK_EQ(await_ok(&f), 0);
+    corio_fs_remove_fut_init(&f, p);
+    CHECK_EQ(await_ok(&f), 0);
+    /* failures: the out-parameters as the calls leave them */
+    buf = (char *)1;
+    len = 7;
+    corio_fs_read_file_fut_init(&f, moved, &buf, &len);
+    CHECK_EQ(await_ok(&f), -ENOENT);
+    CHECK(buf == NULL && len == 0);
+    ents = (corio_fs_dirent *)1;
+    corio_fs_read_dir_fut_init(&f, moved, &ents, &n);
+    CHECK_EQ(await_ok(&f), -ENOENT);
+    CHECK(ents == NULL && n == 0);
+    file = (corio_file *)1;
+    corio_file_open_fut_init(&f, moved, O_RDONLY, 0, &file);
+    CHECK_EQ(await_ok(&f), -ENOENT);
+    CHECK(file == NULL);
+    /* NULL arguments: -EINVAL as the result, at the first poll */
+    corio_fs_read_file_fut_init(&f, NULL, &buf, &len);
+    CHECK_EQ(await_ok(&f), -EINVAL);
+    corio_fs_write_file_fut_init(&f, p, NULL, 3);
+    CHECK_EQ(await_ok(&f), -EINVAL);
+    corio_fs_rename_fut_init(&f, p, NULL);
+    CHECK_EQ(await_ok(&f), -EINVAL);
+    corio_file_read_fut_init(&f, NULL, small, 1);
+    CHECK_EQ(await_ok(&f), -EINVAL);
+    corio_file_pread_fut_init(&f, (corio_file *)1, small, 1, -1);
+    CHECK_EQ(await_ok(&f), -EINVAL);
+    corio_file_metadata_fut_init(&f, NULL, &st);
+    CHECK_EQ(await_ok(&f), -EINVAL);
+    corio_fs_read_file_fut_init(NULL, p, &buf, &len); /* nothing */
+    free(data);
+    free(back);
+    return 0;
+}
+
+TEST(fs_future_forms_of_every_call)
+{
+    tmpdir d;
+    tmp_make(&d);
+    CHECK_EQ(run_main(futures_main, &d), 0);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, futures_main, &d, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    tmp_remove(&d);
+}
+
+/* The futures under corio_timeout and in a select: the read that loses
+ * (its job blocked on a FIFO) is dropped, returns at once, never writes
+ * the caller's buffer afterwards (freed here: ASan), and the file's calls
+ * keep their order; the winner's outcome is the call's. */
+static int fut_race_main(void *arg)
+{
+    slow_read *s = arg;
+    corio_file *file;
+    CHECK_EQ(corio_file_open(s->fifo, O_RDWR, 0, &file), 0);
+    int wfd = open(s->fifo, O_WRONLY | O_CLOEXEC);
+    CHECK(wfd >= 0);
+    corio_fs_fut rf;
+    unsigned char *lost = malloc(64);
+    corio_file_read_fut_init(&rf, file, lost, 64);
+    double t0 = mono_ms();
+    CHECK_EQ(corio_timeout(&rf.base, CORIO_MSEC(20)), CORIO_ETIMEDOUT);
+    CHECK(mono_ms() - t0 < 2000);
+    free(lost);
+    /* a select: a sleep beats the blocked read, which is dropped */
+    unsigned char kept[64];
+    memset(kept, 0xAB, sizeof kept);
+    corio_fs_fut rf2;
+    corio_file_read_fut_init(&rf2, file, kept, sizeof kept);
+    corio_sleep_fut sl;
+    corio_sleep_fut_init(&sl, CORIO_MSEC(10));
+    size_t idx = 9;
+    CHECK_EQ(corio_select(CORIO_FUTURES(&rf2.base, &sl.base), &idx), 0);
+    CHECK_EQ(idx, 1);
+    /* feed the two dropped reads' jobs, in order */
+    char junk[64];
+    memset(junk, 'j', sizeof junk);
+    CHECK_EQ(write(wfd, junk, 64), 64);
+    fifo_wait_drained(wfd);
+    CHECK_EQ(write(wfd, junk, 64), 64);
+    fifo_wait_drained(wfd);
+    for (size_t i = 0; i < sizeof kept; i++)
+        CHECK_EQ(kept[i], 0xAB);
+    /* now the read wins a select against a long sleep */
+    CHECK_EQ(write(wfd, "win", 3), 3);
+    char b[16] = {0};
+    corio_file_read_fut_init(&rf2, file, b, sizeof b);
+    corio_sleep_fut_init(&sl, CORIO_SEC(10));
+    CHECK_EQ(corio_select(CORIO_FUTURES(&rf2.base, &sl.base), &idx), 0);
+    CHECK_EQ(idx, 0);
+    CHECK_EQ(rf2.base.result, 3);
+    CHECK(memcmp(b, "win", 3) == 0);
+    close(wfd);
+    CHECK_EQ(corio_file_close(file), 0);
+    return 0;
+}
+
+TEST(fs_futures_race_in_select_and_under_timeout)
+{
+    slow_read s;
+    tmp_make(&s.d);
+    path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
+    CHECK_EQ(mkfifo(s.fifo, 0600), 0);
+    size_t before = heap_in_use();
+    CHECK_EQ(run_main(fut_race_main, &s), 0);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, fut_race_main, &s, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    size_t after = heap_in_use();
+    if (after > before + 65536)
+        test_failf(__FILE__, __LINE__, "heap grew by %zu bytes", after - before);
+    tmp_remove(&s.d);
+}
+
+/* The futures where the calls cannot go: a stackless task (spawned as the
+ * future itself), and plain code (corio_block_on_future). */
+typedef struct fs_stackless {
+    corio_fs_fut f;
+    char *buf;
+    size_t len;
+} fs_stackless;
+
+static int stackless_main(void *arg)
+{
+    const char *p = arg;
+    char *b;
+    size_t l;
+    fs_stackless *s = calloc(1, sizeof *s);
+    corio_fs_read_file_fut_init(&s->f, p, &s->buf, &s->len);
+    /* the call itself refuses a poll function; its future does not */
+    corio_task *t;
+    CHECK_EQ(corio_spawn_future(&s->f.base, sizeof s->f, &t), 0);
+    int r;
+    CHECK_EQ(corio_task_join(t, &r), 0);
+    CHECK_EQ(r, 0);
+    CHECK_EQ(s->len, 4);
+    CHECK(strcmp(s->buf, "data") == 0);
+    free(s->buf);
+    free(s);
+    CHECK_EQ(corio_fs_read_file(p, &b, &l), 0);
+    free(b);
+    return 0;
+}
+
+TEST(fs_futures_in_stackless_tasks_and_plain_code)
+{
+    tmpdir d;
+    tmp_make(&d);
+    char p[128];
+    path_in(p, sizeof p, &d, "s.txt");
+    CHECK_EQ(corio_fs_write_file(p, "data", 4), 0); /* plain code */
+    CHECK_EQ(run_main(stackless_main, p), 0);
+    corio_fs_fut f;
+    char *buf = NULL;
+    size_t len = 0;
+    corio_fs_read_file_fut_init(&f, p, &buf, &len);
+    CHECK_EQ(corio_block_on_future(&f.base), 0);
+    CHECK_EQ(f.base.result, 0);
+    CHECK_EQ(len, 4);
+    free(buf);
+    tmp_remove(&d);
+}

@@ -506,6 +506,118 @@ TEST(net_tcp_cancelled_and_timed_out_accept_connect_read)
     run_both(cancel_main, NULL);
 }
 
+/* Writes interrupted while the peer does not read (the send buffer full):
+ * a write_all cut by a deadline says in `done` how much went, a task
+ * aborted in a plain write has had every byte it was told of sent and no
+ * other; the stream stays whole and usable after both. */
+#define WPAT 251
+
+typedef struct wcancel {
+    corio_tcp *c;
+    const unsigned char *pat; /* 2 * chunk bytes of (i % WPAT) */
+    size_t chunk;
+    size_t off;               /* bytes the writes said they wrote */
+    atomic_int entered;
+} wcancel;
+
+static int writer_until_cancelled(void *arg)
+{
+    wcancel *w = arg;
+    atomic_store(&w->entered, 1);
+    for (;;) {
+        ssize_t n = corio_tcp_write(w->c, w->pat + w->off % WPAT, w->chunk);
+        if (n < 0)
+            return (int)n;
+        w->off += (size_t)n;
+    }
+}
+
+/* Read exactly `len` more bytes of the pattern from stream offset *pos. */
+static void read_pattern(corio_tcp *c, size_t *pos, size_t len)
+{
+    unsigned char buf[16384];
+    while (len > 0) {
+        ssize_t n = corio_tcp_read(c, buf, len < sizeof buf ? len : sizeof buf);
+        CHECK(n > 0);
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != (unsigned char)((*pos + (size_t)i) % WPAT))
+                test_failf(__FILE__, __LINE__, "byte %zu is %d", *pos + (size_t)i, buf[i]);
+        *pos += (size_t)n;
+        len -= (size_t)n;
+    }
+}
+
+static int write_cancel_main(void *arg)
+{
+    (void)arg;
+    int fds0 = count_fds();
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp *c, *s;
+    CHECK_EQ(corio_tcp_connect(addr, &c), 0);
+    CHECK_EQ(corio_tcp_accept(l, &s), 0);
+    /* small buffers: a few hundred KiB fill them (quick under TSan too) */
+    int small = 32 << 10;
+    CHECK_EQ(setsockopt(corio_fd_raw(corio_tcp_as_fd(c)), SOL_SOCKET, SO_SNDBUF, &small,
+                        sizeof small),
+             0);
+    CHECK_EQ(setsockopt(corio_fd_raw(corio_tcp_as_fd(s)), SOL_SOCKET, SO_RCVBUF, &small,
+                        sizeof small),
+             0);
+    size_t chunk = 64u << 10;
+    unsigned char *pat = malloc(2 * chunk);
+    for (size_t i = 0; i < 2 * chunk; i++)
+        pat[i] = (unsigned char)(i % WPAT);
+    /* write_all of more than the buffers hold, under a deadline */
+    size_t big = 2u << 20;
+    unsigned char *src = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        src[i] = (unsigned char)(i % WPAT);
+    corio_tcp_exact_fut wf;
+    corio_tcp_write_all_fut_init(&wf, c, src, big);
+    CHECK_EQ(corio_timeout(&wf.base, CORIO_MSEC(30)), CORIO_ETIMEDOUT);
+    CHECK(wf.done > 0 && wf.done < big);
+    size_t sent = wf.done, pos = 0;
+    free(src); /* nothing may read it any more */
+    /* a task blocked in a write, aborted */
+    wcancel w = {c, pat, chunk, sent, 0};
+    corio_task *t;
+    CHECK_EQ(corio_spawn(writer_until_cancelled, &w, &t), 0);
+    while (!atomic_load(&w.entered))
+        corio_yield();
+    corio_sleep(CORIO_MSEC(20));
+    corio_task_abort(t);
+    int r;
+    CHECK_EQ(corio_task_join(t, &r), CORIO_ECANCELED);
+    CHECK_EQ(r, CORIO_ECANCELED);
+    /* exactly what was reported, then nothing more */
+    read_pattern(s, &pos, w.off);
+    char b;
+    corio_tcp_exact_fut rf;
+    corio_tcp_read_exact_fut_init(&rf, s, &b, 1);
+    CHECK_EQ(corio_timeout(&rf.base, CORIO_MSEC(20)), CORIO_ETIMEDOUT);
+    CHECK_EQ(rf.done, 0);
+    /* and the connection still works both ways */
+    CHECK_EQ(corio_tcp_write_all(c, pat + pos % WPAT, 100), 0);
+    read_pattern(s, &pos, 100);
+    CHECK_EQ(corio_tcp_write_all(s, "ok", 2), 0);
+    char ok[2];
+    CHECK_EQ(corio_tcp_read_exact(c, ok, 2), 0);
+    CHECK(memcmp(ok, "ok", 2) == 0);
+    free(pat);
+    corio_tcp_close(c);
+    corio_tcp_close(s);
+    corio_tcp_listener_close(l);
+    settle();
+    CHECK_EQ(count_fds(), fds0);
+    return 0;
+}
+
+TEST(net_tcp_cancelled_and_timed_out_writes_keep_the_stream_whole)
+{
+    run_both(write_cancel_main, NULL);
+}
+
 /* ---- EMFILE on accept: back off, do not spin ---------------------------------------- */
 
 typedef struct emfile_case {

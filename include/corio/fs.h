@@ -44,6 +44,22 @@
  * If the runtime shuts down before a job has started, the job never runs
  * and the call returns CORIO_ESHUTDOWN.
  *
+ * Future forms. Every call here that waits has one (end of this header),
+ * so that it can be raced in a select, bounded by corio_timeout, or
+ * awaited from a stackless task's poll function, where the calls
+ * themselves return CORIO_EWRONGCTX. All share one type, corio_fs_fut:
+ * initialise it with the call's arguments (corio_fs_read_file_fut_init,
+ * corio_file_read_fut_init...), poll or await it; once done, base.result
+ * is what the call would have returned and the out-parameters given at
+ * the init are set as the call sets them. The request is made and handed
+ * to the pool at the first poll (calls on one corio_file keep the order of
+ * their first polls); until then nothing happens. The rule above holds
+ * for a future dropped before it is done ("interrupted"): from the drop
+ * on, nothing the caller passed in is read or written, its out-parameters
+ * are left as they were, and the job's own results are freed or closed by
+ * the job. So the caller's buffers, path strings and out-parameters need
+ * to stay valid only until the future is done or dropped.
+ *
  * Costs: one malloc per call for the job's request (none in plain code),
  * plus a pool thread's wake-up (a few microseconds; a busy pool's threads
  * spin briefly for the next job). In a task, a read or write of more than
@@ -68,6 +84,8 @@
 #include <sys/types.h>
 
 #include "api.h"
+#include "future.h"
+#include "task.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -217,6 +235,64 @@ CORIO_API int corio_file_sync(corio_file *f);
 
 /* fstat(2) of an open file: 0 and *st, or a code as corio_fs_metadata. */
 CORIO_API int corio_file_metadata(corio_file *f, struct stat *st);
+
+/* ---- future forms ------------------------------------------------------------------- */
+
+/* A call of this header as a future (see the top of this header). Polled
+ * outside any runtime (by hand, in plain code) it makes its system calls
+ * at its first poll, blocking, as the plain call does there. */
+typedef struct corio_fs_fut {
+    corio_future base; /* result: what the call returns (a count, 0 or a code) */
+    size_t done;       /* corio_file_write_all_fut_init: bytes written so far */
+    /* private */
+    const void *call_;
+    void *op_;
+    corio_join_fut join_;
+    int state_;
+    int err_;
+    const char *path_, *path2_;
+    corio_file *file_;
+    void *buf_;
+    size_t len_;
+    off_t off_;
+    int flags_;
+    mode_t mode_;
+    void *out_, *out2_;
+} corio_fs_fut;
+
+/* The calls above, with the same arguments, as futures: initialise, then
+ * poll or await. A NULL f does nothing. */
+CORIO_API void corio_fs_read_file_fut_init(corio_fs_fut *f, const char *path, char **buf,
+                                           size_t *len);
+CORIO_API void corio_fs_write_file_fut_init(corio_fs_fut *f, const char *path, const void *buf,
+                                            size_t len);
+CORIO_API void corio_fs_metadata_fut_init(corio_fs_fut *f, const char *path, struct stat *st);
+CORIO_API void corio_fs_remove_fut_init(corio_fs_fut *f, const char *path);
+CORIO_API void corio_fs_rename_fut_init(corio_fs_fut *f, const char *from, const char *to);
+CORIO_API void corio_fs_mkdir_fut_init(corio_fs_fut *f, const char *path, mode_t mode);
+CORIO_API void corio_fs_read_dir_fut_init(corio_fs_fut *f, const char *path,
+                                          corio_fs_dirent **entries, size_t *n);
+CORIO_API void corio_file_open_fut_init(corio_fs_fut *f, const char *path, int flags, mode_t mode,
+                                        corio_file **out);
+CORIO_API void corio_file_read_fut_init(corio_fs_fut *f, corio_file *file, void *buf, size_t len);
+CORIO_API void corio_file_write_fut_init(corio_fs_fut *f, corio_file *file, const void *buf,
+                                         size_t len);
+CORIO_API void corio_file_pread_fut_init(corio_fs_fut *f, corio_file *file, void *buf, size_t len,
+                                         off_t offset);
+CORIO_API void corio_file_pwrite_fut_init(corio_fs_fut *f, corio_file *file, const void *buf,
+                                          size_t len, off_t offset);
+CORIO_API void corio_file_seek_fut_init(corio_fs_fut *f, corio_file *file, off_t offset,
+                                        int whence, off_t *pos);
+CORIO_API void corio_file_sync_fut_init(corio_fs_fut *f, corio_file *file);
+CORIO_API void corio_file_metadata_fut_init(corio_fs_fut *f, corio_file *file, struct stat *st);
+
+/* corio_file_write_all as a future: writes chunk after chunk (each
+ * CORIO_FS_CHUNK at most, one request at a time) until all `len` bytes are
+ * written; result 0 or a code. `done` counts the bytes written so far,
+ * also when the future fails or is dropped (then the chunk in flight may
+ * still land, beyond `done`). */
+CORIO_API void corio_file_write_all_fut_init(corio_fs_fut *f, corio_file *file, const void *buf,
+                                             size_t len);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,9 @@
  * A task's read goes into the request's own buffer and is copied out only
  * once the join said the job is done: an interrupted caller's buffer is
  * never written after it returned. A task's write goes from a copy made at
- * the call. Both are capped at CORIO_FS_CHUNK per call.
+ * the call. Both are capped at CORIO_FS_CHUNK per call. Each call is
+ * described once, as a future (fs/op.h's fs_call), which the blocking call
+ * runs on its own stack.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -76,44 +78,65 @@ static void run_open(fs_op *op)
     op->rc = fd < 0 ? -errno : 0;
 }
 
-int corio_file_open(const char *path, int flags, mode_t mode, corio_file **out)
+static int make_open(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
 {
-    if (out)
-        *out = NULL;
-    if (!path || !out)
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
-    fs_op local, *op = &local;
+    fs_op *op = local;
     if (ctx == FS_PLAIN) {
         fs_op_init(op);
-        op->path = path;
+        op->path = f->path_;
     } else {
-        size_t l = strlen(path);
+        size_t l = strlen(f->path_);
         if (!(op = fs_op_new(l + 1)))
             return -ENOMEM;
         size_t at = 0;
-        op->path = fs_op_copy_str(op, &at, path, l);
+        op->path = fs_op_copy_str(op, &at, f->path_, l);
     }
-    op->flags = flags;
-    op->mode = mode;
+    op->flags = f->flags_;
+    op->mode = f->mode_;
     op->run = run_open;
-    int rc = fs_op_exec(op);
-    if (rc == 0 && (rc = (int)op->rc) == 0) {
-        corio_file *f = malloc(sizeof *f);
-        if (!f) {
-            rc = -ENOMEM; /* the request's free closes the fd */
-        } else {
-            atomic_init(&f->refs, 1);
-            f->fd = op->fd;
-            fs_turns_init(&f->turns);
-            op->fd = -1; /* taken */
-            *out = f;
-        }
+    *out = op;
+    return 0;
+}
+
+static ssize_t take_open(corio_fs_fut *f, fs_op *op)
+{
+    if (op->rc < 0)
+        return op->rc;
+    corio_file *file = malloc(sizeof *file);
+    if (!file)
+        return -ENOMEM; /* the request's free closes the fd */
+    atomic_init(&file->refs, 1);
+    file->fd = op->fd;
+    fs_turns_init(&file->turns);
+    op->fd = -1; /* taken */
+    *(corio_file **)f->out_ = file;
+    return 0;
+}
+
+static void clear_file(corio_fs_fut *f)
+{
+    if (f->out_)
+        *(corio_file **)f->out_ = NULL;
+}
+
+static const fs_call open_call = {make_open, take_open, clear_file, false};
+
+void corio_file_open_fut_init(corio_fs_fut *f, const char *path, int flags, mode_t mode,
+                              corio_file **out)
+{
+    if (fs_fut_init(f, &open_call, path && out)) {
+        f->path_ = path;
+        f->flags_ = flags;
+        f->mode_ = mode;
+        f->out_ = out;
     }
-    fs_op_unref(op);
-    return rc;
+}
+
+int corio_file_open(const char *path, int flags, mode_t mode, corio_file **out)
+{
+    corio_fs_fut f;
+    corio_file_open_fut_init(&f, path, flags, mode, out);
+    return (int)fs_call_run(&f);
 }
 
 int corio_file_close(corio_file *f)
@@ -149,85 +172,125 @@ static void run_write(fs_op *op)
     op->rc = n < 0 ? -errno : n;
 }
 
-static ssize_t file_read(corio_file *f, void *buf, size_t len, int positional, off_t off)
+/* A read or write request of the future's: `len_ - done` bytes at
+ * `buf_ + done` (write_all's rest; done is 0 for the others), capped at
+ * CORIO_FS_CHUNK in a task; 1 (nothing to do) for none. */
+static int make_rw(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out, int write)
 {
-    if (!f || (!buf && len) || off < 0)
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
+    size_t len = f->len_ - f->done;
     if (len == 0)
-        return 0;
+        return 1;
     if (ctx == FS_TASK && len > CORIO_FS_CHUNK)
         len = CORIO_FS_CHUNK;
-    fs_op local, *op = file_op(ctx, &local, f, ctx == FS_TASK ? len : 0);
+    fs_op *op = file_op(ctx, local, f->file_, ctx == FS_TASK ? len : 0);
     if (!op)
         return -ENOMEM;
-    op->dst = op->heap ? (void *)op->mem : buf;
-    op->len = len;
-    op->flags = positional;
-    op->off = off;
-    op->run = run_read;
-    ssize_t rc = fs_op_exec(op);
-    if (rc == 0) {
-        rc = op->rc;
-        /* Only now, the job done and the caller still here. */
-        if (rc > 0 && op->heap)
-            memcpy(buf, op->mem, (size_t)rc);
+    char *buf = (char *)f->buf_ + f->done;
+    if (!write) {
+        op->dst = op->heap ? (void *)op->mem : buf;
+        op->run = run_read;
+    } else {
+        if (op->heap)
+            memcpy(op->mem, buf, len); /* the job writes from its own copy */
+        op->src = op->heap ? (const void *)op->mem : buf;
+        op->run = run_write;
     }
-    fs_op_unref(op);
-    return rc;
+    op->len = len;
+    op->flags = f->flags_;
+    op->off = f->off_;
+    *out = op;
+    return 0;
 }
 
-static ssize_t file_write(corio_file *f, const void *buf, size_t len, int positional, off_t off)
+static int make_read(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
 {
-    if (!f || (!buf && len) || off < 0)
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
-    if (len == 0)
-        return 0;
-    if (ctx == FS_TASK && len > CORIO_FS_CHUNK)
-        len = CORIO_FS_CHUNK;
-    fs_op local, *op = file_op(ctx, &local, f, ctx == FS_TASK ? len : 0);
-    if (!op)
-        return -ENOMEM;
-    if (op->heap) {
-        memcpy(op->mem, buf, len);
-        op->src = op->mem;
-    } else {
-        op->src = buf;
+    return make_rw(f, ctx, local, out, 0);
+}
+
+static int make_write(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
+{
+    return make_rw(f, ctx, local, out, 1);
+}
+
+static ssize_t take_read(corio_fs_fut *f, fs_op *op)
+{
+    /* Only now, the job done and the caller still here. */
+    if (op->rc > 0 && op->heap)
+        memcpy(f->buf_, op->mem, (size_t)op->rc);
+    return op->rc;
+}
+
+static const fs_call read_call = {make_read, take_read, NULL, false};
+static const fs_call write_call = {make_write, fs_take_rc, NULL, false};
+static const fs_call write_all_call = {make_write, fs_take_rc, NULL, true};
+
+/* op->flags: 1 for a positional call (pread, pwrite) at op->off. */
+static void rw_init(corio_fs_fut *f, const fs_call *c, corio_file *file, const void *buf,
+                    size_t len, int positional, off_t off)
+{
+    if (fs_fut_init(f, c, file && (buf || !len) && off >= 0)) {
+        f->file_ = file;
+        f->buf_ = (void *)buf;
+        f->len_ = len;
+        f->flags_ = positional;
+        f->off_ = off;
     }
-    op->len = len;
-    op->flags = positional;
-    op->off = off;
-    op->run = run_write;
-    ssize_t rc = fs_op_exec(op);
-    if (rc == 0)
-        rc = op->rc;
-    fs_op_unref(op);
-    return rc;
+}
+
+void corio_file_read_fut_init(corio_fs_fut *f, corio_file *file, void *buf, size_t len)
+{
+    rw_init(f, &read_call, file, buf, len, 0, 0);
+}
+
+void corio_file_pread_fut_init(corio_fs_fut *f, corio_file *file, void *buf, size_t len,
+                               off_t offset)
+{
+    rw_init(f, &read_call, file, buf, len, 1, offset);
+}
+
+void corio_file_write_fut_init(corio_fs_fut *f, corio_file *file, const void *buf, size_t len)
+{
+    rw_init(f, &write_call, file, buf, len, 0, 0);
+}
+
+void corio_file_pwrite_fut_init(corio_fs_fut *f, corio_file *file, const void *buf, size_t len,
+                                off_t offset)
+{
+    rw_init(f, &write_call, file, buf, len, 1, offset);
+}
+
+void corio_file_write_all_fut_init(corio_fs_fut *f, corio_file *file, const void *buf,
+                                   size_t len)
+{
+    rw_init(f, &write_all_call, file, buf, len, 0, 0);
 }
 
 ssize_t corio_file_read(corio_file *f, void *buf, size_t len)
 {
-    return file_read(f, buf, len, 0, 0);
+    corio_fs_fut fut;
+    corio_file_read_fut_init(&fut, f, buf, len);
+    return fs_call_run(&fut);
 }
 
 ssize_t corio_file_pread(corio_file *f, void *buf, size_t len, off_t offset)
 {
-    return file_read(f, buf, len, 1, offset);
+    corio_fs_fut fut;
+    corio_file_pread_fut_init(&fut, f, buf, len, offset);
+    return fs_call_run(&fut);
 }
 
 ssize_t corio_file_write(corio_file *f, const void *buf, size_t len)
 {
-    return file_write(f, buf, len, 0, 0);
+    corio_fs_fut fut;
+    corio_file_write_fut_init(&fut, f, buf, len);
+    return fs_call_run(&fut);
 }
 
 ssize_t corio_file_pwrite(corio_file *f, const void *buf, size_t len, off_t offset)
 {
-    return file_write(f, buf, len, 1, offset);
+    corio_fs_fut fut;
+    corio_file_pwrite_fut_init(&fut, f, buf, len, offset);
+    return fs_call_run(&fut);
 }
 
 int corio_file_write_all(corio_file *f, const void *buf, size_t len)
@@ -256,24 +319,49 @@ static void run_seek(fs_op *op)
     op->off = pos;
 }
 
-int corio_file_seek(corio_file *f, off_t offset, int whence, off_t *pos)
+static int make_file_op(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out,
+                        void (*run)(fs_op *))
 {
-    if (!f)
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
-    fs_op local, *op = file_op(ctx, &local, f, 0);
+    fs_op *op = file_op(ctx, local, f->file_, 0);
     if (!op)
         return -ENOMEM;
-    op->off = offset;
-    op->flags = whence;
-    op->run = run_seek;
-    int rc = fs_op_exec(op);
-    if (rc == 0 && (rc = (int)op->rc) == 0 && pos)
-        *pos = op->off;
-    fs_op_unref(op);
-    return rc;
+    op->off = f->off_;
+    op->flags = f->flags_;
+    op->run = run;
+    *out = op;
+    return 0;
+}
+
+static int make_seek(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
+{
+    return make_file_op(f, ctx, local, out, run_seek);
+}
+
+static ssize_t take_seek(corio_fs_fut *f, fs_op *op)
+{
+    if (op->rc == 0 && f->out_)
+        *(off_t *)f->out_ = op->off;
+    return op->rc;
+}
+
+static const fs_call seek_call = {make_seek, take_seek, NULL, false};
+
+void corio_file_seek_fut_init(corio_fs_fut *f, corio_file *file, off_t offset, int whence,
+                              off_t *pos)
+{
+    if (fs_fut_init(f, &seek_call, file != NULL)) {
+        f->file_ = file;
+        f->off_ = offset;
+        f->flags_ = whence;
+        f->out_ = pos;
+    }
+}
+
+int corio_file_seek(corio_file *f, off_t offset, int whence, off_t *pos)
+{
+    corio_fs_fut fut;
+    corio_file_seek_fut_init(&fut, f, offset, whence, pos);
+    return (int)fs_call_run(&fut);
 }
 
 static void run_sync(fs_op *op)
@@ -286,30 +374,50 @@ static void run_fstat(fs_op *op)
     op->rc = fstat(op->fd_in, &op->st) < 0 ? -errno : 0;
 }
 
-static int file_call(corio_file *f, void (*run)(fs_op *), struct stat *st)
+static int make_sync(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
 {
-    if (!f)
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
-    fs_op local, *op = file_op(ctx, &local, f, 0);
-    if (!op)
-        return -ENOMEM;
-    op->run = run;
-    int rc = fs_op_exec(op);
-    if (rc == 0 && (rc = (int)op->rc) == 0 && st)
-        *st = op->st;
-    fs_op_unref(op);
-    return rc;
+    return make_file_op(f, ctx, local, out, run_sync);
+}
+
+static int make_fstat(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
+{
+    return make_file_op(f, ctx, local, out, run_fstat);
+}
+
+static ssize_t take_fstat(corio_fs_fut *f, fs_op *op)
+{
+    if (op->rc == 0)
+        *(struct stat *)f->out_ = op->st;
+    return op->rc;
+}
+
+static const fs_call sync_call = {make_sync, fs_take_rc, NULL, false};
+static const fs_call fstat_call = {make_fstat, take_fstat, NULL, false};
+
+void corio_file_sync_fut_init(corio_fs_fut *f, corio_file *file)
+{
+    if (fs_fut_init(f, &sync_call, file != NULL))
+        f->file_ = file;
+}
+
+void corio_file_metadata_fut_init(corio_fs_fut *f, corio_file *file, struct stat *st)
+{
+    if (fs_fut_init(f, &fstat_call, file && st)) {
+        f->file_ = file;
+        f->out_ = st;
+    }
 }
 
 int corio_file_sync(corio_file *f)
 {
-    return file_call(f, run_sync, NULL);
+    corio_fs_fut fut;
+    corio_file_sync_fut_init(&fut, f);
+    return (int)fs_call_run(&fut);
 }
 
 int corio_file_metadata(corio_file *f, struct stat *st)
 {
-    return st ? file_call(f, run_fstat, st) : -EINVAL;
+    corio_fs_fut fut;
+    corio_file_metadata_fut_init(&fut, f, st);
+    return (int)fs_call_run(&fut);
 }

@@ -1,7 +1,9 @@
 /* fs/fs.c - whole files, paths and directory listings (corio/fs.h).
  *
  * Each call is one request (fs/op.h): its `run` makes the system calls, on
- * a pool thread for a task or right here in plain code. A task's request
+ * a pool thread for a task or right here in plain code. A call is described
+ * once, as a future (an fs_call: how to make its request and take its
+ * results); the blocking call runs that description on its own stack. A task's request
  * carries copies of the paths (and of the data to write) in its own memory,
  * so the caller's may go as soon as the call returns; results the caller
  * never took (a file's buffer, a listing) are freed with the request.
@@ -46,23 +48,16 @@ static fs_op *path_op(int ctx, fs_op *local, const char *path, const char *path2
     return op;
 }
 
-/* Make the request, run it, and give back the caller's reference: the
- * outcome (op->rc) or the wait's code. For calls with no result to take. */
-static int path_call(const char *path, const char *path2, void (*run)(fs_op *), mode_t mode)
+/* The request of a call on the future's paths (extra: 0). */
+static int make_path_op(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out, void (*run)(fs_op *))
 {
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
-    fs_op local, *op = path_op(ctx, &local, path, path2, 0);
+    fs_op *op = path_op(ctx, local, f->path_, f->path2_, 0);
     if (!op)
         return -ENOMEM;
     op->run = run;
-    op->mode = mode;
-    int rc = fs_op_exec(op);
-    if (rc == 0)
-        rc = (int)op->rc;
-    fs_op_unref(op);
-    return rc;
+    op->mode = f->mode_;
+    *out = op;
+    return 0;
 }
 
 /* ---- reading a whole file ----------------------------------------------------- */
@@ -124,29 +119,45 @@ static void run_read_file(fs_op *op)
     op->rc = 0;
 }
 
-int corio_fs_read_file(const char *path, char **buf, size_t *len)
+static int make_read_file(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
 {
-    if (buf)
-        *buf = NULL;
-    if (len)
-        *len = 0;
-    if (!path || !buf || !len)
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
-    fs_op local, *op = path_op(ctx, &local, path, NULL, 0);
-    if (!op)
-        return -ENOMEM;
-    op->run = run_read_file;
-    int rc = fs_op_exec(op);
-    if (rc == 0 && (rc = (int)op->rc) == 0) {
-        *buf = op->data; /* taken: the request's free leaves it */
-        *len = op->n;
+    return make_path_op(f, ctx, local, out, run_read_file);
+}
+
+static ssize_t take_read_file(corio_fs_fut *f, fs_op *op)
+{
+    if (op->rc == 0) {
+        *(char **)f->out_ = op->data; /* taken: the request's free leaves it */
+        *(size_t *)f->out2_ = op->n;
         op->data = NULL;
     }
-    fs_op_unref(op);
-    return rc;
+    return op->rc;
+}
+
+static void clear_buf_len(corio_fs_fut *f)
+{
+    if (f->out_)
+        *(char **)f->out_ = NULL;
+    if (f->out2_)
+        *(size_t *)f->out2_ = 0;
+}
+
+static const fs_call read_file_call = {make_read_file, take_read_file, clear_buf_len, false};
+
+void corio_fs_read_file_fut_init(corio_fs_fut *f, const char *path, char **buf, size_t *len)
+{
+    if (fs_fut_init(f, &read_file_call, path && buf && len)) {
+        f->path_ = path;
+        f->out_ = buf;
+        f->out2_ = len;
+    }
+}
+
+int corio_fs_read_file(const char *path, char **buf, size_t *len)
+{
+    corio_fs_fut f;
+    corio_fs_read_file_fut_init(&f, path, buf, len);
+    return (int)fs_call_run(&f);
 }
 
 /* ---- writing a whole file ------------------------------------------------------- */
@@ -177,32 +188,42 @@ static void run_write_file(fs_op *op)
     op->rc = rc;
 }
 
-int corio_fs_write_file(const char *path, const void *buf, size_t len)
+static int make_write_file(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
 {
-    if (!path || (!buf && len))
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
     /* A task's job writes from its own copy: the caller may free buf as
      * soon as the call returns, interrupted or not. */
-    fs_op local, *op = path_op(ctx, &local, path, NULL, ctx == FS_TASK ? len : 0);
+    fs_op *op = path_op(ctx, local, f->path_, NULL, ctx == FS_TASK ? f->len_ : 0);
     if (!op)
         return -ENOMEM;
     if (op->heap) {
-        if (len)
-            memcpy(op->mem, buf, len);
+        if (f->len_)
+            memcpy(op->mem, f->buf_, f->len_);
         op->src = op->mem;
     } else {
-        op->src = buf;
+        op->src = f->buf_;
     }
-    op->len = len;
+    op->len = f->len_;
     op->run = run_write_file;
-    int rc = fs_op_exec(op);
-    if (rc == 0)
-        rc = (int)op->rc;
-    fs_op_unref(op);
-    return rc;
+    *out = op;
+    return 0;
+}
+
+static const fs_call write_file_call = {make_write_file, fs_take_rc, NULL, false};
+
+void corio_fs_write_file_fut_init(corio_fs_fut *f, const char *path, const void *buf, size_t len)
+{
+    if (fs_fut_init(f, &write_file_call, path && (buf || !len))) {
+        f->path_ = path;
+        f->buf_ = (void *)buf;
+        f->len_ = len;
+    }
+}
+
+int corio_fs_write_file(const char *path, const void *buf, size_t len)
+{
+    corio_fs_fut f;
+    corio_fs_write_file_fut_init(&f, path, buf, len);
+    return (int)fs_call_run(&f);
 }
 
 /* ---- metadata and changes --------------------------------------------------------- */
@@ -212,22 +233,33 @@ static void run_stat(fs_op *op)
     op->rc = stat(op->path, &op->st) < 0 ? -errno : 0;
 }
 
+static int make_stat(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
+{
+    return make_path_op(f, ctx, local, out, run_stat);
+}
+
+static ssize_t take_stat(corio_fs_fut *f, fs_op *op)
+{
+    if (op->rc == 0)
+        *(struct stat *)f->out_ = op->st;
+    return op->rc;
+}
+
+static const fs_call stat_call = {make_stat, take_stat, NULL, false};
+
+void corio_fs_metadata_fut_init(corio_fs_fut *f, const char *path, struct stat *st)
+{
+    if (fs_fut_init(f, &stat_call, path && st)) {
+        f->path_ = path;
+        f->out_ = st;
+    }
+}
+
 int corio_fs_metadata(const char *path, struct stat *st)
 {
-    if (!path || !st)
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
-    fs_op local, *op = path_op(ctx, &local, path, NULL, 0);
-    if (!op)
-        return -ENOMEM;
-    op->run = run_stat;
-    int rc = fs_op_exec(op);
-    if (rc == 0 && (rc = (int)op->rc) == 0)
-        *st = op->st;
-    fs_op_unref(op);
-    return rc;
+    corio_fs_fut f;
+    corio_fs_metadata_fut_init(&f, path, st);
+    return (int)fs_call_run(&f);
 }
 
 static void run_remove(fs_op *op)
@@ -236,9 +268,24 @@ static void run_remove(fs_op *op)
     op->rc = remove(op->path) < 0 ? -errno : 0;
 }
 
+static int make_remove(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
+{
+    return make_path_op(f, ctx, local, out, run_remove);
+}
+
+static const fs_call remove_call = {make_remove, fs_take_rc, NULL, false};
+
+void corio_fs_remove_fut_init(corio_fs_fut *f, const char *path)
+{
+    if (fs_fut_init(f, &remove_call, path != NULL))
+        f->path_ = path;
+}
+
 int corio_fs_remove(const char *path)
 {
-    return path ? path_call(path, NULL, run_remove, 0) : -EINVAL;
+    corio_fs_fut f;
+    corio_fs_remove_fut_init(&f, path);
+    return (int)fs_call_run(&f);
 }
 
 static void run_rename(fs_op *op)
@@ -246,9 +293,26 @@ static void run_rename(fs_op *op)
     op->rc = rename(op->path, op->path2) < 0 ? -errno : 0;
 }
 
+static int make_rename(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
+{
+    return make_path_op(f, ctx, local, out, run_rename);
+}
+
+static const fs_call rename_call = {make_rename, fs_take_rc, NULL, false};
+
+void corio_fs_rename_fut_init(corio_fs_fut *f, const char *from, const char *to)
+{
+    if (fs_fut_init(f, &rename_call, from && to)) {
+        f->path_ = from;
+        f->path2_ = to;
+    }
+}
+
 int corio_fs_rename(const char *from, const char *to)
 {
-    return from && to ? path_call(from, to, run_rename, 0) : -EINVAL;
+    corio_fs_fut f;
+    corio_fs_rename_fut_init(&f, from, to);
+    return (int)fs_call_run(&f);
 }
 
 static void run_mkdir(fs_op *op)
@@ -256,9 +320,26 @@ static void run_mkdir(fs_op *op)
     op->rc = mkdir(op->path, op->mode) < 0 ? -errno : 0;
 }
 
+static int make_mkdir(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
+{
+    return make_path_op(f, ctx, local, out, run_mkdir);
+}
+
+static const fs_call mkdir_call = {make_mkdir, fs_take_rc, NULL, false};
+
+void corio_fs_mkdir_fut_init(corio_fs_fut *f, const char *path, mode_t mode)
+{
+    if (fs_fut_init(f, &mkdir_call, path != NULL)) {
+        f->path_ = path;
+        f->mode_ = mode;
+    }
+}
+
 int corio_fs_mkdir(const char *path, mode_t mode)
 {
-    return path ? path_call(path, NULL, run_mkdir, mode) : -EINVAL;
+    corio_fs_fut f;
+    corio_fs_mkdir_fut_init(&f, path, mode);
+    return (int)fs_call_run(&f);
 }
 
 /* ---- directory listings -------------------------------------------------------------- */
@@ -358,29 +439,46 @@ static void run_read_dir(fs_op *op)
     op->rc = rc;
 }
 
-int corio_fs_read_dir(const char *path, corio_fs_dirent **entries, size_t *n)
+static int make_read_dir(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out)
 {
-    if (entries)
-        *entries = NULL;
-    if (n)
-        *n = 0;
-    if (!path || !entries || !n)
-        return -EINVAL;
-    int ctx = fs_context();
-    if (ctx < 0)
-        return ctx;
-    fs_op local, *op = path_op(ctx, &local, path, NULL, 0);
-    if (!op)
-        return -ENOMEM;
-    op->run = run_read_dir;
-    int rc = fs_op_exec(op);
-    if (rc == 0 && (rc = (int)op->rc) == 0) {
-        *entries = op->ents;
-        *n = op->n;
+    return make_path_op(f, ctx, local, out, run_read_dir);
+}
+
+static ssize_t take_read_dir(corio_fs_fut *f, fs_op *op)
+{
+    if (op->rc == 0) {
+        *(corio_fs_dirent **)f->out_ = op->ents;
+        *(size_t *)f->out2_ = op->n;
         op->ents = NULL;
     }
-    fs_op_unref(op);
-    return rc;
+    return op->rc;
+}
+
+static void clear_entries_n(corio_fs_fut *f)
+{
+    if (f->out_)
+        *(corio_fs_dirent **)f->out_ = NULL;
+    if (f->out2_)
+        *(size_t *)f->out2_ = 0;
+}
+
+static const fs_call read_dir_call = {make_read_dir, take_read_dir, clear_entries_n, false};
+
+void corio_fs_read_dir_fut_init(corio_fs_fut *f, const char *path, corio_fs_dirent **entries,
+                                size_t *n)
+{
+    if (fs_fut_init(f, &read_dir_call, path && entries && n)) {
+        f->path_ = path;
+        f->out_ = entries;
+        f->out2_ = n;
+    }
+}
+
+int corio_fs_read_dir(const char *path, corio_fs_dirent **entries, size_t *n)
+{
+    corio_fs_fut f;
+    corio_fs_read_dir_fut_init(&f, path, entries, n);
+    return (int)fs_call_run(&f);
 }
 
 void corio_fs_dir_free(corio_fs_dirent *entries)

@@ -228,6 +228,31 @@ static inline int fs_context(void)
     return rc ? rc : FS_TASK;
 }
 
+/* Hand a task's request to the pool: 0 and *job (a handle to join, whose
+ * completion says the request has run), or -ENOMEM, -EAGAIN (no pool
+ * thread), CORIO_ESHUTDOWN; then the job never was, and the request has
+ * the caller's reference only. */
+static inline int fs_op_submit(fs_op *op, corio_task **job)
+{
+    /* Relaxed: the spawn publishes the request to the job. */
+    atomic_store_explicit(&op->refs, 2, memory_order_relaxed);
+    blocking_pool *pool = rt_current()->pool;
+    int rc;
+    if (op->turns) {
+        pthread_mutex_lock(&op->turns->mu);
+        op->ticket = op->turns->next++;
+        rc = blocking_pool_spawn_owned(pool, NULL, NULL, fs_job, fs_job_cancelled, op, job);
+        if (rc < 0)
+            op->turns->next--; /* nobody else took one: we hold the lock */
+        pthread_mutex_unlock(&op->turns->mu);
+    } else {
+        rc = blocking_pool_spawn_owned(pool, NULL, NULL, fs_job, fs_job_cancelled, op, job);
+    }
+    if (rc < 0)
+        atomic_store_explicit(&op->refs, 1, memory_order_relaxed); /* the job never was */
+    return rc;
+}
+
 /* Run `op`: 0 when it ran (op->rc is the outcome, its results are in it),
  * or the wait's code: -ENOMEM, -EAGAIN (no pool thread), CORIO_ESHUTDOWN,
  * CORIO_ECANCELED, CORIO_ETIMEDOUT; then the caller must not look at the
@@ -247,25 +272,10 @@ static inline int fs_op_exec(fs_op *op)
             fs_turns_pass(op->turns);
         return 0;
     }
-    /* Relaxed: the spawn publishes the request to the job. */
-    atomic_store_explicit(&op->refs, 2, memory_order_relaxed);
-    blocking_pool *pool = rt_current()->pool;
     corio_task *job;
-    int rc;
-    if (op->turns) {
-        pthread_mutex_lock(&op->turns->mu);
-        op->ticket = op->turns->next++;
-        rc = blocking_pool_spawn_owned(pool, NULL, NULL, fs_job, fs_job_cancelled, op, &job);
-        if (rc < 0)
-            op->turns->next--; /* nobody else took one: we hold the lock */
-        pthread_mutex_unlock(&op->turns->mu);
-    } else {
-        rc = blocking_pool_spawn_owned(pool, NULL, NULL, fs_job, fs_job_cancelled, op, &job);
-    }
-    if (rc < 0) {
-        atomic_store_explicit(&op->refs, 1, memory_order_relaxed); /* the job never was */
+    int rc = fs_op_submit(op, &job);
+    if (rc < 0)
         return rc;
-    }
     int ignored;
     rc = corio_task_join(job, &ignored);
     if (rc == CORIO_ECANCELED && !corio_task_is_cancelled(corio_task_current()))
@@ -280,6 +290,166 @@ static inline const char *fs_op_copy_str(fs_op *op, size_t *at, const char *s, s
     memcpy(p, s, len + 1);
     *at += len + 1;
     return p;
+}
+
+/* ---- calls, as blocking calls and as futures --------------------------------------
+ *
+ * Every call of corio/fs.h is described once, by a corio_fs_fut holding its
+ * arguments and an fs_call saying how to turn them into a request and the
+ * request's results into the caller's out-parameters. The blocking call
+ * fills a future on its own stack and runs it with fs_call_run (plain code:
+ * here; a task: through the pool, joined); the future form polls the same
+ * description (fs_fut_vt): at its first poll it makes the request and hands
+ * it to the pool, then it polls a join future on the job. Dropped while the
+ * job runs, it gives back its handle and its reference: the job finishes
+ * alone, on its own copies, and never touches the caller's memory - the
+ * results are copied out (take) only by the poll that sees the job done.
+ */
+typedef struct fs_call {
+    /* Fill a request for `ctx` (FS_PLAIN: `local`, the caller's own
+     * buffers; FS_TASK: the heap, with copies): 0 and *out, 1 when there is
+     * nothing to do (the call's outcome is 0), or -ENOMEM. */
+    int (*make)(corio_fs_fut *f, int ctx, fs_op *local, fs_op **out);
+    /* The request has run: move its results out to the caller (a result
+     * taken is cleared in the request, so that its free leaves it) and
+     * return the call's outcome, op->rc. */
+    ssize_t (*take)(corio_fs_fut *f, fs_op *op);
+    /* Set the out-parameters as they are on a failure (NULL, 0); NULL:
+     * the call has none. They may be NULL pointers. */
+    void (*clear)(corio_fs_fut *f);
+    /* write_all: the call is made again for the rest until all len_ bytes
+     * are done (f->done); 0 when they are. */
+    bool repeat;
+} fs_call;
+
+/* The take of a call whose only result is its outcome. */
+static inline ssize_t fs_take_rc(corio_fs_fut *f, fs_op *op)
+{
+    (void)f;
+    return op->rc;
+}
+
+enum { FS_FUT_IDLE = 0, FS_FUT_RUNNING = 1, FS_FUT_DONE = 2 };
+
+/* The blocking call: its outcome, or the wait's code. */
+static inline ssize_t fs_call_run(corio_fs_fut *f)
+{
+    const fs_call *c = f->call_;
+    if (c->clear)
+        c->clear(f);
+    if (f->err_)
+        return f->err_;
+    int ctx = fs_context();
+    if (ctx < 0)
+        return ctx;
+    fs_op local, *op;
+    int rc = c->make(f, ctx, &local, &op);
+    if (rc)
+        return rc > 0 ? 0 : rc;
+    ssize_t r = fs_op_exec(op);
+    if (r == 0)
+        r = c->take(f, op);
+    fs_op_unref(op);
+    return r;
+}
+
+/* One step of a future: the outcome of the request it makes now (FS_PLAIN,
+ * outside any runtime: here and at once) and 1, or 0 with the job handed
+ * to the pool and f->join_ set, or the code that ends the future and 1. */
+static inline int fs_fut_start(corio_fs_fut *f, ssize_t *res)
+{
+    const fs_call *c = f->call_;
+    /* A poll function runs on a worker; only a future polled by hand
+     * outside any runtime sees none. */
+    int ctx = worker_current() ? FS_TASK : FS_PLAIN;
+    fs_op local, *op;
+    int rc = c->make(f, ctx, &local, &op);
+    if (rc) {
+        *res = rc > 0 ? 0 : rc;
+        return 1;
+    }
+    if (ctx == FS_PLAIN) {
+        fs_op_exec(op);
+        *res = c->take(f, op);
+        fs_op_unref(op);
+        return 1;
+    }
+    corio_task *job;
+    if ((rc = fs_op_submit(op, &job)) < 0) {
+        fs_op_unref(op);
+        *res = rc;
+        return 1;
+    }
+    f->op_ = op;
+    corio_join_fut_init(&f->join_, job);
+    f->state_ = FS_FUT_RUNNING;
+    return 0;
+}
+
+static inline corio_poll fs_fut_poll(corio_future *base, corio_context *cx)
+{
+    corio_fs_fut *f = (corio_fs_fut *)base;
+    const fs_call *c = f->call_;
+    ssize_t r = f->err_;
+    while (r == 0) {
+        if (f->state_ == FS_FUT_RUNNING || !fs_fut_start(f, &r)) {
+            if (corio_future_poll(&f->join_.base, cx) == CORIO_PENDING)
+                return CORIO_PENDING;
+            fs_op *op = f->op_;
+            int jrc = f->join_.base.result;
+            corio_task_release(f->join_.task);
+            f->op_ = NULL;
+            f->state_ = FS_FUT_IDLE;
+            /* Cancelled before it ran: the pool is closing. */
+            r = jrc == 0 ? c->take(f, op) : jrc == CORIO_ECANCELED ? CORIO_ESHUTDOWN : jrc;
+            fs_op_unref(op);
+        }
+        if (!c->repeat || r < 0)
+            break;
+        f->done += (size_t)r;
+        if (f->done >= f->len_) {
+            r = 0;
+            break;
+        }
+        if (r == 0) {
+            r = -EIO; /* write(2) took nothing of a regular file: never loop */
+            break;
+        }
+        r = 0; /* the rest, at once */
+    }
+    if (r < 0 && c->clear)
+        c->clear(f);
+    f->state_ = FS_FUT_DONE;
+    base->result = (int)r;
+    return CORIO_READY;
+}
+
+static inline void fs_fut_drop(corio_future *base)
+{
+    corio_fs_fut *f = (corio_fs_fut *)base;
+    if (f->state_ != FS_FUT_RUNNING)
+        return;
+    /* The job goes on alone, on its own request; whoever is last frees it. */
+    corio_future_drop(&f->join_.base);
+    corio_task_release(f->join_.task);
+    fs_op_unref(f->op_);
+    f->op_ = NULL;
+    f->state_ = FS_FUT_DONE;
+}
+
+static const corio_future_vtable fs_fut_vt = {fs_fut_poll, fs_fut_drop};
+
+/* Start describing a call in `f` (NULL: nothing), -EINVAL for it when `ok`
+ * is false. */
+static inline bool fs_fut_init(corio_fs_fut *f, const fs_call *c, bool ok)
+{
+    if (!f)
+        return false;
+    memset(f, 0, sizeof *f);
+    f->call_ = c;
+    f->err_ = ok ? 0 : -EINVAL;
+    corio_future_init(&f->base, &fs_fut_vt);
+    return true;
 }
 
 #endif

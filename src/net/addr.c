@@ -10,9 +10,15 @@
 #include <netinet/in.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "corio/error.h"
+#include "corio/unix.h"
 
 int addr_split(const char *s, char host[ADDR_HOST_MAX], char port[8])
 {
@@ -159,4 +165,45 @@ uint16_t corio_addr_port(const corio_addr *a)
     if (a->sa.ss_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
     return 0;
+}
+
+int addr_unix(const char *path, corio_addr *out)
+{
+    if (!path)
+        return -EINVAL;
+    bool abstract = path[0] == '@';
+    size_t n = strlen(path + abstract);
+    if (n == 0)
+        return -EINVAL;
+    if (n > CORIO_UNIX_PATH_MAX)
+        return -ENAMETOOLONG;
+    memset(out, 0, sizeof *out);
+    struct sockaddr_un *sa = (struct sockaddr_un *)&out->sa;
+    sa->sun_family = AF_UNIX;
+    if (abstract) { /* sun_path[0] stays 0; the name has no NUL of its own */
+        memcpy(sa->sun_path + 1, path + 1, n);
+        out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    } else {
+        memcpy(sa->sun_path, path, n + 1);
+        out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    }
+    return 0;
+}
+
+int addr_unix_socket(const char *path, int type, bool bind_it)
+{
+    corio_addr a;
+    int rc = addr_unix(path, &a);
+    if (rc < 0)
+        return rc;
+    int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    const struct sockaddr *sa = (const struct sockaddr *)&a.sa;
+    if ((bind_it ? bind(fd, sa, a.len) : connect(fd, sa, a.len)) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
 }

@@ -2,6 +2,7 @@
 #ifndef CORIO_NET_ADDR_H
 #define CORIO_NET_ADDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "corio/net.h"
@@ -26,5 +27,16 @@ int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out
  * inside a coroutine task (in plain code, here, blocking the thread). The
  * codes of corio_resolve. */
 int addr_resolve(const char *host, const char *port, corio_addr *out, size_t max, size_t *n);
+
+/* A Unix socket path ("/run/x.sock", or "@name" for an abstract name) as
+ * a sockaddr_un in out->sa, with out->len: 0, or -EINVAL (NULL, "", "@")
+ * or -ENAMETOOLONG (more than CORIO_UNIX_PATH_MAX bytes; corio/unix.h). */
+int addr_unix(const char *path, corio_addr *out);
+
+/* A non-blocking, close-on-exec Unix socket of `type` (SOCK_STREAM,
+ * SOCK_DGRAM) bound to `path` (bind_it) or connected to it: the fd, or
+ * addr_unix's codes, socket's, bind's or connect's (-EADDRINUSE, -ENOENT,
+ * -ECONNREFUSED...). A file made by a bind stays. */
+int addr_unix_socket(const char *path, int type, bool bind_it);
 
 #endif

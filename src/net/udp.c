@@ -3,14 +3,9 @@
  * A socket is an async fd (io/fd.h) and nothing more: every wait goes
  * through the fd engine, so readiness, cancellation and deadlines work as
  * for any fd. Sockets are made non-blocking and close-on-exec at creation
- * and bound before they are registered.
- *
- * A datagram call never reports "drained": a receive that got less than
- * its buffer says nothing about the datagrams queued behind, and a send
- * that went through says nothing about the room left. Readiness is cleared
- * only by EAGAIN. An ICMP error on a connected socket raises EPOLLERR,
- * which is in both directions' bits: a receive waiting for a datagram
- * wakes and returns the error.
+ * and bound before they are registered. Sending and receiving are the
+ * datagram core's (net/dgram.c), shared with Unix datagram sockets; this
+ * file makes sockets, resolves addresses and checks arguments.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -26,6 +21,7 @@
 #include "corio/error.h"
 #include "io/fd.h"
 #include "net/addr.h"
+#include "net/dgram.h"
 #include "net/stream.h"
 
 /* Addresses tried for a host name. */
@@ -111,72 +107,25 @@ corio_fd *corio_udp_as_fd(corio_udp *u)
 
 /* ---- the calls ----------------------------------------------------------------------- */
 
-typedef struct recv_args {
-    void *buf;
-    size_t len;
-    corio_addr *from; /* may be NULL */
-    bool truncated;
-} recv_args;
-
-static ssize_t recv_call(int fd, void *arg, bool *drained)
-{
-    (void)drained; /* more datagrams may be queued behind this one */
-    recv_args *a = arg;
-    struct iovec iov = {a->buf, a->len};
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    if (a->from) {
-        m.msg_name = &a->from->sa;
-        m.msg_namelen = sizeof a->from->sa;
-    }
-    ssize_t n = recvmsg(fd, &m, 0);
-    if (n < 0)
-        return -errno;
-    if (a->from)
-        a->from->len = m.msg_namelen;
-    a->truncated = (m.msg_flags & MSG_TRUNC) != 0;
-    return n;
-}
-
-typedef struct send_args {
-    const void *buf;
-    size_t len;
-    const corio_addr *to; /* NULL: the connected peer */
-} send_args;
-
-static ssize_t send_call(int fd, void *arg, bool *drained)
-{
-    (void)drained;
-    send_args *a = arg;
-    ssize_t n = sendto(fd, a->buf, a->len, MSG_NOSIGNAL,
-                       a->to ? (const struct sockaddr *)&a->to->sa : NULL, a->to ? a->to->len : 0);
-    return n < 0 ? -errno : n;
-}
-
 ssize_t corio_udp_send_to(corio_udp *u, const void *buf, size_t len, const corio_addr *to)
 {
     if (!u || !to || to->len == 0 || (!buf && len))
         return -EINVAL;
-    send_args a = {buf, len, to};
-    return fd_io(&u->fd, IO_WRITE_BITS, send_call, &a);
+    return dgram_send(&u->fd, buf, len, to);
 }
 
 ssize_t corio_udp_send(corio_udp *u, const void *buf, size_t len)
 {
     if (!u || (!buf && len))
         return -EINVAL;
-    send_args a = {buf, len, NULL};
-    return fd_io(&u->fd, IO_WRITE_BITS, send_call, &a);
+    return dgram_send(&u->fd, buf, len, NULL);
 }
 
 ssize_t corio_udp_recv_from(corio_udp *u, void *buf, size_t len, corio_addr *from)
 {
     if (!u || (!buf && len))
         return -EINVAL;
-    recv_args a = {buf, len, from, false};
-    return fd_io(&u->fd, IO_READ_BITS, recv_call, &a);
+    return dgram_recv(&u->fd, buf, len, from, NULL);
 }
 
 ssize_t corio_udp_recv(corio_udp *u, void *buf, size_t len)
@@ -220,13 +169,8 @@ static corio_poll recv_fut_poll(corio_future *base, corio_context *cx)
         base->result = -EINVAL;
         return CORIO_READY;
     }
-    recv_args a = {f->buf_, f->len_, &f->from, false};
-    ssize_t res;
-    if (fd_io_poll(&f->u_->fd, IO_READ_BITS, &f->w_, cx, recv_call, &a, &res) == CORIO_PENDING)
-        return CORIO_PENDING;
-    f->truncated = res >= 0 && a.truncated;
-    base->result = (int)res;
-    return CORIO_READY;
+    return dgram_recv_poll(&f->u_->fd, f->buf_, f->len_, &f->from, false, &f->truncated, &f->w_, cx,
+                           &base->result);
 }
 
 static void recv_fut_drop(corio_future *base)
@@ -261,19 +205,15 @@ static corio_poll send_fut_poll(corio_future *base, corio_context *cx)
         base->result = -EINVAL;
         return CORIO_READY;
     }
-    send_args a = {f->buf_, f->len_, f->has_to_ ? &f->to_ : NULL};
-    ssize_t res;
-    if (fd_io_poll(&f->u_->fd, IO_WRITE_BITS, &f->w_, cx, send_call, &a, &res) == CORIO_PENDING)
-        return CORIO_PENDING;
-    base->result = (int)res;
-    return CORIO_READY;
+    return dgram_send_poll(&f->u_->fd, f->buf_, f->len_, f->has_to_ ? &f->to_ : NULL, NULL, NULL,
+                           &f->w_, cx, &base->result);
 }
 
 static void send_fut_drop(corio_future *base)
 {
     corio_udp_send_fut *f = (corio_udp_send_fut *)base;
     if (f->u_)
-        io_waiter_drop(&f->u_->fd.reg, &f->w_);
+        dgram_send_drop(&f->u_->fd, NULL, 0, &f->w_);
 }
 
 static const corio_future_vtable send_vt = {send_fut_poll, send_fut_drop};

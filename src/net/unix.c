@@ -1,4 +1,5 @@
-/* net/unix.c - Unix-domain stream sockets (corio/unix.h).
+/* net/unix.c - Unix-domain stream sockets (corio/unix.h; the datagram
+ * sockets are net/unix_dgram.c).
  *
  * A listener and a stream are what TCP's are (net/stream.c does their
  * accepting, scatter/gather, read_exact and write_all); only making the
@@ -15,11 +16,11 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "corio/error.h"
 #include "io/fd.h"
+#include "net/addr.h"
 #include "net/stream.h"
 
 struct corio_unix {
@@ -30,29 +31,6 @@ struct corio_unix_listener {
     stream_listener s; /* first */
 };
 
-/* `path` as a sockaddr_un: 0 with *len, -EINVAL or -ENAMETOOLONG. */
-static int make_addr(const char *path, struct sockaddr_un *sa, socklen_t *len)
-{
-    if (!path)
-        return -EINVAL;
-    bool abstract = path[0] == '@';
-    size_t n = strlen(path + abstract);
-    if (n == 0)
-        return -EINVAL;
-    if (n > CORIO_UNIX_PATH_MAX)
-        return -ENAMETOOLONG;
-    memset(sa, 0, sizeof *sa);
-    sa->sun_family = AF_UNIX;
-    if (abstract) { /* sun_path[0] stays 0; the name has no NUL of its own */
-        memcpy(sa->sun_path + 1, path + 1, n);
-        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
-    } else {
-        memcpy(sa->sun_path, path, n + 1);
-        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-    }
-    return 0;
-}
-
 /* ---- listening ------------------------------------------------------------------ */
 
 int corio_unix_listen(const char *path, int backlog, corio_unix_listener **out)
@@ -61,22 +39,11 @@ int corio_unix_listen(const char *path, int backlog, corio_unix_listener **out)
         *out = NULL;
     if (!out)
         return -EINVAL;
-    struct sockaddr_un sa;
-    socklen_t len;
-    int rc = make_addr(path, &sa, &len);
-    if (rc < 0)
-        return rc;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = addr_unix_socket(path, SOCK_STREAM, true);
     if (fd < 0)
-        return -errno;
-    if (bind(fd, (const struct sockaddr *)&sa, len) < 0) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
+        return fd;
     bool made_file = path[0] != '@';
-    if (listen(fd, backlog > 0 ? backlog : 1024) < 0)
-        rc = -errno;
+    int rc = listen(fd, backlog > 0 ? backlog : 1024) < 0 ? -errno : 0;
     corio_fd *f;
     if (rc == 0 && (rc = fd_adopt(fd, sizeof(corio_unix_listener), FD_SOCK, &f)) == 0) {
         *out = (corio_unix_listener *)f;
@@ -151,20 +118,12 @@ int corio_unix_connect(const char *path, corio_unix **out)
         *out = NULL;
     if (!out)
         return -EINVAL;
-    struct sockaddr_un sa;
-    socklen_t len;
-    int rc = make_addr(path, &sa, &len);
-    if (rc < 0)
-        return rc;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
     /* Connected (or refused) here; registered after, as TCP's sockets are. */
-    corio_fd *f = NULL;
-    if (connect(fd, (const struct sockaddr *)&sa, len) < 0)
-        rc = -errno;
-    else
-        rc = fd_adopt(fd, sizeof(corio_unix), FD_SOCK, &f);
+    int fd = addr_unix_socket(path, SOCK_STREAM, false);
+    if (fd < 0)
+        return fd;
+    corio_fd *f;
+    int rc = fd_adopt(fd, sizeof(corio_unix), FD_SOCK, &f);
     if (rc < 0) {
         close(fd);
         return rc;
