@@ -744,3 +744,42 @@ TEST(example_shutdown_broadcast)
              "Shutting down...\n", "Shutting down...\n", "Shutting down...\n",
              "every run loop ended: 3 of 3, ");
 }
+
+TEST_TIMING(example_scope_borrow)
+{
+    run_example("scope_borrow", "20"); /* units of 20 ms */
+    EXPECT_OK();
+    IN_ORDER("1. four children sum", "= 500500 (expected 500500)",
+             "2. a failure cancels the siblings", "scope returned EIO after ",
+             "child 0 (10 units): result CORIO_ECANCELED, cleanup ran: yes",
+             "child 1 (1 units, fails): result EIO, cleanup ran: yes",
+             "3. a deadline scope of 3 units", "scope returned CORIO_ETIMEDOUT after ",
+             "child 0 (1 units): result 0, cleanup ran: yes",
+             "child 1 (2 units): result 10, cleanup ran: yes",
+             "child 2 (5 units): result CORIO_ECANCELED, cleanup ran: yes",
+             "child 3 (8 units): result CORIO_ECANCELED, cleanup ran: yes",
+             "4. the parent is aborted",
+             "parent: scope returned CORIO_ECANCELED; the children's cleanup had written 3 of 3 slots",
+             "every child had finished first: yes");
+    double ms;
+    EXPECT(sscanf(AFTER("scope returned EIO after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 19.0 && ms < 150.0); /* the failure at 1 unit, not the siblings' 10 */
+    EXPECT(sscanf(AFTER("scope returned CORIO_ETIMEDOUT after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 59.0 && ms < 150.0); /* the 3-unit deadline, not the 8-unit child */
+}
+
+TEST_TIMING(example_cleanup_guard)
+{
+    run_example("cleanup_guard", "20");
+    EXPECT_OK();
+    IN_ORDER("1. three tasks aborted mid-await", "active before the abort: 3",
+             "task 0: join CORIO_ECANCELED, it returned CORIO_ECANCELED",
+             "task 2: join CORIO_ECANCELED, it returned CORIO_ECANCELED",
+             "active after: 0, cleanup ran 3 time(s)",
+             "2. three tasks in a scope with a deadline of 2 units",
+             "scope returned CORIO_ETIMEDOUT after ",
+             "active when it returned: 0, cleanup ran 3 time(s)");
+    double ms;
+    EXPECT(sscanf(AFTER("scope returned CORIO_ETIMEDOUT after "), "%lf", &ms) == 1);
+    EXPECT(ms >= 39.0 && ms < 250.0); /* the deadline, not the tasks' 50 units */
+}

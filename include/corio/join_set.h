@@ -23,8 +23,8 @@
  * aborts every task still in it (cancellation: each coroutine's pending
  * await returns CORIO_ECANCELED, so it unwinds through its own cleanup; a
  * stackless task's future is dropped) and waits until every one has
- * finished, so their cleanup has run when corio_join_set_free returns.
- * Only an interrupted caller stops waiting early (see corio_join_set_free).
+ * finished, so their cleanup has run when corio_join_set_free returns,
+ * also when the caller is itself cancelled (see corio_join_set_free).
  *
  * Results: a joined task's result is what its function returned (a
  * stackless task: its future's output), or CORIO_ECANCELED when
@@ -166,12 +166,13 @@ CORIO_API void corio_join_set_detach_all(corio_join_set *set);
 CORIO_API int corio_join_set_shutdown(corio_join_set *set);
 
 /* Free the set: abort every task in it and wait for all of them to finish
- * (their cleanup has run when it returns), then free it. Where the caller
- * cannot wait (it is itself cancelled or its deadline scope has expired,
- * which makes every await return at once, or it is a stackless task's poll
- * function) the tasks not finished yet are aborted and detached instead:
- * their cleanup still runs, once each, but maybe after this returns. Does
- * nothing for NULL. */
+ * (their cleanup has run when it returns), then free it. A coroutine
+ * caller that is itself cancelled, or whose deadline scope has expired,
+ * still waits: the wait is shielded from its interruption (which its next
+ * await then returns), and bounded, since the tasks were aborted first. In
+ * a stackless task's poll function, which cannot wait, the tasks not
+ * finished yet are aborted and detached instead: their cleanup still runs,
+ * once each, but maybe after this returns. Does nothing for NULL. */
 CORIO_API void corio_join_set_free(corio_join_set *set);
 
 /* ---- queries --------------------------------------------------------------------- */

@@ -201,30 +201,59 @@ bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 
 /* ---- awaiting ------------------------------------------------------------- */
 
-/* The error an await must return now, if any: cancellation first, then the
- * innermost scope that has ended. Both are sticky. */
-static __attribute__((noinline)) int coro_interrupted_slow(coro *c)
+/* The interruption an await would see from the scopes of the chain that
+ * starts at `sc`, walking outward, and from the task's cancellation: the
+ * innermost scope that has ended, unless the task is cancelled, which wins.
+ * A shield (a scope with no `ended` hook) ends the walk: what lies beyond
+ * it, cancellation included, is held back. `*hit` receives the scope whose
+ * code is returned (NULL for cancellation or nothing). Calls the hooks of
+ * the scopes it passes (they are sticky, so calling one again is harmless)
+ * but delivers nothing. */
+static int interruption_from(coro *c, coro_scope *sc, coro_scope **hit)
 {
     /* Relaxed: only the flag itself is acted on; nothing is published with
      * it. */
-    if (atomic_load_explicit(&c->t.state, memory_order_relaxed) & ST_CANCELLED) {
-        c->t.poll_flags |= TF_CANCEL_SEEN;
-        return CORIO_ECANCELED;
-    }
-    for (coro_scope *sc = c->scope; sc; sc = sc->outer) {
-        if (!sc->is_ended && sc->ended(sc))
-            sc->is_ended = true;
-        if (sc->is_ended) {
-            sc->delivered = true;
-            return sc->code;
+    bool cancelled = atomic_load_explicit(&c->t.state, memory_order_relaxed) & ST_CANCELLED;
+    *hit = NULL;
+    for (; sc; sc = sc->outer) {
+        if (!sc->ended) /* a shield */
+            return *hit ? (*hit)->code : 0;
+        if (!*hit) {
+            if (!sc->is_ended && sc->ended(sc))
+                sc->is_ended = true;
+            if (sc->is_ended) {
+                *hit = sc;
+                if (!cancelled)
+                    return sc->code; /* no shield further out can hold it back */
+            }
         }
     }
-    return 0;
+    if (cancelled) {
+        *hit = NULL;
+        return CORIO_ECANCELED;
+    }
+    return *hit ? (*hit)->code : 0;
+}
+
+/* The error an await must return now, if any: cancellation first, then the
+ * innermost scope that has ended, both up to the innermost shield. Both are
+ * sticky. */
+static __attribute__((noinline)) int coro_interrupted_slow(coro *c)
+{
+    coro_scope *hit;
+    int err = interruption_from(c, c->scope, &hit);
+    if (hit)
+        hit->delivered = true;
+    else if (err)
+        c->t.poll_flags |= TF_CANCEL_SEEN;
+    return err;
 }
 
 static inline int coro_interrupted(coro *c)
 {
-    /* Relaxed, as above. The common case, inline: not cancelled, no scope. */
+    /* Relaxed, as above. The common case, inline: not cancelled, no scope.
+     * A shield is a scope, so a shielded task takes the slow path: the
+     * common path tests exactly what it tested before shields existed. */
     if (__builtin_expect(!(atomic_load_explicit(&c->t.state, memory_order_relaxed) & ST_CANCELLED) &&
                              !c->scope,
                          1))
@@ -378,6 +407,37 @@ int coro_scope_exit(coro_scope *sc)
     if (c && (c->t.poll_flags & TF_CANCEL_SEEN))
         return CORIO_ECANCELED;
     return sc->delivered ? sc->code : 0;
+}
+
+int coro_shield_enter(coro_scope *sh)
+{
+    coro *c = current_coro();
+    if (!c)
+        return CORIO_EWRONGCTX;
+    sh->ended = NULL; /* what makes it a shield */
+    sh->code = 0;
+    sh->is_ended = false;
+    sh->delivered = false;
+    sh->outer = c->scope;
+    c->scope = sh;
+    return 0;
+}
+
+void coro_shield_exit(coro_scope *sh)
+{
+    coro *c = current_coro();
+    if (c && c->scope == sh)
+        c->scope = sh->outer;
+}
+
+int coro_shield_held_back(coro_scope *sh)
+{
+    coro *c = current_coro();
+    if (!c || c->scope != sh)
+        return 0;
+    coro_scope *hit;
+    /* Walk on as if the shield were not there (it is the innermost). */
+    return interruption_from(c, sh->outer, &hit);
 }
 
 /* ---- spawning ------------------------------------------------------------- */

@@ -8,6 +8,28 @@
  * `code` (CORIO_ETIMEDOUT for a deadline), so the code inside unwinds through
  * its own cleanup, as it does on cancellation, which is checked first. A
  * scope lives on the coroutine's stack; scopes are strictly nested.
+ *
+ * Shields: a scope with no `ended` hook is a shield. An await looks at the
+ * chain only up to the innermost shield: neither the task's cancellation
+ * nor a scope outside the shield reaches the awaits inside it (scopes
+ * pushed inside the shield still do), and the wait in progress completes
+ * normally. Nothing is lost: both are sticky, so the first await after the
+ * shield is popped returns them. A shield costs the common await path
+ * nothing: like any scope it makes `scope` non-NULL, which already sends
+ * the await to the slow path, and a task without scopes tests exactly what
+ * it tested before. Shields exist for waits that must not be cut short
+ * because memory they protect is borrowed by others: a structured scope's
+ * join (task/scope.c) waits for children that use its owner's stack, and a
+ * JoinSet's free waits for the cleanup of the tasks it aborted; each is
+ * bounded because it cancels what it waits for first. Such a wait asks
+ * coro_shield_held_back what the shield is holding back (so that it can
+ * cancel its children when its owner is cancelled), then goes on waiting.
+ * A cancel while shielded still wakes the task (state_to_cancelled sets
+ * NOTIFIED), so the shielded wait is polled once more and sees it.
+ * Coroutine tasks only: a stackless task's cancellation is its future's
+ * drop, which cannot wait, so there is nothing to shield (enter returns
+ * CORIO_EWRONGCTX in a poll function, as in plain code, where nothing is
+ * ever cancelled).
  */
 #ifndef CORIO_CORE_CORO_H
 #define CORIO_CORE_CORO_H
@@ -39,6 +61,19 @@ int coro_scope_enter(coro_scope *sc);
  * cancellation was delivered to the task, else `sc->code` when an await
  * returned it for this scope, else 0. */
 int coro_scope_exit(coro_scope *sc);
+
+/* Push the shield `sh` (its fields are set here) on the calling coroutine.
+ * 0, or CORIO_EWRONGCTX outside a coroutine task (then nothing is pushed). */
+int coro_shield_enter(coro_scope *sh);
+
+/* Pop `sh`, which must be the innermost scope. Nothing is delivered: the
+ * next await outside it sees what the shield held back. */
+void coro_shield_exit(coro_scope *sh);
+
+/* What an await would return now if `sh` (the innermost scope) were not
+ * there: CORIO_ECANCELED, the code of an enclosing scope that has ended,
+ * or 0. Delivers nothing. 0 when `sh` is not the caller's innermost scope. */
+int coro_shield_held_back(coro_scope *sh);
 
 /* For a primitive whose wait is an await but which can often complete
  * without suspending (a free mutex, a channel that has a message): call

@@ -28,6 +28,13 @@
  * The three flag bytes are separate memory locations on purpose: the
  * scheduler updates sched_flags while another thread polls the task and
  * writes poll_flags.
+ *
+ * Cancellation is sticky (ST_CANCELLED is never cleared) but not always
+ * delivered at once: a coroutine inside a shield (core/coro.h) keeps
+ * waiting normally, and the first await after the shield delivers it
+ * (TF_CANCEL_SEEN is set only when an await returns CORIO_ECANCELED).
+ * Shields are coroutine-only: to_running's RUN_CANCELLED still drops a
+ * stackless task's future at once.
  */
 #ifndef CORIO_CORE_TASK_H
 #define CORIO_CORE_TASK_H

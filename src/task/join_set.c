@@ -15,6 +15,10 @@
  * makes join_next poll a free entry (skipped) or the new task's join
  * (pending: a spurious poll). Harmless either way.
  *
+ * Freeing waits for the aborted tasks inside a shield (core/coro.h), so
+ * a cancelled owner's free waits too: the tasks' cleanup has run when it
+ * returns, wherever the owner was interrupted.
+ *
  * Lists (the set is used by one thread at a time; see the header):
  *  - live: doubly linked, every entry holding a task (abort_all, free);
  *  - free: entries without a task, through `next`;
@@ -27,6 +31,7 @@
 
 #include <stdlib.h>
 
+#include "core/coro.h"
 #include "core/worker.h"
 #include "corio/error.h"
 #include "rt/parker.h"
@@ -373,9 +378,17 @@ void corio_join_set_free(corio_join_set *set)
     if (!set)
         return;
     if (set->len) {
-        /* Aborts, then waits; an interrupted caller (or a poll function,
-         * which cannot wait) leaves the rest aborted, to finish alone. */
-        if (corio_join_set_shutdown(set) < 0) {
+        /* Aborts, then waits. A coroutine waits shielded (core/coro.h):
+         * cancelled, or past its deadline, it still waits for the cleanup
+         * of the tasks it has just aborted, which bounds the wait; what the
+         * shield held back reaches its next await. Only a poll function,
+         * which cannot wait, leaves the rest aborted, to finish alone. */
+        coro_scope sh;
+        bool shielded = coro_shield_enter(&sh) == 0;
+        int rc = corio_join_set_shutdown(set);
+        if (shielded)
+            coro_shield_exit(&sh);
+        if (rc < 0) {
             corio_join_set_abort_all(set);
             corio_join_set_detach_all(set);
         }
