@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #endif
 #include "stack.h"
+#include "fiber.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -50,6 +51,7 @@ typedef struct pool_list {
  * (valgrind's "possibly lost") count as leaks. Under pool_lock. */
 typedef struct slab_rec {
     stack *descs;
+    size_t n;
     struct slab_rec *next;
 } slab_rec;
 
@@ -74,6 +76,41 @@ void stack_cache_init(stack_cache *c, size_t size)
     c->dirty = NULL;
     c->n_dirty = 0;
 }
+
+#ifdef CORIO_TSAN
+/* Under TSan a stack keeps the sanitizer fiber its coroutines ran on
+ * (stack.h). A process forked with pooled stacks would switch to fibers
+ * created before the fork, which TSan's state in the child does not know
+ * as such: it then reports races between the parent's past accesses and
+ * the child's coroutines. The child forgets them (leaked, not destroyed:
+ * they belong to the parent's TSan state), so its coroutines get fibers of
+ * their own. The pool lock is held across the fork, so no slab is half
+ * made in the child. */
+static void stack_atfork_prepare(void)
+{
+    pthread_mutex_lock(&pool_lock);
+}
+
+static void stack_atfork_parent(void)
+{
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static void stack_atfork_child(void)
+{
+    for (slab_rec *r = slabs; r; r = r->next)
+        for (size_t i = 0; i < r->n; i++)
+            r->descs[i].fiber = NULL;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void stack_atfork_register(void)
+{
+    pthread_atfork(stack_atfork_prepare, stack_atfork_parent, stack_atfork_child);
+}
+#endif
 
 static size_t read_guard_budget(void)
 {
@@ -109,6 +146,9 @@ static stack *stack_create_locked(pool_list *pl, size_t size)
 {
     if (guard_budget == 0)
         guard_budget = read_guard_budget();
+#ifdef CORIO_TSAN
+    pthread_once(&atfork_once, stack_atfork_register);
+#endif
     int prot = PROT_READ | PROT_WRITE;
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK;
     bool guarded = n_guarded < guard_budget;
@@ -134,6 +174,7 @@ static stack *stack_create_locked(pool_list *pl, size_t size)
         return NULL;
     }
     rec->descs = descs;
+    rec->n = n;
     rec->next = slabs;
     slabs = rec;
     /* A stack's first touch must commit a 4 KiB page, not a 2 MiB one, on
