@@ -199,7 +199,14 @@ $(BUILD)/bench/ctx_switch: bench/ctx_switch.c $(STATIC_LIB)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # TEST_ARGS: e.g. TEST_ARGS="-j1 timer" to run the tests whose name contains "timer".
+# Under TSan each test (a forked child) and each example it runs would sleep
+# TSan's default atexit_sleep_ms (1 s) before exiting, to let threads still
+# running race with exit: about 1 s per test, half of the TSan suite's time.
+# Every test joins its threads before it exits, so 50 ms keeps that check
+# for anything left running. A TSAN_OPTIONS of the caller's comes after, and
+# wins.
 test: tests
+	TSAN_OPTIONS="atexit_sleep_ms=50 $$TSAN_OPTIONS" \
 	CORIO_BUILD=$(BUILD) CORIO_NM=$(NM) CORIO_EXEC="$(TEST_RUNNER)" $(TEST_RUNNER) $(TEST_BIN) \
 	  $(TEST_ARGS)
 
