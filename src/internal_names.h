@@ -131,6 +131,7 @@
 #define dgram_send                     corio__dgram_send
 #define dgram_send_drop                corio__dgram_send_drop
 #define dgram_send_poll                corio__dgram_send_poll
+#define stream_einval_vt               corio__stream_einval_vt
 #define fd_io_poll                     corio__fd_io_poll
 #define fd_read_call                   corio__fd_read_call
 #define fd_send_call                   corio__fd_send_call

@@ -74,21 +74,12 @@ static void collect_drop_fut(corio_future *base)
 
 static const corio_future_vtable collect_vt = {collect_poll, collect_drop_fut};
 
-static corio_poll invalid_poll(corio_future *base, corio_context *cx)
-{
-    (void)cx;
-    base->result = -EINVAL;
-    return CORIO_READY;
-}
-
-static const corio_future_vtable invalid_vt = {invalid_poll, NULL};
-
 void corio_stream_collect_fut_init(corio_stream_collect_fut *f, corio_stream *s)
 {
     if (!f)
         return;
     bool ok = stream_ok(s);
-    corio_future_init(&f->base, ok ? &collect_vt : &invalid_vt);
+    corio_future_init(&f->base, ok ? &collect_vt : &stream_einval_vt);
     f->items = NULL;
     f->len = 0;
     f->cap_ = 0;

@@ -49,22 +49,13 @@ static void fold_drop(corio_future *base)
 
 static const corio_future_vtable fold_vt = {fold_poll, fold_drop};
 
-static corio_poll invalid_poll(corio_future *base, corio_context *cx)
-{
-    (void)cx;
-    base->result = -EINVAL;
-    return CORIO_READY;
-}
-
-static const corio_future_vtable invalid_vt = {invalid_poll, NULL};
-
 void corio_stream_fold_fut_init(corio_stream_fold_fut *f, corio_stream *s, corio_item init,
                                 corio_stream_fold_fn fn, void *arg)
 {
     if (!f)
         return;
     bool ok = stream_ok(s) && fn;
-    corio_future_init(&f->base, ok ? &fold_vt : &invalid_vt);
+    corio_future_init(&f->base, ok ? &fold_vt : &stream_einval_vt);
     f->acc = init;
     f->s_ = s;
     f->fn_ = fn;

@@ -49,22 +49,13 @@ static void for_each_drop(corio_future *base)
 
 static const corio_future_vtable for_each_vt = {for_each_poll, for_each_drop};
 
-static corio_poll invalid_poll(corio_future *base, corio_context *cx)
-{
-    (void)cx;
-    base->result = -EINVAL;
-    return CORIO_READY;
-}
-
-static const corio_future_vtable invalid_vt = {invalid_poll, NULL};
-
 void corio_stream_for_each_fut_init(corio_stream_for_each_fut *f, corio_stream *s,
                                     corio_stream_item_fn fn, void *arg)
 {
     if (!f)
         return;
     bool ok = stream_ok(s) && fn;
-    corio_future_init(&f->base, ok ? &for_each_vt : &invalid_vt);
+    corio_future_init(&f->base, ok ? &for_each_vt : &stream_einval_vt);
     f->s_ = s;
     f->fn_ = fn;
     f->arg_ = arg;

@@ -42,15 +42,6 @@ static void fec_drop(corio_future *base)
 
 static const corio_future_vtable fec_vt = {fec_poll, fec_drop};
 
-static corio_poll invalid_poll(corio_future *base, corio_context *cx)
-{
-    (void)cx;
-    base->result = -EINVAL;
-    return CORIO_READY;
-}
-
-static const corio_future_vtable invalid_vt = {invalid_poll, NULL};
-
 void corio_stream_for_each_concurrent_fut_init(corio_stream_for_each_concurrent_fut *f,
                                                corio_stream *s, size_t limit, size_t slot_size,
                                                corio_stream_async_fn fn, void *arg)
@@ -58,7 +49,7 @@ void corio_stream_for_each_concurrent_fut_init(corio_stream_for_each_concurrent_
     if (!f)
         return;
     bool ok = stream_ok(s) && fn;
-    corio_future_init(&f->base, ok ? &fec_vt : &invalid_vt);
+    corio_future_init(&f->base, ok ? &fec_vt : &stream_einval_vt);
     corio_stream_buffer_unordered_init(&f->bu_, s, limit, slot_size, fn, arg);
     f->done_ = !ok;
 }

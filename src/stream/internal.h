@@ -68,6 +68,10 @@ static inline void stream_inherit_drop(corio_stream *s, const corio_stream *up)
     s->item_drop_arg = up->item_drop_arg;
 }
 
+/* The vtable of a consumer or next future built with bad arguments: its
+ * first poll says -EINVAL (stream.c). */
+extern const corio_future_vtable stream_einval_vt;
+
 /* A consumer used up its budget in this poll: have the task polled again
  * after the others, and say PENDING. */
 static inline corio_poll stream_budget_yield(corio_context *cx)

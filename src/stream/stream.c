@@ -50,20 +50,20 @@ static corio_poll next_poll(corio_future *base, corio_context *cx)
 /* No drop: the stream keeps its progress. */
 static const corio_future_vtable next_vt = {next_poll, NULL};
 
-static corio_poll next_invalid_poll(corio_future *base, corio_context *cx)
+static corio_poll einval_poll(corio_future *base, corio_context *cx)
 {
     (void)cx;
     base->result = -EINVAL;
     return CORIO_READY;
 }
 
-static const corio_future_vtable next_invalid_vt = {next_invalid_poll, NULL};
+const corio_future_vtable stream_einval_vt = {einval_poll, NULL};
 
 void corio_stream_next_fut_init(corio_stream_next_fut *f, corio_stream *s, corio_item *out)
 {
     if (!f)
         return;
-    corio_future_init(&f->base, stream_ok(s) && out ? &next_vt : &next_invalid_vt);
+    corio_future_init(&f->base, stream_ok(s) && out ? &next_vt : &stream_einval_vt);
     f->s = s;
     f->out = out;
 }
