@@ -19,8 +19,8 @@
  *
  * The program is its own load: `clients` client tasks send requests in a
  * loop (each request takes `work_ms` to serve) and count the answers, and
- * after `run_ms` the program sends itself SIGTERM, as a process manager
- * would. At the end it compares what the server read with what it answered
+ * `run_ms` after the first answer the program sends itself SIGTERM, as a
+ * process manager would. At the end it compares what the server read with what it answered
  * and what the clients received: a request the server accepted is never
  * lost. With `wait` as the last argument it serves until a real SIGTERM
  * (`kill -TERM <pid>`) instead, without clients.
@@ -197,6 +197,11 @@ static int run(void *arg)
     for (int i = 0; i < nc; i++)
         corio_spawn(client, NULL, &clients[i]);
     if (!wait_for_kill) {
+        /* run_ms of load, counted from the first answer: on a slow or
+         * loaded machine (a sanitizer build) the clients may take longer
+         * than run_ms just to connect. */
+        for (int ms = 0; atomic_load(&cs.received) == 0 && ms < 10000; ms++)
+            corio_sleep(CORIO_MSEC(1));
         corio_sleep(CORIO_MSEC(run_ms));
         kill(getpid(), SIGTERM); /* as a process manager would */
     }
