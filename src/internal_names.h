@@ -23,7 +23,9 @@
 #define blocking_pool_spawn_owned      corio__blocking_pool_spawn_owned
 #define blocking_pool_threads          corio__blocking_pool_threads
 #define coro_await_enter               corio__coro_await_enter
+#define coro_await_enter_polling       corio__coro_await_enter_polling
 #define coro_await_ready               corio__coro_await_ready
+#define coro_await_woken               corio__coro_await_woken
 #define coro_check_fault               corio__coro_check_fault
 #define coro_poll                      corio__coro_poll
 #define coro_scope_enter               corio__coro_scope_enter

@@ -362,6 +362,15 @@ int corio_await(corio_future *f)
             }
             return 0;
         }
+        /* Woken during its own poll (a future that waked itself, or a wake
+         * from elsewhere that raced the poll): suspending would only have
+         * the loop queue the task again. Yield instead: no switch when
+         * nothing else is ready, one straight to the next task otherwise,
+         * and back to the loop when its budget is spent. */
+        if (state_take_notified(&c->t.state)) {
+            (void)yield_now(false); /* an interruption: the loop's top sees it */
+            continue;
+        }
         coro_suspend(c);
     }
 }
@@ -381,6 +390,35 @@ void coro_await_ready(void)
         w->coop = CORIO_COOP_BUDGET;
         (void)yield_now(false); /* an interruption shows at the next await */
     }
+}
+
+int coro_await_woken(void)
+{
+    coro *c = current_coro();
+    if (!state_take_notified(&c->t.state))
+        return 0;
+    (void)yield_now(false);
+    int err = coro_interrupted(c);
+    return err ? err : 1;
+}
+
+int coro_await_enter_polling(corio_waker *wk, uint32_t *rand)
+{
+    worker *w = worker_current();
+    if (__builtin_expect(!w || !w->current || !task_is_coro(w->current), 0))
+        return CORIO_EWRONGCTX;
+    coro *c = (coro *)w->current;
+    if (__builtin_expect(--w->coop == 0, 0)) {
+        w->coop = CORIO_COOP_BUDGET;
+        (void)yield_now(false); /* the check below sees what the yield let in */
+    }
+    int err = coro_interrupted(c);
+    if (err)
+        return err;
+    *wk = task_waker_borrowed(&c->t);
+    if (rand)
+        *rand = worker_rand(worker_current()); /* afresh: the yield may have moved us */
+    return 0;
 }
 
 

@@ -85,6 +85,27 @@ int coro_shield_held_back(coro_scope *sh);
 int coro_await_enter(void);
 void coro_await_ready(void);
 
+/* For a combinator that polls futures inline before it ever awaits
+ * (corio_select's fast path, in its header): coro_await_enter that also
+ * charges the cooperative budget first, as coro_await_ready would after
+ * (so a first poll that completes needs no second call; the yield, if the
+ * budget is spent, comes before anything is polled), and stores the
+ * calling task's waker in *wk, borrowed: valid while the task runs; a poll
+ * that keeps it clones it. `rand`, when not NULL, gets a value of the
+ * worker's quasi-random sequence (worker_rand), for a fair choice of the
+ * first future to poll. Returns as coro_await_enter; *wk and *rand are set
+ * only on 0. */
+int coro_await_enter_polling(corio_waker *wk, uint32_t *rand);
+
+/* After such an inline round found every future pending: when the task was
+ * woken meanwhile (a future that woke itself, a wake that raced the
+ * round), take that wake and yield, as corio_await does there, and return
+ * 1: poll again (with the same waker). 0: not woken, really wait (await a
+ * future that owns the rest). An interruption the yield let in (it is
+ * checked only when woken): CORIO_ECANCELED or a scope's code, after
+ * which the caller drops what it polled. Only right after such a round. */
+int coro_await_woken(void);
+
 /* A coroutine task: 112 bytes on 64-bit. Fields needed only before the
  * first run share memory with fields needed only after it (a million tasks
  * that have not started yet is what spawn_many holds). Its own file

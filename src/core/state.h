@@ -167,6 +167,21 @@ static inline MUST_USE notify_outcome state_to_notified(task_state *st)
     }
 }
 
+/* RUNNING and woken while running -> RUNNING, NOTIFIED cleared: the poller
+ * takes the wake itself and will poll again without going through to_idle
+ * (a coroutine whose await was woken during its own poll yields instead of
+ * suspending; the yield is what queues it, as any yield does). Only the
+ * poller of a RUNNING task calls it. Returns whether NOTIFIED was set.
+ * Acquire: the notifier's writes are visible to the poll that follows (a
+ * wake after the clear sets NOTIFIED again, for to_idle to see). */
+static inline MUST_USE bool state_take_notified(task_state *st)
+{
+    if (!(atomic_load_explicit(st, memory_order_relaxed) & ST_NOTIFIED))
+        return false;
+    (void)atomic_fetch_and_explicit(st, ~ST_NOTIFIED, memory_order_acquire);
+    return true;
+}
+
 /* Set CANCELLED and NOTIFIED (an abort). NOTIFY_SUBMIT as for a wake; nothing
  * at all happens on a task already complete or already cancelled. */
 static inline MUST_USE notify_outcome state_to_cancelled(task_state *st)

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <stdatomic.h>
 
@@ -43,6 +44,7 @@ typedef struct worker {
     unsigned coop;         /* awaits the running coroutine may complete at
                             * once before one yields (CORIO_COOP_BUDGET at
                             * each resume by the loop) */
+    uint32_t rand;         /* worker_rand's state (zero is a fine start) */
     struct reactor *io;    /* the I/O driver fds opened here register with
                             * (the io layer's; the core never looks inside) */
     struct wheel *timers;  /* where timers polled here are armed (the time
@@ -55,6 +57,14 @@ typedef struct worker {
     size_t asan_stack_size;
     void *tsan_fiber;
 } worker;
+
+/* A new value of the worker's quasi-random sequence, for fairness choices
+ * (the branch a select polls first): a Weyl sequence, evenly spread over
+ * 32 bits, high bits included; cheap, not unpredictable. */
+static inline uint32_t worker_rand(worker *w)
+{
+    return w->rand += 0x9E3779B9u;
+}
 
 /* The slow path of worker_current (also where the offset is learnt). */
 worker *worker_current_slow(void);

@@ -4,19 +4,29 @@
  * A select keeps no per-branch state: until one wins, every branch is
  * pending, so each poll polls every enabled branch, from a start chosen by
  * a xorshift generator (fair) or from 0 (biased). The generator's state is
- * the select's own once seeded; the seed comes from a per-thread
- * generator, read in a function of its own that never suspends (a
- * coroutine may move between threads between two polls, never inside one).
+ * the select's own once seeded. corio_select seeds it from its worker's
+ * sequence (worker_rand); a corio_select_fut polled first from elsewhere
+ * (a stackless task, plain code) from a per-thread generator, read in a
+ * function of its own that never suspends (a coroutine may move between
+ * threads between two polls, never inside one).
  *
- * Invariants: phase FRESH/POLLING: the select owns every enabled branch;
+ * corio_select polls every branch once itself, with the task's waker that
+ * coro_await_enter_polling hands it, before it builds any select future:
+ * most selects in a loop find a branch ready, and then cost that round and
+ * the drops. Only when no branch was ready does it await a select future
+ * whose first poll is skipped (PH_POLLED: the first round just polled
+ * every branch with the same waker, so the task sleeps until one wakes it).
+ *
+ * Invariants: phase POLLING/POLLED: the select owns every enabled branch;
  * DONE: it owns nothing (a branch won and the others were dropped, or it
  * was dropped, or its arguments were bad and it never owned anything).
  */
 #include "corio/select.h"
 
+#include "core/coro.h"
 #include "corio/error.h"
 
-enum { PH_POLLING = 0, PH_DONE };
+enum { PH_POLLING = 0, PH_DONE, PH_POLLED };
 
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(sizeof(corio_select_fut) == 48, "corio/select.h gives its size");
@@ -64,8 +74,13 @@ static void drop_all_but(corio_select_fut *s, size_t keep)
 static corio_poll select_poll(corio_future *base, corio_context *cx)
 {
     corio_select_fut *s = (corio_select_fut *)base;
-    if (__builtin_expect(s->phase_ != PH_POLLING, 0))
+    if (__builtin_expect(s->phase_ != PH_POLLING, 0)) {
+        if (s->phase_ == PH_POLLED) { /* corio_select's inline round was this poll */
+            s->phase_ = PH_POLLING;
+            return CORIO_PENDING;
+        }
         return CORIO_READY; /* invalid (result set at init), or polled again once done */
+    }
     size_t n = s->n_;
     size_t i = s->biased_ ? 0 : fair_start(s);
     corio_future *const *futs = s->futs_;
@@ -87,7 +102,7 @@ static corio_poll select_poll(corio_future *base, corio_context *cx)
 static void select_drop(corio_future *base)
 {
     corio_select_fut *s = (corio_select_fut *)base;
-    if (s->phase_ != PH_POLLING)
+    if (s->phase_ == PH_DONE)
         return;
     s->phase_ = PH_DONE;
     drop_all_but(s, CORIO_INDEX_NONE);
@@ -144,14 +159,15 @@ void corio_select_fut_init_biased(corio_select_fut *f, corio_future *const *futs
     init_checked(f, futs, n, true);
 }
 
-static inline int select_wait(corio_future *const *futs, size_t n, size_t *index, bool biased)
+/* The rest of a select whose first round found every branch pending: it
+ * awaits a select future whose first poll is skipped, as that round was it. */
+static __attribute__((noinline)) int select_wait(corio_future *const *futs, size_t n,
+                                                 size_t *index, uint32_t seed, bool biased)
 {
-    if (index)
-        *index = CORIO_INDEX_NONE;
-    if (!args_ok(futs, n))
-        return -EINVAL;
     corio_select_fut f;
     init(&f, futs, n, biased);
+    f.rng_ = seed; /* the first round's start; the next poll steps on from it */
+    f.phase_ = PH_POLLED;
     int rc = corio_await(&f.base); /* interrupted: it dropped f, so every branch */
     if (rc < 0)
         return rc;
@@ -160,14 +176,60 @@ static inline int select_wait(corio_future *const *futs, size_t n, size_t *index
     return f.base.result;
 }
 
+static inline int select_run(corio_future *const *futs, size_t n, size_t *index, bool biased)
+{
+    if (index)
+        *index = CORIO_INDEX_NONE;
+    if (!args_ok(futs, n))
+        return -EINVAL;
+    corio_waker wk;
+    uint32_t seed = 0;
+    int rc = coro_await_enter_polling(&wk, biased ? NULL : &seed);
+    if (rc != 0) {
+        if (rc != CORIO_EWRONGCTX) /* interrupted: the select owned the branches */
+            for (size_t j = 0; j < n; j++)
+                corio_future_drop(futs[j]);
+        return rc;
+    }
+    /* Rounds as select_poll's, without a select future, for as long as a
+     * round ends with the task woken (a branch that woke itself). */
+    corio_context cx = {&wk};
+    for (;;) {
+        size_t i = biased ? 0 : (size_t)(((uint64_t)seed * n) >> 32);
+        for (size_t k = 0; k < n; k++) {
+            corio_future *f = futs[i];
+            if (f && f->vtable->poll(f, &cx) == CORIO_READY) {
+                for (size_t j = 0; j < n; j++) /* the losers, before anyone sees the winner */
+                    if (j != i)
+                        corio_future_drop(futs[j]);
+                if (index)
+                    *index = i;
+                return 0;
+            }
+            if (++i == n)
+                i = 0;
+        }
+        rc = coro_await_woken();
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            for (size_t j = 0; j < n; j++)
+                corio_future_drop(futs[j]);
+            return rc;
+        }
+        seed = seed * 0x2C9277B5u + 0xAC564B05u; /* the next round starts elsewhere */
+    }
+    return select_wait(futs, n, index, seed, biased);
+}
+
 int corio_select(corio_future *const *futs, size_t n, size_t *index)
 {
-    return select_wait(futs, n, index, false);
+    return select_run(futs, n, index, false);
 }
 
 int corio_select_biased(corio_future *const *futs, size_t n, size_t *index)
 {
-    return select_wait(futs, n, index, true);
+    return select_run(futs, n, index, true);
 }
 
 /* ---- references ---------------------------------------------------------------- */
