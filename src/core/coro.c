@@ -411,13 +411,14 @@ int coro_await_enter_polling(corio_waker *wk, uint32_t *rand)
     if (__builtin_expect(--w->coop == 0, 0)) {
         w->coop = CORIO_COOP_BUDGET;
         (void)yield_now(false); /* the check below sees what the yield let in */
+        w = worker_current();   /* afresh: the yield may have moved us */
     }
     int err = coro_interrupted(c);
     if (err)
         return err;
     *wk = task_waker_borrowed(&c->t);
     if (rand)
-        *rand = worker_rand(worker_current()); /* afresh: the yield may have moved us */
+        *rand = worker_rand(w);
     return 0;
 }
 
