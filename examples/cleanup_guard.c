@@ -13,9 +13,10 @@
  * between the increment and the decrement; bigger functions use one
  * `goto out` cleanup label). Two ways to cancel are shown:
  *  1. corio_task_abort on three running tasks;
- *  2. a scope deadline (corio/scope.h): the scope cancels its children when
- *     the deadline passes, and returns only once their cleanup has run, so
- *     the counter is back to 0 the moment corio_scope_run returns.
+ *  2. a scope (corio/scope.h) inside a deadline scope (corio_timeout_call):
+ *     the scope cancels its children when the deadline passes, and returns
+ *     only once their cleanup has run, so the counter is back to 0 the
+ *     moment corio_scope_run returns.
  *
  *   usage: cleanup_guard [unit_ms]   (default 100)
  */
@@ -62,6 +63,11 @@ static int spawn_three(corio_scope *sc, void *arg)
     return 0;
 }
 
+static int run_three(void *arg)
+{
+    return corio_scope_run(spawn_three, arg, NULL);
+}
+
 static int async_main(void *arg)
 {
     (void)arg;
@@ -88,9 +94,9 @@ static int async_main(void *arg)
 
     printf("2. three tasks in a scope with a deadline of 2 units\n");
     counters s = {0, 0};
-    corio_scope_opts o = {.timeout = CORIO_MSEC(2 * unit_ms)};
     corio_instant t0 = corio_instant_now();
-    int rc = corio_scope_run_with(&o, spawn_three, &s, NULL);
+    int rc = 0; /* the scope's status; the deadline scope's own is CORIO_ETIMEDOUT too */
+    (void)corio_timeout_call(CORIO_MSEC(2 * unit_ms), run_three, &s, &rc);
     printf("  scope returned %s after %.0f ms\n", corio_err_name(rc),
            (double)(corio_instant_now() - t0) / 1e6);
     printf("  active when it returned: %d, cleanup ran %d time(s)\n", atomic_load(&s.active),

@@ -133,7 +133,7 @@ static int main_task(void *arg)
     server_shutdown(&srv);
     int total = 0;
     for (int i = 0; i < n_runners; i++) {
-        int r;
+        int r = 0;
         if (corio_task_join(ts[i], &r) < 0 || r != 0)
             return 1;
         total += rs[i].ticks;

@@ -134,9 +134,9 @@ static int long_lines_main(void *arg)
     CHECK_EQ(corio_bufreader_read_line(&r, out, sizeof out), 1);
     CHECK(strcmp(out, "\n") == 0);
     /* another delimiter */
-    CHECK_EQ(corio_bufreader_read_until(&r, ';', out, sizeof out), 3);
+    CHECK_EQ(corio_bufreader_read_delim(&r, ';', out, sizeof out), 3);
     CHECK(strcmp(out, "ab;") == 0);
-    CHECK_EQ(corio_bufreader_read_until(&r, ';', out, sizeof out), 3);
+    CHECK_EQ(corio_bufreader_read_delim(&r, ';', out, sizeof out), 3);
     CHECK(strcmp(out, "cd;") == 0);
     /* a NUL is a byte like any other */
     CHECK_EQ(corio_bufreader_read_line(&r, out, sizeof out), 1);
@@ -437,7 +437,7 @@ static int null_main(void *arg)
     CHECK_EQ(corio_bufwriter_init(&w, NULL, 0), -EINVAL);
     CHECK_EQ(corio_bufreader_read(NULL, b, 1), -EINVAL);
     CHECK_EQ(corio_bufreader_read_line(NULL, b, sizeof b), -EINVAL);
-    CHECK_EQ(corio_bufreader_read_until(NULL, ';', b, sizeof b), -EINVAL);
+    CHECK_EQ(corio_bufreader_read_delim(NULL, ';', b, sizeof b), -EINVAL);
     CHECK_EQ(corio_bufreader_buffered(NULL), 0);
     corio_bufreader_drop(NULL);
     CHECK_EQ(corio_bufwriter_write(NULL, b, 1), -EINVAL);

@@ -63,7 +63,9 @@ static int open_errors_main(void *arg)
     CHECK_EQ(fcntl(p[0], F_GETFD), -1); /* closed with it */
     /* NULL answers (docs/conventions.md) */
     CHECK_EQ(corio_fd_close(NULL), 0);
-    CHECK_EQ(corio_fd_release(NULL), -EINVAL);
+    int rfd = 5;
+    CHECK_EQ(corio_fd_release(NULL, &rfd), -EINVAL);
+    CHECK_EQ(rfd, -1);
     CHECK_EQ(corio_fd_raw(NULL), -1);
     char b;
     CHECK_EQ(corio_fd_read(NULL, &b, 1), -EINVAL);
@@ -92,7 +94,10 @@ static int release_main(void *arg)
     make_pipe(p);
     corio_fd *f;
     CHECK_EQ(corio_fd_open(p[0], &f), 0);
-    CHECK_EQ(corio_fd_release(f), p[0]);
+    CHECK_EQ(corio_fd_release(f, NULL), -EINVAL); /* nothing changes */
+    int rfd = -1;
+    CHECK_EQ(corio_fd_release(f, &rfd), 0);
+    CHECK_EQ(rfd, p[0]);
     CHECK(fcntl(p[0], F_GETFD) >= 0); /* still open, the caller's again */
     /* and can be registered again */
     CHECK_EQ(corio_fd_open(p[0], &f), 0);

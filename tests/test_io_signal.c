@@ -264,7 +264,7 @@ static int ctrl_c_main(void *arg)
     (void)arg;
     raiser r;
     raise_from_thread(&r, SIGINT, 1, 20);
-    CHECK_EQ(corio_ctrl_c(), 0);
+    CHECK_EQ(corio_signal_ctrl_c(), 0);
     pthread_join(r.th, NULL);
     return 0;
 }

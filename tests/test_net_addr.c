@@ -79,25 +79,25 @@ static int resolve_main(void *arg)
     corio_addr out[8];
     size_t n = 0;
     /* numeric: at once */
-    CHECK_EQ(corio_resolve("127.0.0.1:99", out, 8, &n), 0);
+    CHECK_EQ(corio_addr_resolve("127.0.0.1:99", out, 8, &n), 0);
     CHECK_EQ(n, 1);
     CHECK_EQ(corio_addr_port(&out[0]), 99);
     /* a name from /etc/hosts, through the blocking pool */
-    CHECK_EQ(corio_resolve("localhost:80", out, 8, &n), 0);
+    CHECK_EQ(corio_addr_resolve("localhost:80", out, 8, &n), 0);
     CHECK(n >= 1);
     for (size_t i = 0; i < n; i++) {
         CHECK(out[i].sa.ss_family == AF_INET || out[i].sa.ss_family == AF_INET6);
         CHECK_EQ(corio_addr_port(&out[i]), 80);
     }
     /* an unknown name (.invalid never resolves, RFC 6761): no address */
-    int rc = corio_resolve("no-such-host.invalid:80", out, 8, &n);
+    int rc = corio_addr_resolve("no-such-host.invalid:80", out, 8, &n);
     CHECK(rc == CORIO_ENOHOST || rc == -EAGAIN);
     /* misuse */
-    CHECK_EQ(corio_resolve(NULL, out, 8, &n), -EINVAL);
-    CHECK_EQ(corio_resolve("localhost:80", NULL, 8, &n), -EINVAL);
-    CHECK_EQ(corio_resolve("localhost:80", out, 0, &n), -EINVAL);
-    CHECK_EQ(corio_resolve("localhost:80", out, 8, NULL), -EINVAL);
-    CHECK_EQ(corio_resolve("localhost", out, 8, &n), -EINVAL);
+    CHECK_EQ(corio_addr_resolve(NULL, out, 8, &n), -EINVAL);
+    CHECK_EQ(corio_addr_resolve("localhost:80", NULL, 8, &n), -EINVAL);
+    CHECK_EQ(corio_addr_resolve("localhost:80", out, 0, &n), -EINVAL);
+    CHECK_EQ(corio_addr_resolve("localhost:80", out, 8, NULL), -EINVAL);
+    CHECK_EQ(corio_addr_resolve("localhost", out, 8, &n), -EINVAL);
     return 0;
 }
 
@@ -107,7 +107,7 @@ TEST(net_resolve_numbers_names_and_unknown_hosts)
     /* plain code blocks the thread instead */
     corio_addr a;
     size_t n;
-    CHECK_EQ(corio_resolve("localhost:1", &a, 1, &n), 0);
+    CHECK_EQ(corio_addr_resolve("localhost:1", &a, 1, &n), 0);
     CHECK_EQ(n, 1);
 }
 
@@ -118,7 +118,7 @@ static int resolve_forever(void *arg)
     (void)arg;
     corio_addr a[4];
     size_t n;
-    return corio_resolve("localhost:80", a, 4, &n);
+    return corio_addr_resolve("localhost:80", a, 4, &n);
 }
 
 static int resolve_cancel_main(void *arg)

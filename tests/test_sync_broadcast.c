@@ -40,8 +40,8 @@ TEST(broadcast_rejects_invalid_arguments)
     CHECK_EQ(corio_broadcast_new(8, 4, NULL, &rx), -EINVAL);
     CHECK_EQ(corio_broadcast_new(8, 4, &tx, NULL), -EINVAL);
     CHECK_EQ(corio_broadcast_new_with(NULL, &tx, &rx), -EINVAL);
-    /* Failures leave the out-parameters alone. */
-    CHECK(tx == (corio_broadcast_tx *)1 && rx == (corio_broadcast_rx *)1);
+    /* Failures set the out-parameters to NULL (docs/conventions.md). */
+    CHECK(tx == NULL && rx == NULL);
 
     uint64_t v = 1, lag = 77;
     CHECK_EQ(corio_broadcast_send(NULL, &v), -EINVAL);

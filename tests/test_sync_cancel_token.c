@@ -51,7 +51,7 @@ TEST(sync_cancel_token_null)
     corio_cancel_token *t = (corio_cancel_token *)1;
     CHECK_EQ(corio_cancel_token_new(NULL), -EINVAL);
     CHECK_EQ(corio_cancel_token_child(NULL, &t), -EINVAL);
-    CHECK(t == (corio_cancel_token *)1); /* untouched */
+    CHECK(t == NULL); /* set to NULL on failure (docs/conventions.md) */
     corio_cancel_token *root = new_token();
     CHECK_EQ(corio_cancel_token_child(root, NULL), -EINVAL);
     CHECK(corio_cancel_token_clone(NULL) == NULL);

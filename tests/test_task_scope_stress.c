@@ -271,6 +271,11 @@ static int deadline_body(corio_scope *sc, void *arg)
     return 0;
 }
 
+static int deadline_scope(void *arg)
+{
+    return corio_scope_run(deadline_body, arg, NULL);
+}
+
 static int deadline_main(void *arg)
 {
     int n = *(int *)arg;
@@ -278,8 +283,13 @@ static int deadline_main(void *arg)
         iter it;
         kid ks[KIDS + 1];
         iter_init(&it, ks, (unsigned)k * 2246822519u);
-        corio_scope_opts o = {.timeout = CORIO_USEC(50 * (k % 5))};
-        int rc = corio_scope_run_with(&o, deadline_body, ks, NULL);
+        int rc = 0; /* the scope's status, under a deadline scope (none for k % 5 == 0) */
+        if (k % 5) {
+            int t = corio_timeout_call(CORIO_USEC(50 * (k % 5)), deadline_scope, ks, &rc);
+            CHECK(t == 0 || t == CORIO_ETIMEDOUT);
+        } else {
+            rc = deadline_scope(ks);
+        }
         check_iter(&it, rc);
     }
     return 0;

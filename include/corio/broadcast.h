@@ -101,14 +101,15 @@ typedef struct corio_broadcast_rx corio_broadcast_rx;
  * its first sender and receiver in *tx and *rx. Returns 0, -EINVAL (a NULL
  * out-parameter, msg_size 0 or above CORIO_CHAN_MSG_MAX, capacity 0 or
  * above CORIO_BROADCAST_CAPACITY_MAX) or -ENOMEM; on failure *tx and *rx
- * are left alone. */
+ * are set to NULL (those of the pointers that are not NULL). */
 CORIO_API int corio_broadcast_new(size_t msg_size, size_t capacity, corio_broadcast_tx **tx,
                                   corio_broadcast_rx **rx);
 
 /* The same from options: opts->msg_size, opts->capacity, the drop function
  * `drop, drop_arg` and the clone function `clone, clone_arg` (NULL:
- * receivers get plain copies). Returns as corio_broadcast_new, and -EINVAL
- * for a NULL opts. */
+ * receivers get plain copies). Returns as corio_broadcast_new. NULL opts
+ * means the defaults, a zeroed struct (docs/conventions.md), whose
+ * msg_size 0 is -EINVAL. */
 CORIO_API int corio_broadcast_new_with(const corio_chan_opts *opts, corio_broadcast_tx **tx,
                                        corio_broadcast_rx **rx);
 
@@ -150,7 +151,7 @@ CORIO_API int corio_broadcast_try_recv(corio_broadcast_rx *rx, void *msg, uint64
 
 /* A new receiver for the channel of `tx`, which will see the messages sent
  * after this call (none before). Returns 0 with it in *rx, -EINVAL (a NULL
- * argument) or -ENOMEM. Any thread. */
+ * argument) or -ENOMEM (on failure *rx is NULL). Any thread. */
 CORIO_API int corio_broadcast_subscribe(corio_broadcast_tx *tx, corio_broadcast_rx **rx);
 
 /* Another sender for the same channel, given back with its own

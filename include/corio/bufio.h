@@ -20,10 +20,16 @@
  * only (CORIO_EWRONGCTX elsewhere); interrupted, it returns CORIO_ECANCELED
  * or CORIO_ETIMEDOUT, and each call says what it had done by then (its
  * cancel safety). The short version: nothing is ever lost or duplicated.
- * A read_until/read_line that is interrupted keeps the part of the line it
+ * A read_delim/read_line that is interrupted keeps the part of the line it
  * had received in the reader's buffer, and the next call returns the whole
  * line (tokio's read_line is not cancel safe: corio's is). An interrupted
  * flush keeps what it did not send in the writer's buffer.
+ *
+ * No future forms (docs/conventions.md, Deadlines): a call is a loop of fd
+ * reads or writes that keeps its progress in the reader or writer, so a
+ * deadline scope or a cancellation interrupts it losing nothing. To race
+ * one in a select, race the fd's readiness (corio_fd_wait_fut) and call it
+ * when ready, or run it in a task of its own.
  *
  * The structs live in the caller's storage; fields ending in _ are
  * private. The buffer is malloc'd by init and freed by drop.
@@ -50,7 +56,7 @@ extern "C" {
 typedef struct corio_bufreader {
     corio_fd *fd_;
     char *buf_;
-    size_t cap_;  /* may grow to hold one long line (read_until's size) */
+    size_t cap_;  /* may grow to hold one long line (read_delim's size) */
     size_t pos_;  /* first byte not consumed */
     size_t end_;  /* end of the data read */
     size_t scan_; /* bytes after pos_ known to hold no delimiter */
@@ -102,10 +108,10 @@ CORIO_API ssize_t corio_bufreader_read(corio_bufreader *r, void *buf, size_t len
  * returns the whole line, including the bytes that had arrived before the
  * interruption. For that, the reader keeps a partial line in its own
  * buffer, which grows to size-1 bytes if it is smaller (and stays so). */
-CORIO_API ssize_t corio_bufreader_read_until(corio_bufreader *r, int delim, char *out,
+CORIO_API ssize_t corio_bufreader_read_delim(corio_bufreader *r, int delim, char *out,
                                              size_t size);
 
-/* corio_bufreader_read_until(r, '\n', out, size). */
+/* corio_bufreader_read_delim(r, '\n', out, size). */
 CORIO_API ssize_t corio_bufreader_read_line(corio_bufreader *r, char *out, size_t size);
 
 /* ---- writing ------------------------------------------------------------------------ */

@@ -70,11 +70,12 @@ extern "C" {
 typedef struct corio_cancel_token corio_cancel_token; /* opaque */
 
 /* A new, uncancelled root token: 0 and *out set; -EINVAL (out NULL) or
- * -ENOMEM, *out untouched. Release it with corio_cancel_token_release. */
+ * -ENOMEM, *out set to NULL. Release it with corio_cancel_token_release. */
 CORIO_API int corio_cancel_token_new(corio_cancel_token **out);
 
 /* A new child of `parent` (born cancelled if parent is): 0 and *out set;
- * -EINVAL (parent or out NULL) or -ENOMEM, *out untouched. The child is a
+ * -EINVAL (parent or out NULL) or -ENOMEM, *out set to NULL (if out is
+ * not NULL). The child is a
  * token of its own, released on its own. */
 CORIO_API int corio_cancel_token_child(corio_cancel_token *parent, corio_cancel_token **out);
 
@@ -108,7 +109,9 @@ CORIO_API int corio_cancel_token_wait(corio_cancel_token *tok);
 /* The future form of the wait, to race in a select or bound with
  * corio_timeout: its result is 0 once the token is cancelled, or -EINVAL
  * for a NULL token. It borrows `tok`. Dropping it unfinished just takes it
- * off the token's queue. 72 bytes. */
+ * off the token's queue. 72 bytes.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_cancel_token_wait_fut {
     corio_future base;
     corio_cancel_token *token;

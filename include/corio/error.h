@@ -56,7 +56,8 @@ CORIO_API int corio_errno(void);
 CORIO_API const char *corio_strerror(int err);
 
 /* The symbolic name of `err`, e.g. "CORIO_ETIMEDOUT" or "ECONNREFUSED";
- * "UNKNOWN" for a code it does not know. */
+ * "UNKNOWN" for a code it does not know. A static string, valid for the
+ * life of the process; never NULL. Thread-safe. */
 CORIO_API const char *corio_err_name(int err);
 
 #ifdef __cplusplus

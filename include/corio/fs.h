@@ -156,16 +156,13 @@ typedef struct corio_fs_dirent {
 } corio_fs_dirent;
 
 /* List the directory at `path`: 0, *entries (an array of *n entries, names
- * included, in one allocation: give it back with corio_fs_dir_free) and *n.
+ * included, in one malloc'd block: give it back with free()) and *n.
  * "." and ".." are left out; the order is the file system's (sort it with
  * qsort if it matters). An empty directory gives *n == 0 and a non-NULL
  * *entries, to be freed all the same. Errors: -ENOENT, -ENOTDIR, -EACCES,
  * -ENOMEM, -EINVAL (NULL), and the codes of every call here; then *entries
  * is NULL and *n 0. Interrupted: the listing the job makes is freed by it. */
 CORIO_API int corio_fs_read_dir(const char *path, corio_fs_dirent **entries, size_t *n);
-
-/* Give back a listing of corio_fs_read_dir. NULL: nothing. */
-CORIO_API void corio_fs_dir_free(corio_fs_dirent *entries);
 
 /* ---- open files ------------------------------------------------------------------------ */
 

@@ -48,6 +48,12 @@
  * written by the interrupted call). In plain code, and in a stackless
  * task's poll function, the calls return CORIO_EWRONGCTX: poll the
  * future forms there.
+ *
+ * NULL (docs/conventions.md): functions returning a status or a count
+ * return -EINVAL for a NULL corio_fd, corio_fd_close returns 0,
+ * corio_fd_raw -1, corio_fd_clear_ready does nothing. A _fut_init does
+ * nothing for a NULL future; a future made with a NULL corio_fd finishes
+ * with -EINVAL at its first poll.
  */
 #ifndef CORIO_IO_H
 #define CORIO_IO_H
@@ -81,7 +87,8 @@ enum {
  *   -ENOMEM          out of memory;
  *   CORIO_EWRONGCTX  not in a task: plain code (a blocking-pool job too);
  *   CORIO_ESHUTDOWN  the runtime is shutting down.
- * On error the fd is left as it was (still the caller's). */
+ * On error the fd is left as it was (still the caller's) and *out is set
+ * to NULL (when out is not NULL). */
 CORIO_API int corio_fd_open(int fd, corio_fd **out);
 
 /* Unregister and close the fd, and free `f`. Any thread. Returns 0, or
@@ -89,10 +96,11 @@ CORIO_API int corio_fd_open(int fd, corio_fd **out);
 CORIO_API int corio_fd_close(corio_fd *f);
 
 /* Unregister and free `f`, giving the fd back to the caller open (and still
- * O_NONBLOCK). Returns the fd, or -EINVAL for NULL. */
-CORIO_API int corio_fd_release(corio_fd *f);
+ * O_NONBLOCK) in *fd. Returns 0, or -EINVAL when f or fd is NULL (then
+ * nothing changes; *fd is -1 when fd is not NULL). */
+CORIO_API int corio_fd_release(corio_fd *f, int *fd);
 
-/* The fd number (-1 for NULL). It stays the corio_fd's: do not close it. */
+/* The fd number (-1 for NULL, as every raw fd query). It stays the corio_fd's: do not close it. */
 CORIO_API int corio_fd_raw(const corio_fd *f);
 
 /* ---- readiness ------------------------------------------------------------ */

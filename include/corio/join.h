@@ -183,7 +183,9 @@ CORIO_API int corio_try_join_all(corio_future *const *futs, size_t n, size_t *fa
 
 /* base.result: 0 once every task has finished (results stored); -EINVAL
  * (tasks NULL with n > 0); -ENOMEM (no memory for the per-task wakers, at
- * the first poll: no handle touched). */
+ * the first poll: no handle touched).
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_task_join_all_fut {
     corio_future base;
     corio_task *const *tasks;

@@ -64,14 +64,16 @@ typedef struct corio_mpsc_rx corio_mpsc_rx;
 
 /* A bounded channel of messages of `msg_size` bytes (1..CORIO_CHAN_MSG_MAX)
  * holding at most `capacity` (1..CORIO_MPSC_CAPACITY_MAX). Returns 0 with
- * one sender and the receiver set, -EINVAL or -ENOMEM (then both handles
- * are set to NULL, when the pointers to them are not NULL). */
+ * one sender and the receiver set, -EINVAL or -ENOMEM; on any failure both
+ * handles are set to NULL (those of the pointers that are not NULL). */
 CORIO_API int corio_mpsc_new(size_t msg_size, size_t capacity, corio_mpsc_tx **tx,
                              corio_mpsc_rx **rx);
 /* An unbounded channel: sends never wait. */
 CORIO_API int corio_mpsc_new_unbounded(size_t msg_size, corio_mpsc_tx **tx, corio_mpsc_rx **rx);
 /* With options: msg_size, capacity (0: unbounded), and the drop function
- * for messages left inside when the channel is freed. */
+ * for messages left inside when the channel is freed. NULL opts means the
+ * defaults, a zeroed struct (docs/conventions.md), whose msg_size 0 is
+ * -EINVAL. */
 CORIO_API int corio_mpsc_new_with(const corio_chan_opts *opts, corio_mpsc_tx **tx,
                                   corio_mpsc_rx **rx);
 
@@ -116,7 +118,10 @@ CORIO_API int corio_mpsc_recv(corio_mpsc_rx *rx, void *out);
 
 /* Receive up to `max` messages into `out` (an array of max * msg_size
  * bytes), waiting only while the channel is empty: returns how many (>= 1),
- * or recv's negative codes (-EINVAL also for max == 0). */
+ * or recv's negative codes (-EINVAL also for max == 0). It has no future
+ * form (docs/conventions.md, Deadlines): to race a batch, race a
+ * corio_mpsc_recv_fut for the first message, then take the rest with
+ * corio_mpsc_try_recv. */
 CORIO_API ssize_t corio_mpsc_recv_many(corio_mpsc_rx *rx, void *out, size_t max);
 
 /* Receive if a message is there: 0, -EAGAIN (empty), CORIO_ECLOSED (empty
@@ -141,7 +146,9 @@ CORIO_API size_t corio_mpsc_msg_size(const corio_mpsc_rx *rx);
 
 /* The send as a future: result 0, CORIO_ECLOSED, -ENOMEM or -EINVAL. `msg`
  * must stay valid until it completes or is dropped; dropped unfinished, it
- * sent nothing. 80 bytes. */
+ * sent nothing. 80 bytes.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_mpsc_send_fut {
     corio_future base;
     corio_mpsc_tx *tx;
@@ -149,16 +156,22 @@ typedef struct corio_mpsc_send_fut {
     corio_waiter_ w_;
 } corio_mpsc_send_fut;
 
+/* Initialise (lazy). Does nothing for a NULL f; a NULL tx or msg makes the
+ * future finish with -EINVAL. */
 CORIO_API void corio_mpsc_send_fut_init(corio_mpsc_send_fut *f, corio_mpsc_tx *tx, const void *msg);
 
 /* The receive as a future: result 0 (message in *out), CORIO_ECLOSED or
- * -EINVAL. Dropped unfinished, it consumed nothing. */
+ * -EINVAL. Dropped unfinished, it consumed nothing.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_mpsc_recv_fut {
     corio_future base;
     corio_mpsc_rx *rx;
     void *out;
 } corio_mpsc_recv_fut;
 
+/* Initialise (lazy). Does nothing for a NULL f; a NULL rx or out makes the
+ * future finish with -EINVAL. */
 CORIO_API void corio_mpsc_recv_fut_init(corio_mpsc_recv_fut *f, corio_mpsc_rx *rx, void *out);
 
 #ifdef __cplusplus

@@ -89,19 +89,23 @@ CORIO_API int corio_mutex_try_lock(corio_mutex *m);
  * waits. Does nothing for NULL. */
 CORIO_API void corio_mutex_unlock(corio_mutex *m);
 
-/* Whether it is locked right now (a snapshot). */
+/* Whether it is locked right now (a snapshot). false for NULL. */
 CORIO_API bool corio_mutex_is_locked(const corio_mutex *m);
 
 /* The future form, to race in a select or bound with corio_timeout. Its
  * result: 0 (locked: the awaiting side holds it) or -EINVAL. Dropped
  * unfinished, it holds nothing and passes on any wakeup or hand-off it got.
- * 72 bytes. */
+ * 72 bytes.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_mutex_lock_fut {
     corio_future base;
     corio_mutex *mutex;
     corio_waiter_ w_;
 } corio_mutex_lock_fut;
 
+/* Initialise (lazy). Does nothing for a NULL f; a NULL m makes the future
+ * finish with -EINVAL. */
 CORIO_API void corio_mutex_lock_fut_init(corio_mutex_lock_fut *f, corio_mutex *m);
 
 #ifdef __cplusplus

@@ -6,7 +6,7 @@
  * ("localhost:6379", "example.com:443"). Port 0 asks the kernel for a free
  * one. A corio_addr holds one resolved address, IPv4 or IPv6, by value.
  *
- * Name resolution (corio_resolve, and the calls that take host names)
+ * Name resolution (corio_addr_resolve, and the calls that take host names)
  * runs getaddrinfo on the runtime's blocking pool, off the worker threads,
  * as tokio does. The pool grows with demand (up to the builder's
  * max_blocking_threads), so slow lookups do not queue behind each other
@@ -40,7 +40,7 @@ typedef struct corio_addr {
 #define CORIO_ADDR_STRLEN 80
 
 /* Parse a numeric address string ("127.0.0.1:80", "[::1]:0") into *out.
- * Host names are not looked up here (see corio_resolve). Returns 0, or
+ * Host names are not looked up here (see corio_addr_resolve). Returns 0, or
  * -EINVAL for NULL arguments, a missing or malformed port (not 0-65535), a
  * malformed or non-numeric host, or an IPv6 address without brackets. Any
  * thread; never waits. */
@@ -67,7 +67,7 @@ CORIO_API uint16_t corio_addr_port(const corio_addr *a);
  *   CORIO_ECANCELED, CORIO_ETIMEDOUT   interrupted (the lookup goes on in
  *                    the background; nothing is stored);
  *   CORIO_ESHUTDOWN  the runtime is shutting down. */
-CORIO_API int corio_resolve(const char *host_port, corio_addr *out, size_t max, size_t *n);
+CORIO_API int corio_addr_resolve(const char *host_port, corio_addr *out, size_t max, size_t *n);
 
 #ifdef __cplusplus
 }

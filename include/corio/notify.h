@@ -66,7 +66,9 @@ CORIO_API void corio_notify_waiters(corio_notify *n);
  * function, -ENOMEM (plain code without a parker). */
 CORIO_API int corio_notify_wait(corio_notify *n);
 
-/* The future form. Its result: 0, or -EINVAL for a NULL notify. */
+/* The future form. Its result: 0, or -EINVAL for a NULL notify.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_notify_wait_fut {
     corio_future base;
     corio_notify *notify;
@@ -74,7 +76,8 @@ typedef struct corio_notify_wait_fut {
 } corio_notify_wait_fut;
 
 /* Also records how many notify_waiters calls there have been, so the
- * future completes if one comes before its first poll. */
+ * future completes if one comes before its first poll. Does nothing for a
+ * NULL f; a NULL n makes the future finish with -EINVAL. */
 CORIO_API void corio_notify_wait_fut_init(corio_notify_wait_fut *f, corio_notify *n);
 
 #ifdef __cplusplus

@@ -46,11 +46,13 @@ typedef struct corio_oneshot_rx corio_oneshot_rx;
 
 /* Make a channel for one message of `msg_size` bytes (1..CORIO_CHAN_MSG_MAX).
  * Returns 0 with both handles set, -EINVAL (a size out of range, NULL out
- * pointers) or -ENOMEM (then both handles are set to NULL, when the
- * pointers to them are not NULL). */
+ * pointers) or -ENOMEM; on any failure both handles are set to NULL (those
+ * of the pointers that are not NULL). */
 CORIO_API int corio_oneshot_new(size_t msg_size, corio_oneshot_tx **tx, corio_oneshot_rx **rx);
 /* The same with options: msg_size, and the drop function for a message
- * sent but never received (capacity is ignored). */
+ * sent but never received (capacity is ignored). NULL opts means the
+ * defaults, a zeroed struct (docs/conventions.md), whose msg_size 0 is
+ * -EINVAL. */
 CORIO_API int corio_oneshot_new_with(const corio_chan_opts *opts, corio_oneshot_tx **tx,
                                      corio_oneshot_rx **rx);
 
@@ -93,13 +95,17 @@ CORIO_API void corio_oneshot_rx_close(corio_oneshot_rx *rx);
 CORIO_API void corio_oneshot_rx_release(corio_oneshot_rx *rx);
 
 /* The receive as a future. Its result: 0 (the message is in `out`),
- * CORIO_ECLOSED or -EINVAL. Dropped unfinished, it consumes nothing. */
+ * CORIO_ECLOSED or -EINVAL. Dropped unfinished, it consumes nothing.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_oneshot_recv_fut {
     corio_future base;
     corio_oneshot_rx *rx;
     void *out;
 } corio_oneshot_recv_fut;
 
+/* Initialise (lazy). Does nothing for a NULL f; a NULL rx or out makes the
+ * future finish with -EINVAL. */
 CORIO_API void corio_oneshot_recv_fut_init(corio_oneshot_recv_fut *f, corio_oneshot_rx *rx,
                                            void *out);
 

@@ -105,7 +105,7 @@ CORIO_API corio_rt_builder corio_rt_builder_current_thread(void);
  * thread stack below 64 KiB, a negative keep-alive, CORIO_WORKER_THREADS
  * set to something that is not a count in range), -ENOMEM, -EAGAIN (no
  * thread could be started), or -EMFILE / -ENFILE (no file descriptor for the
- * I/O driver). */
+ * I/O driver); on failure *out is set to NULL (when out is not NULL). */
 CORIO_API int corio_rt_build(const corio_rt_builder *b, corio_rt **out);
 
 /* Run fn(arg) as the runtime's main task and wait for it. A current-thread
@@ -147,7 +147,10 @@ CORIO_API int corio_rt_block_on_future(corio_rt *rt, corio_future *fut);
 CORIO_API int corio_rt_free(corio_rt *rt);
 
 /* corio_rt_free with a bound on the wait for blocking jobs (tokio's
- * shutdown_timeout): jobs still running `d` after the call are abandoned:
+ * shutdown_timeout). The one exception to "no call takes a deadline"
+ * (docs/conventions.md, Deadlines): plain code has no deadline scope, and
+ * this bounds how long it lets the runtime's jobs run, not a wait of a
+ * task. Jobs still running `d` after the call are abandoned:
  * their threads are left to finish them and exit on their own, and free what
  * they share with the runtime when the last one does. Returns
  * CORIO_ETIMEDOUT when jobs were abandoned (everything else was freed), else
@@ -155,7 +158,10 @@ CORIO_API int corio_rt_free(corio_rt *rt);
 CORIO_API int corio_rt_shutdown_timeout(corio_rt *rt, corio_duration d);
 
 /* The runtime of the calling task, or of the blocking job running on the
- * calling thread; NULL in other plain code. */
+ * calling thread; NULL in other plain code. Borrowed: never free it. The
+ * pointer is valid until the runtime is freed: while the calling task
+ * runs, and while the calling job runs unless corio_rt_shutdown_timeout
+ * abandoned it (an abandoned job must not use the runtime any more). */
 CORIO_API corio_rt *corio_rt_current(void);
 
 /* The one-liner, like #[tokio::main]: build a multi-thread runtime with the

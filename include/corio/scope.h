@@ -47,33 +47,36 @@
  * likely) are delivered to their `result` pointers but do not change what
  * the scope returns.
  *
- * Cancellation of a scope (a failure, corio_scope_cancel, the scope's
- * deadline, or its owner being interrupted) aborts every child
+ * Cancellation of a scope (a failure, corio_scope_cancel, or its owner
+ * being interrupted, an enclosing deadline included) aborts every child
  * (corio_task_abort: a coroutine's pending and later awaits return
  * CORIO_ECANCELED, so it unwinds through its cleanup; a stackless child's
  * future is dropped, and its result is CORIO_ECANCELED), interrupts the
  * body (each await of the body returns CORIO_ECANCELED, or CORIO_ETIMEDOUT
- * for the deadline, from then on, as inside corio_timeout_call), and
+ * for an enclosing deadline, from then on, as inside corio_timeout_call), and
  * refuses new spawns. It is sticky and never undone. Cleanup always runs:
  * nothing is detached, every child's function returns (or its future is
  * dropped) before corio_scope_run does.
  *
  * The owner's own cancellation. If the task that runs corio_scope_run is
  * aborted (or an enclosing deadline scope passes) while the scope is open,
- * the scope is cancelled with that code and then STILL WAITS for its
- * children: its joins are shielded from the owner's cancellation, which
+ * the scope is cancelled with that code (at the body's next spawn, or at
+ * the join) and then STILL WAITS for its children: its joins are shielded from the owner's cancellation, which
  * otherwise makes every await return at once (the core's shields,
  * src/core/coro.h). The wait is bounded by the children's cleanup, since
  * they were cancelled first. corio_scope_run then returns CORIO_ECANCELED
  * (or the enclosing deadline's CORIO_ETIMEDOUT), which counts as delivered:
  * the task goes on unwinding as from any interrupted await.
  *
- * Deadline: corio_scope_opts.timeout (from the call) or .deadline (an
- * instant). When it passes, the scope is cancelled with CORIO_ETIMEDOUT:
- * children aborted, the body's awaits return CORIO_ETIMEDOUT, and
- * corio_scope_run returns CORIO_ETIMEDOUT after the join (unless a failure
- * came first). An already passed deadline cancels the scope at the body's
- * first await.
+ * Deadline: a scope takes none of its own; put a deadline scope around it,
+ * as around any call (docs/conventions.md, Deadlines):
+ * corio_timeout_call(d, fn, arg, &r) where fn calls corio_scope_run. When
+ * the deadline passes, the owner is interrupted, so the scope is cancelled
+ * with CORIO_ETIMEDOUT: children aborted, the body's awaits return
+ * CORIO_ETIMEDOUT, corio_scope_run returns CORIO_ETIMEDOUT after the join
+ * (unless a failure came first), and corio_timeout_call returns
+ * CORIO_ETIMEDOUT, which no child's failure can: that is how the caller
+ * tells the deadline from a child that failed with CORIO_ETIMEDOUT.
  *
  * Nesting: scopes compose. An inner scope opened by the body or by a child
  * of an outer scope is inside a task of the outer one: when the outer scope
@@ -86,15 +89,14 @@
  * Threads and contexts. corio_scope_run is for a coroutine task (it
  * suspends the task) or plain code (it blocks the thread; the children go
  * to opts->rt, or to the runtime of a blocking-pool thread; there the body
- * is never interrupted, and a deadline is refused with CORIO_EWRONGCTX
- * since timers need a task). In a stackless task's poll function, which
+ * is never interrupted). In a stackless task's poll function, which
  * must not wait, it returns CORIO_EWRONGCTX. Children run wherever their
  * runtime runs them (any worker of a multi-thread runtime) and may finish
  * on any thread. corio_scope_spawn, _cancel and _is_cancelled may be called
  * from any thread, by the body or any child, while the scope is open.
  * corio_scope_join only by the body.
  *
- * Memory: the scope itself lives on corio_scope_run's stack (160
+ * Memory: the scope itself lives on corio_scope_run's stack (112
  * bytes, nothing allocated). Each child costs a 56-byte node, malloc'd at
  * its spawn and freed when both the scope has returned and the child's
  * task memory is freed (the task keeps a waker of its node until then),
@@ -129,11 +131,8 @@ typedef struct corio_scope corio_scope;
  * return value is stored in *result; negative fails the scope. */
 typedef int (*corio_scope_fn)(corio_scope *scope, void *arg);
 
+/* Options of corio_scope_run_with; NULL: the defaults (all fields zero). */
 typedef struct corio_scope_opts {
-    corio_duration timeout;  /* non-zero: a deadline this long after the call
-                              * (negative: passed already); 0: none */
-    corio_instant deadline;  /* non-zero: a deadline at this instant; with a
-                              * timeout too, the earlier one counts */
     corio_rt *rt;            /* where children go by default; NULL: the
                               * calling task's runtime (required in plain
                               * code outside a blocking-pool thread) */
@@ -142,7 +141,7 @@ typedef struct corio_scope_opts {
 /* ---- running a scope -------------------------------------------------------
  *
  *   int corio_scope_run(body, arg, &result)
- *   int corio_scope_run_with(&opts, body, arg, &result)    with a deadline, a runtime
+ *   int corio_scope_run_with(&opts, body, arg, &result)    children on another runtime
  *
  * Open a scope, call body(scope, arg), store its return value in *result
  * (result may be NULL), wait until every child of the scope has finished
@@ -151,15 +150,22 @@ typedef struct corio_scope_opts {
  *   a negative value the first failure: the body's or a child's negative
  *                    result;
  *   CORIO_ECANCELED  corio_scope_cancel, or the calling task was cancelled;
- *   CORIO_ETIMEDOUT  the scope's deadline, or an enclosing deadline scope,
- *                    passed;
+ *   CORIO_ETIMEDOUT  an enclosing deadline scope passed;
  * (whichever came first), and, before the body is called (it is then not
- * called, *result untouched):
+ * called, *result set to 0 when result is not NULL):
  *   -EINVAL          body NULL;
  *   CORIO_EWRONGCTX  a stackless task's poll function; plain code with no
- *                    runtime for the children or with a deadline;
+ *                    runtime for the children;
  *   CORIO_ECANCELED, CORIO_ETIMEDOUT  the calling task is already
- *                    interrupted (as corio_timeout_call). */
+ *                    interrupted (as corio_timeout_call).
+ * A failure is what the scope ran returned (docs/conventions.md, Results):
+ * the body's is in *result, each child's in its spawn's `result`; a
+ * negative status that none of them holds is the scope's own. A code both
+ * could give (a child that returned CORIO_ECANCELED or CORIO_ETIMEDOUT
+ * itself, before the scope was cancelled) is told apart the same way:
+ * corio_scope_cancel was called by the caller's own code, the owner's
+ * cancellation is corio_task_is_cancelled(corio_task_current()), and an
+ * enclosing deadline is what corio_timeout_call returns. */
 CORIO_API int corio_scope_run(corio_scope_fn body, void *arg, int *result);
 CORIO_API int corio_scope_run_with(const corio_scope_opts *opts, corio_scope_fn body, void *arg,
                                    int *result);
@@ -209,7 +215,7 @@ CORIO_API int corio_scope_spawn_future_ex(corio_scope *scope, const corio_spawn_
  * interrupted meanwhile (the scope or its owner cancelled, a deadline), the
  * children are cancelled and still waited for. Returns 0 or what
  * corio_scope_run would return now (the first failure, CORIO_ECANCELED,
- * CORIO_ETIMEDOUT); -EINVAL for NULL; -EDEADLK when called by a child (it
+ * CORIO_ETIMEDOUT; told apart as there); -EINVAL for NULL; -EDEADLK when called by a child (it
  * would wait for itself); CORIO_EWRONGCTX in a stackless task's poll
  * function. The scope stays open: the body may spawn again after it. */
 CORIO_API int corio_scope_join(corio_scope *scope);

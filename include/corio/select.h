@@ -134,7 +134,9 @@ CORIO_API int corio_select_biased(corio_future *const *futs, size_t n, size_t *i
  * it again through a new reference, await it, and must drop it if it
  * abandons it unfinished. Do not poll inner again once it was ready. A
  * reference to NULL or to a zeroed future completes at once with -EINVAL.
- * 24 bytes. */
+ * 24 bytes.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_ref_fut {
     corio_future base;
     corio_future *inner;

@@ -100,7 +100,9 @@ CORIO_API bool corio_semaphore_is_closed(const corio_semaphore *s);
 
 /* The future form, to race in a select or bound with corio_timeout. Its
  * result: 0 (n permits held), CORIO_ECLOSED or -EINVAL. Dropping it
- * unfinished hands on whatever it had been granted. 80 bytes. */
+ * unfinished hands on whatever it had been granted. 80 bytes.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_semaphore_acquire_fut {
     corio_future base;
     corio_semaphore *sem;
@@ -108,6 +110,8 @@ typedef struct corio_semaphore_acquire_fut {
     corio_waiter_ w_;
 } corio_semaphore_acquire_fut;
 
+/* Initialise (lazy). Does nothing for a NULL f; a NULL s (or n too big)
+ * makes the future finish with -EINVAL. */
 CORIO_API void corio_semaphore_acquire_fut_init(corio_semaphore_acquire_fut *f, corio_semaphore *s,
                                                 size_t n);
 

@@ -6,7 +6,7 @@
  *     corio_signal_recv(term);               // suspends the task until one came
  *     corio_signal_close(term);
  *
- * or, for the common case, `corio_ctrl_c()`: wait for the next SIGINT.
+ * or, for the common case, `corio_signal_ctrl_c()`: wait for the next SIGINT.
  *
  * Any number of listeners may wait for the same signal, in any tasks of any
  * runtimes: each delivery wakes every one of them. A listener counts the
@@ -74,7 +74,7 @@ CORIO_API int corio_signal_number(const corio_signal *s);
 /* Inside a task: wait for the next SIGINT (Ctrl-C) - a listener opened,
  * awaited and closed. Returns corio_signal_recv's codes, or
  * corio_signal_open's. tokio's `signal::ctrl_c()`. */
-CORIO_API int corio_ctrl_c(void);
+CORIO_API int corio_signal_ctrl_c(void);
 
 /* corio_signal_recv as a future: result 0 or a code as above. Dropped
  * before it is ready, it consumes nothing. */
@@ -85,6 +85,8 @@ typedef struct corio_signal_recv_fut {
     corio_waker waker_;
     unsigned queued_, watched_;
 } corio_signal_recv_fut;
+/* Initialise (lazy). Does nothing for a NULL f; a NULL s makes the future
+ * finish with -EINVAL. */
 CORIO_API void corio_signal_recv_fut_init(corio_signal_recv_fut *f, corio_signal *s);
 
 #ifdef __cplusplus

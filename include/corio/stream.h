@@ -199,7 +199,9 @@ CORIO_API void corio_stream_set_item_drop(corio_stream *s, corio_item_drop_fn fn
  * base.result: 0 (the item is in *out), CORIO_ECLOSED (the stream ended:
  * ran out), the stream's own negative code (it failed), or -EINVAL (s or
  * out NULL, or a zeroed stream). Dropped unfinished, it loses nothing: the
- * stream keeps its progress. 32 bytes. */
+ * stream keeps its progress. 32 bytes.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_stream_next_fut {
     corio_future base;
     corio_stream *s;
@@ -424,6 +426,18 @@ CORIO_API void corio_stream_chunks_timeout_init(corio_stream_chunks_timeout *s, 
                                                 size_t max, corio_duration timeout);
 
 /* ---- consuming: fold, collect, for_each, for_each_concurrent ------------------- */
+
+/* Telling failures apart (docs/conventions.md, Results). A consumer
+ * (corio_stream_next, fold, collect, for_each, for_each_concurrent)
+ * returns, besides its own codes (-EINVAL, CORIO_EWRONGCTX, -ENOMEM, an
+ * interruption), the failure of what it ran: the stream's - then the
+ * stream ended and s->result holds that same code (the stream's memory is
+ * the caller's, readable after it was dropped) - or the code of the
+ * function or future it called (for_each's fn, for_each_concurrent's
+ * futures) - then s->result is 0, since the stream did not end. An
+ * interruption is told from fn returning the same code by
+ * corio_task_is_cancelled(corio_task_current()), or by the return value of
+ * the enclosing deadline scope (corio_timeout_call). */
 
 /* Items a consumer future handles in one poll before it yields. */
 #define CORIO_STREAM_BUDGET 128

@@ -83,8 +83,8 @@ typedef struct corio_spawn_opts {
  *   int corio_spawn_future_with(&opts, &fut.base, sizeof fut, &handle)
  *
  * Each returns 0 and stores the join handle in *handle, or detaches the task
- * when `handle` is NULL. Errors (nothing was spawned; fn is not called, `arg`
- * and the future remain the caller's):
+ * when `handle` is NULL. Errors (nothing was spawned, *handle is set to
+ * NULL; fn is not called, `arg` and the future remain the caller's):
  *   -EINVAL          fn NULL; a NULL future, one with no poll function, or a
  *                    size smaller than a corio_future; a stack size above
  *                    CORIO_STACK_SIZE_MAX;

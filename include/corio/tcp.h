@@ -5,7 +5,7 @@
  *         int rc = corio_tcp_listen("127.0.0.1:8080", 1024, &l);
  *         if (rc < 0) return rc;
  *         for (corio_tcp *c; corio_tcp_accept(l, &c) == 0; )
- *             corio_spawn_detached(echo, c);          // a task per connection
+ *             corio_spawn(echo, c, NULL);             // a task per connection
  *         return corio_tcp_listener_close(l);
  *     }
  *
@@ -25,6 +25,12 @@
  * only closing still works.
  *
  * A call that makes a listener or a stream sets *out to NULL when it fails.
+ *
+ * NULL (docs/conventions.md): calls returning a status or a count return
+ * -EINVAL for a NULL listener, stream or address; closing NULL returns 0;
+ * corio_tcp_as_fd(NULL) is NULL. A _fut_init does nothing for a NULL
+ * future; a future made with a NULL listener, stream or address finishes
+ * with -EINVAL at its first poll.
  *
  * Errors are the system's, negated (-ECONNREFUSED, -ECONNRESET, -EPIPE,
  * -EADDRINUSE, -EMFILE...), plus corio's own (corio/error.h). A write to a
@@ -72,7 +78,8 @@ typedef struct corio_tcp_listen_opts {
  * privileged port), -EADDRNOTAVAIL (not this host's address), -EMFILE,
  * CORIO_ENOHOST, CORIO_EWRONGCTX (no runtime), CORIO_ESHUTDOWN. */
 CORIO_API int corio_tcp_listen(const char *addr, int backlog, corio_tcp_listener **out);
-CORIO_API int corio_tcp_listen_with(const corio_tcp_listen_opts *opts, const char *addr,
+/* The same with options; NULL opts: the defaults (as a zeroed struct). */
+CORIO_API int corio_tcp_listen_with(const char *addr, const corio_tcp_listen_opts *opts,
                                     corio_tcp_listener **out);
 
 /* Wait for a connection and take it: 0 and *out, a new stream (with
@@ -194,9 +201,10 @@ CORIO_API int corio_tcp_peer_addr(const corio_tcp *c, corio_addr *out);
 
 /* TCP_NODELAY: send small writes at once (no Nagle delay). 0 or -errno. */
 CORIO_API int corio_tcp_set_nodelay(corio_tcp *c, bool on);
-/* SO_KEEPALIVE, with the idle time before the first probe (idle_s > 0;
- * <= 0 keeps the system's). 0 or -errno. */
-CORIO_API int corio_tcp_set_keepalive(corio_tcp *c, bool on, int idle_s);
+/* SO_KEEPALIVE, with the idle time before the first probe (idle > 0: in
+ * whole seconds, rounded up, at most 32767 s; <= 0 keeps the system's).
+ * 0 or -errno. */
+CORIO_API int corio_tcp_set_keepalive(corio_tcp *c, bool on, corio_duration idle);
 
 /* The stream as an async fd (for corio/io.h's futures and readiness). It
  * stays the stream's: close the stream, not the fd. NULL for NULL. */

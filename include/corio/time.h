@@ -16,6 +16,18 @@
  * nested calls) with a deadline scope, corio_timeout_call. Durations come
  * after the object they apply to; the _until forms take an instant instead
  * of a duration (docs/conventions.md).
+ *
+ * NULL (docs/conventions.md): initialisers (_init, _fut_init) and
+ * give-backs (corio_timer_cancel, corio_interval_drop) do nothing for a
+ * NULL timer, future or interval; corio_timer_reset and
+ * corio_interval_set_missed_tick do nothing; queries return 0 or false;
+ * corio_interval_tick returns -EINVAL. corio_timer_poll is the exception,
+ * on every poll's hot path: t and cx must not be NULL. A timeout made with
+ * a NULL inner future finishes with -EINVAL.
+ *
+ * Future fields: a future's only output is base.result; the other fields
+ * are private, except an interval's `next` (the instant of its next tick),
+ * which may be read.
  */
 #ifndef CORIO_TIME_H
 #define CORIO_TIME_H
@@ -79,6 +91,12 @@ CORIO_API bool corio_timer_is_armed(const corio_timer *t);
 
 /* ---- sleep ---------------------------------------------------------------- */
 
+/* corio_sleep as a future: finishes with result 0 once `d` has passed from
+ * the init (d <= 0: at its first poll), or at the instant `deadline` for
+ * the _until form. Lazy: the timer is armed at the first poll, in the wheel
+ * of the runtime of the task that polls it. Dropping it unfinished
+ * disarms the timer; it must not move once polled. Does nothing for a
+ * NULL f. 64 bytes. */
 typedef struct corio_sleep_fut {
     corio_future base; /* result: 0 */
     corio_timer timer;
@@ -94,7 +112,9 @@ CORIO_API void corio_sleep_fut_init_until(corio_sleep_fut *f, corio_instant dead
 CORIO_API int corio_sleep(corio_duration d);
 CORIO_API int corio_sleep_until(corio_instant deadline);
 
-/* ---- timeouts ------------------------------------------------------------- */
+/* ---- timeouts -------------------------------------------------------------
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 
 typedef struct corio_timeout_fut {
     corio_future base; /* result: 0 (inner completed: its output is in

@@ -50,6 +50,12 @@
  *
  * Errors are the system's, negated (-EADDRINUSE, -ECONNREFUSED,
  * -EMSGSIZE...), plus corio's own (corio/error.h).
+ *
+ * NULL (docs/conventions.md): calls returning a status or a count return
+ * -EINVAL for a NULL socket or address; closing NULL returns 0;
+ * corio_udp_as_fd(NULL) is NULL. A _fut_init does nothing for a NULL
+ * future; a future made with a NULL socket (or a NULL buffer with len > 0)
+ * finishes with -EINVAL at its first poll.
  */
 #ifndef CORIO_UDP_H
 #define CORIO_UDP_H

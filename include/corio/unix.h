@@ -6,7 +6,7 @@
  *         int rc = corio_unix_listen("/run/app.sock", 1024, &l);
  *         if (rc < 0) return rc;                  // -EADDRINUSE: the path exists
  *         for (corio_unix *c; corio_unix_accept(l, &c) == 0; )
- *             corio_spawn_detached(echo, c);
+ *             corio_spawn(echo, c, NULL);          // a task per connection
  *         corio_unix_listener_close(l);
  *         unlink("/run/app.sock");                 // closing does not
  *         return 0;
@@ -43,6 +43,13 @@
  * CORIO_ESHUTDOWN; only closing still works.
  *
  * A call that makes a listener or a stream sets *out to NULL when it fails.
+ *
+ * NULL (docs/conventions.md), for streams and datagram sockets alike:
+ * calls returning a status or a count return -EINVAL for a NULL listener,
+ * stream, socket or path; closing NULL returns 0; the _as_fd calls return
+ * NULL for NULL. A _fut_init does nothing for a NULL future; a future made
+ * with a NULL listener, stream or socket finishes with -EINVAL at its
+ * first poll.
  */
 #ifndef CORIO_UNIX_H
 #define CORIO_UNIX_H

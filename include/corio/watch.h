@@ -87,14 +87,15 @@ typedef struct corio_watch_rx corio_watch_rx;
  * give its first sender and receiver in *tx and *rx. The receiver has seen
  * the initial value. Returns 0, -EINVAL (a NULL argument, msg_size 0 or
  * above CORIO_CHAN_MSG_MAX) or -ENOMEM; on failure nothing is taken and
- * *tx, *rx are left alone. */
+ * *tx, *rx are set to NULL (those of the pointers that are not NULL). */
 CORIO_API int corio_watch_new(size_t msg_size, const void *initial, corio_watch_tx **tx,
                               corio_watch_rx **rx);
 
 /* The same from options: opts->msg_size, the drop function `drop,
  * drop_arg` and the clone function `clone, clone_arg` (NULL: reads are
- * plain copies); capacity is unused. Returns as corio_watch_new, and
- * -EINVAL for a NULL opts. */
+ * plain copies); capacity is unused. Returns as corio_watch_new. NULL opts
+ * means the defaults, a zeroed struct (docs/conventions.md), whose
+ * msg_size 0 is -EINVAL. */
 CORIO_API int corio_watch_new_with(const corio_chan_opts *opts, const void *initial,
                                    corio_watch_tx **tx, corio_watch_rx **rx);
 
@@ -152,11 +153,12 @@ CORIO_API void corio_watch_mark_changed(corio_watch_rx *rx);
 CORIO_API int corio_watch_changed(corio_watch_rx *rx);
 
 /* A new receiver of the channel of `tx` that has seen the current value.
- * Returns 0 with it in *rx, -EINVAL (a NULL argument) or -ENOMEM. */
+ * Returns 0 with it in *rx, -EINVAL (a NULL argument) or -ENOMEM (on failure
+ * *rx is NULL). */
 CORIO_API int corio_watch_subscribe(corio_watch_tx *tx, corio_watch_rx **rx);
 
 /* A new receiver that has seen what `rx` has seen. 0 with it in *out,
- * -EINVAL or -ENOMEM. */
+ * -EINVAL or -ENOMEM (on failure *out is NULL). */
 CORIO_API int corio_watch_rx_clone(const corio_watch_rx *rx, corio_watch_rx **out);
 
 /* Another sender (a counted reference: it may be the same pointer; never
@@ -177,13 +179,17 @@ CORIO_API size_t corio_watch_receiver_count(const corio_watch_tx *tx);
 /* The future form of corio_watch_changed, to race in a select or bound
  * with corio_timeout. Its result: 0 (a change, now marked seen),
  * CORIO_ECLOSED or -EINVAL. Dropped unfinished, it has marked nothing.
- * 72 bytes. */
+ * 72 bytes.
+ * Its only output is base.result (and what it writes through the pointers it
+ * was given); its other fields are private. */
 typedef struct corio_watch_changed_fut {
     corio_future base;
     corio_watch_rx *rx;
     corio_waiter_ w_;
 } corio_watch_changed_fut;
 
+/* Initialise (lazy). Does nothing for a NULL f; a NULL rx makes the future
+ * finish with -EINVAL. */
 CORIO_API void corio_watch_changed_fut_init(corio_watch_changed_fut *f, corio_watch_rx *rx);
 
 #ifdef __cplusplus

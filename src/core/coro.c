@@ -484,6 +484,8 @@ int coro_shield_held_back(coro_scope *sh)
 int corio_spawn_ex(const corio_spawn_opts *opts, const corio_spawn_site *site, corio_fn fn,
                    void *arg, corio_task **out)
 {
+    if (out)
+        *out = NULL; /* on every failure (docs/conventions.md) */
     if (!fn || (opts && opts->stack_size > CORIO_STACK_SIZE_MAX))
         return -EINVAL;
     worker *here = worker_current();

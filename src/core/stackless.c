@@ -74,6 +74,8 @@ int task_spawn_future(struct sched *s, worker *here, const corio_spawn_opts *opt
 int corio_spawn_future_ex(const corio_spawn_opts *opts, const corio_spawn_site *site,
                           const corio_future *fut, size_t size, corio_task **out)
 {
+    if (out)
+        *out = NULL; /* on every failure (docs/conventions.md) */
     if (!fut || size < sizeof(corio_future) || !fut->vtable || !fut->vtable->poll ||
         (opts && opts->stack_size > CORIO_STACK_SIZE_MAX))
         return -EINVAL; /* the stack size does not apply, but is checked alike */

@@ -481,7 +481,3 @@ int corio_fs_read_dir(const char *path, corio_fs_dirent **entries, size_t *n)
     return (int)fs_call_run(&f);
 }
 
-void corio_fs_dir_free(corio_fs_dirent *entries)
-{
-    free(entries);
-}

@@ -153,6 +153,8 @@ int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out)
 
 int corio_fd_open(int fd, corio_fd **out)
 {
+    if (out)
+        *out = NULL; /* on every failure (docs/conventions.md) */
     if (fd < 0 || !out)
         return -EINVAL;
     return fd_open_sized(fd, sizeof(corio_fd), 0, out);
@@ -167,13 +169,15 @@ int corio_fd_close(corio_fd *f)
     return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
 
-int corio_fd_release(corio_fd *f)
+int corio_fd_release(corio_fd *f, int *fd)
 {
-    if (!f)
+    if (fd)
+        *fd = -1;
+    if (!f || !fd)
         return -EINVAL;
-    int fd = f->reg.fd;
+    *fd = f->reg.fd;
     io_reg_close(&f->reg);
-    return fd;
+    return 0;
 }
 
 int corio_fd_raw(const corio_fd *f)

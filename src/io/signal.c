@@ -265,7 +265,7 @@ int corio_signal_recv(corio_signal *s)
     return rc ? rc : f.base.result;
 }
 
-int corio_ctrl_c(void)
+int corio_signal_ctrl_c(void)
 {
     corio_signal *s;
     int rc = corio_signal_open(SIGINT, &s);

@@ -19,13 +19,13 @@ int addr_split(const char *s, char host[ADDR_HOST_MAX], char port[8]);
 
 /* getaddrinfo for a stream socket on a split address; `numeric`: no name
  * lookup (fails with -EINVAL for a name). Fills up to max addresses.
- * 0 with *n >= 1, or the codes of corio_resolve. */
+ * 0 with *n >= 1, or the codes of corio_addr_resolve. */
 int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out, size_t max,
                 size_t *n);
 
 /* Look up a split address: numeric at once; a name on the blocking pool
  * inside a coroutine task (in plain code, here, blocking the thread). The
- * codes of corio_resolve. */
+ * codes of corio_addr_resolve. */
 int addr_resolve(const char *host, const char *port, corio_addr *out, size_t max, size_t *n);
 
 /* A Unix socket path ("/run/x.sock", or "@name" for an abstract name) as

@@ -5,7 +5,7 @@
  * truth about what was consumed or sent, and keeping that state exact at
  * every return is what makes each call cancel safe.
  *
- * Reader: buf_[pos_, end_) is data read and not consumed. read_until keeps
+ * Reader: buf_[pos_, end_) is data read and not consumed. read_delim keeps
  * a partial line there across calls (interrupted ones included) and
  * remembers in scan_ how much of it it has already searched for that
  * delimiter, so a long line arriving in many small reads is scanned once.
@@ -91,7 +91,7 @@ static ssize_t take_line(corio_bufreader *r, char *out, size_t n)
     return (ssize_t)n;
 }
 
-ssize_t corio_bufreader_read_until(corio_bufreader *r, int delim, char *out, size_t size)
+ssize_t corio_bufreader_read_delim(corio_bufreader *r, int delim, char *out, size_t size)
 {
     if (!r || !r->buf_ || !out || size < 2)
         return -EINVAL;
@@ -140,7 +140,7 @@ ssize_t corio_bufreader_read_until(corio_bufreader *r, int delim, char *out, siz
 
 ssize_t corio_bufreader_read_line(corio_bufreader *r, char *out, size_t size)
 {
-    return corio_bufreader_read_until(r, '\n', out, size);
+    return corio_bufreader_read_delim(r, '\n', out, size);
 }
 
 /* ---- writer ------------------------------------------------------------------------- */

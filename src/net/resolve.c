@@ -1,5 +1,5 @@
 /* net/resolve.c - host names looked up off the worker threads
- * (corio_resolve, corio/net.h).
+ * (corio_addr_resolve, corio/net.h).
  *
  * A lookup is a job on the runtime's blocking pool (getaddrinfo blocks).
  * The request is on the heap with two references, the caller's and the
@@ -90,7 +90,7 @@ int addr_resolve(const char *host, const char *port, corio_addr *out, size_t max
     return rc;
 }
 
-int corio_resolve(const char *host_port, corio_addr *out, size_t max, size_t *n)
+int corio_addr_resolve(const char *host_port, corio_addr *out, size_t max, size_t *n)
 {
     if (!host_port || !out || !max || !n)
         return -EINVAL;

@@ -63,13 +63,16 @@ static int listen_one(const corio_addr *a, const corio_tcp_listen_opts *o)
     return fd;
 }
 
-int corio_tcp_listen_with(const corio_tcp_listen_opts *opts, const char *addr,
+int corio_tcp_listen_with(const char *addr, const corio_tcp_listen_opts *opts,
                           corio_tcp_listener **out)
 {
     if (out)
         *out = NULL;
-    if (!opts || !addr || !out)
+    if (!addr || !out)
         return -EINVAL;
+    const corio_tcp_listen_opts defaults = {0};
+    if (!opts)
+        opts = &defaults;
     char host[ADDR_HOST_MAX], port[8];
     int rc = addr_split(addr, host, port);
     if (rc < 0)
@@ -98,7 +101,7 @@ int corio_tcp_listen_with(const corio_tcp_listen_opts *opts, const char *addr,
 int corio_tcp_listen(const char *addr, int backlog, corio_tcp_listener **out)
 {
     corio_tcp_listen_opts o = {.backlog = backlog};
-    return corio_tcp_listen_with(&o, addr, out);
+    return corio_tcp_listen_with(addr, &o, out);
 }
 
 int corio_tcp_listener_local_addr(const corio_tcp_listener *l, corio_addr *out)
@@ -404,10 +407,16 @@ int corio_tcp_set_nodelay(corio_tcp *c, bool on)
     return setsockopt(c->fd.reg.fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0 ? -errno : 0;
 }
 
-int corio_tcp_set_keepalive(corio_tcp *c, bool on, int idle_s)
+int corio_tcp_set_keepalive(corio_tcp *c, bool on, corio_duration idle)
 {
     if (!c)
         return -EINVAL;
+    /* TCP_KEEPIDLE counts whole seconds (at least 1); <= 0: the system's. */
+    int idle_s = 0;
+    if (idle > 0) {
+        corio_duration s = (idle + CORIO_SEC(1) - 1) / CORIO_SEC(1);
+        idle_s = s > 32767 ? 32767 : (int)s; /* the kernel's MAX_TCP_KEEPIDLE */
+    }
     int v = on;
     if (setsockopt(c->fd.reg.fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v) < 0)
         return -errno;

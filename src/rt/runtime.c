@@ -84,6 +84,8 @@ static unsigned default_workers(void)
 
 int corio_rt_build(const corio_rt_builder *b, corio_rt **out)
 {
+    if (out)
+        *out = NULL; /* on every failure (docs/conventions.md) */
     if (!b || !out)
         return -EINVAL;
     if ((b->flavor != CORIO_RT_CURRENT_THREAD && b->flavor != CORIO_RT_MULTI_THREAD) ||
@@ -119,6 +121,8 @@ corio_rt *corio_rt_current(void)
 int corio_spawn_blocking_ex(const corio_spawn_opts *opts, const corio_spawn_site *site,
                             corio_fn fn, void *arg, corio_task **out)
 {
+    if (out)
+        *out = NULL; /* on every failure (docs/conventions.md) */
     if (!fn || (opts && opts->stack_size > CORIO_STACK_SIZE_MAX))
         return -EINVAL;
     corio_rt *rt = opts && opts->rt ? opts->rt : rt_current();

@@ -329,8 +329,15 @@ static size_t round_pow2(size_t n)
 int corio_broadcast_new_with(const corio_chan_opts *opts, corio_broadcast_tx **tx,
                              corio_broadcast_rx **rx)
 {
-    if (!opts || !tx || !rx)
+    if (tx)
+        *tx = NULL; /* on every failure: releasing them is then harmless */
+    if (rx)
+        *rx = NULL;
+    if (!tx || !rx)
         return -EINVAL;
+    const corio_chan_opts defaults = {0};
+    if (!opts)
+        opts = &defaults; /* msg_size 0: -EINVAL below */
     size_t msg_size = opts->msg_size;
     if (msg_size == 0 || msg_size > CORIO_CHAN_MSG_MAX || opts->capacity == 0 ||
         opts->capacity > CORIO_BROADCAST_CAPACITY_MAX)
@@ -436,6 +443,8 @@ void corio_broadcast_tx_release(corio_broadcast_tx *tx)
 
 int corio_broadcast_subscribe(corio_broadcast_tx *tx, corio_broadcast_rx **rx)
 {
+    if (rx)
+        *rx = NULL; /* on every failure (docs/conventions.md) */
     if (!tx || !rx)
         return -EINVAL;
     void *mem;

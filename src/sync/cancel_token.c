@@ -163,14 +163,16 @@ int corio_cancel_token_new(corio_cancel_token **out)
     if (!out)
         return -EINVAL;
     corio_cancel_token *t = token_alloc();
+    *out = t; /* NULL on failure */
     if (!t)
         return -ENOMEM;
-    *out = t;
     return 0;
 }
 
 int corio_cancel_token_child(corio_cancel_token *parent, corio_cancel_token **out)
 {
+    if (out)
+        *out = NULL; /* on every failure */
     if (!parent || !out)
         return -EINVAL;
     corio_cancel_token *t = token_alloc(); /* not under the spinlock */

@@ -106,11 +106,16 @@ static size_t ring_size_for(size_t n)
 
 int corio_mpsc_new_with(const corio_chan_opts *opts, corio_mpsc_tx **tx, corio_mpsc_rx **rx)
 {
+    if (tx)
+        *tx = NULL; /* on every failure: releasing them is then harmless */
+    if (rx)
+        *rx = NULL;
     if (!tx || !rx)
         return -EINVAL;
-    *tx = NULL; /* on every failure: releasing them is then harmless */
-    *rx = NULL;
-    if (!opts || opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX ||
+    const corio_chan_opts defaults = {0};
+    if (!opts)
+        opts = &defaults; /* msg_size 0: -EINVAL below */
+    if (opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX ||
         opts->capacity > CORIO_MPSC_CAPACITY_MAX)
         return -EINVAL;
     mpsc *c;

@@ -49,11 +49,16 @@ static inline oneshot *of_rx(const corio_oneshot_rx *rx)
 int corio_oneshot_new_with(const corio_chan_opts *opts, corio_oneshot_tx **tx,
                            corio_oneshot_rx **rx)
 {
+    if (tx)
+        *tx = NULL; /* on every failure: releasing them is then harmless */
+    if (rx)
+        *rx = NULL;
     if (!tx || !rx)
         return -EINVAL;
-    *tx = NULL; /* on every failure: releasing them is then harmless */
-    *rx = NULL;
-    if (!opts || opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX)
+    const corio_chan_opts defaults = {0};
+    if (!opts)
+        opts = &defaults; /* msg_size 0: -EINVAL below */
+    if (opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX)
         return -EINVAL;
     oneshot *o = malloc(sizeof *o + ((opts->msg_size + 15) & ~(size_t)15));
     if (!o)

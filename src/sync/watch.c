@@ -112,8 +112,16 @@ static corio_watch_rx *rx_new(chan *c, uint64_t seen)
 int corio_watch_new_with(const corio_chan_opts *opts, const void *initial, corio_watch_tx **tx,
                          corio_watch_rx **rx)
 {
-    if (!opts || !initial || !tx || !rx || opts->msg_size == 0 ||
-        opts->msg_size > CORIO_CHAN_MSG_MAX)
+    if (tx)
+        *tx = NULL; /* on every failure: releasing them is then harmless */
+    if (rx)
+        *rx = NULL;
+    if (!tx || !rx)
+        return -EINVAL;
+    const corio_chan_opts defaults = {0};
+    if (!opts)
+        opts = &defaults; /* msg_size 0: -EINVAL below */
+    if (!initial || opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX)
         return -EINVAL;
     chan *c = malloc(sizeof *c + opts->msg_size);
     if (!c)
@@ -179,6 +187,8 @@ void corio_watch_tx_release(corio_watch_tx *tx)
 
 int corio_watch_subscribe(corio_watch_tx *tx, corio_watch_rx **rx)
 {
+    if (rx)
+        *rx = NULL; /* on every failure (docs/conventions.md) */
     if (!tx || !rx)
         return -EINVAL;
     corio_watch_rx *r = rx_new(tx, version_of(tx));
@@ -190,6 +200,8 @@ int corio_watch_subscribe(corio_watch_tx *tx, corio_watch_rx **rx)
 
 int corio_watch_rx_clone(const corio_watch_rx *rx, corio_watch_rx **out)
 {
+    if (out)
+        *out = NULL; /* on every failure (docs/conventions.md) */
     if (!rx || !out)
         return -EINVAL;
     corio_watch_rx *r = rx_new(rx->c, rx->seen);

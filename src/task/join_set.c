@@ -63,7 +63,7 @@ int corio_join_set_new(corio_join_set **out)
 {
     if (!out)
         return -EINVAL;
-    *out = NULL;
+    *out = NULL; /* on every failure (docs/conventions.md) */
     corio_join_set *s = malloc(sizeof *s);
     if (!s)
         return -ENOMEM;

@@ -68,12 +68,10 @@ struct corio_scope {
     bool final;             /* the body has returned */
     bool closed;            /* the final join is over */
     bool owner_interrupted; /* the owner's own cancellation cancelled it (owner only) */
-    bool has_deadline;      /* owner only */
     corio_task *owner;      /* NULL in plain code */
     corio_waker owner_wk;   /* a reference to the owner, to interrupt its body */
     corio_rt *rt;           /* children's runtime, NULL: the spawner's */
     coro_scope body_sc;     /* the body's interruption scope */
-    corio_timer timer;      /* the deadline, armed with the owner's waker */
 };
 
 /* ---- cancellation ------------------------------------------------------------ */
@@ -106,19 +104,10 @@ static bool scope_cancel(corio_scope *s, int status, int code)
     return true;
 }
 
-/* The deadline has passed (the timer fired, or was never armed because it
- * had passed already): cancel. Owner only. */
-static void check_deadline(corio_scope *s)
-{
-    if (s->has_deadline && !corio_timer_is_armed(&s->timer))
-        scope_cancel(s, CORIO_ETIMEDOUT, CORIO_ETIMEDOUT);
-}
-
 /* The body's interruption hook: ended once the scope is cancelled. */
 static bool body_ended(coro_scope *sc)
 {
     corio_scope *s = (corio_scope *)(void *)((char *)sc - offsetof(corio_scope, body_sc));
-    check_deadline(s);
     int code = atomic_load_explicit(&s->cancel_code, memory_order_relaxed);
     if (!code)
         return false;
@@ -244,6 +233,23 @@ static void nw_drop(const void *d)
 
 static const corio_waker_vtable node_waker_vtable = {nw_clone, nw_wake, nw_wake_by_ref, nw_drop};
 
+/* The body spawning after its owner was interrupted from outside (the
+ * owner's task aborted, an enclosing deadline scope passed), which the
+ * body's awaits report but which cancels the scope only at its join
+ * otherwise: cancel the scope now with that code and return it, as a
+ * spawn into a cancelled scope does. 0 when not interrupted, or not called
+ * by the owner (a child sees its own interruption at its own awaits). */
+static int owner_interrupted_now(corio_scope *s)
+{
+    if (!s->owner || corio_task_current() != s->owner)
+        return 0;
+    int why = coro_await_enter();
+    if (why >= 0 || why == CORIO_EWRONGCTX)
+        return 0;
+    scope_cancel(s, why, why);
+    return why;
+}
+
 /* Reserve a place for a child: 0, or why none may be spawned. */
 static int reserve(corio_scope *s)
 {
@@ -329,6 +335,9 @@ int corio_scope_spawn_ex(corio_scope *scope, const corio_spawn_opts *opts,
 {
     if (!scope || !fn)
         return -EINVAL;
+    int why = owner_interrupted_now(scope);
+    if (why < 0)
+        return why;
     scope_child *n = node_new(scope, result, fn, arg);
     if (!n)
         return -ENOMEM;
@@ -356,6 +365,9 @@ int corio_scope_spawn_future_ex(corio_scope *scope, const corio_spawn_opts *opts
         return -EINVAL;
     if (size > SIZE_MAX / 2)
         return -ENOMEM;
+    int why = owner_interrupted_now(scope);
+    if (why < 0)
+        return why;
     size_t total = sizeof(scope_fut) + size;
     scope_fut *sf = malloc(total); /* copied into the task by the spawn */
     scope_child *n = node_new(scope, result, NULL, NULL);
@@ -420,7 +432,6 @@ static corio_poll scope_join_poll(corio_future *f, corio_context *cx)
         int why = coro_shield_held_back(jf->shield);
         if (why && scope_cancel(s, why, why))
             s->owner_interrupted = true;
-        check_deadline(s);
     }
     spin_lock(&s->lock);
     done = all_done_locked(s);
@@ -485,14 +496,15 @@ int corio_scope_join(corio_scope *scope)
 int corio_scope_run_with(const corio_scope_opts *opts, corio_scope_fn body, void *arg,
                          int *result)
 {
+    if (result)
+        *result = 0; /* the body's return value replaces it once it runs */
     if (!body)
         return -EINVAL;
     worker *w = worker_current();
     corio_task *cur = w ? w->current : NULL;
     if (w && (!cur || !task_is_coro(cur)))
         return CORIO_EWRONGCTX;
-    bool deadline = opts && (opts->timeout || opts->deadline);
-    if (!cur && (deadline || (!(opts && opts->rt) && !worker_handle())))
+    if (!cur && !(opts && opts->rt) && !worker_handle())
         return CORIO_EWRONGCTX;
 
     corio_scope s;
@@ -503,7 +515,6 @@ int corio_scope_run_with(const corio_scope_opts *opts, corio_scope_fn body, void
     s.children = NULL;
     s.join_waker = CORIO_WAKER_NONE;
     s.final = s.closed = s.owner_interrupted = false;
-    s.has_deadline = deadline;
     s.owner = cur;
     s.owner_wk = CORIO_WAKER_NONE;
     s.rt = opts ? opts->rt : NULL;
@@ -515,21 +526,6 @@ int corio_scope_run_with(const corio_scope_opts *opts, corio_scope_fn body, void
             return rc; /* already interrupted: nothing pushed, body not called */
         corio_waker bw = task_waker_borrowed(cur);
         s.owner_wk = corio_waker_clone(&bw);
-        if (deadline) {
-            corio_instant now = corio_instant_now();
-            corio_instant at = opts->deadline;
-            if (opts->timeout) {
-                corio_instant t = corio_instant_add(now, opts->timeout);
-                if (!at || t < at)
-                    at = t;
-            }
-            corio_timer_init(&s.timer, at);
-            /* Armed now, with the owner's waker, so that it fires wherever
-             * the owner waits; a deadline already passed stays unarmed,
-             * which cancels at the body's first await (check_deadline). */
-            corio_context cx = {&bw};
-            (void)corio_timer_poll(&s.timer, &cx);
-        }
     }
 
     int r = body(&s, arg);
@@ -545,8 +541,6 @@ int corio_scope_run_with(const corio_scope_opts *opts, corio_scope_fn body, void
 
     scope_wait(&s);
 
-    if (deadline)
-        corio_timer_cancel(&s.timer);
     /* Every child has reported: the handles can go, and the nodes. */
     for (scope_child *n = s.children, *next; n; n = next) {
         next = n->next;
