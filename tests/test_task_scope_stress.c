@@ -19,6 +19,7 @@ typedef struct iter {
     atomic_int done[KIDS]; /* each child's cleanup */
     int results[KIDS];
     unsigned seed;
+    int body_ran; /* deadline_body was called */
     int canary;
 } iter;
 
@@ -260,6 +261,7 @@ static int sleeper(void *arg)
 static int deadline_body(corio_scope *sc, void *arg)
 {
     kid *ks = arg;
+    ks[0].it->body_ran = 1;
     for (int i = 0; i < KIDS; i++) {
         int rc = corio_scope_spawn(sc, sleeper, &ks[i], &ks[0].it->results[i]);
         if (rc < 0) {
@@ -284,11 +286,22 @@ static int deadline_main(void *arg)
         kid ks[KIDS + 1];
         iter_init(&it, ks, (unsigned)k * 2246822519u);
         int rc = 0; /* the scope's status, under a deadline scope (none for k % 5 == 0) */
+        int t = 0;
         if (k % 5) {
-            int t = corio_timeout_call(CORIO_USEC(50 * (k % 5)), deadline_scope, ks, &rc);
+            t = corio_timeout_call(CORIO_USEC(50 * (k % 5)), deadline_scope, ks, &rc);
             CHECK(t == 0 || t == CORIO_ETIMEDOUT);
         } else {
             rc = deadline_scope(ks);
+        }
+        if (!it.body_ran) {
+            /* The deadline had passed before the scope began (a slow,
+             * sanitized run): no body, no child. */
+            CHECK_EQ(t, CORIO_ETIMEDOUT);
+            CHECK(rc == 0 || rc == CORIO_ETIMEDOUT);
+            for (int i = 0; i < KIDS; i++)
+                CHECK_EQ(atomic_load(&it.done[i]), 0);
+            CHECK_EQ(it.canary, 0x5ca1ab1e);
+            continue;
         }
         check_iter(&it, rc);
     }
