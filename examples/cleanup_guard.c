@@ -79,7 +79,9 @@ static int async_main(void *arg)
     for (int i = 0; i < 3; i++)
         if (corio_spawn(my_task, &a, &t[i]) < 0)
             return 1;
-    corio_sleep(CORIO_MSEC(unit_ms));
+    corio_sleep(CORIO_MSEC(unit_ms)); /* they are in do_something() by now... */
+    while (atomic_load(&a.active) < 3) /* ...unless the machine is busy: wait for them */
+        corio_sleep(CORIO_MSEC(1));
     printf("  active before the abort: %d\n", atomic_load(&a.active));
     for (int i = 0; i < 3; i++)
         corio_task_abort(t[i]);

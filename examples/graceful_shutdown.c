@@ -241,6 +241,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: graceful_shutdown [clients] [work_ms] [run_ms] [wait]\n");
         return 2;
     }
+    /* Line by line, also into a pipe: "serving on" tells whoever sends the
+     * SIGTERM that the server is up (and its handler in place). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int result = 1;
     if (corio_run(run, NULL, &result) < 0)
         return 1;

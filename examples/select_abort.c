@@ -42,6 +42,7 @@
 static long unit_ms = 100;
 
 typedef struct worker_state {
+    atomic_bool started;
     int steps_done;
     atomic_int cleanups;
 } worker_state;
@@ -50,6 +51,7 @@ static int worker(void *arg)
 {
     worker_state *w = arg;
     int rc = 0;
+    atomic_store(&w->started, true);
     for (int i = 0; i < 100; i++) {
         printf("Working on step %d\n", i);
         if ((rc = corio_sleep(CORIO_MSEC(unit_ms))) < 0)
@@ -105,9 +107,14 @@ static int async_main(void *arg)
     printf("seed 003: select! { _ = handle => .., _ = sleep(1 s) => { Cancelled!; handle.abort() } }\n");
     static worker_state w1;
     corio_task *h;
+    corio_instant t0 = corio_instant_now(); /* before the worker can take a step */
     if (corio_spawn(worker, &w1, &h) < 0)
         return 1;
-    corio_instant t0 = corio_instant_now();
+    /* The task is running before the race starts: on a busy machine a
+     * worker thread may take a while to pick it up, and an abort that came
+     * first would cancel a task that never ran (no step, no cleanup). */
+    while (!atomic_load(&w1.started))
+        corio_sleep(CORIO_MSEC(1));
     if (race_and_abort(h, 10, "Task completed", "Cancelled!") != 1)
         return 1;
     double ms = (double)(corio_instant_now() - t0) / 1e6;

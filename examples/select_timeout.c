@@ -130,6 +130,16 @@ static int race_operations(void)
         printf("  Task 1 finished first: Ok(%d)\n", j1.value);
     else
         printf("  Task 2 finished first: Ok(%d)\n", j2.value);
+    /* Task 2 (100 ms) is due long before task 1 (300 ms), and usually
+     * wins. On a starved machine both may be done by the time the select
+     * polls them: it then picks one at random, as select! does (tokio
+     * starts at a random branch too); or the thread that should run task 2
+     * may be held up so long that task 1 does finish first. */
+    if (i == 0)
+        printf("  (task 2 %s)\n", corio_task_is_finished(task2)
+                                     ? "had finished too: the select found both ready and "
+                                       "picked one at random"
+                                     : "had not finished yet: its thread was held up");
     /* The losing join was dropped; its task runs on. Join both now. */
     int r1, r2;
     int rc1 = corio_task_join(task1, &r1), rc2 = corio_task_join(task2, &r2);

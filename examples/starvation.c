@@ -24,11 +24,14 @@
  * an await, not CPU), then answers. Inline, the accept loop serves one
  * client after the other: the last one waits clients x work_ms, and the
  * listener's backlog holds the rest meanwhile. Spawned, every client is
- * served in about work_ms. The program prints both, and the worst wait.
+ * served in about work_ms. The program prints both, the worst wait, and
+ * how many clients were being processed at once at most: 1 inline (each
+ * waits for the one before it), more than 1 spawned (their waits overlap).
  *
  *   usage: starvation [clients] [work_ms]   (default 20 50)
  */
 #include <corio.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,10 +40,18 @@
 static int n_clients = 20;
 static long work_ms = 50;
 
+/* Clients in process_client now, and the most there were at once (tasks
+ * of the multi-thread runtime may run on several threads). */
+static atomic_int in_service, peak_in_service;
+
 /* process_client(conn).await */
 static int process_client(void *arg)
 {
     corio_tcp *conn = arg;
+    int now = atomic_fetch_add(&in_service, 1) + 1;
+    for (int peak = atomic_load(&peak_in_service);
+         now > peak && !atomic_compare_exchange_weak(&peak_in_service, &peak, now);) {
+    }
     char req[16];
     int rc = corio_tcp_read_exact(conn, req, sizeof req);
     if (rc == 0)
@@ -48,6 +59,7 @@ static int process_client(void *arg)
     if (rc == 0)
         rc = corio_tcp_write_all(conn, req, sizeof req);
     corio_tcp_close(conn);
+    atomic_fetch_sub(&in_service, 1);
     return rc;
 }
 
@@ -105,6 +117,7 @@ static int client(void *arg)
 static double trial(bool spawn)
 {
     server s = {.spawn = spawn};
+    atomic_store(&peak_in_service, 0);
     if (corio_tcp_listen("127.0.0.1:0", 1024, &s.l) < 0)
         return -1;
     corio_addr addr;
@@ -128,9 +141,10 @@ static double trial(bool spawn)
     }
     corio_task_join(srv, NULL);
     corio_tcp_listener_close(s.l);
-    printf("%-28s %d clients served, mean wait %6.1f ms, worst %6.1f ms\n",
+    printf("%-28s %d clients served, mean wait %6.1f ms, worst %6.1f ms, "
+           "at most %d processed at once\n",
            spawn ? "spawn a task per client:" : "process each client inline:", s.served,
-           sum / n_clients, worst);
+           sum / n_clients, worst, atomic_load(&peak_in_service));
     free(cl);
     free(args);
     return failed ? -1 : worst;

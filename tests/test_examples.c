@@ -7,9 +7,16 @@
  * durations are loose on the slow side: sanitizer builds run these too.
  * On a failure the example's whole output is printed.
  */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "util.h"
@@ -506,17 +513,26 @@ TEST_TIMING(example_starvation)
     EXPECT_OK();
     IN_ORDER("10 clients at once, 40 ms", "process each client inline:  10 clients served",
              "spawn a task per client:     10 clients served", "the last client waited");
-    /* Inline, the last client waits for all ten (~400 ms); spawned, each
-     * waits one request's 40 ms. Bounds leave room for a loaded machine. */
-    double inl, spawned, ratio;
+    /* Inline, the accept loop serves one client after the other: never two
+     * at once, so the last one waits for the queries of all those that
+     * connected before it (~400 ms when all ten connect at once; on a busy
+     * machine some connect later, and wait less). Spawned, the clients are
+     * processed side by side: the accept loop takes the next connection
+     * while the previous one's query is pending (to see one at a time
+     * there, the accept loop would have to be held up for 40 ms after each
+     * of nine spawns). The waits themselves are speed figures: printed;
+     * only "none early" (each waits at least its own query) is checked. */
+    double inl, spawned;
+    int inl_peak, spawned_peak;
     EXPECT(sscanf(AFTER("process each client inline:  10 clients served, mean wait "),
-                  "%*f ms, worst %lf ms", &inl) == 1);
+                  "%*f ms, worst %lf ms, at most %d processed at once", &inl, &inl_peak) == 2);
     EXPECT(sscanf(AFTER("spawn a task per client:     10 clients served, mean wait "),
-                  "%*f ms, worst %lf ms", &spawned) == 1);
-    EXPECT(inl >= 400 * 0.95);
+                  "%*f ms, worst %lf ms, at most %d processed at once", &spawned,
+                  &spawned_peak) == 2);
+    EXPECT(inl_peak == 1);
+    EXPECT(inl >= 40 * 0.95);
+    EXPECT(spawned_peak >= 2 && spawned_peak <= 10);
     EXPECT(spawned >= 40 * 0.95);
-    EXPECT(sscanf(AFTER("the last client waited "), "%lfx", &ratio) == 1);
-    EXPECT(ratio > 2.5);
 }
 
 /* SIGTERM mid-load (the program sends it to itself): every request the
@@ -538,19 +554,95 @@ TEST(example_graceful_shutdown)
     EXPECT(received == answered && sent >= received);
 }
 
-/* The same with a SIGTERM from outside, as `kill -TERM` sends it. */
+/* Run an example like run_example, and send it `sig` once a line of its
+ * output starts with `ready`: not before it is ready, however slow the
+ * machine. Appends "exit=N" (its exit status) to the output. An example
+ * that says nothing for 30 s is killed, and the test fails. */
+static void run_example_signal_when(const char *name, const char *args, const char *ready, int sig)
+{
+    char cmd[512];
+    const char *wrap = getenv("CORIO_EXEC"); /* as test_run_capture */
+    snprintf(cmd, sizeof cmd, "exec %s%s%s/examples/%s %s 2>&1", wrap ? wrap : "",
+             wrap && *wrap ? " " : "", test_build_dir(), name, args);
+    int fds[2];
+    if (pipe(fds) < 0)
+        test_failf(__FILE__, __LINE__, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        test_failf(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0, line_start = 0;
+    bool sent = false, timed_out = false;
+    for (;;) {
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        int pr = poll(&pfd, 1, 30000);
+        if (pr == 0) {
+            timed_out = true;
+            kill(pid, SIGKILL);
+            break;
+        }
+        if (pr < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        char buf[1024];
+        ssize_t r = read(fds[0], buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t take = (size_t)r < sizeof out.text - 1 - n ? (size_t)r : sizeof out.text - 1 - n;
+        memcpy(out.text + n, buf, take);
+        n += take;
+        out.text[n] = 0;
+        /* Each complete line: is it the one? */
+        for (char *nl; !sent && (nl = strchr(out.text + line_start, '\n')) != NULL;
+             line_start = (size_t)(nl + 1 - out.text)) {
+            if (strncmp(out.text + line_start, ready, strlen(ready)) == 0) {
+                if (kill(pid, sig) < 0)
+                    test_failf(__FILE__, __LINE__, "kill %d: %s", (int)pid, strerror(errno));
+                sent = true;
+            }
+        }
+    }
+    close(fds[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    out.status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+    snprintf(out.text + n, sizeof out.text - n, "exit=%d\n", out.status);
+    if (timed_out)
+        fail_with_output(__LINE__, "no output for 30 s (waiting for \"%s\"): killed", ready);
+    if (!sent)
+        fail_with_output(__LINE__, "no line \"%s\": no signal sent", ready);
+}
+
+/* The same with a SIGTERM from outside, as `kill -TERM` sends it, once the
+ * server says it is serving (its handler is in place by then). */
 TEST(example_graceful_shutdown_external_sigterm)
 {
-    run_example("graceful_shutdown",
-                "0 30 0 wait & pid=$!; sleep 0.3; kill -TERM $pid; wait $pid; echo exit=$?");
+    run_example_signal_when("graceful_shutdown", "0 30 0 wait", "serving on 127.0.0.1:", SIGTERM);
     IN_ORDER("serving on 127.0.0.1:", "SIGTERM: stopped accepting, draining 0 connections",
              "accepted requests lost: 0", "clean shutdown", "exit=0");
 }
 
 /* Seed 003's std::fs::read_to_string vs tokio::fs::read_to_string: a read
  * from a slow device (a FIFO fed over 200 ms) made in the task stalls every
- * task of the current-thread runtime for its whole length; made with
- * corio_fs_read_file, the 2 ms ticker keeps ticking. */
+ * task of the current-thread runtime for its whole length: the 2 ms ticker
+ * does not tick once while it is in progress. Made with corio_fs_read_file,
+ * the ticker keeps ticking meanwhile. (How short its gaps stay is a
+ * latency figure that depends on the machine's load: printed, not checked.
+ * A tick during the 200 ms read only needs the runtime's thread to get a
+ * CPU once in that time.) */
 TEST_TIMING(example_read_file)
 {
     run_example("read_file", "200");
@@ -558,13 +650,18 @@ TEST_TIMING(example_read_file)
     IN_ORDER("reading file.txt, a device that takes 200 ms",
              "blocking read in the task:  44 bytes", "corio_fs_read_file:         44 bytes",
              "the blocking read stalled every other task for");
-    double blocking_gap, async_gap;
+    double blocking_ms, blocking_gap, async_ms;
+    int blocking_ticks, async_ticks;
     EXPECT(sscanf(AFTER("blocking read in the task:  44 bytes in "),
-                  "%*f ms, ticker's longest gap %lf ms", &blocking_gap) == 1);
+                  "%lf ms, ticker's longest gap %lf ms, %d ticks during the read", &blocking_ms,
+                  &blocking_gap, &blocking_ticks) == 3);
     EXPECT(sscanf(AFTER("corio_fs_read_file:         44 bytes in "),
-                  "%*f ms, ticker's longest gap %lf ms", &async_gap) == 1);
-    EXPECT(blocking_gap >= 200 * 0.9); /* the whole read */
-    EXPECT(async_gap < 60);            /* 2 ms ticks, room for a loaded machine */
+                  "%lf ms, ticker's longest gap %*f ms, %d ticks during the read", &async_ms,
+                  &async_ticks) == 2);
+    EXPECT(blocking_ms >= 200 * 0.99 && async_ms >= 200 * 0.99); /* the device's pace */
+    EXPECT(blocking_gap >= blocking_ms - 1); /* the whole read (less the printed rounding) */
+    EXPECT(blocking_ticks == 0);
+    EXPECT(async_ticks >= 1);
 }
 
 TEST_TIMING(example_demo)
@@ -655,10 +752,16 @@ TEST_TIMING(example_select_timeout)
     EXPECT_OK();
     IN_ORDER("fetch_data() takes 500 ms", "Got data: \"data\"",
              "the fetch was the winner, not dropped", "fetch_data() takes 1500 ms", "Timeout!",
-             "the fetch was dropped (its timer disarmed)", "seed 001:",
-             "Task 2 finished first: Ok(100)",
-             "the other task went on to its end: Task 1 -> 300, Task 2 -> 100");
-    EXPECT(strstr(out.text, "Task 1 finished first") == NULL);
+             "the fetch was dropped (its timer disarmed)", "seed 001:");
+    /* Task 2 (10 ms) usually wins; on a starved machine task 1 (30 ms) may,
+     * and the example says why. Either way the winner's output is its own,
+     * and the other task runs on to its end. */
+    if (strstr(out.text, "Task 1 finished first"))
+        IN_ORDER("seed 001:", "Task 1 finished first: Ok(300)\n", "  (task 2 had ",
+                 "the other task went on to its end: Task 1 -> 300, Task 2 -> 100");
+    else
+        IN_ORDER("seed 001:", "Task 2 finished first: Ok(100)\n",
+                 "the other task went on to its end: Task 1 -> 300, Task 2 -> 100");
     double ms;
     EXPECT(sscanf(AFTER("Got data: \"data\"\n    after "), "%lf", &ms) == 1);
     EXPECT(ms >= 49.0 && ms < 95.0); /* the fetch (50), before the sleep (100) */
@@ -695,9 +798,18 @@ TEST_TIMING(example_select_abort)
              "Timeout reached, cancelling task.\n", "my_task: cleanup (CORIO_ECANCELED)",
              "cleanup ran 1 time(s)");
     EXPECT(strstr(out.text, "Task completed") == NULL);
+    /* The example waits for the worker to start before the race. ms counts
+     * from before the spawn to the join. The worker's steps are
+     * sleeps of 10 ms one after the other, so it cannot have finished more
+     * than ms / 10 of them (none early), and the timeout cannot have fired
+     * before 100 ms. How many steps it got through (about 10) depends on
+     * the machine's load: not checked; step 0 began before the abort (the
+     * order above), and none came after it ("no step since"). */
     int steps;
-    EXPECT(sscanf(AFTER("stopped after "), "%d of 100 steps", &steps) == 1);
-    EXPECT(steps >= 5 && steps <= 10); /* about 100 ms of 10 ms steps */
+    double ms;
+    EXPECT(sscanf(AFTER("stopped after "), "%d of 100 steps, %lf ms", &steps, &ms) == 2);
+    EXPECT(ms >= 100 - 0.5);
+    EXPECT(steps >= 0 && steps * 10 <= ms + 0.5);
 }
 
 TEST(example_join_all)
