@@ -23,6 +23,7 @@ CROSS ?=
 
 # The version is written once, in include/corio.h.
 VERSION := $(shell sed -n 's/^\#define CORIO_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' include/corio.h | paste -sd.)
+SONAME := libcorio.so.$(firstword $(subst ., ,$(VERSION)))
 
 comma := ,
 ifneq ($(SAN),)
@@ -162,7 +163,7 @@ $(STATIC_LIB): $(LIB_OBJS)
 $(SHARED_LIB): $(LIB_OBJS) src/corio.map
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -shared -Wl,--version-script=src/corio.map \
-	  -Wl,-soname,libcorio.so.0 -o $@ $(LIB_OBJS) $(LDLIBS)
+	  -Wl,-soname,$(SONAME) -o $@ $(LIB_OBJS) $(LDLIBS)
 
 # Examples are what users copy first: they build with the plain warning set
 # a user's project would have, nothing relaxed.
@@ -218,8 +219,8 @@ install: lib
 	install -m 644 include/corio.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/corio/*.h $(DESTDIR)$(PREFIX)/include/corio/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/libcorio.so.0
-	ln -sf libcorio.so.0 $(DESTDIR)$(PREFIX)/lib/libcorio.so
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcorio.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	  -e 's|@CFLAGS@|$(HARDEN)|g' corio.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
 
