@@ -182,6 +182,16 @@ static inline MUST_USE bool state_take_notified(task_state *st)
     return true;
 }
 
+/* CORIO_DEBUG's quarantine (core/task.c): a freed task's word becomes
+ * STATE_DEAD, a value no live task has, so that a handle used after its
+ * give-back is recognised. Only on memory no reference reaches any more. */
+#define STATE_DEAD 0xDEADDEADDEADDEADull
+
+static inline void state_poison(task_state *st)
+{
+    atomic_store_explicit(st, STATE_DEAD, memory_order_relaxed);
+}
+
 /* Set CANCELLED and NOTIFIED (an abort). NOTIFY_SUBMIT as for a wake; nothing
  * at all happens on a task already complete or already cancelled. */
 static inline MUST_USE notify_outcome state_to_cancelled(task_state *st)

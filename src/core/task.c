@@ -68,11 +68,10 @@ static void task_free_now(corio_task *t)
  * Using a handle after corio_task_join or corio_task_release is undefined:
  * the task's memory is recycled at once. With CORIO_DEBUG=1 in the
  * environment (read once, at the first task's end), a task's memory is not
- * recycled at once: its state word is set to ST_DEAD and it waits in a
+ * recycled at once: its state word is set to STATE_DEAD and it waits in a
  * quarantine of the last DEBUG_QUARANTINE dead tasks, and the handle
  * functions check for that (and for a handle already given back while its
  * task still runs), and abort with a message naming the call and the task. */
-#define ST_DEAD 0xDEADDEADDEADDEADull
 #define DEBUG_QUARANTINE 65536
 
 static _Atomic int debug_mode = -1; /* -1: not read yet */
@@ -94,7 +93,7 @@ static bool debug_on(void)
 static void quarantine_put(corio_task *t)
 {
     /* The id survives: the message about a later misuse names it. */
-    atomic_store_explicit(&t->state, ST_DEAD, memory_order_relaxed);
+    state_poison(&t->state);
     corio_task *evicted = NULL;
     pthread_mutex_lock(&quarantine_lock);
     if (!quarantine)
@@ -117,7 +116,7 @@ void task_handle_check(const corio_task *t, const char *call, bool giving_back)
         return;
     uint64_t s = atomic_load_explicit(&((corio_task *)t)->state, memory_order_acquire);
     const char *what = NULL;
-    if (s == ST_DEAD)
+    if (s == STATE_DEAD)
         what = "its task has already been freed";
     else if (giving_back && !(s & ST_JOIN_INTEREST))
         what = "it was already given back (joined or released)";
