@@ -554,31 +554,54 @@ TEST(rt_stress_foreign_spawns_and_wakes)
 }
 
 /* Ping-pong with a plain thread: the task hands the ball over and at once
- * waits for it back, while the thread spins for the ball and wakes the task
- * after a delay that sweeps from nothing to a few microseconds, so that over
- * the rounds the wake lands at every point of the runtime's way into the
- * kernel, including between "nothing to run" and "asleep". A lost unpark
- * (the race between "I am about to sleep" and "there is work") leaves the
- * runtime asleep for good: the thread sees its ball untouched for seconds
- * and fails the test. Runs alone (a serial test), so both threads have a CPU
- * each and meet in that window as often as possible. */
+ * waits for it back, while the thread spins for the ball and wakes the task.
+ * A lost unpark (the race between "I am about to sleep" and "there is
+ * work") leaves the runtime asleep for good: the thread sees its ball
+ * untouched for seconds and fails the test. The race window is a few
+ * hundred nanoseconds at the moment the runtime, having found nothing to
+ * run, goes to sleep; a fixed sweep of delays lands in it too rarely (one
+ * run in three caught a planted lost wakeup). So the thread aims. A wake
+ * that finds the runtime asleep makes a system call (the unpark) and takes
+ * several times as long as one that finds it awake; after such a wake the
+ * next one comes a little earlier, after any other (or one that came before
+ * the task had even polled) a little later. The offset
+ * settles where half the wakes find the runtime asleep - on its way into
+ * the kernel, where the race is - and a small random part spreads the wakes
+ * over that window. A positive offset is a spin of the thread's before its
+ * wake; a negative one a spin of the task's after it handed the ball over
+ * and before it waits (the thread's wake alone takes longer than the
+ * runtime needs to fall asleep). Runs alone (a serial test), so both
+ * threads have a CPU each. */
 typedef struct pp_ctx {
     atomic_int ball; /* 1: the thread's turn, -1: quit */
+    atomic_int task_spin; /* set by the thread: the task's spin (relaxed) */
     slot s;
     int rounds;
     double deadline_ms;
     int done_rounds;
+    unsigned asleep; /* the thread's: wakes that made a system call */
 } pp_ctx;
+
+static void spin(int n)
+{
+    for (volatile int d = 0; d < n; d++) {
+    }
+}
 
 static void *pp_thread(void *arg)
 {
     pp_ctx *pc = arg;
-    unsigned delay = 0;
+    int offset = 0;
+    unsigned rng = 0x2545f491u;
+    corio_instant fast = 1000;
     double waiting_since = mono_ms();
     for (unsigned spins = 0;;) {
         int b = atomic_load(&pc->ball);
-        if (b < 0)
+        if (b < 0) {
+            printf("%u of the wakes found the runtime asleep; offset at the end %d\n",
+                   pc->asleep, offset);
             return NULL;
+        }
         if (b == 0) {
             if (++spins > 1000) {
                 sched_yield();
@@ -591,10 +614,42 @@ static void *pp_thread(void *arg)
         }
         spins = 0;
         atomic_store(&pc->ball, 0);
-        delay = (delay + 37) % 4000;
-        for (volatile unsigned d = 0; d < delay; d++) {
-        }
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        int jitter = (int)(rng & 63) - 32;
+        if (offset + jitter > 0)
+            spin(offset + jitter);
+        pthread_mutex_lock(&pc->s.mu);
+        bool polled = pc->s.waker.vtable != NULL;
+        pthread_mutex_unlock(&pc->s.mu);
+        corio_instant t0 = corio_instant_now();
         slot_complete(&pc->s, 1);
+        corio_instant took = corio_instant_now() - t0;
+        if (!polled) {
+            /* Before the task's poll: nothing to wake, far too early. */
+            if (offset < 20000)
+                offset += 4;
+        } else {
+            /* `fast`: a wake's cost without a system call, robust to one
+             * lucky sample (it halves its distance to a faster one, and
+             * creeps back up). */
+            fast = took < fast ? (fast + took) / 2 : fast + fast / 1024 + 1;
+            if (took > 2 * fast + 300) { /* it made a system call: asleep */
+                pc->asleep++;
+                if (offset > -20000)
+                    offset -= 4;
+            } else if (offset < 20000) {
+                offset += 4;
+            }
+        }
+        /* For the task's next round (read after it takes the ball back). */
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        jitter = (int)(rng & 63) - 32;
+        atomic_store_explicit(&pc->task_spin, offset + jitter < 0 ? -(offset + jitter) : 0,
+                              memory_order_relaxed);
         waiting_since = mono_ms();
     }
 }
@@ -607,7 +662,9 @@ static int pp_main(void *arg)
         pthread_mutex_lock(&pc->s.mu);
         pc->s.ready = false;
         pthread_mutex_unlock(&pc->s.mu);
+        int task_spin = atomic_load_explicit(&pc->task_spin, memory_order_relaxed);
         atomic_store(&pc->ball, 1);
+        spin(task_spin);
         slot_fut f;
         slot_fut_init(&f, &pc->s);
         CHECK_EQ(corio_await(&f.base), 0);
@@ -650,6 +707,34 @@ TEST_T(rt_stress_ping_pong_with_plain_thread, 60, 1)
 TEST_T(rt_stress_ping_pong_with_plain_thread_current_thread, 60, 1)
 {
     corio_rt *rt = new_rt();
+    ping_pong_with_plain_thread(rt);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* The same on a multi-thread runtime of ONE worker. corio_run's default of
+ * a worker per CPU hides a lost unpark: the worker asleep in the I/O driver
+ * wakes every WATCH_NS (1 ms) while another worker was busy when it went to
+ * sleep, and then finds the task in the global queue, so a lost unpark there
+ * costs a millisecond, not a hang. A lone worker has nobody to watch for:
+ * it sleeps in the driver with no timeout (no timer is armed here), and only
+ * the unpark of the thread's wake can end that sleep. A wake lost between
+ * "nothing to run" and "asleep" (the last searcher parking without looking
+ * at the queues again, or an unpark that misses the state the parker just
+ * set) leaves the task queued and the worker asleep for good, which the
+ * thread reports after 5 s without its ball. */
+TEST_T(rt_stress_ping_pong_with_plain_thread_one_worker, 60, 1)
+{
+    corio_rt *rt = new_mt_rt(1);
+    ping_pong_with_plain_thread(rt);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* Two workers, so that wakes also go to a worker asleep on its own futex
+ * (the other holds the driver). Without a watcher the lost unpark of one on
+ * the futex is a hang too; with one it is a millisecond's delay. */
+TEST_T(rt_stress_ping_pong_with_plain_thread_two_workers, 60, 1)
+{
+    corio_rt *rt = new_mt_rt(2);
     ping_pong_with_plain_thread(rt);
     CHECK_EQ(corio_rt_free(rt), 0);
 }

@@ -368,41 +368,92 @@ TEST(task_join_fut_block_on_future_from_plain_code)
 }
 
 
-/* A plain thread joins a task that finished on the runtime's thread, with
- * nothing but the join ordering the two: the task's plain writes before it
- * returned must be visible to the joiner after the join (the completion
- * publishes them, the join acquires them). TSan reports a missing order as a
- * data race; the plain build checks the values. */
+/* A plain thread joins a task that finishes on a worker, with nothing but
+ * the join ordering the two: the task's plain writes before it returned
+ * (and its result) must be visible to the joiner after the join (the
+ * completion releases them, the join acquires them). TSan reports a missing
+ * order as a data race; the plain build checks the values.
+ *
+ * The joiner polls a corio_join_fut itself, with a waker of its own whose
+ * wake orders nothing (relaxed flags only): a park and its wake, or a wait
+ * on corio_task_is_finished followed by corio_task_join, would let TSan see
+ * the order through something else. The completion drops the queue's
+ * reference (a release on the same state word) right after it wakes the
+ * joiner, so the wake holds the worker there until the joiner has read
+ * everything: the completion's own release is then the only one the join
+ * can acquire. (Relaxed in state_to_complete, the earlier form of this test
+ * passed under TSan: the joiner's later loads synchronised with that
+ * reference drop.) */
 typedef struct publish_ctx {
-    corio_rt *rt;
     corio_task *t;
-    long data[64];   /* written by the task, read by the joiner: plain */
-    atomic_int ready; /* only hands the handle over, before the task ran */
+    long data[64];     /* written by the task, read by the joiner: plain */
+    atomic_int polled; /* the joiner's join waker is in: the task may finish */
+    atomic_int woken;  /* relaxed: the completion woke the joiner */
+    atomic_int read;   /* relaxed: the joiner has read all, the wake may return */
 } publish_ctx;
 
 static int publisher(void *arg)
 {
     publish_ctx *pc = arg;
+    /* Finish only after the joiner's first poll (which orders the joiner
+     * before us, not us before it). */
+    while (!atomic_load_explicit(&pc->polled, memory_order_acquire))
+        CHECK_EQ(corio_yield(), 0);
     for (int i = 0; i < 64; i++)
         pc->data[i] = 1000 + i;
     return 77;
 }
 
+static const void *pj_clone(const void *d)
+{
+    return d;
+}
+
+static void pj_drop(const void *d)
+{
+    (void)d;
+}
+
+/* On the worker, inside the completion: tell the joiner, and wait until it
+ * has read (bounded: a broken join must fail the test, not hang it). */
+static void pj_wake_by_ref(const void *d)
+{
+    publish_ctx *pc = (publish_ctx *)d;
+    atomic_store_explicit(&pc->woken, 1, memory_order_relaxed);
+    double t0 = mono_ms();
+    while (!atomic_load_explicit(&pc->read, memory_order_relaxed) && mono_ms() - t0 < 5000)
+        sched_yield();
+}
+
+static void pj_wake(const void *d)
+{
+    pj_wake_by_ref(d);
+}
+
+static const corio_waker_vtable pj_waker_vt = {pj_clone, pj_wake, pj_wake_by_ref, pj_drop};
+
 static void *plain_joiner(void *arg)
 {
     publish_ctx *pc = arg;
-    while (!atomic_load_explicit(&pc->ready, memory_order_acquire))
+    corio_waker w = {&pj_waker_vt, pc};
+    corio_context cx = {&w};
+    corio_join_fut jf;
+    corio_join_fut_init(&jf, pc->t);
+    CHECK_EQ(corio_future_poll(&jf.base, &cx), CORIO_PENDING);
+    atomic_store_explicit(&pc->polled, 1, memory_order_release);
+    double t0 = mono_ms();
+    while (!atomic_load_explicit(&pc->woken, memory_order_relaxed)) {
+        CHECK(mono_ms() - t0 < 10000);
         sched_yield();
-    /* Join once the task has finished, so the join does not park: then the
-     * task's state word is all that orders its writes before our reads (a
-     * park and its wake would order them too). */
-    while (!corio_task_is_finished(pc->t))
-        sched_yield();
-    int r = 0;
-    CHECK_EQ(corio_task_join(pc->t, &r), 0);
-    CHECK_EQ(r, 77);
+    }
+    CHECK_EQ(corio_future_poll(&jf.base, &cx), CORIO_READY);
+    CHECK_EQ(jf.base.result, 0);
+    CHECK_EQ(jf.value, 77);
+    long sum = 0;
     for (int i = 0; i < 64; i++)
-        CHECK_EQ(pc->data[i], 1000 + i);
+        sum += pc->data[i] == 1000 + i;
+    atomic_store_explicit(&pc->read, 1, memory_order_relaxed);
+    CHECK_EQ(sum, 64);
     return NULL;
 }
 
@@ -411,14 +462,16 @@ static int publish_main(void *arg)
     publish_ctx *pc = arg;
     for (int round = 0; round < 200; round++) {
         memset(pc->data, 0, sizeof pc->data);
-        atomic_store(&pc->ready, 0);
+        atomic_store(&pc->polled, 0);
+        atomic_store(&pc->woken, 0);
+        atomic_store(&pc->read, 0);
         CHECK_EQ(corio_spawn(publisher, pc, &pc->t), 0);
         pthread_t th;
         CHECK_EQ(pthread_create(&th, NULL, plain_joiner, pc), 0);
-        atomic_store_explicit(&pc->ready, 1, memory_order_release);
         /* Wait for the joiner without touching the task or its data. */
         while (pthread_tryjoin_np(th, NULL) != 0)
             CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+        corio_task_release(pc->t);
     }
     return 0;
 }
