@@ -78,7 +78,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
-TEST_SRCS := $(wildcard tests/test_*.c) tests/main.c tests/util.c
+TEST_SRCS := $(wildcard tests/test_*.c) tests/main.c $(wildcard tests/util*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(BUILD)/tests/run_tests
 TEST_HELPERS := $(BUILD)/tests/symbol_clash $(BUILD)/tests/small_messages

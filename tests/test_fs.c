@@ -21,35 +21,9 @@
 
 #include "test.h"
 #include "util.h"
+#include "util_fs.h"
 
 /* ---- helpers -------------------------------------------------------------------- */
-
-typedef struct tmpdir {
-    char path[64];
-} tmpdir;
-
-static void tmp_make(tmpdir *d)
-{
-    strcpy(d->path, "/tmp/corio-fs-XXXXXX");
-    CHECK(mkdtemp(d->path) != NULL);
-}
-
-static void tmp_remove(tmpdir *d)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->path);
-    CHECK_EQ(system(cmd), 0);
-}
-
-static void path_in(char *out, size_t cap, const tmpdir *d, const char *name)
-{
-    snprintf(out, cap, "%s/%s", d->path, name);
-}
-
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)(i * 131 + (i >> 9) + 7);
-}
 
 /* A plain thread that, after `delay_ms`, opens the FIFO for writing, writes
  * `data` and closes it. */
@@ -86,7 +60,7 @@ static int round_trip_main(void *arg)
 {
     tmpdir *d = arg;
     char p[128];
-    path_in(p, sizeof p, d, "hello.txt");
+    fs_path_in(p, sizeof p, d, "hello.txt");
     CHECK_EQ(corio_fs_write_file(p, "hello, world\n", 13), 0);
     char *buf = NULL;
     size_t len = 99;
@@ -110,8 +84,8 @@ static int round_trip_main(void *arg)
     size_t big = (size_t)SCALE(9, 5, 3) << 20;
     unsigned char *data = malloc(big);
     for (size_t i = 0; i < big; i++)
-        data[i] = pattern(i);
-    path_in(p, sizeof p, d, "big.bin");
+        data[i] = fs_pattern(i);
+    fs_path_in(p, sizeof p, d, "big.bin");
     CHECK_EQ(corio_fs_write_file(p, data, big), 0);
     CHECK_EQ(corio_fs_read_file(p, &buf, &len), 0);
     CHECK_EQ(len, big);
@@ -134,30 +108,30 @@ static int round_trip_main(void *arg)
 TEST(fs_read_write_file_round_trip)
 {
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     CHECK_EQ(run_main(round_trip_main, &d), 0);
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }
 
 TEST(fs_read_write_file_round_trip_multi_thread)
 {
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     corio_rt *rt = new_mt_rt(2);
     int rc;
     CHECK_EQ(corio_rt_block_on(rt, round_trip_main, &d, &rc), 0);
     CHECK_EQ(rc, 0);
     CHECK_EQ(corio_rt_free(rt), 0);
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }
 
 TEST(fs_plain_code_blocks_and_works)
 {
     /* No runtime at all: the system calls are made on this thread. */
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     CHECK_EQ(round_trip_main(&d), 0);
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -168,20 +142,20 @@ static int errors_main(void *arg)
     char p[128], q[128];
     char *buf = (char *)1;
     size_t len = 1;
-    path_in(p, sizeof p, d, "missing");
+    fs_path_in(p, sizeof p, d, "missing");
     CHECK_EQ(corio_fs_read_file(p, &buf, &len), -ENOENT);
     CHECK(buf == NULL && len == 0); /* cleared on error */
     CHECK_EQ(corio_fs_read_file(d->path, &buf, &len), -EISDIR);
-    path_in(p, sizeof p, d, "f");
+    fs_path_in(p, sizeof p, d, "f");
     CHECK_EQ(corio_fs_write_file(p, "x", 1), 0);
-    path_in(q, sizeof q, d, "f/x");
+    fs_path_in(q, sizeof q, d, "f/x");
     CHECK_EQ(corio_fs_read_file(q, &buf, &len), -ENOTDIR);
     CHECK_EQ(corio_fs_write_file(q, "x", 1), -ENOTDIR);
-    path_in(q, sizeof q, d, "no/such/dir");
+    fs_path_in(q, sizeof q, d, "no/such/dir");
     CHECK_EQ(corio_fs_write_file(q, "x", 1), -ENOENT);
     CHECK_EQ(corio_fs_write_file(d->path, "x", 1), -EISDIR);
     struct stat st;
-    path_in(q, sizeof q, d, "missing");
+    fs_path_in(q, sizeof q, d, "missing");
     CHECK_EQ(corio_fs_metadata(q, &st), -ENOENT);
     CHECK_EQ(corio_fs_remove(q), -ENOENT);
     CHECK_EQ(corio_fs_rename(q, p), -ENOENT);
@@ -244,10 +218,10 @@ static int errors_main(void *arg)
 TEST(fs_errors_and_null_answers)
 {
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     CHECK_EQ(run_main(errors_main, &d), 0);
     CHECK_EQ(errors_main(&d), 0); /* and the same from plain code */
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }
 
 /* ---- open files ---------------------------------------------------------------------- */
@@ -256,7 +230,7 @@ static int file_main(void *arg)
 {
     tmpdir *d = arg;
     char p[128];
-    path_in(p, sizeof p, d, "f.dat");
+    fs_path_in(p, sizeof p, d, "f.dat");
     corio_file *f;
     CHECK_EQ(corio_file_open(p, O_RDWR | O_CREAT | O_TRUNC, 0600, &f), 0);
     CHECK(corio_file_raw(f) >= 0);
@@ -304,7 +278,7 @@ static int file_main(void *arg)
     size_t big = CORIO_FS_CHUNK + 4096;
     unsigned char *data = malloc(big), *back = malloc(big);
     for (size_t i = 0; i < big; i++)
-        data[i] = pattern(i);
+        data[i] = fs_pattern(i);
     CHECK_EQ(corio_file_open(p, O_RDWR | O_TRUNC, 0, &f), 0);
     CHECK_EQ(corio_file_write_all(f, data, big), 0);
     CHECK_EQ(corio_file_seek(f, 0, SEEK_SET, NULL), 0);
@@ -328,7 +302,7 @@ static int file_main(void *arg)
 TEST(fs_file_read_write_seek_sync)
 {
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     CHECK_EQ(run_main(file_main, &d), 0);
     CHECK_EQ(file_main(&d), 0); /* plain code */
     corio_rt *rt = new_mt_rt(2);
@@ -336,7 +310,7 @@ TEST(fs_file_read_write_seek_sync)
     CHECK_EQ(corio_rt_block_on(rt, file_main, &d, &rc), 0);
     CHECK_EQ(rc, 0);
     CHECK_EQ(corio_rt_free(rt), 0);
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }
 
 /* ---- paths and listings ---------------------------------------------------------------- */
@@ -350,7 +324,7 @@ static int paths_main(void *arg)
 {
     tmpdir *d = arg;
     char p[128], q[128];
-    path_in(p, sizeof p, d, "sub");
+    fs_path_in(p, sizeof p, d, "sub");
     CHECK_EQ(corio_fs_mkdir(p, 0755), 0);
     CHECK_EQ(corio_fs_mkdir(p, 0755), -EEXIST);
     struct stat st;
@@ -363,13 +337,13 @@ static int paths_main(void *arg)
     CHECK_EQ(n, 0);
     CHECK(e != NULL);
     free(e);
-    path_in(q, sizeof q, d, "sub/a.txt");
+    fs_path_in(q, sizeof q, d, "sub/a.txt");
     CHECK_EQ(corio_fs_write_file(q, "a", 1), 0);
-    path_in(q, sizeof q, d, "sub/inner");
+    fs_path_in(q, sizeof q, d, "sub/inner");
     CHECK_EQ(corio_fs_mkdir(q, 0700), 0);
-    path_in(q, sizeof q, d, "sub/link");
+    fs_path_in(q, sizeof q, d, "sub/link");
     CHECK_EQ(symlink("a.txt", q), 0);
-    path_in(q, sizeof q, d, "sub/fifo");
+    fs_path_in(q, sizeof q, d, "sub/fifo");
     CHECK_EQ(mkfifo(q, 0600), 0);
     /* many entries, long names: the arrays grow */
     for (int i = 0; i < 300; i++) {
@@ -396,15 +370,15 @@ static int paths_main(void *arg)
     free(e);
     /* rename, remove */
     char from[128], to[128];
-    path_in(from, sizeof from, d, "sub/a.txt");
-    path_in(to, sizeof to, d, "sub/b.txt");
+    fs_path_in(from, sizeof from, d, "sub/a.txt");
+    fs_path_in(to, sizeof to, d, "sub/b.txt");
     CHECK_EQ(corio_fs_rename(from, to), 0);
     CHECK_EQ(corio_fs_metadata(from, &st), -ENOENT);
     CHECK_EQ(corio_fs_metadata(to, &st), 0);
     CHECK_EQ(corio_fs_remove(p), -ENOTEMPTY); /* not empty */
     CHECK_EQ(corio_fs_remove(to), 0);
     CHECK_EQ(corio_fs_metadata(to, &st), -ENOENT);
-    path_in(q, sizeof q, d, "sub/inner");
+    fs_path_in(q, sizeof q, d, "sub/inner");
     CHECK_EQ(corio_fs_remove(q), 0); /* an empty directory */
     CHECK_EQ(corio_fs_metadata(q, &st), -ENOENT);
     return 0;
@@ -413,12 +387,12 @@ static int paths_main(void *arg)
 TEST(fs_mkdir_read_dir_rename_remove)
 {
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     CHECK_EQ(run_main(paths_main, &d), 0);
-    tmp_remove(&d);
-    tmp_make(&d);
+    fs_tmp_remove(&d);
+    fs_tmp_make(&d);
     CHECK_EQ(paths_main(&d), 0); /* plain code */
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }
 
 /* ---- not stalling the runtime ------------------------------------------------------------ */
@@ -443,11 +417,6 @@ static int ticker_main(void *arg)
     }
     return 0;
 }
-
-typedef struct slow_read {
-    tmpdir d;
-    char fifo[128];
-} slow_read;
 
 static int no_stall_main(void *arg)
 {
@@ -477,9 +446,9 @@ static int no_stall_main(void *arg)
 TEST_TIMING(fs_read_does_not_stall_a_current_thread_runtime)
 {
     slow_read s;
-    tmp_make(&s.d);
-    path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
+    fs_tmp_make(&s.d);
+    fs_path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
     CHECK_EQ(mkfifo(s.fifo, 0600), 0);
     CHECK_EQ(run_main(no_stall_main, &s), 0);
-    tmp_remove(&s.d);
+    fs_tmp_remove(&s.d);
 }

@@ -1,6 +1,6 @@
 /* tests/test_fs_interrupt.c - files: interruption, stress, shutdown with jobs
  * in flight, the future forms (split from tests/test_fs.c by behaviour; the
- * helpers it shares with it are copied). */
+ * helpers it shares with it are in tests/util_fs.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,40 +17,7 @@
 
 #include "test.h"
 #include "util.h"
-
-/* ---- helpers -------------------------------------------------------------------- */
-
-typedef struct tmpdir {
-    char path[64];
-} tmpdir;
-
-static void tmp_make(tmpdir *d)
-{
-    strcpy(d->path, "/tmp/corio-fs-XXXXXX");
-    CHECK(mkdtemp(d->path) != NULL);
-}
-
-static void tmp_remove(tmpdir *d)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->path);
-    CHECK_EQ(system(cmd), 0);
-}
-
-static void path_in(char *out, size_t cap, const tmpdir *d, const char *name)
-{
-    snprintf(out, cap, "%s/%s", d->path, name);
-}
-
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)(i * 131 + (i >> 9) + 7);
-}
-
-typedef struct slow_read {
-    tmpdir d;
-    char fifo[128];
-} slow_read;
+#include "util_fs.h"
 
 /* ---- interruption ------------------------------------------------------------------------ */
 
@@ -123,9 +90,9 @@ static int abort_read_file_main(void *arg)
 
 static void two_fifos_make(two_fifos *s)
 {
-    tmp_make(&s->d);
-    path_in(s->fifo, sizeof s->fifo, &s->d, "fifo");
-    path_in(s->fifo2, sizeof s->fifo2, &s->d, "fifo2");
+    fs_tmp_make(&s->d);
+    fs_path_in(s->fifo, sizeof s->fifo, &s->d, "fifo");
+    fs_path_in(s->fifo2, sizeof s->fifo2, &s->d, "fifo2");
     CHECK_EQ(mkfifo(s->fifo, 0600), 0);
     CHECK_EQ(mkfifo(s->fifo2, 0600), 0);
 }
@@ -141,7 +108,7 @@ TEST(fs_read_file_interrupted_returns_at_once_and_leaks_nothing)
     size_t after = heap_in_use();
     if (after > before + 65536)
         test_failf(__FILE__, __LINE__, "heap grew by %zu bytes", after - before);
-    tmp_remove(&s.d);
+    fs_tmp_remove(&s.d);
 }
 
 /* A read interrupted while its job waits for data: the caller's buffer is
@@ -233,8 +200,8 @@ static int interrupted_read_main(void *arg)
 TEST(fs_interrupted_read_never_writes_the_callers_buffer)
 {
     slow_read s;
-    tmp_make(&s.d);
-    path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
+    fs_tmp_make(&s.d);
+    fs_path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
     CHECK_EQ(mkfifo(s.fifo, 0600), 0);
     CHECK_EQ(run_main(interrupted_read_main, &s), 0);
     corio_rt *rt = new_mt_rt(2);
@@ -242,7 +209,7 @@ TEST(fs_interrupted_read_never_writes_the_callers_buffer)
     CHECK_EQ(corio_rt_block_on(rt, interrupted_read_main, &s, &rc), 0);
     CHECK_EQ(rc, 0);
     CHECK_EQ(corio_rt_free(rt), 0);
-    tmp_remove(&s.d);
+    fs_tmp_remove(&s.d);
 }
 
 /* Closing a file while an interrupted read is still blocked in its job:
@@ -272,11 +239,11 @@ static int close_while_busy_main(void *arg)
 TEST(fs_close_waits_for_an_interrupted_call_to_end)
 {
     slow_read s;
-    tmp_make(&s.d);
-    path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
+    fs_tmp_make(&s.d);
+    fs_path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
     CHECK_EQ(mkfifo(s.fifo, 0600), 0);
     CHECK_EQ(run_main(close_while_busy_main, &s), 0);
-    tmp_remove(&s.d);
+    fs_tmp_remove(&s.d);
 }
 
 /* A cancelled task's calls return CORIO_ECANCELED before doing anything. */
@@ -285,7 +252,7 @@ static int cancelled_calls(void *arg)
     tmpdir *d = arg;
     corio_sleep(CORIO_SEC(30)); /* aborted here */
     char p[128];
-    path_in(p, sizeof p, d, "never");
+    fs_path_in(p, sizeof p, d, "never");
     CHECK_EQ(corio_fs_write_file(p, "x", 1), CORIO_ECANCELED);
     char *buf;
     size_t len;
@@ -305,7 +272,7 @@ static int cancelled_main(void *arg)
     corio_task_abort(t);
     CHECK_EQ(join_rc(t), 0);
     char p[128];
-    path_in(p, sizeof p, d, "never");
+    fs_path_in(p, sizeof p, d, "never");
     struct stat st;
     CHECK_EQ(corio_fs_metadata(p, &st), -ENOENT); /* nothing was made */
     return 0;
@@ -314,9 +281,9 @@ static int cancelled_main(void *arg)
 TEST(fs_calls_in_a_cancelled_task_do_nothing)
 {
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     CHECK_EQ(run_main(cancelled_main, &d), 0);
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }
 
 /* ---- stress --------------------------------------------------------------------------------- */
@@ -340,11 +307,11 @@ static int stress_task(void *arg)
     stress *s = a->s;
     char p[128], name[32];
     snprintf(name, sizeof name, "t%d", a->id);
-    path_in(p, sizeof p, &s->d, name);
+    fs_path_in(p, sizeof p, &s->d, name);
     unsigned char data[BLOCK], back[BLOCK];
     for (int round = 0; round < 4; round++) {
         for (size_t i = 0; i < BLOCK; i++)
-            data[i] = pattern(i + (size_t)a->id * 7 + (size_t)round);
+            data[i] = fs_pattern(i + (size_t)a->id * 7 + (size_t)round);
         size_t len = 1 + (size_t)(a->id * 37 + round * 101) % BLOCK;
         int rc = corio_fs_write_file(p, data, len);
         if (rc < 0)
@@ -381,7 +348,7 @@ static int stress_main(void *arg)
     stress *s = arg;
     int n = SCALE(400, 150, 60);
     char p[128];
-    path_in(p, sizeof p, &s->d, "shared");
+    fs_path_in(p, sizeof p, &s->d, "shared");
     CHECK_EQ(corio_file_open(p, O_RDWR | O_CREAT, 0600, &s->shared), 0);
     stress_arg *args = calloc((size_t)n, sizeof *args);
     corio_task **ts = calloc((size_t)n, sizeof *ts);
@@ -410,13 +377,13 @@ static int stress_main(void *arg)
 TEST_SLOW(fs_stress_multi_thread_with_aborts)
 {
     stress s = {0};
-    tmp_make(&s.d);
+    fs_tmp_make(&s.d);
     corio_rt *rt = new_mt_rt(2);
     int rc;
     CHECK_EQ(corio_rt_block_on(rt, stress_main, &s, &rc), 0);
     CHECK_EQ(rc, 0);
     CHECK_EQ(corio_rt_free(rt), 0);
-    tmp_remove(&s.d);
+    fs_tmp_remove(&s.d);
 }
 
 /* ---- shutdown -------------------------------------------------------------------------------- */
@@ -456,8 +423,8 @@ static int shut_main(void *arg)
 TEST(fs_shutdown_skips_queued_calls_without_waiting)
 {
     slow_read sr;
-    tmp_make(&sr.d);
-    path_in(sr.fifo, sizeof sr.fifo, &sr.d, "fifo");
+    fs_tmp_make(&sr.d);
+    fs_path_in(sr.fifo, sizeof sr.fifo, &sr.d, "fifo");
     CHECK_EQ(mkfifo(sr.fifo, 0600), 0);
     shut s = {0};
     CHECK_EQ(corio_file_open(sr.fifo, O_RDWR, 0, &s.f), 0); /* plain code */
@@ -483,7 +450,7 @@ TEST(fs_shutdown_skips_queued_calls_without_waiting)
     close(wfd);
     CHECK_EQ(corio_file_close(s.f), 0);
     sleep_ms(50); /* the abandoned pool's thread exits and frees the pool */
-    tmp_remove(&sr.d);
+    fs_tmp_remove(&sr.d);
 }
 
 /* ---- future forms ---------------------------------------------------------------- */
@@ -501,14 +468,14 @@ static int futures_main(void *arg)
     tmpdir *d = arg;
     corio_fs_fut f;
     char p[128], q[128], sub[128];
-    path_in(p, sizeof p, d, "fut.bin");
-    path_in(q, sizeof q, d, "fut2.bin");
-    path_in(sub, sizeof sub, d, "subdir");
+    fs_path_in(p, sizeof p, d, "fut.bin");
+    fs_path_in(q, sizeof q, d, "fut2.bin");
+    fs_path_in(sub, sizeof sub, d, "subdir");
     /* a file larger than a chunk: write_all in several requests */
     size_t big = CORIO_FS_CHUNK + (size_t)SCALE(1 << 20, 300000, 100000);
     unsigned char *data = malloc(big), *back = malloc(big);
     for (size_t i = 0; i < big; i++)
-        data[i] = pattern(i);
+        data[i] = fs_pattern(i);
     corio_file *file = (corio_file *)1;
     corio_file_open_fut_init(&f, p, O_RDWR | O_CREAT | O_TRUNC, 0600, &file);
     CHECK(file == (corio_file *)1); /* lazy: nothing until polled */
@@ -542,7 +509,7 @@ static int futures_main(void *arg)
     char small[8] = {0};
     corio_file_pread_fut_init(&f, file, small, 5, 4);
     CHECK_EQ(await_ok(&f), 5);
-    CHECK(small[0] == (char)pattern(4) && memcmp(small + 1, "XYZ", 3) == 0);
+    CHECK(small[0] == (char)fs_pattern(4) && memcmp(small + 1, "XYZ", 3) == 0);
     corio_file_write_fut_init(&f, file, "tail", 4);
     CHECK_EQ(await_ok(&f), 4);
     CHECK_EQ(corio_file_close(file), 0);
@@ -616,14 +583,14 @@ static int futures_main(void *arg)
 TEST(fs_future_forms_of_every_call)
 {
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     CHECK_EQ(run_main(futures_main, &d), 0);
     corio_rt *rt = new_mt_rt(2);
     int rc;
     CHECK_EQ(corio_rt_block_on(rt, futures_main, &d, &rc), 0);
     CHECK_EQ(rc, 0);
     CHECK_EQ(corio_rt_free(rt), 0);
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }
 
 /* The futures under corio_timeout and in a select: the read that loses
@@ -680,8 +647,8 @@ static int fut_race_main(void *arg)
 TEST(fs_futures_race_in_select_and_under_timeout)
 {
     slow_read s;
-    tmp_make(&s.d);
-    path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
+    fs_tmp_make(&s.d);
+    fs_path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
     CHECK_EQ(mkfifo(s.fifo, 0600), 0);
     size_t before = heap_in_use();
     CHECK_EQ(run_main(fut_race_main, &s), 0);
@@ -693,7 +660,7 @@ TEST(fs_futures_race_in_select_and_under_timeout)
     size_t after = heap_in_use();
     if (after > before + 65536)
         test_failf(__FILE__, __LINE__, "heap grew by %zu bytes", after - before);
-    tmp_remove(&s.d);
+    fs_tmp_remove(&s.d);
 }
 
 /* The futures where the calls cannot go: a stackless task (spawned as the
@@ -729,9 +696,9 @@ static int stackless_main(void *arg)
 TEST(fs_futures_in_stackless_tasks_and_plain_code)
 {
     tmpdir d;
-    tmp_make(&d);
+    fs_tmp_make(&d);
     char p[128];
-    path_in(p, sizeof p, &d, "s.txt");
+    fs_path_in(p, sizeof p, &d, "s.txt");
     CHECK_EQ(corio_fs_write_file(p, "data", 4), 0); /* plain code */
     CHECK_EQ(run_main(stackless_main, p), 0);
     corio_fs_fut f;
@@ -742,5 +709,5 @@ TEST(fs_futures_in_stackless_tasks_and_plain_code)
     CHECK_EQ(f.base.result, 0);
     CHECK_EQ(len, 4);
     free(buf);
-    tmp_remove(&d);
+    fs_tmp_remove(&d);
 }

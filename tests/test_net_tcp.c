@@ -18,29 +18,7 @@
 
 #include "test.h"
 #include "util.h"
-
-/* Listen on 127.0.0.1 with a port of the kernel's choosing; *addr gets the
- * string to connect to. */
-static corio_tcp_listener *listen_any(char addr[CORIO_ADDR_STRLEN])
-{
-    corio_tcp_listener *l;
-    CHECK_EQ(corio_tcp_listen("127.0.0.1:0", 128, &l), 0);
-    corio_addr a;
-    CHECK_EQ(corio_tcp_listener_local_addr(l, &a), 0);
-    CHECK(corio_addr_port(&a) != 0);
-    CHECK(corio_addr_format(&a, addr, CORIO_ADDR_STRLEN) > 0);
-    return l;
-}
-
-static void run_both(corio_fn fn, void *arg)
-{
-    CHECK_EQ(run_main(fn, arg), 0);
-    corio_rt *rt = new_mt_rt(2);
-    int rc;
-    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &rc), 0);
-    CHECK_EQ(rc, 0);
-    CHECK_EQ(corio_rt_free(rt), 0);
-}
+#include "util_net.h"
 
 /* ---- a connection, both ends ---------------------------------------------------- */
 
@@ -68,7 +46,7 @@ static int round_trip_main(void *arg)
 {
     (void)arg;
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_listener *l = net_listen_any(addr);
     corio_task *srv;
     CHECK_EQ(corio_spawn(accept_one_and_echo, l, &srv), 0);
     corio_tcp *c;
@@ -118,7 +96,7 @@ static int round_trip_main(void *arg)
 
 TEST(net_tcp_round_trip_addresses_half_close)
 {
-    run_both(round_trip_main, NULL);
+    net_run_both(round_trip_main, NULL);
 }
 
 /* IPv6 loopback, when the machine has it. */
@@ -151,7 +129,7 @@ static int v6_main(void *arg)
 
 TEST(net_tcp_ipv6_loopback)
 {
-    run_both(v6_main, NULL);
+    net_run_both(v6_main, NULL);
 }
 
 /* A host name: every address of "localhost" is tried; one of them is ours. */
@@ -159,7 +137,7 @@ static int by_name_main(void *arg)
 {
     (void)arg;
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_listener *l = net_listen_any(addr);
     char name[64];
     corio_addr la;
     CHECK_EQ(corio_tcp_listener_local_addr(l, &la), 0);
@@ -182,7 +160,7 @@ static int by_name_main(void *arg)
 
 TEST(net_tcp_connect_and_listen_by_host_name)
 {
-    run_both(by_name_main, NULL);
+    net_run_both(by_name_main, NULL);
 }
 
 /* ---- errors ------------------------------------------------------------------------- */
@@ -194,7 +172,7 @@ static int errors_main(void *arg)
     corio_tcp_listener *l = (corio_tcp_listener *)1;
     /* a port nobody listens on: take one and close it */
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *tmp = listen_any(addr);
+    corio_tcp_listener *tmp = net_listen_any(addr);
     corio_tcp_listener_close(tmp);
     CHECK_EQ(corio_tcp_connect(addr, &c), -ECONNREFUSED);
     CHECK(c == NULL);
@@ -210,7 +188,7 @@ static int errors_main(void *arg)
     /* an address that is not ours */
     CHECK_EQ(corio_tcp_listen("192.0.2.1:0", 8, &l), -EADDRNOTAVAIL);
     /* a port in use (without SO_REUSEPORT) */
-    tmp = listen_any(addr);
+    tmp = net_listen_any(addr);
     CHECK_EQ(corio_tcp_listen(addr, 8, &l), -EADDRINUSE);
     corio_tcp_listener_close(tmp);
     /* NULL answers */
@@ -256,7 +234,7 @@ static int options_main(void *arg)
 {
     (void)arg;
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_listener *l = net_listen_any(addr);
     corio_task *srv;
     CHECK_EQ(corio_spawn(accept_one_and_echo, l, &srv), 0);
     corio_tcp *c;
@@ -317,7 +295,7 @@ static int vanish_main(void *arg)
     (void)arg;
     CHECK(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_listener *l = net_listen_any(addr);
     corio_task *srv;
     CHECK_EQ(corio_spawn(writer_to_vanishing_peer, l, &srv), 0);
     corio_tcp *c;
@@ -332,7 +310,7 @@ static int vanish_main(void *arg)
 
 TEST(net_tcp_peer_vanishing_mid_write_is_an_error_not_sigpipe)
 {
-    run_both(vanish_main, NULL);
+    net_run_both(vanish_main, NULL);
 }
 
 /* A large transfer both ways at once (each side writes while reading). */
@@ -377,7 +355,7 @@ static int bulk_main(void *arg)
 {
     (void)arg;
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_listener *l = net_listen_any(addr);
     corio_tcp_accept_fut af;
     corio_tcp_accept_fut_init(&af, l);
     corio_tcp_connect_fut cf;
@@ -408,27 +386,19 @@ static int bulk_main(void *arg)
 
 TEST(net_tcp_bulk_both_ways_at_once_loses_nothing)
 {
-    run_both(bulk_main, NULL);
-}
-
-/* shutdown(SHUT_RD) makes another task's pending read return 0. */
-static int pending_reader(void *arg)
-{
-    corio_tcp *c = arg;
-    char b;
-    return (int)corio_tcp_read(c, &b, 1);
+    net_run_both(bulk_main, NULL);
 }
 
 static int shut_rd_main(void *arg)
 {
     (void)arg;
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_listener *l = net_listen_any(addr);
     corio_tcp *c, *s;
     CHECK_EQ(corio_tcp_connect(addr, &c), 0);
     CHECK_EQ(corio_tcp_accept(l, &s), 0);
     corio_task *t;
-    CHECK_EQ(corio_spawn(pending_reader, c, &t), 0);
+    CHECK_EQ(corio_spawn(net_tcp_pending_reader, c, &t), 0);
     corio_sleep(CORIO_MSEC(10));
     CHECK(!corio_task_is_finished(t));
     CHECK_EQ(corio_tcp_shutdown(c, SHUT_RD), 0);
@@ -441,5 +411,5 @@ static int shut_rd_main(void *arg)
 
 TEST(net_tcp_shutdown_read_wakes_a_pending_read)
 {
-    run_both(shut_rd_main, NULL);
+    net_run_both(shut_rd_main, NULL);
 }

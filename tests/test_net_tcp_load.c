@@ -1,6 +1,6 @@
 /* tests/test_net_tcp_load.c - TCP: cancellation and deadlines, EMFILE on
  * accept, many connections at once (split from tests/test_net_tcp.c by
- * behaviour; the helpers it shares with it are copied). */
+ * behaviour; the helpers it shares with it are in tests/util_net.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,37 +19,7 @@
 
 #include "test.h"
 #include "util.h"
-
-/* Listen on 127.0.0.1 with a port of the kernel's choosing; *addr gets the
- * string to connect to. */
-static corio_tcp_listener *listen_any(char addr[CORIO_ADDR_STRLEN])
-{
-    corio_tcp_listener *l;
-    CHECK_EQ(corio_tcp_listen("127.0.0.1:0", 128, &l), 0);
-    corio_addr a;
-    CHECK_EQ(corio_tcp_listener_local_addr(l, &a), 0);
-    CHECK(corio_addr_port(&a) != 0);
-    CHECK(corio_addr_format(&a, addr, CORIO_ADDR_STRLEN) > 0);
-    return l;
-}
-
-static void run_both(corio_fn fn, void *arg)
-{
-    CHECK_EQ(run_main(fn, arg), 0);
-    corio_rt *rt = new_mt_rt(2);
-    int rc;
-    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &rc), 0);
-    CHECK_EQ(rc, 0);
-    CHECK_EQ(corio_rt_free(rt), 0);
-}
-
-/* shutdown(SHUT_RD) makes another task's pending read return 0. */
-static int pending_reader(void *arg)
-{
-    corio_tcp *c = arg;
-    char b;
-    return (int)corio_tcp_read(c, &b, 1);
-}
+#include "util_net.h"
 
 /* ---- cancellation and deadlines ------------------------------------------------------ */
 
@@ -73,7 +43,7 @@ static int cancel_main(void *arg)
     (void)arg;
     int fds0 = count_fds();
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_listener *l = net_listen_any(addr);
     /* accept: aborted, then the listener still works */
     corio_task *t;
     CHECK_EQ(corio_spawn(accept_forever, l, &t), 0);
@@ -90,7 +60,7 @@ static int cancel_main(void *arg)
     CHECK_EQ(corio_tcp_accept(l, &s), 0); /* nothing was taken by those */
     /* read under a deadline scope */
     int res = 1;
-    CHECK_EQ(corio_timeout_call(CORIO_MSEC(10), pending_reader, c, &res), CORIO_ETIMEDOUT);
+    CHECK_EQ(corio_timeout_call(CORIO_MSEC(10), net_tcp_pending_reader, c, &res), CORIO_ETIMEDOUT);
     CHECK_EQ(corio_tcp_write_all(s, "Z", 1), 0);
     char b;
     CHECK_EQ(corio_tcp_read(c, &b, 1), 1);
@@ -113,7 +83,7 @@ static int cancel_main(void *arg)
 
 TEST(net_tcp_cancelled_and_timed_out_accept_connect_read)
 {
-    run_both(cancel_main, NULL);
+    net_run_both(cancel_main, NULL);
 }
 
 /* Writes interrupted while the peer does not read (the send buffer full):
@@ -162,7 +132,7 @@ static int write_cancel_main(void *arg)
     (void)arg;
     int fds0 = count_fds();
     char addr[CORIO_ADDR_STRLEN];
-    corio_tcp_listener *l = listen_any(addr);
+    corio_tcp_listener *l = net_listen_any(addr);
     corio_tcp *c, *s;
     CHECK_EQ(corio_tcp_connect(addr, &c), 0);
     CHECK_EQ(corio_tcp_accept(l, &s), 0);
@@ -225,7 +195,7 @@ static int write_cancel_main(void *arg)
 
 TEST(net_tcp_cancelled_and_timed_out_writes_keep_the_stream_whole)
 {
-    run_both(write_cancel_main, NULL);
+    net_run_both(write_cancel_main, NULL);
 }
 
 /* ---- EMFILE on accept: back off, do not spin ---------------------------------------- */
@@ -268,7 +238,7 @@ static int emfile_main(void *arg)
     (void)arg;
     char addr[CORIO_ADDR_STRLEN];
     emfile_case e = {0};
-    e.l = listen_any(addr);
+    e.l = net_listen_any(addr);
     /* A client socket made before the table fills; connected later. */
     corio_addr a;
     CHECK_EQ(corio_addr_parse(addr, &a), 0);
@@ -376,7 +346,7 @@ static int storm_client(void *arg)
 static int storm_main(void *arg)
 {
     storm *s = arg;
-    s->l = listen_any(s->addr);
+    s->l = net_listen_any(s->addr);
     corio_task *srv;
     CHECK_EQ(corio_spawn(storm_server, s, &srv), 0);
     corio_task **ts = calloc((size_t)s->clients, sizeof *ts);
@@ -430,7 +400,7 @@ static int cancellable_client(void *arg)
 static int cancel_storm_main(void *arg)
 {
     storm *s = arg;
-    s->l = listen_any(s->addr);
+    s->l = net_listen_any(s->addr);
     corio_task *srv;
     CHECK_EQ(corio_spawn(storm_server, s, &srv), 0);
     corio_task **ts = calloc((size_t)s->clients, sizeof *ts);

@@ -16,6 +16,7 @@
 
 #include "test.h"
 #include "util.h"
+#include "util_net.h"
 
 /* A socket on 127.0.0.1 with a port of the kernel's choosing; *a gets its
  * address. */
@@ -26,16 +27,6 @@ static corio_udp *bind_any(corio_addr *a)
     CHECK_EQ(corio_udp_local_addr(u, a), 0);
     CHECK(corio_addr_port(a) != 0);
     return u;
-}
-
-static void run_both(corio_fn fn, void *arg)
-{
-    CHECK_EQ(run_main(fn, arg), 0);
-    corio_rt *rt = new_mt_rt(2);
-    int rc;
-    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &rc), 0);
-    CHECK_EQ(rc, 0);
-    CHECK_EQ(corio_rt_free(rt), 0);
 }
 
 static bool same_addr(const corio_addr *x, const corio_addr *y)
@@ -111,7 +102,7 @@ static int round_trip_main(void *arg)
 
 TEST(net_udp_round_trip_addresses_connected_and_not)
 {
-    run_both(round_trip_main, NULL);
+    net_run_both(round_trip_main, NULL);
 }
 
 /* IPv6 loopback when the machine has it, and a name. */
@@ -159,7 +150,7 @@ static int v6_and_name_main(void *arg)
 
 TEST(net_udp_ipv6_and_host_names)
 {
-    run_both(v6_and_name_main, NULL);
+    net_run_both(v6_and_name_main, NULL);
 }
 
 /* ---- datagram semantics -------------------------------------------------------------- */
@@ -217,7 +208,7 @@ static int truncation_main(void *arg)
 
 TEST(net_udp_datagram_boundaries_and_truncation)
 {
-    run_both(truncation_main, NULL);
+    net_run_both(truncation_main, NULL);
 }
 
 /* A connected socket takes only its peer's datagrams, and learns of an
@@ -266,7 +257,7 @@ static int connected_main(void *arg)
 
 TEST(net_udp_connected_filters_peers_and_reports_refused)
 {
-    run_both(connected_main, NULL);
+    net_run_both(connected_main, NULL);
 }
 
 /* ---- errors ------------------------------------------------------------------------- */
@@ -472,7 +463,7 @@ static int cancel_main(void *arg)
 
 TEST(net_udp_cancelled_and_timed_out_recv_take_nothing)
 {
-    run_both(cancel_main, NULL);
+    net_run_both(cancel_main, NULL);
 }
 
 /* A send that waits for room: fill the send path until EAGAIN would come,
@@ -517,7 +508,7 @@ static int flood_main(void *arg)
 
 TEST(net_udp_send_loop_under_a_deadline_ends_cleanly)
 {
-    run_both(flood_main, NULL);
+    net_run_both(flood_main, NULL);
 }
 
 /* ---- many tasks at once --------------------------------------------------------------- */

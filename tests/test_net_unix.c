@@ -21,31 +21,7 @@
 
 #include "test.h"
 #include "util.h"
-
-/* A fresh path in /tmp, unique to this process and call. */
-static void tmp_path(char *buf, size_t size, const char *tag)
-{
-    static atomic_int seq;
-    snprintf(buf, size, "/tmp/corio-test-%d-%s-%d.sock", (int)getpid(), tag,
-             atomic_fetch_add(&seq, 1));
-    unlink(buf);
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static void run_both(corio_fn fn, void *arg)
-{
-    CHECK_EQ(run_main(fn, arg), 0);
-    corio_rt *rt = new_mt_rt(2);
-    int rc;
-    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &rc), 0);
-    CHECK_EQ(rc, 0);
-    CHECK_EQ(corio_rt_free(rt), 0);
-}
+#include "util_net.h"
 
 /* ---- a connection, both ends ---------------------------------------------------- */
 
@@ -109,10 +85,10 @@ static int round_trip_main(void *arg)
 {
     (void)arg;
     char path[108];
-    tmp_path(path, sizeof path, "rt");
+    net_tmp_path(path, sizeof path, "rt");
     corio_unix_listener *l;
     CHECK_EQ(corio_unix_listen(path, 16, &l), 0);
-    CHECK(exists(path));
+    CHECK(net_exists(path));
     corio_task *srv;
     CHECK_EQ(corio_spawn(accept_one_and_echo, l, &srv), 0);
     corio_unix *c;
@@ -131,7 +107,7 @@ static int round_trip_main(void *arg)
     CHECK_EQ(corio_unix_close(c), 0);
     /* closing the listener leaves the file: the path is still taken */
     CHECK_EQ(corio_unix_listener_close(l), 0);
-    CHECK(exists(path));
+    CHECK(net_exists(path));
     CHECK_EQ(corio_unix_connect(path, &c), -ECONNREFUSED); /* stale */
     CHECK_EQ(corio_unix_listen(path, 16, &l), -EADDRINUSE);
     CHECK(l == NULL);
@@ -144,7 +120,7 @@ static int round_trip_main(void *arg)
 
 TEST(net_unix_round_trip_peer_cred_half_close_and_files)
 {
-    run_both(round_trip_main, NULL);
+    net_run_both(round_trip_main, NULL);
 }
 
 /* Abstract names: no file, taken while a listener holds them. */
@@ -155,8 +131,8 @@ static int abstract_main(void *arg)
     snprintf(name, sizeof name, "@corio-test-%d-abstract", (int)getpid());
     corio_unix_listener *l, *l2;
     CHECK_EQ(corio_unix_listen(name, 16, &l), 0);
-    CHECK(!exists(name));
-    CHECK(!exists(name + 1));
+    CHECK(!net_exists(name));
+    CHECK(!net_exists(name + 1));
     CHECK_EQ(corio_unix_listen(name, 16, &l2), -EADDRINUSE);
     corio_task *srv;
     CHECK_EQ(corio_spawn(accept_one_and_echo, l, &srv), 0);
@@ -184,7 +160,7 @@ static int abstract_main(void *arg)
 
 TEST(net_unix_abstract_names)
 {
-    run_both(abstract_main, NULL);
+    net_run_both(abstract_main, NULL);
 }
 
 /* A pair, and the exact futures with their `done`. */
@@ -236,7 +212,7 @@ static int pair_main(void *arg)
 
 TEST(net_unix_pair_and_exact_futures)
 {
-    run_both(pair_main, NULL);
+    net_run_both(pair_main, NULL);
 }
 
 /* ---- errors ------------------------------------------------------------------------- */
@@ -248,13 +224,13 @@ static int errors_main(void *arg)
     corio_unix *c = (corio_unix *)1;
     char path[200];
     /* a path that exists (a regular file): in use, left alone */
-    tmp_path(path, sizeof path, "file");
+    net_tmp_path(path, sizeof path, "file");
     int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
     CHECK(fd >= 0);
     close(fd);
     CHECK_EQ(corio_unix_listen(path, 8, &l), -EADDRINUSE);
     CHECK(l == NULL);
-    CHECK(exists(path));
+    CHECK(net_exists(path));
     CHECK_EQ(corio_unix_connect(path, &c), -ECONNREFUSED); /* not a socket */
     CHECK(c == NULL);
     unlink(path);
@@ -294,7 +270,7 @@ static int errors_main(void *arg)
     CHECK_EQ(corio_unix_listen("@", 8, &l), -EINVAL);
     CHECK_EQ(corio_unix_connect("", &c), -EINVAL);
     /* a datagram socket is no listener */
-    tmp_path(path, sizeof path, "dgram");
+    net_tmp_path(path, sizeof path, "dgram");
     int d = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     strcpy(sa.sun_path, path);
@@ -342,11 +318,11 @@ TEST(net_unix_errors_in_use_missing_too_long_null_and_plain_code)
     CHECK_EQ(run_main(errors_main, NULL), 0);
     /* No runtime: plain code - and no file left behind. */
     char path[108];
-    tmp_path(path, sizeof path, "plain");
+    net_tmp_path(path, sizeof path, "plain");
     corio_unix_listener *l = (corio_unix_listener *)1;
     CHECK_EQ(corio_unix_listen(path, 8, &l), CORIO_EWRONGCTX);
     CHECK(l == NULL);
-    CHECK(!exists(path));
+    CHECK(!net_exists(path));
     corio_unix *a, *b;
     CHECK_EQ(corio_unix_pair(&a, &b), CORIO_EWRONGCTX);
 }
@@ -356,7 +332,7 @@ static int full_main(void *arg)
 {
     (void)arg;
     char path[108];
-    tmp_path(path, sizeof path, "full");
+    net_tmp_path(path, sizeof path, "full");
     corio_unix_listener *l;
     CHECK_EQ(corio_unix_listen(path, 1, &l), 0);
     corio_unix *cs[8];
@@ -428,7 +404,7 @@ static int shutdown_main(void *arg)
 
 TEST(net_unix_shutdown_wakes_reader_and_vanished_peer_is_epipe)
 {
-    run_both(shutdown_main, NULL);
+    net_run_both(shutdown_main, NULL);
 }
 
 /* ---- cancellation and deadlines ------------------------------------------------------ */
@@ -444,7 +420,7 @@ static int cancel_main(void *arg)
     (void)arg;
     int fds0 = count_fds();
     char path[108];
-    tmp_path(path, sizeof path, "cancel");
+    net_tmp_path(path, sizeof path, "cancel");
     corio_unix_listener *l;
     CHECK_EQ(corio_unix_listen(path, 16, &l), 0);
     /* accept: aborted, then under a timeout; neither takes the connection */
@@ -490,7 +466,7 @@ static int cancel_main(void *arg)
 
 TEST(net_unix_cancelled_and_timed_out_accept_read_take_nothing)
 {
-    run_both(cancel_main, NULL);
+    net_run_both(cancel_main, NULL);
 }
 
 /* ---- many connections at once ------------------------------------------------------------ */
@@ -558,7 +534,7 @@ static int storm_client(void *arg)
 static int storm_main(void *arg)
 {
     storm *s = arg;
-    tmp_path(s->path, sizeof s->path, "storm");
+    net_tmp_path(s->path, sizeof s->path, "storm");
     /* a queue for every client: a Unix connect does not wait for room */
     CHECK_EQ(corio_unix_listen(s->path, s->clients, &s->l), 0);
     corio_task *srv;
@@ -657,7 +633,7 @@ static int emfile_main(void *arg)
     (void)arg;
     emfile_case e = {0};
     char path[108];
-    tmp_path(path, sizeof path, "emfile");
+    net_tmp_path(path, sizeof path, "emfile");
     CHECK_EQ(corio_unix_listen(path, 16, &e.l), 0);
     corio_unix *client; /* queued at the listener before the table fills */
     CHECK_EQ(corio_unix_connect(path, &client), 0);

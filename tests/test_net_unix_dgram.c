@@ -1,6 +1,6 @@
 /* tests/test_net_unix_dgram.c - Unix-domain datagram sockets (split from
- * tests/test_net_unix.c by behaviour; the helpers it shares with it are
- * copied). */
+ * tests/test_net_unix.c by behaviour; the helpers it shares with it are in
+ * tests/util_net.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,31 +21,7 @@
 
 #include "test.h"
 #include "util.h"
-
-/* A fresh path in /tmp, unique to this process and call. */
-static void tmp_path(char *buf, size_t size, const char *tag)
-{
-    static atomic_int seq;
-    snprintf(buf, size, "/tmp/corio-test-%d-%s-%d.sock", (int)getpid(), tag,
-             atomic_fetch_add(&seq, 1));
-    unlink(buf);
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static void run_both(corio_fn fn, void *arg)
-{
-    CHECK_EQ(run_main(fn, arg), 0);
-    corio_rt *rt = new_mt_rt(2);
-    int rc;
-    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &rc), 0);
-    CHECK_EQ(rc, 0);
-    CHECK_EQ(corio_rt_free(rt), 0);
-}
+#include "util_net.h"
 
 /* ==== datagram sockets ============================================================= */
 
@@ -55,13 +31,13 @@ static int dgram_main(void *arg)
 {
     (void)arg;
     char pa[108], pb[64];
-    tmp_path(pa, sizeof pa, "dga");
+    net_tmp_path(pa, sizeof pa, "dga");
     snprintf(pb, sizeof pb, "@corio-test-%d-dgb-%d", (int)getpid(), rand());
     corio_unix_dgram *a, *b, *c;
     CHECK_EQ(corio_unix_dgram_bind(pa, &a), 0);
-    CHECK(exists(pa));
+    CHECK(net_exists(pa));
     CHECK_EQ(corio_unix_dgram_bind(pb, &b), 0);
-    CHECK(!exists(pb + 1));
+    CHECK(!net_exists(pb + 1));
     CHECK_EQ(corio_unix_dgram_unbound(&c), 0);
     CHECK(fcntl(corio_fd_raw(corio_unix_dgram_as_fd(a)), F_GETFD) & FD_CLOEXEC);
     corio_unix_addr la, lb, lc;
@@ -111,7 +87,7 @@ static int dgram_main(void *arg)
     CHECK(!rf.truncated);
     /* closing leaves the file; the path stays taken until it is removed */
     CHECK_EQ(corio_unix_dgram_close(a), 0);
-    CHECK(exists(pa));
+    CHECK(net_exists(pa));
     CHECK_EQ(corio_unix_dgram_send_to(c, "z", 1, pa), -ECONNREFUSED);
     CHECK_EQ(corio_unix_dgram_bind(pa, &a), -EADDRINUSE);
     CHECK(a == NULL);
@@ -125,7 +101,7 @@ static int dgram_main(void *arg)
 
 TEST(net_unix_dgram_bound_abstract_unbound_addresses_and_boundaries)
 {
-    run_both(dgram_main, NULL);
+    net_run_both(dgram_main, NULL);
 }
 
 /* Pairs and connected sockets: send and recv, the peer's address, only the
@@ -147,8 +123,8 @@ static int dgram_connect_main(void *arg)
     corio_unix_dgram_close(b);
 
     char ps[108], po[108];
-    tmp_path(ps, sizeof ps, "dgs");
-    tmp_path(po, sizeof po, "dgo");
+    net_tmp_path(ps, sizeof ps, "dgs");
+    net_tmp_path(po, sizeof po, "dgo");
     corio_unix_dgram *srv, *cli, *other;
     CHECK_EQ(corio_unix_dgram_bind(ps, &srv), 0);
     CHECK_EQ(corio_unix_dgram_bind(po, &other), 0);
@@ -184,7 +160,7 @@ static int dgram_connect_main(void *arg)
 
 TEST(net_unix_dgram_pairs_and_connected_sockets)
 {
-    run_both(dgram_connect_main, NULL);
+    net_run_both(dgram_connect_main, NULL);
 }
 
 static int dgram_errors_main(void *arg)
@@ -238,7 +214,7 @@ static int dgram_errors_main(void *arg)
     CHECK_EQ(corio_unix_dgram_send(d, p, big), -EMSGSIZE);
     free(p);
     /* a stream socket bound at the path */
-    tmp_path(path, sizeof path, "dgstream");
+    net_tmp_path(path, sizeof path, "dgstream");
     corio_unix_listener *l;
     CHECK_EQ(corio_unix_listen(path, 4, &l), 0);
     CHECK_EQ(corio_unix_dgram_connect(d, path), -EPROTOTYPE);
@@ -275,7 +251,7 @@ static int dgram_plain_main(void *arg)
 
 TEST(net_unix_dgram_errors_null_and_plain_code)
 {
-    run_both(dgram_errors_main, NULL);
+    net_run_both(dgram_errors_main, NULL);
     CHECK_EQ(run_main(dgram_plain_main, NULL), 0);
 }
 
@@ -340,7 +316,7 @@ static int dgram_cancel_main(void *arg)
     (void)arg;
     int fds0 = count_fds();
     char path[108];
-    tmp_path(path, sizeof path, "dgcancel");
+    net_tmp_path(path, sizeof path, "dgcancel");
     corio_unix_dgram *r, *s, *a, *b;
     CHECK_EQ(corio_unix_dgram_bind(path, &r), 0);
     CHECK_EQ(corio_unix_dgram_unbound(&s), 0);
@@ -410,7 +386,7 @@ static int dgram_cancel_main(void *arg)
 
 TEST(net_unix_dgram_cancelled_timed_out_and_full_queues)
 {
-    run_both(dgram_cancel_main, NULL);
+    net_run_both(dgram_cancel_main, NULL);
 }
 
 /* Many tasks on one socket each way, on the multi-thread runtime: every
@@ -457,7 +433,7 @@ static int dg_storm_receiver(void *arg)
 static int dg_storm_main(void *arg)
 {
     dg_storm *s = arg;
-    tmp_path(s->path, sizeof s->path, "dgstorm");
+    net_tmp_path(s->path, sizeof s->path, "dgstorm");
     CHECK_EQ(corio_unix_dgram_bind(s->path, &s->srv), 0);
     enum { NR = 8 };
     corio_task *rx[NR], **tx = calloc((size_t)s->senders, sizeof *tx);

@@ -8,93 +8,14 @@
 #include "corio/stream.h"
 #include "test.h"
 #include "util.h"
+#include "util_stream.h"
 
 /* ---- helpers ----------------------------------------------------------------- */
-
-/* A stream of 0..n-1 that counts its polls and drops; `pend` makes every
- * other poll PENDING (after waking itself); it ends with `end_rc`. */
-typedef struct cstream {
-    corio_stream base;
-    int64_t next, n;
-    int end_rc;
-    bool pend, flip;
-    int polls, drops;
-} cstream;
-
-static corio_stream_poll cs_poll(corio_stream *b, corio_context *cx, corio_item *out)
-{
-    cstream *s = (cstream *)b;
-    s->polls++;
-    CHECK(s->drops == 0);
-    if (s->pend && (s->flip = !s->flip)) {
-        corio_waker_wake_by_ref(corio_context_waker(cx));
-        return CORIO_STREAM_PENDING;
-    }
-    if (s->next == s->n) {
-        b->result = s->end_rc;
-        b->vtable = NULL; /* polled again after END would crash: fused adapters never do */
-        return CORIO_STREAM_END;
-    }
-    out->i = s->next++;
-    return CORIO_STREAM_ITEM;
-}
-
-static void cs_drop(corio_stream *b)
-{
-    ((cstream *)b)->drops++;
-}
-
-static const corio_stream_vtable cs_vt = {cs_poll, cs_drop};
-
-static void cs_init(cstream *s, int64_t n)
-{
-    memset(s, 0, sizeof *s);
-    corio_stream_init(&s->base, &cs_vt);
-    s->n = n;
-}
-
-/* Heap objects as pointer items, counted. */
-static atomic_int live_objs;
-
-static corio_item obj_item(int64_t v)
-{
-    int64_t *p = malloc(sizeof *p);
-    CHECK(p != NULL);
-    *p = v;
-    atomic_fetch_add(&live_objs, 1);
-    return (corio_item){.p = p};
-}
-
-static void obj_item_drop(corio_item it, void *arg)
-{
-    if (arg)
-        (*(int *)arg)++;
-    free(it.p);
-    atomic_fetch_sub(&live_objs, 1);
-}
-
-static bool is_odd(corio_item x, void *arg)
-{
-    (void)arg;
-    return x.i % 2 != 0;
-}
 
 static bool obj_is_odd(corio_item x, void *arg)
 {
     (void)arg;
     return *(int64_t *)x.p % 2 != 0;
-}
-
-static corio_item times10(corio_item x, void *arg)
-{
-    (void)arg;
-    return (corio_item){.i = x.i * 10};
-}
-
-static corio_item sum_fn(corio_item acc, corio_item x, void *arg)
-{
-    (void)arg;
-    return (corio_item){.i = acc.i + x.i};
 }
 
 /* An async map: sleeps item.i % 100 ms (or `ms` from arg when set), then
@@ -215,14 +136,14 @@ static int misuse_main(void *arg)
     /* An adapter on a bad upstream, or without its function, ends with
      * -EINVAL and leaves the upstream alone. */
     cstream cs;
-    cs_init(&cs, 3);
+    stream_cs_init(&cs, 3);
     corio_stream_map m;
     corio_stream_map_init(&m, &cs.base, NULL, NULL);
     CHECK_EQ(corio_stream_next(&m.base, &it), -EINVAL);
     corio_stream_drop(&m.base);
     CHECK_EQ(cs.polls + cs.drops, 0);
     corio_stream_filter f;
-    corio_stream_filter_init(&f, NULL, is_odd, NULL);
+    corio_stream_filter_init(&f, NULL, stream_is_odd, NULL);
     CHECK_EQ(corio_stream_next(&f.base, &it), -EINVAL);
     corio_stream_take t;
     corio_stream_take_init(&t, &zeroed, 1);
@@ -266,11 +187,11 @@ static int misuse_main(void *arg)
     /* NULL is a no-op for the initialisers and the give-backs. */
     corio_stream_drop(NULL);
     corio_stream_drop(&zeroed);
-    corio_stream_set_item_drop(NULL, obj_item_drop, NULL);
+    corio_stream_set_item_drop(NULL, stream_obj_item_drop, NULL);
     corio_stream_range_init(NULL, 0, 1);
-    corio_stream_map_init(NULL, &cs.base, times10, NULL);
+    corio_stream_map_init(NULL, &cs.base, stream_times10, NULL);
     corio_stream_next_fut_init(NULL, &cs.base, &it);
-    corio_stream_fold_fut_init(NULL, &cs.base, it, sum_fn, NULL);
+    corio_stream_fold_fut_init(NULL, &cs.base, it, stream_sum_fn, NULL);
     return 0;
 }
 
@@ -282,7 +203,7 @@ TEST(stream_null_and_misuse_are_einval_and_touch_nothing)
     corio_stream_range_init(&r, 0, 3);
     corio_item it = {.u = 0};
     CHECK_EQ(corio_stream_next(&r.base, &it), CORIO_EWRONGCTX);
-    CHECK_EQ(corio_stream_fold(&r.base, it, sum_fn, NULL, &it), CORIO_EWRONGCTX);
+    CHECK_EQ(corio_stream_fold(&r.base, it, stream_sum_fn, NULL, &it), CORIO_EWRONGCTX);
     /* ... and the future form runs with corio_block_on_future. */
     corio_stream_next_fut nf;
     corio_stream_next_fut_init(&nf, &r.base, &it);
@@ -297,13 +218,13 @@ static int pipeline_main(void *arg)
 {
     (void)arg;
     cstream cs;
-    cs_init(&cs, 10);
+    stream_cs_init(&cs, 10);
     cs.pend = true; /* every other poll pending: adapters pass PENDING through */
     corio_stream_filter f;
     corio_stream_map m;
     corio_stream_take t;
-    corio_stream_filter_init(&f, &cs.base, is_odd, NULL);
-    corio_stream_map_init(&m, &f.base, times10, NULL);
+    corio_stream_filter_init(&f, &cs.base, stream_is_odd, NULL);
+    corio_stream_map_init(&m, &f.base, stream_times10, NULL);
     corio_stream_take_init(&t, &m.base, 3);
     corio_item *items;
     size_t len;
@@ -318,7 +239,7 @@ static int pipeline_main(void *arg)
     CHECK_EQ(cs.drops, 1);
     CHECK_EQ(cs.next, 6);
     /* take(0) drops its upstream without polling it. */
-    cs_init(&cs, 10);
+    stream_cs_init(&cs, 10);
     corio_stream_take_init(&t, &cs.base, 0);
     corio_item it;
     CHECK_EQ(corio_stream_next(&t.base, &it), CORIO_ECLOSED);
@@ -326,19 +247,19 @@ static int pipeline_main(void *arg)
     CHECK_EQ(cs.drops, 1);
     /* A stream that ran out released its upstream itself: the source's
      * END is passed on with its result, the source is not dropped. */
-    cs_init(&cs, 4);
+    stream_cs_init(&cs, 4);
     cs.end_rc = -EIO;
-    corio_stream_map_init(&m, &cs.base, times10, NULL);
+    corio_stream_map_init(&m, &cs.base, stream_times10, NULL);
     corio_item sum;
-    CHECK_EQ(corio_stream_fold(&m.base, (corio_item){.i = 0}, sum_fn, NULL, &sum), -EIO);
+    CHECK_EQ(corio_stream_fold(&m.base, (corio_item){.i = 0}, stream_sum_fn, NULL, &sum), -EIO);
     CHECK_EQ(sum.i, 60);
     CHECK_EQ(m.base.result, -EIO);
     corio_stream_drop(&m.base);
     CHECK_EQ(cs.drops, 0);
     /* One drop of the last stage drops the whole pipeline. */
-    cs_init(&cs, 10);
-    corio_stream_filter_init(&f, &cs.base, is_odd, NULL);
-    corio_stream_map_init(&m, &f.base, times10, NULL);
+    stream_cs_init(&cs, 10);
+    corio_stream_filter_init(&f, &cs.base, stream_is_odd, NULL);
+    corio_stream_map_init(&m, &f.base, stream_times10, NULL);
     CHECK_EQ(corio_stream_next(&m.base, &it), 0);
     corio_stream_drop(&m.base);
     CHECK_EQ(cs.drops, 1);
@@ -355,29 +276,29 @@ TEST(stream_map_filter_take_pipeline_owns_and_releases_upstreams)
 static int item_drop_main(void *arg)
 {
     (void)arg;
-    atomic_store(&live_objs, 0);
+    atomic_store(&stream_live_objs, 0);
     corio_item arr[6];
     for (int k = 0; k < 6; k++)
-        arr[k] = obj_item(k);
+        arr[k] = stream_obj_item(k);
     int drops = 0;
     corio_stream_iter src;
     corio_stream_iter_init(&src, arr, 6);
-    corio_stream_set_item_drop(&src.base, obj_item_drop, &drops);
+    corio_stream_set_item_drop(&src.base, stream_obj_item_drop, &drops);
     corio_stream_filter f; /* inherits the item drop */
     corio_stream_filter_init(&f, &src.base, obj_is_odd, NULL);
     corio_item it;
     CHECK_EQ(corio_stream_next(&f.base, &it), 0); /* 0 rejected, 1 delivered */
     CHECK_EQ(*(int64_t *)it.p, 1);
     CHECK_EQ(drops, 1);
-    obj_item_drop(it, NULL); /* delivered: the consumer's */
+    stream_obj_item_drop(it, NULL); /* delivered: the consumer's */
     CHECK_EQ(corio_stream_next(&f.base, &it), 0); /* 2 rejected, 3 delivered */
-    obj_item_drop(it, NULL);
+    stream_obj_item_drop(it, NULL);
     CHECK_EQ(drops, 2);
     /* Dropped early: the undelivered 4 and 5 go to the source's drop. */
     corio_stream_drop(&f.base);
     CHECK_EQ(drops, 4);
-    CHECK_EQ(atomic_load(&live_objs), 0);
-    CHECK_EQ(atomic_load(&live_objs), 0);
+    CHECK_EQ(atomic_load(&stream_live_objs), 0);
+    CHECK_EQ(atomic_load(&stream_live_objs), 0);
     return 0;
 }
 
@@ -386,46 +307,20 @@ TEST(stream_item_drop_gets_rejected_and_undelivered_items)
     CHECK_EQ(run_main(item_drop_main, NULL), 0);
 }
 
-/* A stream that gives one pointer item, then stays pending for ever. */
-typedef struct one_then_never {
-    corio_stream base;
-    bool given;
-    corio_waker w;
-} one_then_never;
-
-static corio_stream_poll otn_poll(corio_stream *b, corio_context *cx, corio_item *out)
-{
-    one_then_never *s = (one_then_never *)b;
-    if (!s->given) {
-        s->given = true;
-        *out = obj_item(42);
-        return CORIO_STREAM_ITEM;
-    }
-    corio_waker_store(&s->w, corio_context_waker(cx));
-    return CORIO_STREAM_PENDING;
-}
-
-static void otn_drop(corio_stream *b)
-{
-    corio_waker_drop(&((one_then_never *)b)->w);
-}
-
-static const corio_stream_vtable otn_vt = {otn_poll, otn_drop};
-
 static int collect_drop_main(void *arg)
 {
     (void)arg;
-    atomic_store(&live_objs, 0);
+    atomic_store(&stream_live_objs, 0);
     int drops = 0;
     one_then_never s = {.given = false, .w = CORIO_WAKER_NONE};
-    corio_stream_init(&s.base, &otn_vt);
-    corio_stream_set_item_drop(&s.base, obj_item_drop, &drops);
+    corio_stream_init(&s.base, &stream_otn_vt);
+    corio_stream_set_item_drop(&s.base, stream_obj_item_drop, &drops);
     corio_stream_collect_fut cf;
     corio_stream_collect_fut_init(&cf, &s.base);
     CHECK_EQ(corio_timeout(&cf.base, CORIO_MSEC(5)), CORIO_ETIMEDOUT);
     CHECK_EQ(drops, 1); /* the collected item went to the stream's drop */
     CHECK(cf.items == NULL);
-    CHECK_EQ(atomic_load(&live_objs), 0);
+    CHECK_EQ(atomic_load(&stream_live_objs), 0);
     CHECK(s.w.vtable == NULL); /* the stream was dropped */
     return 0;
 }
@@ -461,13 +356,13 @@ static int then_main(void *arg)
     corio_stream_range_init(&r, 0, 5);
     corio_stream_then_init(&th, &r.base, 0, instant_start, &calls);
     corio_item sum;
-    CHECK_EQ(corio_stream_fold(&th.base, (corio_item){.i = 0}, sum_fn, NULL, &sum), 0);
+    CHECK_EQ(corio_stream_fold(&th.base, (corio_item){.i = 0}, stream_sum_fn, NULL, &sum), 0);
     CHECK_EQ(sum.i, 15);
     CHECK_EQ(calls, 5);
     /* A failing future fails the stream with its code; the upstream is
      * dropped then. */
     cstream cs;
-    cs_init(&cs, 2000);
+    stream_cs_init(&cs, 2000);
     cs.next = 1003; /* -> result -4 */
     cfg = (delay_cfg){.fixed_ms = 0};
     corio_stream_then_init(&th, &cs.base, sizeof(delay_fut), delay_start, &cfg);
@@ -591,7 +486,7 @@ static int bu_fail_main(void *arg)
     corio_stream_range_init(&r, 0, 100);
     corio_stream_buffer_unordered_init(&bu, &r.base, 0, 0, instant_start, &calls);
     corio_item sum;
-    CHECK_EQ(corio_stream_fold(&bu.base, (corio_item){.i = 0}, sum_fn, NULL, &sum), 0);
+    CHECK_EQ(corio_stream_fold(&bu.base, (corio_item){.i = 0}, stream_sum_fn, NULL, &sum), 0);
     CHECK_EQ(sum.i, 5050);
     return 0;
 }
@@ -624,7 +519,7 @@ static int fec_main(void *arg)
     CHECK_EQ(cfg.in_flight, 0);
     /* Interrupted: stream and futures dropped. */
     cstream cs;
-    cs_init(&cs, 1000);
+    stream_cs_init(&cs, 1000);
     cfg = (delay_cfg){.fixed_ms = 1000};
     corio_stream_for_each_concurrent_fut ff;
     corio_stream_for_each_concurrent_fut_init(&ff, &cs.base, 3, sizeof(delay_fut), delay_start,

@@ -1,120 +1,14 @@
 /* tests/test_stream_sources.c - streams: merge, the mpsc and interval sources,
  * consumers, chunks_timeout, the multi-thread runtime (split from
- * tests/test_stream.c by behaviour; the helpers it shares with it are copied). */
+ * tests/test_stream.c by behaviour; the helpers it shares with it are in
+ * tests/util_stream.c). */
 #include <errno.h>
 #include <string.h>
 
 #include "corio/stream.h"
 #include "test.h"
 #include "util.h"
-
-/* ---- helpers ----------------------------------------------------------------- */
-
-/* A stream of 0..n-1 that counts its polls and drops; `pend` makes every
- * other poll PENDING (after waking itself); it ends with `end_rc`. */
-typedef struct cstream {
-    corio_stream base;
-    int64_t next, n;
-    int end_rc;
-    bool pend, flip;
-    int polls, drops;
-} cstream;
-
-static corio_stream_poll cs_poll(corio_stream *b, corio_context *cx, corio_item *out)
-{
-    cstream *s = (cstream *)b;
-    s->polls++;
-    CHECK(s->drops == 0);
-    if (s->pend && (s->flip = !s->flip)) {
-        corio_waker_wake_by_ref(corio_context_waker(cx));
-        return CORIO_STREAM_PENDING;
-    }
-    if (s->next == s->n) {
-        b->result = s->end_rc;
-        b->vtable = NULL; /* polled again after END would crash: fused adapters never do */
-        return CORIO_STREAM_END;
-    }
-    out->i = s->next++;
-    return CORIO_STREAM_ITEM;
-}
-
-static void cs_drop(corio_stream *b)
-{
-    ((cstream *)b)->drops++;
-}
-
-static const corio_stream_vtable cs_vt = {cs_poll, cs_drop};
-
-static void cs_init(cstream *s, int64_t n)
-{
-    memset(s, 0, sizeof *s);
-    corio_stream_init(&s->base, &cs_vt);
-    s->n = n;
-}
-
-/* Heap objects as pointer items, counted. */
-static atomic_int live_objs;
-
-static corio_item obj_item(int64_t v)
-{
-    int64_t *p = malloc(sizeof *p);
-    CHECK(p != NULL);
-    *p = v;
-    atomic_fetch_add(&live_objs, 1);
-    return (corio_item){.p = p};
-}
-
-static void obj_item_drop(corio_item it, void *arg)
-{
-    if (arg)
-        (*(int *)arg)++;
-    free(it.p);
-    atomic_fetch_sub(&live_objs, 1);
-}
-
-static bool is_odd(corio_item x, void *arg)
-{
-    (void)arg;
-    return x.i % 2 != 0;
-}
-
-static corio_item times10(corio_item x, void *arg)
-{
-    (void)arg;
-    return (corio_item){.i = x.i * 10};
-}
-
-static corio_item sum_fn(corio_item acc, corio_item x, void *arg)
-{
-    (void)arg;
-    return (corio_item){.i = acc.i + x.i};
-}
-
-/* A stream that gives one pointer item, then stays pending for ever. */
-typedef struct one_then_never {
-    corio_stream base;
-    bool given;
-    corio_waker w;
-} one_then_never;
-
-static corio_stream_poll otn_poll(corio_stream *b, corio_context *cx, corio_item *out)
-{
-    one_then_never *s = (one_then_never *)b;
-    if (!s->given) {
-        s->given = true;
-        *out = obj_item(42);
-        return CORIO_STREAM_ITEM;
-    }
-    corio_waker_store(&s->w, corio_context_waker(cx));
-    return CORIO_STREAM_PENDING;
-}
-
-static void otn_drop(corio_stream *b)
-{
-    corio_waker_drop(&((one_then_never *)b)->w);
-}
-
-static const corio_stream_vtable otn_vt = {otn_poll, otn_drop};
+#include "util_stream.h"
 
 /* ---- merge ------------------------------------------------------------------------ */
 
@@ -152,9 +46,9 @@ static int merge_main(void *arg)
     CHECK_EQ(m.base.result, 0);
     /* A failing input fails the merge; the others are dropped. */
     cstream x, y;
-    cs_init(&x, 2);
+    stream_cs_init(&x, 2);
     x.end_rc = -EPIPE;
-    cs_init(&y, 1000);
+    stream_cs_init(&y, 1000);
     y.pend = true;
     corio_stream *ins2[2] = {&x.base, &y.base};
     corio_stream_merge_init(&m, ins2, 2);
@@ -380,7 +274,7 @@ static int consumers_main(void *arg)
 {
     (void)arg;
     cstream cs;
-    cs_init(&cs, 100);
+    stream_cs_init(&cs, 100);
     int calls = 0;
     CHECK_EQ(corio_stream_for_each(&cs.base, stop_at_5, &calls), -ECONNRESET);
     CHECK_EQ(calls, 6);
@@ -392,7 +286,7 @@ static int consumers_main(void *arg)
     CHECK_EQ(calls, 10);
     corio_stream_range_init(&r, 1, 101);
     corio_stream_fold_fut ff;
-    corio_stream_fold_fut_init(&ff, &r.base, (corio_item){.i = 0}, sum_fn, NULL);
+    corio_stream_fold_fut_init(&ff, &r.base, (corio_item){.i = 0}, stream_sum_fn, NULL);
     CHECK_EQ(corio_await(&ff.base), 0);
     CHECK_EQ(ff.base.result, 0);
     CHECK_EQ(ff.acc.i, 5050);
@@ -424,7 +318,7 @@ static int budget_main(void *arg)
     corio_stream_range_init(&r, 0, 100 * CORIO_STREAM_BUDGET);
     corio_item sum;
     size_t before = ticks;
-    CHECK_EQ(corio_stream_fold(&r.base, (corio_item){.i = 0}, sum_fn, NULL, &sum), 0);
+    CHECK_EQ(corio_stream_fold(&r.base, (corio_item){.i = 0}, stream_sum_fn, NULL, &sum), 0);
     /* The other task ran while the always-ready fold went on: about once
      * per budget. */
     CHECK(ticks - before >= 50);
@@ -527,11 +421,11 @@ static int chunks_main(void *arg)
     CHECK_EQ(join_rc(t), 0);
     /* Dropped while filling a chunk: its items go to the item drop, the
      * timer is disarmed. */
-    atomic_store(&live_objs, 0);
+    atomic_store(&stream_live_objs, 0);
     int drops = 0;
     one_then_never s = {.given = false, .w = CORIO_WAKER_NONE};
-    corio_stream_init(&s.base, &otn_vt);
-    corio_stream_set_item_drop(&s.base, obj_item_drop, &drops);
+    corio_stream_init(&s.base, &stream_otn_vt);
+    corio_stream_set_item_drop(&s.base, stream_obj_item_drop, &drops);
     corio_stream_chunks_timeout_init(&ch, &s.base, 4, CORIO_SEC(10));
     corio_stream_next_fut nf;
     corio_stream_next_fut_init(&nf, &ch.base, &it);
@@ -539,7 +433,7 @@ static int chunks_main(void *arg)
     CHECK(ch.timer_.timer.wheel_ != NULL);
     corio_stream_drop(&ch.base);
     CHECK_EQ(drops, 1);
-    CHECK_EQ(atomic_load(&live_objs), 0);
+    CHECK_EQ(atomic_load(&stream_live_objs), 0);
     CHECK(ch.timer_.timer.wheel_ == NULL);
     return 0;
 }
@@ -576,11 +470,11 @@ static int mt_main(void *arg)
     corio_stream_mpsc ms;
     corio_stream_mpsc_init(&ms, rx);
     corio_stream_filter f;
-    corio_stream_filter_init(&f, &ms.base, is_odd, NULL);
+    corio_stream_filter_init(&f, &ms.base, stream_is_odd, NULL);
     corio_stream_map m;
-    corio_stream_map_init(&m, &f.base, times10, NULL);
+    corio_stream_map_init(&m, &f.base, stream_times10, NULL);
     corio_item sum;
-    CHECK_EQ(corio_stream_fold(&m.base, (corio_item){.i = 0}, sum_fn, NULL, &sum), 0);
+    CHECK_EQ(corio_stream_fold(&m.base, (corio_item){.i = 0}, stream_sum_fn, NULL, &sum), 0);
     CHECK_EQ(sum.i, 10 * 1000 * 1000); /* odd numbers below 2000: 1000^2 */
     CHECK_EQ(join_rc(t), 0);
     return 0;

@@ -6,6 +6,8 @@
  * task_init or driver_open. These tests read the symbol tables with nm and
  * link a program that defines such names (tests/symbol_clash.c).
  */
+#include <glob.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,4 +73,82 @@ TEST(symbols_user_program_may_define_internal_names)
     snprintf(cmd, sizeof cmd, "%s/tests/symbol_clash", test_build_dir());
     CHECK_EQ(test_run_capture(cmd, out, sizeof out), 0);
     CHECK(strcmp(out, "ok\n") == 0);
+}
+
+/* Every name libcorio.so exports is declared in a public header: nothing
+ * leaves the library by mistake (a helper that lost its `static`, an
+ * internal name without the corio__ prefix that the visibility rules let
+ * through), and nothing is exported without a contract. Reads the headers
+ * from include/corio (the suite runs from the repository's root). */
+static char *read_headers(size_t *len)
+{
+    glob_t g;
+    CHECK_EQ(glob("include/corio/*.h", 0, NULL, &g), 0);
+    CHECK(g.gl_pathc > 10);
+    size_t cap = 1 << 20, n = 0;
+    char *all = malloc(cap);
+    CHECK(all != NULL);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        FILE *f = fopen(g.gl_pathv[i], "r");
+        CHECK(f != NULL);
+        size_t r;
+        while ((r = fread(all + n, 1, cap - n - 1, f)) > 0) {
+            n += r;
+            if (cap - n < 4096) {
+                cap *= 2;
+                all = realloc(all, cap);
+                CHECK(all != NULL);
+            }
+        }
+        fclose(f);
+    }
+    all[n] = 0;
+    globfree(&g);
+    *len = n;
+    return all;
+}
+
+static bool is_ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* `name` appears in `text` as a whole word. */
+static bool has_word(const char *text, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = text; (p = strstr(p, name)) != NULL; p += len)
+        if ((p == text || !is_ident_char(p[-1])) && !is_ident_char(p[len]))
+            return true;
+    return false;
+}
+
+TEST(symbols_every_export_is_declared_in_a_header)
+{
+    size_t len;
+    char *headers = read_headers(&len);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s -D --defined-only %s/lib/libcorio.so 2>&1", nm_tool(),
+             test_build_dir());
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    char line[512];
+    int n = 0, missing = 0;
+    while (fgets(line, sizeof line, p)) {
+        char addr[64], type[8], name[256];
+        if (sscanf(line, "%63s %7s %255s", addr, type, name) != 3 || !strchr("TDBRVWiu", type[0]))
+            continue;
+        if (strncmp(name, "__odr_asan", 10) == 0)
+            continue;
+        n++;
+        if (!has_word(headers, name)) {
+            printf("libcorio.so exports %s, which no header in include/corio declares\n", name);
+            missing++;
+        }
+    }
+    CHECK_EQ(pclose(p), 0);
+    free(headers);
+    printf("%d exports, each declared in a header\n", n);
+    CHECK(n > 40);
+    CHECK_EQ(missing, 0);
 }

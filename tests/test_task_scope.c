@@ -9,29 +9,9 @@
 #include "corio/scope.h"
 #include "test.h"
 #include "util.h"
+#include "util_scope.h"
 
 /* ---- children ---------------------------------------------------------------- */
-
-/* A slot in the caller's stack that a child borrows. */
-typedef struct cell {
-    int ms;        /* sleep this long, then... */
-    int ret;       /* ...return this */
-    int value;     /* written by the child after its sleep */
-    int cleanups;  /* counted by the child whatever happened */
-    int sleep_rc;  /* what the sleep returned */
-    int result;    /* the scope writes the child's result here */
-} cell;
-
-static int cell_child(void *arg)
-{
-    cell *c = arg;
-    int rc = corio_sleep(CORIO_MSEC(c->ms));
-    c->sleep_rc = rc;
-    if (rc == 0)
-        c->value = c->ms + 1;
-    c->cleanups++; /* the cleanup: runs whether cancelled or not */
-    return rc < 0 ? rc : c->ret;
-}
 
 typedef struct cells {
     cell *c;
@@ -46,22 +26,12 @@ static int spawn_cells_body(corio_scope *sc, void *arg)
 {
     cells *cs = arg;
     for (int i = 0; i < cs->n; i++)
-        CHECK_EQ(corio_scope_spawn(sc, cell_child, &cs->c[i], &cs->c[i].result), 0);
+        CHECK_EQ(corio_scope_spawn(sc, scope_cell_child, &cs->c[i], &cs->c[i].result), 0);
     if (cs->body_sleep_ms) {
         cs->body_sleep_rc = corio_sleep(CORIO_MSEC(cs->body_sleep_ms));
         cs->spawn_after_rc = corio_scope_spawn(sc, must_not_run, NULL, NULL);
     }
     return cs->body_ret;
-}
-
-static void cells_init(cell *c, int n, int ms, int ret)
-{
-    memset(c, 0, sizeof *c * (size_t)n);
-    for (int i = 0; i < n; i++) {
-        c[i].ms = ms;
-        c[i].ret = ret;
-        c[i].result = 12345;
-    }
 }
 
 /* ---- the model: every child is joined; borrowing ------------------------------ */
@@ -70,7 +40,7 @@ static int joins_all_main(void *arg)
 {
     (void)arg;
     cell c[8]; /* on this task's stack, borrowed by the children */
-    cells_init(c, 8, 0, 0);
+    scope_cells_init(c, 8, 0, 0);
     for (int i = 0; i < 8; i++)
         c[i].ms = 5 * i, c[i].ret = i;
     cells cs = {.c = c, .n = 8, .body_ret = 77};
@@ -130,7 +100,7 @@ static int failure_body(corio_scope *sc, void *arg)
 {
     fail_ctx *f = arg;
     for (int i = 0; i < 4; i++)
-        CHECK_EQ(corio_scope_spawn(sc, cell_child, &f->c[i], &f->c[i].result), 0);
+        CHECK_EQ(corio_scope_spawn(sc, scope_cell_child, &f->c[i], &f->c[i].result), 0);
     CHECK_EQ(corio_scope_spawn(sc, late_failing_child, &f->late_cleanups, &f->late_result), 0);
     CHECK_EQ(corio_scope_spawn(sc, failing_child, (void *)(intptr_t)10, &f->fail_result), 0);
     /* The failure interrupts the body too. */
@@ -147,7 +117,7 @@ static int failure_main(void *arg)
     (void)arg;
     fail_ctx f;
     memset(&f, 0, sizeof f);
-    cells_init(f.c, 4, 30000, 0);
+    scope_cells_init(f.c, 4, 30000, 0);
     int result = 0;
     double t0 = mono_ms();
     int rc = corio_scope_run(failure_body, &f, &result);
@@ -175,7 +145,7 @@ static int body_fails_main(void *arg)
 {
     (void)arg;
     cell c[3];
-    cells_init(c, 3, 30000, 0);
+    scope_cells_init(c, 3, 30000, 0);
     cells cs = {.c = c, .n = 3, .body_ret = -EBADF};
     int result = 0;
     CHECK_EQ(corio_scope_run(spawn_cells_body, &cs, &result), -EBADF);
@@ -194,15 +164,6 @@ TEST(scope_body_failure_cancels_every_child)
 
 /* ---- corio_scope_cancel ------------------------------------------------------------ */
 
-static int cancelling_child(void *arg)
-{
-    corio_scope *sc = arg;
-    CHECK_EQ(corio_sleep(CORIO_MSEC(5)), 0);
-    corio_scope_cancel(sc);
-    corio_scope_cancel(sc); /* harmless twice */
-    return 0;
-}
-
 typedef struct cancel_ctx {
     cell c[3];
     int body_rc;
@@ -213,8 +174,8 @@ static int cancel_body(corio_scope *sc, void *arg)
     cancel_ctx *x = arg;
     CHECK(!corio_scope_is_cancelled(sc));
     for (int i = 0; i < 3; i++)
-        CHECK_EQ(corio_scope_spawn(sc, cell_child, &x->c[i], NULL), 0);
-    CHECK_EQ(corio_scope_spawn(sc, cancelling_child, sc, NULL), 0);
+        CHECK_EQ(corio_scope_spawn(sc, scope_cell_child, &x->c[i], NULL), 0);
+    CHECK_EQ(corio_scope_spawn(sc, scope_cancelling_child, sc, NULL), 0);
     x->body_rc = corio_sleep(CORIO_SEC(30));
     CHECK_EQ(corio_yield(), CORIO_ECANCELED); /* sticky */
     return 0; /* not a failure: the scope's result is the cancel */
@@ -225,7 +186,7 @@ static int cancel_main(void *arg)
     (void)arg;
     cancel_ctx x;
     memset(&x, 0, sizeof x);
-    cells_init(x.c, 3, 30000, 0);
+    scope_cells_init(x.c, 3, 30000, 0);
     CHECK_EQ(corio_scope_run(cancel_body, &x, NULL), CORIO_ECANCELED);
     CHECK_EQ(x.body_rc, CORIO_ECANCELED);
     for (int i = 0; i < 3; i++)
@@ -251,7 +212,7 @@ static int deadline_main(void *arg)
 {
     (void)arg;
     cell c[4];
-    cells_init(c, 4, 30000, 0);
+    scope_cells_init(c, 4, 30000, 0);
     c[0].ms = 5; /* finishes before the deadline */
     cells cs = {.c = c, .n = 4, .body_sleep_ms = 30000};
     double t0 = mono_ms();
@@ -281,7 +242,7 @@ static int passed_deadline_main(void *arg)
 {
     (void)arg;
     cell c[1];
-    cells_init(c, 1, 30000, 0);
+    scope_cells_init(c, 1, 30000, 0);
     cells cs = {.c = c, .n = 1, .body_sleep_ms = 30000};
     int r = 0;
     CHECK_EQ(corio_timeout_call_until(corio_instant_now() - 1, cells_scope, &cs, &r),

@@ -1,8 +1,8 @@
 /* tests/test_task_scope_nesting.c - scopes: nesting, children spawning into
  * their scope and corio_scope_join, stackless children, contexts, NULL, the
  * shield in a JoinSet's free, a child that never runs (split from
- * tests/test_task_scope.c by behaviour; the helpers it shares with it are
- * copied). */
+ * tests/test_task_scope.c by behaviour; the helpers it shares with it are in
+ * tests/util_scope.c). */
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -11,50 +11,7 @@
 #include "corio/scope.h"
 #include "test.h"
 #include "util.h"
-
-/* ---- children ---------------------------------------------------------------- */
-
-/* A slot in the caller's stack that a child borrows. */
-typedef struct cell {
-    int ms;        /* sleep this long, then... */
-    int ret;       /* ...return this */
-    int value;     /* written by the child after its sleep */
-    int cleanups;  /* counted by the child whatever happened */
-    int sleep_rc;  /* what the sleep returned */
-    int result;    /* the scope writes the child's result here */
-} cell;
-
-static int cell_child(void *arg)
-{
-    cell *c = arg;
-    int rc = corio_sleep(CORIO_MSEC(c->ms));
-    c->sleep_rc = rc;
-    if (rc == 0)
-        c->value = c->ms + 1;
-    c->cleanups++; /* the cleanup: runs whether cancelled or not */
-    return rc < 0 ? rc : c->ret;
-}
-
-static void cells_init(cell *c, int n, int ms, int ret)
-{
-    memset(c, 0, sizeof *c * (size_t)n);
-    for (int i = 0; i < n; i++) {
-        c[i].ms = ms;
-        c[i].ret = ret;
-        c[i].result = 12345;
-    }
-}
-
-/* ---- corio_scope_cancel ------------------------------------------------------------ */
-
-static int cancelling_child(void *arg)
-{
-    corio_scope *sc = arg;
-    CHECK_EQ(corio_sleep(CORIO_MSEC(5)), 0);
-    corio_scope_cancel(sc);
-    corio_scope_cancel(sc); /* harmless twice */
-    return 0;
-}
+#include "util_scope.h"
 
 /* ---- nesting ------------------------------------------------------------------------- */
 
@@ -216,9 +173,9 @@ static int join_in_body(corio_scope *sc, void *arg)
 {
     (void)arg;
     cell local[4]; /* the body's own locals: borrowed only up to the join */
-    cells_init(local, 4, 5, 7);
+    scope_cells_init(local, 4, 5, 7);
     for (int i = 0; i < 4; i++)
-        CHECK_EQ(corio_scope_spawn(sc, cell_child, &local[i], &local[i].result), 0);
+        CHECK_EQ(corio_scope_spawn(sc, scope_cell_child, &local[i], &local[i].result), 0);
     CHECK_EQ(corio_scope_join(sc), 0);
     for (int i = 0; i < 4; i++) {
         CHECK_EQ(local[i].result, 7);
@@ -229,10 +186,10 @@ static int join_in_body(corio_scope *sc, void *arg)
     CHECK_EQ(corio_scope_join(sc), 0);
     CHECK_EQ(j.rc, -EDEADLK); /* a child cannot wait for itself */
     /* A join interrupted by a cancel still waits for the children. */
-    cells_init(local, 4, 30000, 0);
+    scope_cells_init(local, 4, 30000, 0);
     for (int i = 0; i < 4; i++)
-        CHECK_EQ(corio_scope_spawn(sc, cell_child, &local[i], &local[i].result), 0);
-    CHECK_EQ(corio_scope_spawn(sc, cancelling_child, sc, NULL), 0);
+        CHECK_EQ(corio_scope_spawn(sc, scope_cell_child, &local[i], &local[i].result), 0);
+    CHECK_EQ(corio_scope_spawn(sc, scope_cancelling_child, sc, NULL), 0);
     CHECK_EQ(corio_scope_join(sc), CORIO_ECANCELED);
     for (int i = 0; i < 4; i++) {
         CHECK_EQ(local[i].cleanups, 1);
@@ -332,7 +289,7 @@ static int plain_body(corio_scope *sc, void *arg)
 {
     cell *c = arg;
     for (int i = 0; i < 4; i++)
-        CHECK_EQ(corio_scope_spawn(sc, cell_child, &c[i], &c[i].result), 0);
+        CHECK_EQ(corio_scope_spawn(sc, scope_cell_child, &c[i], &c[i].result), 0);
     return 1;
 }
 
@@ -340,7 +297,7 @@ TEST(scope_from_plain_code_blocks_until_the_children_finish)
 {
     corio_rt *rt = new_mt_rt(2);
     cell c[4];
-    cells_init(c, 4, 10, 3);
+    scope_cells_init(c, 4, 10, 3);
     corio_scope_opts o = {.rt = rt};
     int r = 0;
     CHECK_EQ(corio_scope_run_with(&o, plain_body, c, &r), 0);
