@@ -338,6 +338,33 @@ int corio_yield(void)
     return yield_now(true);
 }
 
+/* Charge one completed await to the cooperative budget of worker `w` (the
+ * caller's, read afresh); when it is spent, refill it and yield (an
+ * interruption shows at the next await). True when it yielded: the
+ * caller may be on another worker now. */
+static inline bool coop_charge(worker *w)
+{
+    if (__builtin_expect(--w->coop != 0, 1))
+        return false;
+    w->coop = CORIO_COOP_BUDGET; /* also when nothing else is ready */
+    (void)yield_now(false);
+    return true;
+}
+
+/* After a poll that left `c` pending: if it was woken meanwhile (a future
+ * that woke itself, a wake that raced the poll), take that wake and yield
+ * instead of suspending (suspending would only have the loop queue it
+ * again): no switch when nothing else is ready, one straight to the next
+ * task otherwise, back to the loop when its budget is spent. True when it
+ * did: the caller polls again. */
+static inline bool take_wake_and_yield(coro *c)
+{
+    if (!state_take_notified(&c->t.state))
+        return false;
+    (void)yield_now(false);
+    return true;
+}
+
 int corio_await(corio_future *f)
 {
     if (!f || !f->vtable || !f->vtable->poll)
@@ -355,22 +382,11 @@ int corio_await(corio_future *f)
         }
         if (f->vtable->poll(f, &cx) == CORIO_READY) {
             /* Read afresh: the task may have moved since it started. */
-            worker *w = worker_current();
-            if (__builtin_expect(--w->coop == 0, 0)) {
-                w->coop = CORIO_COOP_BUDGET; /* also when nothing else is ready */
-                (void)yield_now(false);      /* an interruption shows at the next await */
-            }
+            (void)coop_charge(worker_current());
             return 0;
         }
-        /* Woken during its own poll (a future that waked itself, or a wake
-         * from elsewhere that raced the poll): suspending would only have
-         * the loop queue the task again. Yield instead: no switch when
-         * nothing else is ready, one straight to the next task otherwise,
-         * and back to the loop when its budget is spent. */
-        if (state_take_notified(&c->t.state)) {
-            (void)yield_now(false); /* an interruption: the loop's top sees it */
-            continue;
-        }
+        if (take_wake_and_yield(c))
+            continue; /* an interruption: the loop's top sees it */
         coro_suspend(c);
     }
 }
@@ -385,19 +401,14 @@ int coro_await_enter(void)
 
 void coro_await_ready(void)
 {
-    worker *w = worker_current();
-    if (__builtin_expect(--w->coop == 0, 0)) {
-        w->coop = CORIO_COOP_BUDGET;
-        (void)yield_now(false); /* an interruption shows at the next await */
-    }
+    (void)coop_charge(worker_current());
 }
 
 int coro_await_woken(void)
 {
     coro *c = current_coro();
-    if (!state_take_notified(&c->t.state))
+    if (!take_wake_and_yield(c))
         return 0;
-    (void)yield_now(false);
     int err = coro_interrupted(c);
     return err ? err : 1;
 }
@@ -408,11 +419,9 @@ int coro_await_enter_polling(corio_waker *wk, uint32_t *rand)
     if (__builtin_expect(!w || !w->current || !task_is_coro(w->current), 0))
         return CORIO_EWRONGCTX;
     coro *c = (coro *)w->current;
-    if (__builtin_expect(--w->coop == 0, 0)) {
-        w->coop = CORIO_COOP_BUDGET;
-        (void)yield_now(false); /* the check below sees what the yield let in */
-        w = worker_current();   /* afresh: the yield may have moved us */
-    }
+    if (__builtin_expect(coop_charge(w), 0))
+        w = worker_current(); /* afresh: the yield may have moved us; the check below
+                               * sees what it let in */
     int err = coro_interrupted(c);
     if (err)
         return err;

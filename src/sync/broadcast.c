@@ -38,6 +38,7 @@
 
 #include "corio/broadcast.h"
 #include "corio/error.h"
+#include "sync/chan.h"
 #include "sync/waitq.h"
 
 #define CACHE_LINE 64
@@ -329,18 +330,9 @@ static size_t round_pow2(size_t n)
 int corio_broadcast_new_with(const corio_chan_opts *opts, corio_broadcast_tx **tx,
                              corio_broadcast_rx **rx)
 {
-    if (tx)
-        *tx = NULL; /* on every failure: releasing them is then harmless */
-    if (rx)
-        *rx = NULL;
-    if (!tx || !rx)
-        return -EINVAL;
-    const corio_chan_opts defaults = {0};
-    if (!opts)
-        opts = &defaults; /* msg_size 0: -EINVAL below */
+    CHAN_NEW_BEGIN(opts, tx, rx);
     size_t msg_size = opts->msg_size;
-    if (msg_size == 0 || msg_size > CORIO_CHAN_MSG_MAX || opts->capacity == 0 ||
-        opts->capacity > CORIO_BROADCAST_CAPACITY_MAX)
+    if (opts->capacity == 0 || opts->capacity > CORIO_BROADCAST_CAPACITY_MAX)
         return -EINVAL;
     size_t cap = round_pow2(opts->capacity);
     size_t stride = 8 + ((msg_size + 7) & ~(size_t)7);

@@ -41,6 +41,7 @@
 
 #include "corio/error.h"
 #include "corio/mpsc.h"
+#include "sync/chan.h"
 #include "sync/waitq.h"
 
 #define CACHE_LINE 64
@@ -106,17 +107,8 @@ static size_t ring_size_for(size_t n)
 
 int corio_mpsc_new_with(const corio_chan_opts *opts, corio_mpsc_tx **tx, corio_mpsc_rx **rx)
 {
-    if (tx)
-        *tx = NULL; /* on every failure: releasing them is then harmless */
-    if (rx)
-        *rx = NULL;
-    if (!tx || !rx)
-        return -EINVAL;
-    const corio_chan_opts defaults = {0};
-    if (!opts)
-        opts = &defaults; /* msg_size 0: -EINVAL below */
-    if (opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX ||
-        opts->capacity > CORIO_MPSC_CAPACITY_MAX)
+    CHAN_NEW_BEGIN(opts, tx, rx);
+    if (opts->capacity > CORIO_MPSC_CAPACITY_MAX)
         return -EINVAL;
     mpsc *c;
     if (posix_memalign((void **)&c, CACHE_LINE, sizeof *c) != 0)

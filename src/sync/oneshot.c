@@ -17,6 +17,7 @@
 #include "arch/spin.h"
 #include "corio/error.h"
 #include "corio/oneshot.h"
+#include "sync/chan.h"
 #include "sync/waitq.h"
 
 enum {
@@ -49,17 +50,7 @@ static inline oneshot *of_rx(const corio_oneshot_rx *rx)
 int corio_oneshot_new_with(const corio_chan_opts *opts, corio_oneshot_tx **tx,
                            corio_oneshot_rx **rx)
 {
-    if (tx)
-        *tx = NULL; /* on every failure: releasing them is then harmless */
-    if (rx)
-        *rx = NULL;
-    if (!tx || !rx)
-        return -EINVAL;
-    const corio_chan_opts defaults = {0};
-    if (!opts)
-        opts = &defaults; /* msg_size 0: -EINVAL below */
-    if (opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX)
-        return -EINVAL;
+    CHAN_NEW_BEGIN(opts, tx, rx);
     oneshot *o = malloc(sizeof *o + ((opts->msg_size + 15) & ~(size_t)15));
     if (!o)
         return -ENOMEM;

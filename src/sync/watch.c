@@ -20,6 +20,7 @@
 
 #include "corio/error.h"
 #include "corio/watch.h"
+#include "sync/chan.h"
 #include "sync/waitq.h"
 
 #define CACHE_LINE 64
@@ -112,16 +113,8 @@ static corio_watch_rx *rx_new(chan *c, uint64_t seen)
 int corio_watch_new_with(const corio_chan_opts *opts, const void *initial, corio_watch_tx **tx,
                          corio_watch_rx **rx)
 {
-    if (tx)
-        *tx = NULL; /* on every failure: releasing them is then harmless */
-    if (rx)
-        *rx = NULL;
-    if (!tx || !rx)
-        return -EINVAL;
-    const corio_chan_opts defaults = {0};
-    if (!opts)
-        opts = &defaults; /* msg_size 0: -EINVAL below */
-    if (!initial || opts->msg_size == 0 || opts->msg_size > CORIO_CHAN_MSG_MAX)
+    CHAN_NEW_BEGIN(opts, tx, rx);
+    if (!initial)
         return -EINVAL;
     chan *c = malloc(sizeof *c + opts->msg_size);
     if (!c)

@@ -35,68 +35,83 @@ _Static_assert(sizeof(corio_ref_fut) == 24, "corio/select.h gives its size");
 
 static __thread uint32_t thread_seed __attribute__((tls_model("initial-exec")));
 
+/* One xorshift32 step (never 0 from a value that is not 0). */
+static inline uint32_t xorshift(uint32_t x)
+{
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
 /* The next value of the calling thread's generator (never 0). */
 static __attribute__((noinline)) uint32_t seed_next(void)
 {
     uint32_t x = thread_seed;
     if (__builtin_expect(x == 0, 0))
         x = 0x9E3779B9u ^ (uint32_t)(uintptr_t)&thread_seed; /* differs per thread */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    thread_seed = x;
-    return x;
+    return thread_seed = xorshift(x);
+}
+
+/* The branch to start from, in [0, n), for a generator value (no division). */
+static inline size_t start_of(uint32_t x, size_t n)
+{
+    return (size_t)(((uint64_t)x * n) >> 32);
 }
 
 /* The branch to poll first: [0, n) from the select's generator. */
 static inline size_t fair_start(corio_select_fut *s)
 {
     uint32_t x = s->rng_;
-    if (x == 0) {
-        x = seed_next();
-    } else {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-    }
+    x = x == 0 ? seed_next() : xorshift(x);
     s->rng_ = x;
-    return (size_t)(((uint64_t)x * s->n_) >> 32); /* no division */
+    return start_of(x, s->n_);
 }
 
-static void drop_all_but(corio_select_fut *s, size_t keep)
+/* Drop every branch but `keep` (CORIO_INDEX_NONE: all of them). */
+static inline void drop_branches(corio_future *const *futs, size_t n, size_t keep)
 {
-    corio_future *const *futs = s->futs_;
-    for (size_t j = 0; j < s->n_; j++)
-        if (j != keep && futs[j])
-            corio_future_drop(futs[j]);
+    for (size_t j = 0; j < n; j++)
+        if (j != keep)
+            corio_future_drop(futs[j]); /* nothing for a NULL branch */
+}
+
+/* Poll every enabled branch once, from `start` round: the first that is
+ * ready wins, and the others are dropped before anyone sees it. Returns
+ * the winner's index, or CORIO_INDEX_NONE when all are pending. */
+static inline size_t poll_round(corio_future *const *futs, size_t n, size_t start,
+                                corio_context *cx)
+{
+    size_t i = start;
+    for (size_t k = 0; k < n; k++) {
+        corio_future *f = futs[i];
+        if (f && f->vtable->poll(f, cx) == CORIO_READY) {
+            drop_branches(futs, n, i);
+            return i;
+        }
+        if (++i == n)
+            i = 0;
+    }
+    return CORIO_INDEX_NONE;
 }
 
 static corio_poll select_poll(corio_future *base, corio_context *cx)
 {
     corio_select_fut *s = (corio_select_fut *)base;
     if (__builtin_expect(s->phase_ != PH_POLLING, 0)) {
-        if (s->phase_ == PH_POLLED) { /* corio_select's inline round was this poll */
+        if (s->phase_ == PH_POLLED) { /* corio_select's own round was this poll */
             s->phase_ = PH_POLLING;
             return CORIO_PENDING;
         }
         return CORIO_READY; /* invalid (result set at init), or polled again once done */
     }
-    size_t n = s->n_;
-    size_t i = s->biased_ ? 0 : fair_start(s);
-    corio_future *const *futs = s->futs_;
-    for (size_t k = 0; k < n; k++) {
-        corio_future *f = futs[i];
-        if (f && f->vtable->poll(f, cx) == CORIO_READY) {
-            s->index = i;
-            s->phase_ = PH_DONE;
-            drop_all_but(s, i); /* the losers, before anyone sees the winner */
-            base->result = 0;
-            return CORIO_READY;
-        }
-        if (++i == n)
-            i = 0;
-    }
-    return CORIO_PENDING;
+    size_t i = poll_round(s->futs_, s->n_, s->biased_ ? 0 : fair_start(s), cx);
+    if (i == CORIO_INDEX_NONE)
+        return CORIO_PENDING;
+    s->index = i;
+    s->phase_ = PH_DONE;
+    base->result = 0;
+    return CORIO_READY;
 }
 
 static void select_drop(corio_future *base)
@@ -105,7 +120,7 @@ static void select_drop(corio_future *base)
     if (s->phase_ == PH_DONE)
         return;
     s->phase_ = PH_DONE;
-    drop_all_but(s, CORIO_INDEX_NONE);
+    drop_branches(s->futs_, s->n_, CORIO_INDEX_NONE);
 }
 
 static const corio_future_vtable select_vtable = {select_poll, select_drop};
@@ -187,37 +202,27 @@ static inline int select_run(corio_future *const *futs, size_t n, size_t *index,
     int rc = coro_await_enter_polling(&wk, biased ? NULL : &seed);
     if (rc != 0) {
         if (rc != CORIO_EWRONGCTX) /* interrupted: the select owned the branches */
-            for (size_t j = 0; j < n; j++)
-                corio_future_drop(futs[j]);
+            drop_branches(futs, n, CORIO_INDEX_NONE);
         return rc;
     }
     /* Rounds as select_poll's, without a select future, for as long as a
      * round ends with the task woken (a branch that woke itself). */
     corio_context cx = {&wk};
     for (;;) {
-        size_t i = biased ? 0 : (size_t)(((uint64_t)seed * n) >> 32);
-        for (size_t k = 0; k < n; k++) {
-            corio_future *f = futs[i];
-            if (f && f->vtable->poll(f, &cx) == CORIO_READY) {
-                for (size_t j = 0; j < n; j++) /* the losers, before anyone sees the winner */
-                    if (j != i)
-                        corio_future_drop(futs[j]);
-                if (index)
-                    *index = i;
-                return 0;
-            }
-            if (++i == n)
-                i = 0;
+        size_t i = poll_round(futs, n, biased ? 0 : start_of(seed, n), &cx);
+        if (i != CORIO_INDEX_NONE) {
+            if (index)
+                *index = i;
+            return 0;
         }
         rc = coro_await_woken();
         if (rc == 0)
             break;
         if (rc < 0) {
-            for (size_t j = 0; j < n; j++)
-                corio_future_drop(futs[j]);
+            drop_branches(futs, n, CORIO_INDEX_NONE);
             return rc;
         }
-        seed = seed * 0x2C9277B5u + 0xAC564B05u; /* the next round starts elsewhere */
+        seed = xorshift(seed | 1); /* the next round starts elsewhere */
     }
     return select_wait(futs, n, index, seed, biased);
 }
