@@ -40,9 +40,7 @@ _Static_assert(sizeof(coro) == 112, "coroutine task grew (docs/runtime.md lists 
 static coro *current_coro(void)
 {
     worker *w = worker_current();
-    if (!w || !w->current || !task_is_coro(w->current))
-        return NULL;
-    return (coro *)w->current;
+    return w ? w->coro : NULL;
 }
 
 /* ---- switching ------------------------------------------------------------ */
@@ -184,11 +182,13 @@ bool coro_poll(corio_task **tp, worker *w, bool cancelled)
 #endif
     }
     w->current = &c->t;
+    w->coro = c;
     w->coop = CORIO_COOP_BUDGET;
     switch_into(&w->ctx, &w->asan_fake_stack, c, false);
     /* The coroutine that switched back may be another one (direct yields). */
     c = (coro *)w->current;
     w->current = NULL;
+    w->coro = NULL;
     *tp = &c->t;
     if (!stack_canary_ok(c->stk))
         report_overflow(c);
@@ -302,7 +302,7 @@ static __attribute__((noinline)) int yield_to_loop(coro *c, bool check)
 static inline __attribute__((always_inline)) int yield_now(bool check)
 {
     worker *w = worker_current();
-    if (__builtin_expect(!w || !w->current || !task_is_coro(w->current), 0))
+    if (__builtin_expect(!w || !w->coro, 0))
         return CORIO_EWRONGCTX;
     coro *c = (coro *)w->current;
     if (check) {
@@ -323,6 +323,7 @@ static inline __attribute__((always_inline)) int yield_now(bool check)
     if (!stack_canary_ok(c->stk))
         report_overflow(c);
     w->current = next;
+    w->coro = n;
     w->coop = CORIO_COOP_BUDGET;
     if (w->deferred) { /* the scheduler left us to queue once switched */
         n->handoff = w->deferred;
@@ -416,7 +417,7 @@ int coro_await_woken(void)
 int coro_await_enter_polling(corio_waker *wk, uint32_t *rand)
 {
     worker *w = worker_current();
-    if (__builtin_expect(!w || !w->current || !task_is_coro(w->current), 0))
+    if (__builtin_expect(!w || !w->coro, 0))
         return CORIO_EWRONGCTX;
     coro *c = (coro *)w->current;
     if (__builtin_expect(coop_charge(w), 0))

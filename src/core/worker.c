@@ -53,6 +53,7 @@ void worker_enter(worker *w)
     w->tsan_fiber = TSAN_CURRENT_FIBER();
     w->fpenv = ctx_fpenv_capture(); /* coroutines inherit the thread's */
     w->current = NULL;
+    w->coro = NULL;
     stack_overflow_handler_install(coro_check_fault);
     worker_set_current(w);
 }

@@ -68,12 +68,15 @@ static inline size_t fair_start(corio_select_fut *s)
     return start_of(x, s->n_);
 }
 
-/* Drop every branch but `keep` (CORIO_INDEX_NONE: all of them). */
+/* Drop every branch but `keep` (CORIO_INDEX_NONE: all of them). Every
+ * branch that is not NULL has a vtable (args_ok checked it). */
 static inline void drop_branches(corio_future *const *futs, size_t n, size_t keep)
 {
-    for (size_t j = 0; j < n; j++)
-        if (j != keep)
-            corio_future_drop(futs[j]); /* nothing for a NULL branch */
+    for (size_t j = 0; j < n; j++) {
+        corio_future *f = futs[j];
+        if (j != keep && f && f->vtable->drop) /* nothing for a NULL branch */
+            f->vtable->drop(f);
+    }
 }
 
 /* Poll every enabled branch once, from `start` round: the first that is
@@ -82,15 +85,19 @@ static inline void drop_branches(corio_future *const *futs, size_t n, size_t kee
 static inline size_t poll_round(corio_future *const *futs, size_t n, size_t start,
                                 corio_context *cx)
 {
-    size_t i = start;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t i = start; i < n; i++) { /* from start to the end, */
         corio_future *f = futs[i];
         if (f && f->vtable->poll(f, cx) == CORIO_READY) {
             drop_branches(futs, n, i);
             return i;
         }
-        if (++i == n)
-            i = 0;
+    }
+    for (size_t i = 0; i < start; i++) { /* then round from the first */
+        corio_future *f = futs[i];
+        if (f && f->vtable->poll(f, cx) == CORIO_READY) {
+            drop_branches(futs, n, i);
+            return i;
+        }
     }
     return CORIO_INDEX_NONE;
 }
@@ -184,25 +191,28 @@ static __attribute__((noinline)) int select_wait(corio_future *const *futs, size
     f.rng_ = seed; /* the first round's start; the next poll steps on from it */
     f.phase_ = PH_POLLED;
     int rc = corio_await(&f.base); /* interrupted: it dropped f, so every branch */
+    if (index)
+        *index = rc < 0 ? CORIO_INDEX_NONE : f.index;
     if (rc < 0)
         return rc;
-    if (index)
-        *index = f.index;
     return f.base.result;
 }
 
 static inline int select_run(corio_future *const *futs, size_t n, size_t *index, bool biased)
 {
-    if (index)
-        *index = CORIO_INDEX_NONE;
-    if (!args_ok(futs, n))
+    if (!args_ok(futs, n)) {
+        if (index)
+            *index = CORIO_INDEX_NONE;
         return -EINVAL;
+    }
     corio_waker wk;
     uint32_t seed = 0;
     int rc = coro_await_enter_polling(&wk, biased ? NULL : &seed);
     if (rc != 0) {
         if (rc != CORIO_EWRONGCTX) /* interrupted: the select owned the branches */
             drop_branches(futs, n, CORIO_INDEX_NONE);
+        if (index)
+            *index = CORIO_INDEX_NONE;
         return rc;
     }
     /* Rounds as select_poll's, without a select future, for as long as a
@@ -220,6 +230,8 @@ static inline int select_run(corio_future *const *futs, size_t n, size_t *index,
             break;
         if (rc < 0) {
             drop_branches(futs, n, CORIO_INDEX_NONE);
+            if (index)
+                *index = CORIO_INDEX_NONE;
             return rc;
         }
         seed = xorshift(seed | 1); /* the next round starts elsewhere */
