@@ -304,7 +304,7 @@ static inline __attribute__((always_inline)) int yield_now(bool check)
     worker *w = worker_current();
     if (__builtin_expect(!w || !w->coro, 0))
         return CORIO_EWRONGCTX;
-    coro *c = (coro *)w->current;
+    coro *c = w->coro;
     if (check) {
         int err = coro_interrupted(c);
         if (err)
@@ -419,7 +419,7 @@ int coro_await_enter_polling(corio_waker *wk, uint32_t *rand)
     worker *w = worker_current();
     if (__builtin_expect(!w || !w->coro, 0))
         return CORIO_EWRONGCTX;
-    coro *c = (coro *)w->current;
+    coro *c = w->coro;
     if (__builtin_expect(coop_charge(w), 0))
         w = worker_current(); /* afresh: the yield may have moved us; the check below
                                * sees what it let in */

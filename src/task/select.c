@@ -79,25 +79,83 @@ static inline void drop_branches(corio_future *const *futs, size_t n, size_t kee
     }
 }
 
+/* Poll branch i: true when it is ready, and then every other is dropped. */
+static inline bool poll_one(corio_future *const *futs, size_t n, size_t i, corio_context *cx)
+{
+    corio_future *f = futs[i];
+    if (f && f->vtable->poll(f, cx) == CORIO_READY) {
+        drop_branches(futs, n, i);
+        return true;
+    }
+    return false;
+}
+
 /* Poll every enabled branch once, from `start` round: the first that is
  * ready wins, and the others are dropped before anyone sees it. Returns
  * the winner's index, or CORIO_INDEX_NONE when all are pending. */
 static inline size_t poll_round(corio_future *const *futs, size_t n, size_t start,
                                 corio_context *cx)
 {
-    for (size_t i = start; i < n; i++) { /* from start to the end, */
-        corio_future *f = futs[i];
-        if (f && f->vtable->poll(f, cx) == CORIO_READY) {
-            drop_branches(futs, n, i);
+    for (size_t i = start; i < n; i++) /* from start to the end, */
+        if (poll_one(futs, n, i, cx))
             return i;
-        }
+    for (size_t i = 0; i < start; i++) /* then round from the first */
+        if (poll_one(futs, n, i, cx))
+            return i;
+    return CORIO_INDEX_NONE;
+}
+
+/* Two branches, the common select, as corio_select polls them: each
+ * future with the vtable read when the select began (a future's vtable is
+ * its type, it never changes). Read there, before anything else is
+ * stored, the compiler can see, where the select is inlined into its
+ * caller (LTO, a static build with the program), which functions those
+ * are, and call or even inline them directly, as a Rust select! does. */
+typedef struct pair {
+    corio_future *f[2];
+    const corio_future_vtable *vt[2];
+} pair;
+
+static inline pair pair_of(corio_future *const *futs)
+{
+    pair p = {{futs[0], futs[1]}, {NULL, NULL}};
+    for (int i = 0; i < 2; i++)
+        if (p.f[i])
+            p.vt[i] = p.f[i]->vtable;
+    return p;
+}
+
+static inline void pair_drop(const pair *p, int i)
+{
+    if (p->f[i] && p->vt[i]->drop)
+        p->vt[i]->drop(p->f[i]);
+}
+
+/* Branch i of the pair: true when it is ready, and then the other is
+ * dropped. */
+static inline bool pair_poll_one(const pair *p, int i, corio_context *cx)
+{
+    if (p->f[i] && p->vt[i]->poll(p->f[i], cx) == CORIO_READY) {
+        pair_drop(p, 1 - i);
+        return true;
     }
-    for (size_t i = 0; i < start; i++) { /* then round from the first */
-        corio_future *f = futs[i];
-        if (f && f->vtable->poll(f, cx) == CORIO_READY) {
-            drop_branches(futs, n, i);
-            return i;
-        }
+    return false;
+}
+
+/* Constant indices on each side of the test of `start`, so that each call
+ * names one known future. */
+static inline size_t pair_round(const pair *p, size_t start, corio_context *cx)
+{
+    if (start == 0) {
+        if (pair_poll_one(p, 0, cx))
+            return 0;
+        if (pair_poll_one(p, 1, cx))
+            return 1;
+    } else {
+        if (pair_poll_one(p, 1, cx))
+            return 1;
+        if (pair_poll_one(p, 0, cx))
+            return 0;
     }
     return CORIO_INDEX_NONE;
 }
@@ -205,6 +263,7 @@ static inline int select_run(corio_future *const *futs, size_t n, size_t *index,
             *index = CORIO_INDEX_NONE;
         return -EINVAL;
     }
+    pair p = n == 2 ? pair_of(futs) : (pair){{NULL, NULL}, {NULL, NULL}};
     corio_waker wk;
     uint32_t seed = 0;
     int rc = coro_await_enter_polling(&wk, biased ? NULL : &seed);
@@ -219,7 +278,8 @@ static inline int select_run(corio_future *const *futs, size_t n, size_t *index,
      * round ends with the task woken (a branch that woke itself). */
     corio_context cx = {&wk};
     for (;;) {
-        size_t i = poll_round(futs, n, biased ? 0 : start_of(seed, n), &cx);
+        size_t start = biased ? 0 : start_of(seed, n);
+        size_t i = n == 2 ? pair_round(&p, start, &cx) : poll_round(futs, n, start, &cx);
         if (i != CORIO_INDEX_NONE) {
             if (index)
                 *index = i;
