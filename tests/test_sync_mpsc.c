@@ -375,6 +375,96 @@ TEST(sync_mpsc_cancelled_send_sends_nothing_and_passes_room_on)
     CHECK_EQ(run_main(send_cancel_main, NULL), 0);
 }
 
+/* A receive that finds a message waiting takes it without its future (the
+ * fast path), but only where a receive may complete: an interrupted one
+ * (here: its task aborted) or one in a poll function takes nothing. */
+static int aborted_receiver(void *arg)
+{
+    chan_pair *p = arg;
+    CHECK_EQ(corio_sleep(CORIO_SEC(10)), CORIO_ECANCELED); /* aborted here */
+    int v = -1, buf[4] = {-1, -1, -1, -1};
+    CHECK_EQ(corio_mpsc_recv(p->rx, &v), CORIO_ECANCELED);
+    CHECK_EQ(corio_mpsc_recv_many(p->rx, buf, 4), CORIO_ECANCELED);
+    CHECK_EQ(v, -1);
+    CHECK_EQ(buf[0], -1);
+    atomic_store(&p->progress, 1);
+    return 0;
+}
+
+static int recv_interrupted_main(void *arg)
+{
+    (void)arg;
+    chan_pair p = {0};
+    CHECK_EQ(corio_mpsc_new(sizeof(int), 4, &p.tx, &p.rx), 0);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(corio_mpsc_send(p.tx, &i), 0);
+    corio_task *t;
+    CHECK_EQ(corio_spawn(aborted_receiver, &p, &t), 0);
+    CHECK_EQ(corio_yield(), 0); /* it sleeps */
+    corio_task_abort(t);
+    corio_task_join(t, NULL);
+    CHECK_EQ(atomic_load(&p.progress), 1);
+    CHECK_EQ(corio_mpsc_len(p.rx), 2); /* both still there */
+    int v;
+    CHECK_EQ(corio_mpsc_recv(p.rx, &v), 0);
+    CHECK_EQ(v, 0);
+    CHECK_EQ(corio_mpsc_recv(p.rx, &v), 0);
+    CHECK_EQ(v, 1);
+    corio_mpsc_tx_release(p.tx);
+    corio_mpsc_rx_release(p.rx);
+    return 0;
+}
+
+TEST(sync_mpsc_interrupted_recv_takes_no_waiting_message)
+{
+    CHECK_EQ(run_main(recv_interrupted_main, NULL), 0);
+}
+
+typedef struct sl_fut {
+    corio_future base;
+    corio_mpsc_rx *rx;
+} sl_fut;
+
+static corio_poll sl_poll(corio_future *f, corio_context *cx)
+{
+    (void)cx;
+    int v, buf[2];
+    corio_mpsc_rx *rx = ((sl_fut *)f)->rx;
+    f->result = corio_mpsc_recv(rx, &v);
+    if (f->result == CORIO_EWRONGCTX && corio_mpsc_recv_many(rx, buf, 2) != CORIO_EWRONGCTX)
+        f->result = -1;
+    return CORIO_READY;
+}
+
+static const corio_future_vtable sl_vt = {sl_poll, NULL};
+
+static int recv_stackless_main(void *arg)
+{
+    (void)arg;
+    corio_mpsc_tx *tx;
+    sl_fut f;
+    CHECK_EQ(corio_mpsc_new(sizeof(int), 2, &tx, &f.rx), 0);
+    int eight = 8;
+    CHECK_EQ(corio_mpsc_send(tx, &eight), 0);
+    corio_future_init(&f.base, &sl_vt);
+    corio_task *h;
+    CHECK_EQ(corio_spawn_future(&f.base, sizeof f, &h), 0);
+    int r;
+    CHECK_EQ(corio_task_join(h, &r), 0);
+    CHECK_EQ(r, CORIO_EWRONGCTX);
+    int v;
+    CHECK_EQ(corio_mpsc_try_recv(f.rx, &v), 0);
+    CHECK_EQ(v, 8);
+    corio_mpsc_tx_release(tx);
+    corio_mpsc_rx_release(f.rx);
+    return 0;
+}
+
+TEST(sync_mpsc_recv_in_poll_function_is_wrong_context)
+{
+    CHECK_EQ(run_main(recv_stackless_main, NULL), 0);
+}
+
 static int closer_main(void *arg)
 {
     (void)arg;
@@ -638,6 +728,135 @@ TEST(sync_mpsc_stress_release_races_sends)
         CHECK_EQ(corio_rt_free(rt), 0);
         CHECK_EQ(atomic_load(&r.refused), 6);
         CHECK_EQ(atomic_load(&r.sent), r.received + r.dropped);
+    }
+}
+
+/* Two workers, many producers, a channel that is nearly always full: each
+ * send either waits its turn or (under a tiny timeout) is abandoned while
+ * queued or granted; the receiver mixes plain receives (that take what is
+ * there without waiting), recv_many and timed receives, and closes the
+ * channel halfway through the last round. Every message arrives at most
+ * once, a producer's in the order it sent them, and every send that
+ * returned 0 is received or dropped; a send that timed out sent nothing. */
+typedef struct full2 {
+    corio_mpsc_tx *tx;
+    corio_mpsc_rx *rx;
+    int producers, per;
+    bool close_early;
+    _Atomic long sent, refused;
+    long received, dropped;
+} full2;
+
+typedef struct full2_arg {
+    full2 *s;
+    corio_mpsc_tx *tx;
+    uint32_t id;
+} full2_arg;
+
+static void full2_drop(void *msg, void *arg)
+{
+    (void)msg;
+    ((full2 *)arg)->dropped++;
+}
+
+static int full2_producer(void *arg)
+{
+    full2_arg *a = arg;
+    full2 *s = a->s;
+    for (uint32_t i = 0; i < (uint32_t)s->per; i++) {
+        uint64_t v = (uint64_t)a->id << 32 | i;
+        int rc;
+        if (i % 5 == 1) {
+            corio_mpsc_send_fut f;
+            corio_mpsc_send_fut_init(&f, a->tx, &v);
+            rc = corio_timeout(&f.base, CORIO_USEC(1 + i % 7));
+            if (rc == CORIO_ETIMEDOUT)
+                continue; /* not sent: the receiver must not see i */
+            CHECK_EQ(rc, 0);
+            rc = f.base.result;
+        } else {
+            rc = corio_mpsc_send(a->tx, &v);
+        }
+        if (rc == CORIO_ECLOSED) {
+            CHECK(s->close_early);
+            atomic_fetch_add(&s->refused, 1);
+            break;
+        }
+        CHECK_EQ(rc, 0);
+        atomic_fetch_add(&s->sent, 1);
+    }
+    corio_mpsc_tx_release(a->tx);
+    return 0;
+}
+
+static int full2_main(void *arg)
+{
+    full2 *s = arg;
+    corio_chan_opts o = {.msg_size = sizeof(uint64_t), .capacity = 2, .drop = full2_drop,
+                         .drop_arg = s};
+    CHECK_EQ(corio_mpsc_new_with(&o, &s->tx, &s->rx), 0);
+    full2_arg args[16];
+    corio_task *ts[16];
+    CHECK(s->producers <= 16);
+    for (int p = 0; p < s->producers; p++) {
+        args[p] = (full2_arg){s, corio_mpsc_tx_clone(s->tx), (uint32_t)p};
+        CHECK_EQ(corio_spawn(full2_producer, &args[p], &ts[p]), 0);
+    }
+    corio_mpsc_tx_release(s->tx);
+    int64_t next[16]; /* the lowest index each producer may still send */
+    for (int p = 0; p < 16; p++)
+        next[p] = 0;
+    long limit = s->close_early ? (long)s->producers * s->per / 3 : -1;
+    uint64_t buf[4];
+    for (long k = 0;; k++) {
+        if (limit >= 0 && s->received >= limit) {
+            corio_mpsc_rx_close(s->rx); /* the waiting sends fail, and later ones */
+            limit = -1;
+        }
+        ssize_t n;
+        if (k % 4 == 3) {
+            corio_mpsc_recv_fut f;
+            corio_mpsc_recv_fut_init(&f, s->rx, &buf[0]);
+            int rc = corio_timeout(&f.base, CORIO_USEC(2));
+            if (rc == CORIO_ETIMEDOUT)
+                continue;
+            CHECK_EQ(rc, 0);
+            n = f.base.result == 0 ? 1 : f.base.result;
+        } else if (k % 4 == 2) {
+            n = corio_mpsc_recv_many(s->rx, buf, 1 + (size_t)(k % 3));
+        } else {
+            n = corio_mpsc_recv(s->rx, &buf[0]);
+            n = n == 0 ? 1 : n;
+        }
+        if (n == CORIO_ECLOSED)
+            break;
+        CHECK(n > 0);
+        for (ssize_t i = 0; i < n; i++) {
+            uint32_t id = (uint32_t)(buf[i] >> 32), idx = (uint32_t)buf[i];
+            CHECK(id < (uint32_t)s->producers);
+            CHECK((int64_t)idx >= next[id]); /* per producer in order, no duplicate */
+            next[id] = (int64_t)idx + 1;
+        }
+        s->received += (long)n;
+    }
+    for (int p = 0; p < s->producers; p++)
+        CHECK_EQ(corio_task_join(ts[p], NULL), 0);
+    corio_mpsc_rx_release(s->rx); /* what was left after the close: dropped */
+    return 0;
+}
+
+TEST(sync_mpsc_stress_two_workers_full_channel_timeouts_close)
+{
+    for (int round = 0; round < SCALE(6, 4, 3); round++) {
+        full2 s = {.producers = 12, .per = SCALE(20000, 4000, 1000), .close_early = round % 2};
+        corio_rt *rt = new_mt_rt(2);
+        int r = -1;
+        CHECK_EQ(corio_rt_block_on(rt, full2_main, &s, &r), 0);
+        CHECK_EQ(r, 0);
+        CHECK_EQ(corio_rt_free(rt), 0);
+        CHECK_EQ(atomic_load(&s.sent), s.received + s.dropped);
+        if (!s.close_early)
+            CHECK_EQ(s.dropped, 0);
     }
 }
 
