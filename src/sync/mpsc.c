@@ -60,12 +60,17 @@ typedef struct mpsc {
     size_t head_seen; /* the last head the senders read: head_seen <= head */
     size_t reserved;  /* room granted to waiting senders */
     size_t senders;
-    unsigned tx_waiting; /* atomic: senders queued in txq */
     bool rx_alive, closed, rx_waiting;
     corio_waker rx_waker;
     /* The receiver's line. */
     _Alignas(CACHE_LINE) size_t head; /* atomic: written by the receiver */
     size_t tail_seen;                 /* the receiver's: the last tail it read */
+    /* Atomic: senders queued in txq. Written only when a sender queues or
+     * is taken off, read by every bounded receive (rx_grant): here, not on
+     * the senders' line, so that a receive does not pull that line from a
+     * sender on another core each time (their handshake, see the top, is
+     * the same wherever it lives). */
+    unsigned tx_waiting;
 } mpsc;
 
 #if UINTPTR_MAX == UINT64_MAX
