@@ -433,16 +433,19 @@ SYNC_COPY_ENTRY static corio_poll send_poll(corio_future *base, corio_context *c
         base->result = -EINVAL;
         return CORIO_READY;
     }
-    int rc = try_send(c, f->msg);
-    if (rc != -EAGAIN) {
-        base->result = rc;
+    if (c->cap == 0) {
+        base->result = try_send(c, f->msg); /* unbounded: never waits */
         return CORIO_READY;
     }
+    /* try_send's test and, failing it, the queueing, under one lock: a
+     * send that waits (corio_mpsc_send has just failed its try_send) takes
+     * the lock once here, not twice. */
+    int rc;
     waitq_lock(&c->txq);
     if (c->closed) {
         rc = CORIO_ECLOSED;
     } else if (!c->txq.head_ && has_room_locked(c)) {
-        push_locked(c, f->msg, &w); /* room was made meanwhile */
+        push_locked(c, f->msg, &w);
         rc = 0;
     } else {
         waitq_push(&c->txq, &f->w_, corio_context_waker(cx), false);
