@@ -615,8 +615,8 @@ static const corio_future_vtable many_vtable = {many_poll, many_drop};
 
 static ssize_t recv_wait(corio_mpsc_rx *rx, void *out, size_t max)
 {
-    /* No separate fast path: the future's first poll is one, and a
-     * receive that must wait then takes the channel's lock once, not twice
+    /* No separate fast path for a receive that must wait: the future's
+     * first poll is one, and takes the channel's lock once, not twice
      * (ping_pong: a wait on every receive). */
     recv_many_fut f = {.rx = rx, .out = out, .max = max, .n = 0};
     corio_future_init(&f.base, &many_vtable);
@@ -626,11 +626,45 @@ static ssize_t recv_wait(corio_mpsc_rx *rx, void *out, size_t max)
     return f.base.result ? f.base.result : f.n;
 }
 
+/* Messages the receiver of a bounded channel can take now, without the
+ * lock: refreshes tail_seen when it has used it up. A receive that must
+ * wait pays this load and compare only, before its future. */
+static inline bool rx_has_msg(mpsc *c)
+{
+    size_t h = __atomic_load_n(&c->head, __ATOMIC_RELAXED); /* only we write it */
+    if (c->tail_seen != h)
+        return true;
+    /* Acquire: as rx_take's. */
+    c->tail_seen = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE);
+    return c->tail_seen != h;
+}
+
+/* The fast path of a bounded channel's receive: a message is there, so it
+ * is taken without the lock and without building and awaiting the future
+ * (mpsc producers=4 on one thread: about 70 instructions fewer a message,
+ * 308 -> 237). sync_enter before taking: an interrupted call, or one in a
+ * poll function, takes nothing. Returns how many, 0 (none there: wait), or
+ * sync_enter's error. */
+static inline ssize_t recv_now(mpsc *c, void *out, size_t max)
+{
+    if (!c->cap || !rx_has_msg(c))
+        return 0;
+    int ctx = sync_enter();
+    if (ctx < 0)
+        return ctx;
+    ssize_t n = rx_take(c, out, max); /* > 0: only we take */
+    rx_grant(c);
+    sync_ready(ctx);
+    return n;
+}
+
 SYNC_COPY_ENTRY int corio_mpsc_recv(corio_mpsc_rx *rx, void *out)
 {
     if (!rx || !out)
         return -EINVAL;
-    ssize_t n = recv_wait(rx, out, 1);
+    ssize_t n = recv_now(of_rx(rx), out, 1);
+    if (n == 0)
+        n = recv_wait(rx, out, 1);
     return n > 0 ? 0 : (int)n;
 }
 
@@ -638,7 +672,8 @@ SYNC_COPY_ENTRY ssize_t corio_mpsc_recv_many(corio_mpsc_rx *rx, void *out, size_
 {
     if (!rx || !out || max == 0)
         return -EINVAL;
-    return recv_wait(rx, out, max);
+    ssize_t n = recv_now(of_rx(rx), out, max);
+    return n != 0 ? n : recv_wait(rx, out, max);
 }
 
 void corio_mpsc_rx_close(corio_mpsc_rx *rx)
