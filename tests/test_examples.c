@@ -608,12 +608,8 @@ static void run_example_signal_when(const char *name, const char *args, const ch
         for (char *nl; !sent && (nl = strchr(out.text + line_start, '\n')) != NULL;
              line_start = (size_t)(nl + 1 - out.text)) {
             if (strncmp(out.text + line_start, ready, strlen(ready)) == 0) {
-                /* A moment more, so the signal finds the example waiting
-                 * for it. Sent at once, it was lost about 1 run in 40 (an
-                 * open defect, stated in the last stop's note: a SIGTERM
-                 * between corio_signal_open and the first poll of
-                 * corio_signal_recv on the multi-thread runtime). */
-                usleep(300 * 1000);
+                /* At once: the example may not be waiting yet, and the
+                 * signal must not be lost then either. */
                 if (kill(pid, sig) < 0)
                     test_failf(__FILE__, __LINE__, "kill %d: %s", (int)pid, strerror(errno));
                 sent = true;

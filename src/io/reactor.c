@@ -27,7 +27,7 @@ struct reactor {
     bool closed;
     pthread_mutex_t shared_mu;
     io_reg *shared;        /* reactor_shared_reg's, under shared_mu */
-    void (*hook)(void);    /* its hook: set before it is registered */
+    unsigned (*hook)(void); /* its hook: set before it is registered */
     unsigned refs;         /* the runtime's, and one per registration not freed */
     driver_event fired[FIRED_CAP]; /* the turn holder's */
 };
@@ -167,9 +167,12 @@ int reactor_turn(reactor *r, int64_t timeout_ns)
     int woken = 0;
     for (int i = 0; i < n; i++) {
         io_reg *g = r->fired[i].token;
-        /* Relaxed: IO_HOOK is set before the registration is published. */
+        /* Relaxed: IO_HOOK is set before the registration is published.
+         * The hook's wakes count as the waiters' do: a worker's
+         * non-blocking turn (multi_thread.c, maintenance) that woke a task
+         * into its own LIFO slot and said 0 would park on top of it. */
         if (atomic_load_explicit(&g->readiness, memory_order_relaxed) & IO_HOOK)
-            r->hook();
+            woken += (int)r->hook();
         else
             woken += (int)set_ready(g, r->fired[i].ready);
     }
@@ -253,7 +256,7 @@ int io_reg_open(reactor *r, int fd, size_t size, io_reg **out)
     return reg_open(r, fd, size, IO_REG_INITIAL, out);
 }
 
-int reactor_shared_reg(reactor *r, int fd, void (*hook)(void))
+int reactor_shared_reg(reactor *r, int fd, unsigned (*hook)(void))
 {
     pthread_mutex_lock(&r->shared_mu);
     int rc = 0;

@@ -78,17 +78,19 @@ int reactor_open(reactor **out);
  * closed. The memory goes when the last registration is freed. */
 void reactor_close(reactor *r);
 /* Poll the backend (timeout as driver_poll's), record readiness, wake the
- * waiters. One thread at a time. Returns how many waiters were woken, or a
- * negative errno. */
+ * waiters. One thread at a time. Returns how many waiters were woken, the
+ * shared registration's hook's wakes included (a caller may sleep on a 0:
+ * the turn woke nobody), or a negative errno. */
 int reactor_turn(reactor *r, int64_t timeout_ns);
 /* Make a turn in progress return (any thread, async-signal-safe). */
 void reactor_unpark(reactor *r);
 /* Watch a process-wide fd in this reactor (the signal pipe's read end,
  * io/signal.c): every event for it calls hook() on the turn's thread,
- * instead of waking waiters. Made at the first call (later calls, with the
- * same fd and hook, find it made); freed with the reactor. 0, or
- * io_reg_open's codes. */
-int reactor_shared_reg(reactor *r, int fd, void (*hook)(void));
+ * instead of waking waiters; the hook returns how many wakers it woke,
+ * which the turn counts in its result. Made at the first call (later
+ * calls, with the same fd and hook, find it made); freed with the reactor.
+ * 0, or io_reg_open's codes. */
+int reactor_shared_reg(reactor *r, int fd, unsigned (*hook)(void));
 
 /* Registrations open now (relaxed: a hint for "worth a non-blocking turn"). */
 static inline unsigned reactor_regs(const reactor *r);

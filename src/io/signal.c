@@ -159,10 +159,13 @@ static void unlink_waiter(corio_signal_recv_fut *f)
     f->queued_ = 0;
 }
 
-/* The reactors' hook for the pipe: on the turn's thread. */
-static void dispatch(void)
+/* The reactors' hook for the pipe: on the turn's thread. Returns how many
+ * waiters it woke (of any runtime): the turn counts them, as it counts the
+ * fds' waiters (reactor_turn). */
+static unsigned dispatch(void)
 {
     char buf[64];
+    unsigned woken = 0;
     while (read(hub.pipe_r, buf, sizeof buf) > 0)
         ;
     for (;;) {
@@ -182,8 +185,9 @@ static void dispatch(void)
         pthread_mutex_unlock(&hub.mu);
         for (unsigned i = 0; i < n; i++)
             corio_waker_wake(&batch[i]);
+        woken += n;
         if (n < 16)
-            return;
+            return woken;
     }
 }
 

@@ -517,8 +517,10 @@ static void park(mt_worker *w)
     w->searching = true;
 }
 
-/* Returns how many timers fired (their tasks are now in this worker's LIFO
- * slot and queue). */
+/* Returns how many timers fired and waiters the I/O turn woke, signals'
+ * included (their tasks are now in this worker's LIFO slot and queue, or,
+ * for tasks of other runtimes, theirs: a spare loop turn). worker_loop
+ * parks on a 0: anything woken must be in the count. */
 static size_t maintenance(mt_worker *w)
 {
     mt_rt *rt = w->rt;
