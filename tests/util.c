@@ -102,6 +102,33 @@ int run_main(corio_fn fn, void *arg)
     return r;
 }
 
+typedef struct poll_call_fut {
+    corio_future base;
+    corio_fn fn;
+    void *arg;
+} poll_call_fut;
+
+static corio_poll poll_call_poll(corio_future *f, corio_context *cx)
+{
+    (void)cx;
+    poll_call_fut *p = (poll_call_fut *)f;
+    f->result = p->fn(p->arg);
+    return CORIO_READY;
+}
+
+static const corio_future_vtable poll_call_vt = {poll_call_poll, NULL};
+
+int run_in_poll(corio_fn fn, void *arg)
+{
+    poll_call_fut f = {.fn = fn, .arg = arg};
+    corio_future_init(&f.base, &poll_call_vt);
+    corio_task *h;
+    CHECK_EQ(corio_spawn_future(&f.base, sizeof f, &h), 0);
+    int r = -12345;
+    CHECK_EQ(corio_task_join(h, &r), 0);
+    return r;
+}
+
 int run_ok(corio_fn fn, void *arg)
 {
     int r = -12345;

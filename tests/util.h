@@ -89,6 +89,11 @@ corio_rt *new_mt_rt(unsigned workers);
  * return fn's result. */
 int run_main(corio_fn fn, void *arg);
 
+/* From a coroutine task: run fn(arg) once inside a stackless task's poll
+ * function, where every waiting call must answer CORIO_EWRONGCTX, and
+ * return what fn returned. */
+int run_in_poll(corio_fn fn, void *arg);
+
 /* corio_run, which must succeed; returns the main task's result. */
 int run_ok(corio_fn fn, void *arg);
 
