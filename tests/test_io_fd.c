@@ -387,6 +387,7 @@ TEST(io_fd_one_event_wakes_every_waiter)
 typedef struct cancel_case {
     corio_fd *f;
     atomic_int cleanup;
+    atomic_int aborted; /* set by the test once corio_task_abort has returned */
     ssize_t rc;
 } cancel_case;
 
@@ -396,6 +397,19 @@ static int blocked_reader(void *arg)
     char b[8];
     c->rc = corio_fd_read(c->f, b, sizeof b);
     atomic_fetch_add(&c->cleanup, 1);
+    return 0;
+}
+
+/* Reads only once the test has aborted it. On the multi-thread runtime another worker
+ * may start the task before the abort, and a read that found data at once would then
+ * (rightly) return it; spinning until the abort guarantees the read starts cancelled. */
+static int reader_after_abort(void *arg)
+{
+    cancel_case *c = arg;
+    while (!atomic_load(&c->aborted))
+        ;
+    char b[8];
+    c->rc = corio_fd_read(c->f, b, sizeof b);
     return 0;
 }
 
@@ -428,9 +442,11 @@ static int cancel_main(void *arg)
     char b[4];
     CHECK_EQ(corio_fd_read(c.f, b, 1), 1);
     CHECK_EQ(b[0], 'A');
-    /* A read already cancelled returns at once. */
-    CHECK_EQ(corio_spawn(blocked_reader, &c, &t), 0);
+    /* A read already cancelled returns at once, though data is waiting. */
+    c.rc = 0;
+    CHECK_EQ(corio_spawn(reader_after_abort, &c, &t), 0);
     corio_task_abort(t);
+    atomic_store(&c.aborted, 1);
     CHECK_EQ(join_rc(t), 0);
     CHECK_EQ(c.rc, CORIO_ECANCELED);
     CHECK_EQ(corio_fd_read(c.f, b, 4), 1);
