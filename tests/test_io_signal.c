@@ -329,11 +329,8 @@ static void *early_sender(void *arg)
         x ^= x << 5;
         /* 0 to ~200 us after the open: before the recv, during it, or as
          * the workers park (a quarter at once) */
-        if (x % 4) {
-            double until = mono_ms() + (x >> 8) % 200 / 1000.0;
-            while (mono_ms() < until) {
-            }
-        }
+        if (x % 4)
+            busy_until(corio_instant_now() + CORIO_USEC((x >> 8) % 200));
         CHECK_EQ(kill(getpid(), SIGTERM), 0);
         double t0 = mono_ms();
         while (atomic_load(&e->done) < sent) {

@@ -36,9 +36,11 @@ typedef struct worker {
     arch_ctx ctx;          /* the scheduler loop's context */
     sched *sched;
     corio_task *current;   /* task being polled, NULL in the loop itself */
-    struct coro *coro;     /* current when it is a coroutine, else NULL: the
-                            * one test of "in a coroutine task?" (core/coro.c
-                            * keeps it, next to every write of current) */
+    struct coro *coro;     /* current when it is a coroutine, else NULL (also
+                            * while a stackless task is polled): the one test
+                            * of "in a coroutine task?" anywhere; only
+                            * core/coro.c writes it, next to each write of
+                            * current */
     unsigned budget;       /* polls left before the loop checks timers and
                             * other threads' wakes again (the scheduler's) */
     corio_task *deferred;  /* set by sched->yield_next: the coroutine that

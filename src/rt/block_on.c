@@ -135,7 +135,7 @@ int corio_task_join(corio_task *t, int *result)
     if (w && w->current == t)
         return -EDEADLK; /* a task cannot wait for itself; the handle stays yours */
     task_handle_check(t, "corio_task_join", true);
-    if (w && (!w->current || !task_is_coro(w->current)))
+    if (w && !w->coro)
         return CORIO_EWRONGCTX; /* inside a poll function: it cannot block */
     corio_join_fut jf;
     corio_join_fut_init(&jf, t);

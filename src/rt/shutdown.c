@@ -119,7 +119,7 @@ static int rt_free_until(corio_rt *rt, corio_instant deadline)
     if (cur) {
         /* A runtime cannot shut itself down from inside; and only a
          * coroutine can wait for the helper thread. */
-        if (rt_current() == rt || !cur->current || !task_is_coro(cur->current))
+        if (rt_current() == rt || !cur->coro)
             return CORIO_EWRONGCTX;
         return free_on_thread(rt, deadline);
     }

@@ -17,7 +17,7 @@ int sync_wait(corio_future *f)
     worker *w = worker_current();
     if (!w)
         return block_on_parked(f);
-    if (!w->current || !task_is_coro(w->current))
+    if (!w->coro)
         return CORIO_EWRONGCTX; /* a poll function, or the loop itself */
     return corio_await(f);
 }

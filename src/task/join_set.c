@@ -292,7 +292,7 @@ static int wait_ctx(bool *in_task)
 {
     worker *w = worker_current();
     *in_task = w != NULL;
-    if (w && (!w->current || !task_is_coro(w->current)))
+    if (w && !w->coro)
         return CORIO_EWRONGCTX;
     return 0;
 }

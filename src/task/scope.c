@@ -480,7 +480,7 @@ int corio_scope_join(corio_scope *scope)
         return -EINVAL;
     worker *w = worker_current();
     corio_task *cur = w ? w->current : NULL;
-    if (w && (!cur || !task_is_coro(cur)))
+    if (w && !w->coro)
         return CORIO_EWRONGCTX;
     if (cur != scope->owner)
         return -EDEADLK;
@@ -502,7 +502,7 @@ int corio_scope_run_with(const corio_scope_opts *opts, corio_scope_fn body, void
         return -EINVAL;
     worker *w = worker_current();
     corio_task *cur = w ? w->current : NULL;
-    if (w && (!cur || !task_is_coro(cur)))
+    if (w && !w->coro)
         return CORIO_EWRONGCTX;
     if (!cur && !(opts && opts->rt) && !worker_handle())
         return CORIO_EWRONGCTX;

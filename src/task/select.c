@@ -68,26 +68,41 @@ static inline size_t fair_start(corio_select_fut *s)
     return start_of(x, s->n_);
 }
 
-/* Drop every branch but `keep` (CORIO_INDEX_NONE: all of them). Every
- * branch that is not NULL has a vtable (args_ok checked it). */
+/* One branch, f with its vtable vt (args_ok checked every branch that is
+ * not NULL has one): a NULL branch is never polled nor dropped. */
+static inline bool branch_ready(corio_future *f, const corio_future_vtable *vt,
+                                corio_context *cx)
+{
+    return f && vt->poll(f, cx) == CORIO_READY;
+}
+
+static inline void branch_drop(corio_future *f, const corio_future_vtable *vt)
+{
+    if (f && vt->drop)
+        vt->drop(f);
+}
+
+/* The vtable of a branch, NULL for a disabled one. */
+static inline const corio_future_vtable *vtable_of(corio_future *f)
+{
+    return f ? f->vtable : NULL;
+}
+
+/* Drop every branch but `keep` (CORIO_INDEX_NONE: all of them). */
 static inline void drop_branches(corio_future *const *futs, size_t n, size_t keep)
 {
-    for (size_t j = 0; j < n; j++) {
-        corio_future *f = futs[j];
-        if (j != keep && f && f->vtable->drop) /* nothing for a NULL branch */
-            f->vtable->drop(f);
-    }
+    for (size_t j = 0; j < n; j++)
+        if (j != keep)
+            branch_drop(futs[j], vtable_of(futs[j]));
 }
 
 /* Poll branch i: true when it is ready, and then every other is dropped. */
 static inline bool poll_one(corio_future *const *futs, size_t n, size_t i, corio_context *cx)
 {
-    corio_future *f = futs[i];
-    if (f && f->vtable->poll(f, cx) == CORIO_READY) {
-        drop_branches(futs, n, i);
-        return true;
-    }
-    return false;
+    if (!branch_ready(futs[i], vtable_of(futs[i]), cx))
+        return false;
+    drop_branches(futs, n, i);
+    return true;
 }
 
 /* Poll every enabled branch once, from `start` round: the first that is
@@ -118,28 +133,17 @@ typedef struct pair {
 
 static inline pair pair_of(corio_future *const *futs)
 {
-    pair p = {{futs[0], futs[1]}, {NULL, NULL}};
-    for (int i = 0; i < 2; i++)
-        if (p.f[i])
-            p.vt[i] = p.f[i]->vtable;
-    return p;
-}
-
-static inline void pair_drop(const pair *p, int i)
-{
-    if (p->f[i] && p->vt[i]->drop)
-        p->vt[i]->drop(p->f[i]);
+    return (pair){{futs[0], futs[1]}, {vtable_of(futs[0]), vtable_of(futs[1])}};
 }
 
 /* Branch i of the pair: true when it is ready, and then the other is
  * dropped. */
 static inline bool pair_poll_one(const pair *p, int i, corio_context *cx)
 {
-    if (p->f[i] && p->vt[i]->poll(p->f[i], cx) == CORIO_READY) {
-        pair_drop(p, 1 - i);
-        return true;
-    }
-    return false;
+    if (!branch_ready(p->f[i], p->vt[i], cx))
+        return false;
+    branch_drop(p->f[1 - i], p->vt[1 - i]);
+    return true;
 }
 
 /* Constant indices on each side of the test of `start`, so that each call
@@ -263,7 +267,9 @@ static inline int select_run(corio_future *const *futs, size_t n, size_t *index,
             *index = CORIO_INDEX_NONE;
         return -EINVAL;
     }
-    pair p = n == 2 ? pair_of(futs) : (pair){{NULL, NULL}, {NULL, NULL}};
+    pair p = {{NULL, NULL}, {NULL, NULL}};
+    if (n == 2)
+        p = pair_of(futs); /* before anything is stored: see pair */
     corio_waker wk;
     uint32_t seed = 0;
     int rc = coro_await_enter_polling(&wk, biased ? NULL : &seed);

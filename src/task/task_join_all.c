@@ -198,7 +198,7 @@ int corio_task_join_all(corio_task *const *tasks, size_t n, int *results)
         return -EINVAL;
     worker *w = worker_current();
     if (w) {
-        if (!w->current || !task_is_coro(w->current))
+        if (!w->coro)
             return CORIO_EWRONGCTX; /* a poll function cannot block */
         for (size_t i = 0; i < n; i++)
             if (tasks[i] == w->current)
