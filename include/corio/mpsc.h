@@ -33,10 +33,11 @@
  * blocking_send and blocking_recv, under the same names). Inside a stackless
  * task's poll function, poll the future forms instead.
  *
- * Memory: one allocation of 256 bytes per channel (the senders' and the
+ * Memory: one allocation of 192 bytes per channel (the senders' and the
  * receiver's fields on cache lines of their own), plus the ring:
- * capacity rounded up to a power of two, times msg_size (bounded: made
- * once; unbounded: grows by doubling, from 16 messages). A waiting sender
+ * capacity rounded up to a power of two, times msg_size, rounded up to
+ * whole 64-byte cache lines of its own (bounded: made once; unbounded:
+ * grows by doubling, from 16 messages). A waiting sender
  * costs its future (80 bytes, on its own stack); a waiting receiver nothing
  * beyond its future.
  */

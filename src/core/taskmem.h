@@ -7,6 +7,18 @@
  * threads refill from. A block may be freed on any thread. Larger blocks go
  * to malloc.
  *
+ * A block whose size is a multiple of 64 bytes starts on a 64-byte boundary,
+ * and one whose size is a multiple of 128 on a 128-byte boundary (a pair of
+ * lines, which the CPUs' adjacent-line prefetchers fetch together): a
+ * caller that sizes its blocks so keeps them off its neighbours' cache
+ * lines. Coroutine tasks do (core/coro.c): two tasks running on two
+ * workers must not make each state change pull a line from the other core.
+ * Other sizes get 16-byte alignment and are packed.
+ *
+ * The memory a thread's bump pointer is about to hand out is committed 64
+ * KiB at a time, with one madvise(MADV_POPULATE_WRITE), not a page fault
+ * per page (taskmem.c, populate_ahead).
+ *
  * Not MADV_HUGEPAGE: measured on the project's VMs, a cold huge page costs
  * about five times the 4 KiB faults it replaces (the host reclaims freed 2 MiB
  * blocks, so a huge page is usually rebuilt from scratch).
