@@ -42,7 +42,9 @@ typedef struct worker {
                             * core/coro.c writes it, next to each write of
                             * current */
     unsigned budget;       /* polls left before the loop checks timers and
-                            * other threads' wakes again (the scheduler's) */
+                            * other threads' wakes again (the current-thread
+                            * scheduler's; the multi-thread one counts its
+                            * own) */
     corio_task *deferred;  /* set by sched->yield_next: the coroutine that
                             * yields straight to another, for the core to
                             * queue (sched->yielded) once the switch is done */
