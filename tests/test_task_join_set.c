@@ -643,22 +643,13 @@ TEST(join_set_join_next_future_in_a_stackless_task)
 
 /* Freed inside a poll function, which cannot wait: the tasks are aborted
  * and detached; each cleanup still runs, once. */
-typedef struct free_in_poll {
-    corio_future base;
-    corio_join_set *set;
-} free_in_poll;
-
-static corio_poll free_in_poll_poll(corio_future *f, corio_context *cx)
+static int free_set_in_poll(void *arg)
 {
-    (void)cx;
-    free_in_poll *p = (free_in_poll *)f;
-    CHECK_EQ(corio_join_set_shutdown(p->set), CORIO_EWRONGCTX); /* aborts, cannot wait */
-    corio_join_set_free(p->set);
-    f->result = 0;
-    return CORIO_READY;
+    corio_join_set *set = arg;
+    CHECK_EQ(corio_join_set_shutdown(set), CORIO_EWRONGCTX); /* aborts, cannot wait */
+    corio_join_set_free(set);
+    return 0;
 }
-
-static const corio_future_vtable free_in_poll_vt = {free_in_poll_poll, NULL};
 
 static int free_in_poll_main(void *arg)
 {
@@ -675,11 +666,7 @@ static int free_in_poll_main(void *arg)
     CHECK_EQ(r, 77);
     CHECK_EQ(id, 88);
     settle();
-    free_in_poll p = {.set = set};
-    corio_future_init(&p.base, &free_in_poll_vt);
-    corio_task *t;
-    CHECK_EQ(corio_spawn_future(&p.base, sizeof p, &t), 0);
-    CHECK_EQ(join_rc(t), 0);
+    CHECK_EQ(run_in_poll(free_set_in_poll, set), 0);
     double t0 = mono_ms();
     while (atomic_load(&cleanups) < 6 && mono_ms() - t0 < 5000)
         CHECK_EQ(corio_yield(), 0);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "arch/fiber.h"
+#include "arch/populate.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -138,17 +139,11 @@ static bool new_chunk(tcache *c)
     return true;
 }
 
-/* The bump pointer has crossed into memory not populated yet: have the
- * kernel fill the next POPULATE_AHEAD bytes in one call instead of taking a
- * page fault on each page (a fault costs several microseconds on a VM; a
- * burst of a million spawns took 4,000 more of them when coroutine tasks
- * grew from 112 to 128 bytes). Only memory the bump is about to hand out,
- * and at most POPULATE_AHEAD of it, is committed early. Best effort:
- * kernels before 5.14 refuse MADV_POPULATE_WRITE, and the pages then fault
- * in one by one as before. */
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
+/* The bump pointer has crossed into memory not populated yet: commit the
+ * next POPULATE_AHEAD bytes in one call (arch/populate.h), not a page fault
+ * per page (a burst of a million spawns took 4,000 more faults when
+ * coroutine tasks grew from 112 to 128 bytes). Only memory the bump is
+ * about to hand out, and at most POPULATE_AHEAD of it, is committed early. */
 #define POPULATE_AHEAD ((size_t)64 * 1024)
 static __attribute__((noinline)) void populate_ahead(tcache *c)
 {
@@ -159,7 +154,7 @@ static __attribute__((noinline)) void populate_ahead(tcache *c)
     if (len > (size_t)(c->bump_end - from))
         len = (size_t)(c->bump_end - from);
     if (len)
-        (void)madvise(from, len, MADV_POPULATE_WRITE);
+        mem_populate(from, len);
     c->ready_end = from + len;
 }
 

@@ -264,9 +264,6 @@ static int grow_locked(mpsc *c)
     return 0;
 }
 
-/* The receiver: take up to max messages below the tail it has seen (read
- * afresh when it has used that up): how many, or -EAGAIN. No lock for a
- * bounded channel; the caller holds it for an unbounded one. */
 /* How many messages the receiver can take now, from *h (the head, read
  * here): tail_seen is read afresh only once the receiver has used it up. */
 static inline size_t rx_count(mpsc *c, size_t *h)
@@ -282,6 +279,9 @@ static inline size_t rx_count(mpsc *c, size_t *h)
     return count;
 }
 
+/* The receiver: take up to max messages below the tail it has seen (read
+ * afresh when it has used that up): how many, or -EAGAIN. No lock for a
+ * bounded channel; the caller holds it for an unbounded one. */
 static inline ssize_t rx_take(mpsc *c, void *out, size_t max)
 {
     size_t h;
