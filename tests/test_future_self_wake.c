@@ -22,6 +22,7 @@ typedef struct spin_fut {
     corio_future base;
     atomic_bool *stop;
     long polls;
+    atomic_long *seen; /* NULL, or a count of the polls other threads may read */
     int drops;
 } spin_fut;
 
@@ -29,6 +30,8 @@ static corio_poll spin_poll(corio_future *f, corio_context *cx)
 {
     spin_fut *s = (spin_fut *)f;
     s->polls++;
+    if (s->seen)
+        atomic_fetch_add(s->seen, 1);
     if (s->stop && atomic_load(s->stop)) {
         f->result = 7;
         return CORIO_READY;
@@ -49,6 +52,7 @@ static void spin_init(spin_fut *s, atomic_bool *stop)
     corio_future_init(&s->base, &spin_vt);
     s->stop = stop;
     s->polls = 0;
+    s->seen = NULL;
     s->drops = 0;
 }
 
@@ -182,6 +186,7 @@ TEST(future_self_woken_await_does_not_starve_timers_multi_thread)
 typedef struct cancel_ctx {
     bool use_select;
     atomic_int started;
+    atomic_long seen_polls;
     int rc;
     long spin_polls;
     int spin_drops, never_drops;
@@ -193,6 +198,7 @@ static int spinning_waiter(void *arg)
     spin_fut s;
     never_fut n;
     spin_init(&s, NULL); /* never stops */
+    s.seen = &x->seen_polls;
     never_init(&n);
     atomic_store(&x->started, 1);
     if (x->use_select)
@@ -214,7 +220,12 @@ static int cancel_main(void *arg)
     CHECK_EQ(corio_spawn(spinning_waiter, x, &t), 0);
     while (!atomic_load(&x->started))
         CHECK_EQ(corio_yield(), 0);
-    CHECK_EQ(corio_sleep(CORIO_MSEC(2)), 0); /* it spins meanwhile */
+    /* Abort only once it has been polled again after waking itself: a
+     * fixed sleep here failed on a loaded machine (qemu), where the
+     * waiter's worker had not run again within it. A self-wake that was
+     * lost would hang here, and the test's timeout would report it. */
+    while (atomic_load(&x->seen_polls) < 3)
+        CHECK_EQ(corio_yield(), 0);
     corio_task_abort(t);
     int r = 0;
     CHECK_EQ(corio_task_join(t, &r), CORIO_ECANCELED);
