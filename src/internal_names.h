@@ -89,6 +89,7 @@
 #define stack_overflow_handler_install corio__stack_overflow_handler_install
 #define stack_put                      corio__stack_put
 #define stack_round_size               corio__stack_round_size
+#define stack_use_mapping_guards       corio__stack_use_mapping_guards
 #define sync_wait                      corio__sync_wait
 #define task_cancel                    corio__task_cancel
 #define task_dealloc                   corio__task_dealloc

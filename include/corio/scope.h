@@ -100,7 +100,7 @@
  * bytes, nothing allocated). Each child costs a 56-byte node, malloc'd at
  * its spawn and freed when both the scope has returned and the child's
  * task memory is freed (the task keeps a waker of its node until then),
- * on top of the task itself (a coroutine: 112 bytes, and its stack while
+ * on top of the task itself (a coroutine: a 128-byte block, and its stack while
  * it runs; a stackless child: its future plus 32 bytes).
  *
  * NULL and misuse (docs/conventions.md): functions returning a status

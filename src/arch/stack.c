@@ -15,6 +15,8 @@
 #include "fiber.h"
 #include "populate.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -33,8 +35,8 @@
 #endif
 
 #define PAGE 4096u
-#define SLAB_STACKS 64   /* unguarded stacks per mapping */
-#define GUARDED_SLAB 16  /* guarded stacks per mapping (two VMAs each) */
+#define SLAB_STACKS 64   /* stacks per mapping: unguarded, or with light guards */
+#define GUARDED_SLAB 16  /* stacks per mapping with guard mappings (two VMAs each) */
 #define SLAB_MAX_BYTES ((size_t)1 << 32) /* a slab of huge stacks holds fewer */
 #define WARM_MAX 1024    /* returned stacks kept warm, process-wide */
 #define KEEP_TOP (16u * 1024u) /* bytes of a warm stack left resident */
@@ -60,6 +62,14 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pool_list *pools;
 static slab_rec *slabs;
 static size_t n_mapped, n_guarded, n_pooled, n_warm, guard_budget;
+static size_t n_guard_maps; /* stacks guarded by a mapping: against guard_budget */
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+/* Which guards new slabs get (stack.h). Under pool_lock. */
+enum { GUARDS_UNKNOWN, GUARDS_LIGHT, GUARDS_MAPPINGS };
+static int guard_kind;
 
 size_t stack_round_size(size_t size)
 {
@@ -126,6 +136,33 @@ static size_t read_guard_budget(void)
     return (size_t)(maps / 4) / 2;
 }
 
+/* Can this process use lightweight guard regions? Installs one on a page
+ * of its own and checks that it stops a read: the kernel refuses a write(2)
+ * from it with EFAULT. Kernels before 6.13 refuse the advice; an emulator
+ * (qemu-user) may accept and ignore it, which the write catches. */
+static bool light_guards_work(void)
+{
+    char *probe = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED)
+        return false;
+    bool stopped = false;
+    int p[2];
+    if (madvise(probe, PAGE, MADV_GUARD_INSTALL) == 0 && pipe2(p, O_CLOEXEC) == 0) {
+        stopped = write(p[1], probe, 1) < 0 && errno == EFAULT;
+        close(p[0]);
+        close(p[1]);
+    }
+    munmap(probe, PAGE);
+    return stopped;
+}
+
+void stack_use_mapping_guards(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    guard_kind = GUARDS_MAPPINGS;
+    pthread_mutex_unlock(&pool_lock);
+}
+
 static unsigned next_color;
 
 static void stack_register(stack *s)
@@ -138,11 +175,13 @@ static void stack_register(stack *s)
 #endif
 }
 
-/* Create a slab of stacks of `size` with the pool lock held: up to
- * GUARDED_SLAB stacks each with a guard page below it while the guard budget
- * lasts, else SLAB_STACKS unguarded ones. One is returned, the others go to
- * the cold list of `pl`. One mmap per slab: creating stacks one by one cost
- * a third of yield_many's first round (1000 coroutines). */
+/* Create a slab of stacks of `size` with the pool lock held: SLAB_STACKS
+ * stacks with lightweight guards (installed when each is first handed out:
+ * pool_get), or, without those, up to GUARDED_SLAB stacks each with a guard
+ * mapping below it while the guard budget lasts, else SLAB_STACKS unguarded
+ * ones. One is returned, the others go to the cold list of `pl`. One mmap
+ * per slab: creating stacks one by one cost a third of yield_many's first
+ * round (1000 coroutines). */
 static stack *stack_create_locked(pool_list *pl, size_t size)
 {
     if (guard_budget == 0)
@@ -152,10 +191,13 @@ static stack *stack_create_locked(pool_list *pl, size_t size)
 #endif
     int prot = PROT_READ | PROT_WRITE;
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK;
-    bool guarded = n_guarded < guard_budget;
-    size_t n = guarded ? GUARDED_SLAB : SLAB_STACKS;
-    if (guarded && guard_budget - n_guarded < n)
-        n = guard_budget - n_guarded;
+    if (guard_kind == GUARDS_UNKNOWN)
+        guard_kind = light_guards_work() ? GUARDS_LIGHT : GUARDS_MAPPINGS;
+    bool light = guard_kind == GUARDS_LIGHT;
+    bool guarded = light || n_guard_maps < guard_budget;
+    size_t n = guarded && !light ? GUARDED_SLAB : SLAB_STACKS;
+    if (guarded && !light && guard_budget - n_guard_maps < n)
+        n = guard_budget - n_guard_maps;
     /* size <= STACK_SIZE_MAX (1 GiB), so the stride cannot overflow, and
      * the slab is capped so that stride * n cannot either. */
     size_t stride = guarded ? size + STACK_GUARD_BYTES : size;
@@ -184,14 +226,19 @@ static stack *stack_create_locked(pool_list *pl, size_t size)
     for (size_t i = 0; i < n; i++) {
         stack *st = &descs[i];
         char *base = m + i * stride;
-        if (guarded && mprotect(base, STACK_GUARD_BYTES, PROT_NONE) != 0)
+        if (light) {
+            st->guard_pending = true;
+        } else if (guarded && mprotect(base, STACK_GUARD_BYTES, PROT_NONE) != 0) {
             guarded = false; /* out of mappings: the canary still checks */
+        }
         st->lo = guarded ? base + STACK_GUARD_BYTES : base;
         st->size = size;
         st->guarded = guarded;
         stack_register(st);
         if (guarded)
             n_guarded++;
+        if (guarded && !light)
+            n_guard_maps++;
         if (i > 0) {
             st->next = pl->cold;
             pl->cold = st;
@@ -238,10 +285,19 @@ static stack *pool_get(size_t size)
         }
     }
     pthread_mutex_unlock(&pool_lock);
-    /* A cold stack's top page is the one its coroutine touches first, and
-     * always: commit it without a page fault (populate.h). */
-    if (s && cold)
+    if (s && cold) {
+        /* Outside the lock: a system call each (3 us on the project's VM).
+         * A guard the kernel refuses now (out of memory for page tables)
+         * leaves the stack to its canary. */
+        if (s->guard_pending) {
+            s->guard_pending = false;
+            if (madvise(s->lo - STACK_GUARD_BYTES, STACK_GUARD_BYTES, MADV_GUARD_INSTALL) != 0)
+                s->guarded = false;
+        }
+        /* A cold stack's top page is the one its coroutine touches first,
+         * and always: commit it without a page fault (populate.h). */
         mem_populate(s->lo + s->size - PAGE, PAGE);
+    }
     return s;
 }
 
@@ -407,6 +463,7 @@ void stack_get_stats(stack_stats *out)
     pthread_mutex_lock(&pool_lock);
     out->mapped_stacks = n_mapped;
     out->guarded_stacks = n_guarded;
+    out->light_guards = guard_kind == GUARDS_LIGHT;
     out->pooled_stacks = n_pooled;
     pthread_mutex_unlock(&pool_lock);
 }

@@ -4,13 +4,20 @@
  * kernel on first touch, so an idle coroutine costs the pages its frames
  * touched (typically one or two), whatever its stack size.
  *
- * Overflow detection, under the kernel's default vm.max_map_count (65530):
- *  - guarded stacks get a PROT_NONE guard of STACK_GUARD_BYTES below them
- *    (two mappings per stack). Overflowing into it raises SIGSEGV; corio's
- *    handler, running on an alternate signal stack, reports the task's name
- *    and spawn site and aborts. Guards are used while the stacks' mappings
- *    stay under a quarter of vm.max_map_count.
- *  - beyond that budget, stacks are carved from shared slabs without guards.
+ * Overflow detection: every stack has a guard of STACK_GUARD_BYTES below it
+ * where the kernel allows. Overflowing into it raises SIGSEGV; corio's
+ * handler, running on an alternate signal stack, reports the task's name and
+ * spawn site and aborts. Two kinds of guard:
+ *  - Linux 6.13 and later: a lightweight guard region (madvise
+ *    MADV_GUARD_INSTALL), markers in the page table that cost no mapping, so
+ *    every stack gets one, whatever their number. Checked once per process
+ *    that it really faults (an emulator may accept the advice and ignore
+ *    it); installed when a stack is first handed out, and kept for the
+ *    stack's life (MADV_DONTNEED leaves guard markers in place).
+ *  - otherwise a PROT_NONE mapping below the stack (two mappings per
+ *    stack), under the kernel's default vm.max_map_count (65530): used while
+ *    the stacks' mappings stay under a quarter of vm.max_map_count.
+ *    Beyond that budget, stacks are carved from shared slabs without guards.
  *    Their lowest CANARY_BYTES are never written legitimately (the usable
  *    stack ends above them) and are checked to still be zero each time the
  *    coroutine switches out; an overflow that wrote there is reported the
@@ -35,8 +42,8 @@
 /* The largest stack there is (1 GiB): stack_round_size refuses more, so no
  * size computation of the pool can overflow. */
 #define STACK_SIZE_MAX ((size_t)1 << 30)
-/* The PROT_NONE gap below a guarded stack. Costs address space only (one
- * mapping, whatever its size), and is larger than the largest frame most
+/* The guard below a guarded stack. Costs address space only (no mapping
+ * or one, whatever its size), and is larger than the largest frame most
  * code has: a function with a 20 KiB local array that writes its far end
  * first still lands in the guard, not in the stack below. Code built with
  * -fstack-clash-protection (corio.pc hands it to users) probes every page of
@@ -48,6 +55,7 @@ typedef struct stack {
     size_t size;        /* bytes from lo to the top */
     struct stack *next; /* free-list link */
     bool guarded;
+    bool guard_pending; /* a lightweight guard to install when first handed out */
     uint16_t color;     /* bytes left unused at the top (cache colouring) */
     unsigned valgrind_id;
     void *fiber;        /* the sanitizer's fiber of the coroutines that run on
@@ -119,15 +127,19 @@ stack *stack_get(stack_cache *c, size_t size);
 /* Return a stack after its coroutine finished. */
 void stack_put(stack_cache *c, stack *s);
 
-/* True while the stack's canary is intact (always true for guarded stacks). */
-static inline bool stack_canary_ok(const stack *s)
+/* Where an unguarded stack's canary is (its lowest STACK_CANARY_BYTES, one
+ * aligned cache line); NULL for a guarded stack, which needs none. */
+static inline const uint64_t *stack_canary(const stack *s)
 {
-    if (s->guarded)
-        return true;
-    const uint64_t *w = (const uint64_t *)(const void *)s->lo;
+    return s->guarded ? NULL : (const uint64_t *)(const void *)s->lo;
+}
+
+/* True while the canary at `canary` (stack_canary) is intact. */
+static inline bool stack_canary_ok(const uint64_t *canary)
+{
     uint64_t acc = 0;
     for (unsigned i = 0; i < STACK_CANARY_BYTES / 8; i++)
-        acc |= w[i];
+        acc |= canary[i];
     return acc == 0;
 }
 
@@ -150,10 +162,15 @@ void stack_overflow_handler_install(stack_fault_hook hook);
  * overflow of `s`. */
 bool stack_is_overflow_fault(const stack *s, const void *addr, const void *sp);
 
+/* Make stacks created from now on use PROT_NONE mappings as guards, as on
+ * kernels without lightweight guard regions (tests of that path). */
+void stack_use_mapping_guards(void);
+
 /* Statistics, for tests and the runtime's metrics. */
 typedef struct stack_stats {
     size_t mapped_stacks;  /* stacks ever created and not unmapped */
-    size_t guarded_stacks; /* of which with a guard page */
+    size_t guarded_stacks; /* of which with a guard */
+    bool light_guards;     /* lightweight guard regions are in use */
     size_t pooled_stacks;  /* in the process pool now */
 } stack_stats;
 void stack_get_stats(stack_stats *out);

@@ -32,12 +32,12 @@
 _Static_assert(STACK_SIZE_MAX == CORIO_STACK_SIZE_MAX, "one stack size limit");
 
 #if UINTPTR_MAX == UINT64_MAX && !defined(CORIO_ASAN) && !defined(CORIO_TSAN)
-_Static_assert(sizeof(coro) == 112, "coroutine task grew (docs/runtime.md lists its size)");
+_Static_assert(sizeof(coro) == 120, "coroutine task grew (docs/runtime.md lists its size)");
 #endif
 /* Allocated and freed as a whole number of 16-byte units (mem_units):
  * 128 bytes, which taskmem places on a 128-byte boundary, so that no two
  * tasks share a cache line (or an adjacent-line prefetch pair). Packed at
- * 112 bytes, two tasks running on two workers falsely shared a line: every
+ * 112 bytes (its size then), two tasks running on two workers falsely shared a line: every
  * state change and waker reference of one pulled the line from the other
  * core (ping_pong with 2 pairs on 2 workers: 3.5M round trips/s packed,
  * 6-7M aligned). tokio aligns its tasks to 128 bytes for the same reason. */
@@ -89,6 +89,12 @@ static inline void switch_into(arch_ctx *from, void **fake, coro *to, bool peer)
 #ifdef CORIO_TSAN
     TSAN_SWITCH_TO(to->tsan_fiber);
 #endif
+    /* The canary is checked when `to` switches out again: start loading
+     * its line now, while `to` runs (it lies at the far end of the stack,
+     * cold, and was a cache miss at nearly every switch out once a worker
+     * ran more coroutines than fit in its caches). */
+    if (to->canary)
+        __builtin_prefetch(to->canary);
     if (peer)
         ctx_switch_peer(from, &to->ctx);
     else
@@ -179,7 +185,8 @@ bool coro_poll(corio_task **tp, worker *w, bool cancelled)
         /* Kept in the task, so that the check at each switch out does not
          * read the stack's descriptor (a cache line of its own, missed at
          * every switch once a worker runs more coroutines than fit in L1). */
-        c->t.poll_flags |= TF_STARTED | (stk->guarded ? 0 : TF_UNGUARDED);
+        c->canary = stack_canary(stk);
+        c->t.poll_flags |= TF_STARTED;
         ctx_make(&c->ctx, stack_usable_lo(c->stk), stack_usable_size(c->stk), coro_entry, c,
                  w->fpenv);
 #ifdef CORIO_TSAN
@@ -201,7 +208,7 @@ bool coro_poll(corio_task **tp, worker *w, bool cancelled)
     w->current = NULL;
     w->coro = NULL;
     *tp = &c->t;
-    if ((c->t.poll_flags & TF_UNGUARDED) && !stack_canary_ok(c->stk))
+    if (c->canary && !stack_canary_ok(c->canary))
         report_overflow(c);
     if (!(c->t.poll_flags & TF_FINISHED))
         return false;
@@ -331,7 +338,7 @@ static inline __attribute__((always_inline)) int yield_now(bool check)
      * RUNNING. */
     coro *n = (coro *)next;
     n->t.poll_flags &= ~TF_YIELDED;
-    if ((c->t.poll_flags & TF_UNGUARDED) && !stack_canary_ok(c->stk))
+    if (c->canary && !stack_canary_ok(c->canary))
         report_overflow(c);
     w->current = next;
     w->coro = n;

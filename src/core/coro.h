@@ -106,7 +106,7 @@ int coro_await_enter_polling(corio_waker *wk, uint32_t *rand);
  * which the caller drops what it polled. Only right after such a round. */
 int coro_await_woken(void);
 
-/* A coroutine task: 112 bytes on 64-bit. Fields needed only before the
+/* A coroutine task: 120 bytes on 64-bit. Fields needed only before the
  * first run share memory with fields needed only after it (a million tasks
  * that have not started yet is what spawn_many holds). Its own file
  * (core/coro.c) is the only one to touch it, but for coro_prefetch. */
@@ -117,6 +117,10 @@ typedef struct coro {
         size_t req_stack; /* before TF_STARTED: requested size, 0: default */
         stack *stk;       /* after: the stack, NULL once given back */
     };
+    /* From the first run on: the canary of an unguarded stack (NULL on a
+     * guarded one), checked at each switch out (stack.h). Here, not read
+     * through `stk`, whose descriptor is a cache line of its own. */
+    const uint64_t *canary;
     union {
         struct { /* before the first run */
             corio_fn fn;
@@ -155,6 +159,8 @@ static inline void coro_prefetch(const corio_task *t)
     const coro *c = (const coro *)t;
     __builtin_prefetch(c->ctx.sp);
     __builtin_prefetch((const char *)c->ctx.sp + 64);
+    if (c->canary)
+        __builtin_prefetch(c->canary);
 #endif
 }
 

@@ -61,8 +61,6 @@ enum {
     TF_CANCEL_SEEN = 1 << 1, /* cancellation was delivered to the task */
     TF_STARTED = 1 << 2,     /* a coroutine that has its stack */
     TF_FINISHED = 1 << 3,    /* a coroutine whose function returned */
-    TF_UNGUARDED = 1 << 4,   /* a coroutine on a stack without a guard page:
-                              * its canary is checked at each switch out */
 };
 
 /* sched_flags: the scheduler's */
