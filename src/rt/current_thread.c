@@ -226,18 +226,6 @@ static void run_until(ct_rt *c, corio_task *until)
         c->w.budget = c->event_interval;
         while (c->w.budget > 0 && (t = tq_pop(&c->runq)) != NULL) {
             c->w.budget--;
-            /* As ct_yield_next does: start loading the next task's stack
-             * top and the header of the one after it (both lines: the
-             * saved stack pointer is on the second), cold when many tasks
-             * take turns (ping_pong, 10,000 pairs: +11%; 1,000: +2%). */
-            corio_task *after = c->runq.head;
-            if (after) {
-                if (after->next) {
-                    __builtin_prefetch(after->next);
-                    __builtin_prefetch((char *)after->next + 64);
-                }
-                coro_prefetch(after);
-            }
             task_run(t, &c->w);
         }
         pull_inject(c);
