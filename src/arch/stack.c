@@ -191,8 +191,6 @@ static void stack_register(stack *s)
  * round (1000 coroutines). */
 static stack *stack_create_locked(pool_list *pl, size_t size)
 {
-    if (guard_budget == 0)
-        guard_budget = read_guard_budget();
 #ifdef CORIO_TSAN
     pthread_once(&atfork_once, stack_atfork_register);
 #endif
@@ -201,9 +199,12 @@ static stack *stack_create_locked(pool_list *pl, size_t size)
     if (guard_kind == GUARDS_UNKNOWN)
         guard_kind = light_guards_work() ? GUARDS_LIGHT : GUARDS_MAPPINGS;
     bool light = guard_kind == GUARDS_LIGHT;
-    bool guarded = light || n_guard_maps < guard_budget;
-    size_t n = guarded && !light ? GUARDED_SLAB : SLAB_STACKS;
-    if (guarded && !light && guard_budget - n_guard_maps < n)
+    if (!light && guard_budget == 0)
+        guard_budget = read_guard_budget();
+    bool maps = !light && n_guard_maps < guard_budget; /* guard mappings for this slab */
+    bool guarded = light || maps;
+    size_t n = maps ? GUARDED_SLAB : SLAB_STACKS;
+    if (maps && guard_budget - n_guard_maps < n)
         n = guard_budget - n_guard_maps;
     /* size <= STACK_SIZE_MAX (1 GiB), so the stride cannot overflow, and
      * the slab is capped so that stride * n cannot either. */
@@ -244,7 +245,7 @@ static stack *stack_create_locked(pool_list *pl, size_t size)
         stack_register(st);
         if (guarded)
             n_guarded++;
-        if (guarded && !light)
+        if (guarded && maps)
             n_guard_maps++;
         if (i > 0) {
             st->next = pl->cold;
@@ -298,8 +299,12 @@ static stack *pool_get(size_t size)
          * leaves the stack to its canary. */
         if (s->guard_pending) {
             s->guard_pending = false;
-            if (madvise(s->lo - STACK_GUARD_BYTES, STACK_GUARD_BYTES, MADV_GUARD_INSTALL) != 0)
+            if (madvise(s->lo - STACK_GUARD_BYTES, STACK_GUARD_BYTES, MADV_GUARD_INSTALL) != 0) {
                 s->guarded = false;
+                pthread_mutex_lock(&pool_lock);
+                n_guarded--; /* counted when its slab was made */
+                pthread_mutex_unlock(&pool_lock);
+            }
         }
         /* A cold stack's top page is the one its coroutine touches first,
          * and always: commit it without a page fault (populate.h). */

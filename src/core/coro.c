@@ -37,10 +37,11 @@ _Static_assert(sizeof(coro) == 120, "coroutine task grew (docs/runtime.md lists 
 /* Allocated and freed as a whole number of 16-byte units (mem_units):
  * 128 bytes, which taskmem places on a 128-byte boundary, so that no two
  * tasks share a cache line (or an adjacent-line prefetch pair). Packed at
- * 112 bytes (its size then), two tasks running on two workers falsely shared a line: every
- * state change and waker reference of one pulled the line from the other
- * core (ping_pong with 2 pairs on 2 workers: 3.5M round trips/s packed,
- * 6-7M aligned). tokio aligns its tasks to 128 bytes for the same reason. */
+ * 112 bytes (its size then), two tasks running on two workers falsely
+ * shared a line: every state change and waker reference of one pulled the
+ * line from the other core (ping_pong with 2 pairs on 2 workers: 3.5M
+ * round trips/s packed, 6-7M aligned). tokio aligns its tasks to 128 bytes
+ * for the same reason. */
 #define CORO_BLOCK 128
 _Static_assert(sizeof(coro) <= CORO_BLOCK, "struct coro outgrew its 128-byte block");
 #define CORO_UNITS (CORO_BLOCK / 16)
