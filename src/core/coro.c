@@ -385,6 +385,42 @@ static inline bool take_wake_and_yield(coro *c)
     return true;
 }
 
+/* An await is pending: suspend until woken. Straight into the next task
+ * when the scheduler offers one (sched.h, suspend_next), doing here what
+ * the loop does after and before a poll; else back to the loop. */
+static void suspend_pending(coro *c)
+{
+    worker *w = worker_current();
+    corio_task *next = w->sched->vt->suspend_next ? w->sched->vt->suspend_next(w) : NULL;
+    if (!next) {
+        coro_suspend(c);
+        return;
+    }
+    if (next->poll_flags & TF_YIELDED) {
+        next->poll_flags &= ~TF_YIELDED; /* it never left RUNNING */
+    } else {
+        /* CANCELLED needs no handling here: the coroutine reads it itself
+         * at its next await, as after a resume by the loop. */
+        run_outcome ro = state_to_running(&next->state);
+        (void)ro;
+    }
+    if (c->canary && !stack_canary_ok(c->canary))
+        report_overflow(c);
+    /* The loop's after-poll step for c, before its context is saved: safe
+     * only because no other thread takes tasks from this worker's queue
+     * (sched.h). */
+    if (state_to_idle(&c->t.state) == IDLE_NOTIFIED)
+        w->sched->vt->schedule(w->sched, &c->t); /* with the queue reference kept */
+    coro *n = (coro *)next;
+    w->current = next;
+    w->coro = n;
+    w->coop = CORIO_COOP_BUDGET;
+    switch_into(&c->ctx, CORO_FAKE_STACK(c), n, false);
+    /* Resumed: by the loop, by a suspension like this one, or by a yield
+     * that left us the yielder to queue. */
+    take_handoff(c);
+}
+
 int corio_await(corio_future *f)
 {
     if (!f || !f->vtable || !f->vtable->poll)
@@ -407,7 +443,7 @@ int corio_await(corio_future *f)
         }
         if (take_wake_and_yield(c))
             continue; /* an interruption: the loop's top sees it */
-        coro_suspend(c);
+        suspend_pending(c);
     }
 }
 
