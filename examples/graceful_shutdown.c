@@ -28,6 +28,7 @@
  *   usage: graceful_shutdown [clients] [work_ms] [run_ms] [wait]   (default 20 30 200)
  */
 #include <corio.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -45,10 +46,13 @@ static bool wait_for_kill;
 
 typedef struct server {
     corio_tcp_listener *listener;
-    corio_tcp *conns[MAX_CONNS]; /* open connections, for the drain */
+    corio_tcp *conns[MAX_CONNS]; /* open connections, for the drain (NULL: closed) */
     corio_task *tasks[MAX_CONNS];
     int nconns;
-    corio_mutex lock; /* over conns[] */
+    /* Over conns[]. A plain mutex: never held across an await, and unlike
+     * an async one its lock cannot fail, so a cancelled connection task
+     * still takes itself off the list before it closes. */
+    pthread_mutex_t lock;
     atomic_int read, answered, busy, in_flight_at_drain;
     atomic_bool draining;
 } server;
@@ -75,8 +79,16 @@ static int handle_connection(void *arg)
             break;
         atomic_fetch_add(&srv.answered, 1);
     }
-    /* CORIO_EEOF: the client left, or our drain shut the read half. */
-    corio_tcp_close(c); /* cleanup: also when cancelled past the deadline */
+    /* CORIO_EEOF: the client left, or our drain shut the read half.
+     * Cleanup, also when cancelled past the deadline: off the drain's list
+     * first - once closed, the connection is freed, and the drain must not
+     * shut it down any more. */
+    pthread_mutex_lock(&srv.lock);
+    for (int i = 0; i < srv.nconns; i++)
+        if (srv.conns[i] == c)
+            srv.conns[i] = NULL;
+    pthread_mutex_unlock(&srv.lock);
+    corio_tcp_close(c);
     return rc == CORIO_EEOF ? 0 : rc;
 }
 
@@ -90,14 +102,16 @@ static int accept_loop(void *arg)
             return 0; /* step 1 */
         if (rc < 0)
             continue; /* -EMFILE: accept has paused already */
-        corio_mutex_lock(&srv.lock);
+        /* Listed before its task can end (it takes itself off under the
+         * same lock). */
+        pthread_mutex_lock(&srv.lock);
         if (srv.nconns == MAX_CONNS || corio_spawn(handle_connection, c, &srv.tasks[srv.nconns]) < 0) {
-            corio_mutex_unlock(&srv.lock);
+            pthread_mutex_unlock(&srv.lock);
             corio_tcp_close(c);
             continue;
         }
         srv.conns[srv.nconns++] = c;
-        corio_mutex_unlock(&srv.lock);
+        pthread_mutex_unlock(&srv.lock);
     }
 }
 
@@ -121,12 +135,15 @@ static int shutdown_server(corio_task *acceptor)
     corio_task_abort(acceptor); /* 1. stop accepting */
     corio_task_join(acceptor, NULL);
     corio_tcp_listener_close(srv.listener);
-    corio_mutex_lock(&srv.lock); /* 2. tell every connection to finish */
-    int n = srv.nconns;
+    pthread_mutex_lock(&srv.lock); /* 2. tell every open connection to finish */
+    int n = srv.nconns, open = 0;
     for (int i = 0; i < n; i++)
-        corio_tcp_shutdown(srv.conns[i], SHUT_RD);
-    corio_mutex_unlock(&srv.lock);
-    printf("SIGTERM: stopped accepting, draining %d connections\n", n);
+        if (srv.conns[i]) {
+            corio_tcp_shutdown(srv.conns[i], SHUT_RD);
+            open++;
+        }
+    pthread_mutex_unlock(&srv.lock);
+    printf("SIGTERM: stopped accepting, draining %d connections\n", open);
     int rc = corio_timeout_call(DRAIN_DEADLINE, join_all, &n, NULL); /* 3. */
     int cancelled = 0;
     if (rc == CORIO_ETIMEDOUT) {
@@ -178,7 +195,7 @@ static int client(void *arg)
 static int run(void *arg)
 {
     (void)arg;
-    corio_mutex_init(&srv.lock);
+    pthread_mutex_init(&srv.lock, NULL);
     corio_signal *term;
     int rc = corio_signal_open(SIGTERM, &term); /* before anyone can send it */
     if (rc == 0)
