@@ -1,11 +1,14 @@
-/* tests/test_task_suspend.c - a coroutine that suspends on the
- * current-thread runtime switches straight into the next queued coroutine
- * (core/sched.h, suspend_next) instead of going back to the loop. What the
- * loop did around the two polls must still happen: messages passed through
- * a ring arrive in order and none is lost, a task aborted while queued sees
- * the cancellation when it is switched into, a wake from another thread
- * that races a suspension is not lost, and the loop still gets its turn
- * (timers fire while tasks hand the CPU to each other).
+/* tests/test_task_suspend.c - a coroutine that suspends switches straight
+ * into its worker's next queued coroutine (core/sched.h, suspend_next)
+ * instead of going back to the loop, on both runtimes. What the loop did
+ * around the two polls must still happen: messages passed through a ring
+ * arrive in order and none is lost (a suspended task left RUNNING by a
+ * missed hand-off would hang it), a task aborted while queued sees the
+ * cancellation when it is switched into, a wake from another thread that
+ * races a suspension is not lost, and the loop still gets its turn (timers
+ * fire while tasks hand the CPU to each other). The multi-thread variants
+ * run under TSan in CI, where a task resumed before its context is saved
+ * would show.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -84,9 +87,25 @@ static int ring_main(void *arg)
     return 0;
 }
 
+/* On a two-worker runtime (main task and workers: checked). */
+static int run_mt(corio_fn fn, void *arg)
+{
+    corio_rt *rt = new_mt_rt(2);
+    int result = -1;
+    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &result), 0);
+    corio_rt_free(rt);
+    return result;
+}
+
 TEST(task_suspend_switch_ring_loses_no_message)
 {
     CHECK_EQ(run_main(ring_main, NULL), 0);
+}
+
+TEST(task_suspend_switch_ring_loses_no_message_mt)
+{
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(run_mt(ring_main, NULL), 0);
 }
 
 /* ---- a task aborted while queued ---------------------------------------- */
@@ -237,6 +256,12 @@ TEST(task_suspend_switch_keeps_wakes_from_other_threads)
     CHECK_EQ(run_main(foreign_main, &f), 0);
 }
 
+TEST(task_suspend_switch_keeps_wakes_from_other_threads_mt)
+{
+    foreign f = {0};
+    CHECK_EQ(run_mt(foreign_main, &f), 0);
+}
+
 /* ---- the loop still gets its turn ----------------------------------------- */
 
 typedef struct timer_race {
@@ -298,4 +323,10 @@ TEST(task_suspend_switch_leaves_the_loop_its_turn)
 {
     timer_race t = {0};
     CHECK_EQ(run_main(timer_main, &t), 0);
+}
+
+TEST(task_suspend_switch_leaves_the_loop_its_turn_mt)
+{
+    timer_race t = {0};
+    CHECK_EQ(run_mt(timer_main, &t), 0);
 }

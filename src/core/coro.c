@@ -280,16 +280,25 @@ static inline int coro_interrupted(coro *c)
     return coro_interrupted_slow(c);
 }
 
-/* Landed in corio_yield, maybe resumed by a direct switch from another
- * coroutine that yielded: queue that one now that its context is saved
- * (sched.h, yield_next). Reads only this coroutine's own fields unless
+/* Resumed by a direct switch from another coroutine: finish what that one
+ * left to do now that its context is saved - queue it if it yielded
+ * (sched.h, yield_next: flagged TF_YIELDED), or, if it suspended
+ * (suspend_pending), the loop's after-poll step: idle, or queued again when
+ * woken meanwhile. Before its context was saved, another worker could have
+ * resumed it half-saved. Reads only this coroutine's own fields unless
  * there is one: a scheduler that never defers pays one load. */
 static __attribute__((noinline)) void queue_handoff(coro *c)
 {
     corio_task *d = c->handoff;
     c->handoff = NULL;
-    worker *w = worker_current(); /* afresh: we may be on another thread */
-    w->sched->vt->yielded(w, d);
+    if (d->poll_flags & TF_YIELDED) {
+        worker *w = worker_current(); /* afresh: we may be on another thread */
+        w->sched->vt->yielded(w, d);
+        return;
+    }
+    /* The last touch of d: once idle, another thread may run it. */
+    if (state_to_idle(&d->state) == IDLE_NOTIFIED)
+        d->sched->vt->schedule(d->sched, d); /* with the queue reference kept */
 }
 
 static inline void take_handoff(coro *c)
@@ -386,14 +395,17 @@ static inline bool take_wake_and_yield(coro *c)
 }
 
 /* An await is pending: suspend until woken. Straight into the next task
- * when the scheduler offers one (sched.h, suspend_next), doing here what
- * the loop does after and before a poll; else back to the loop. */
+ * when the scheduler offers one (sched.h, suspend_next), doing what the
+ * loop does around a poll: the next one's to_running here, this one's
+ * to_idle by the next one once the switch has saved this context
+ * (queue_handoff); else back to the loop. */
 static void suspend_pending(coro *c)
 {
     worker *w = worker_current();
     corio_task *next = w->sched->vt->suspend_next ? w->sched->vt->suspend_next(w) : NULL;
     if (!next) {
         coro_suspend(c);
+        take_handoff(c); /* resumed by the loop, or by a direct switch */
         return;
     }
     if (next->poll_flags & TF_YIELDED) {
@@ -406,12 +418,8 @@ static void suspend_pending(coro *c)
     }
     if (c->canary && !stack_canary_ok(c->canary))
         report_overflow(c);
-    /* The loop's after-poll step for c, before its context is saved: safe
-     * only because no other thread takes tasks from this worker's queue
-     * (sched.h). */
-    if (state_to_idle(&c->t.state) == IDLE_NOTIFIED)
-        w->sched->vt->schedule(w->sched, &c->t); /* with the queue reference kept */
     coro *n = (coro *)next;
+    n->handoff = &c->t; /* not flagged TF_YIELDED: its to_idle */
     w->current = next;
     w->coro = n;
     w->coop = CORIO_COOP_BUDGET;

@@ -49,17 +49,15 @@ typedef struct sched_vtable {
     void (*yielded)(struct worker *w, corio_task *t);
     /* Optional (NULL: every suspension goes back to the loop). A coroutine
      * running on w is about to suspend, its await pending: return a started
-     * coroutine task (TF_STARTED, not TK_FUTURE) taken off w's queue, for
+     * coroutine task (TF_STARTED, not TK_FUTURE) taken off w's queues, for
      * the core to switch to directly - one switch instead of two through
      * the loop - or NULL to go back to the loop. The scheduler counts it as
-     * a poll (its budget). The core then does what the loop would have
-     * done around the two polls: the next task's to_running (or it clears
-     * TF_YIELDED), and the suspending one's to_idle, queueing it through
-     * `schedule` if it was woken meanwhile - before the switch has saved its
-     * context. So only a scheduler whose queues no other thread takes tasks
-     * from may provide this (the current-thread one: a wake from another
-     * thread goes to its inject queue, which this thread drains after the
-     * switch). On w's thread. */
+     * a poll (its budgets, its progress counter). The core then does what
+     * the loop would have done around the two polls: the next task's
+     * to_running (or it clears TF_YIELDED) before the switch, and the
+     * suspending one's to_idle, queueing it through `schedule` if it was
+     * woken meanwhile, after the switch has saved its context (the next
+     * one does it, core/coro.c queue_handoff). On w's thread. */
     corio_task *(*suspend_next)(struct worker *w);
     /* Optional (NULL: the core just cancels the task): abort `t`, which has
      * not finished - cancel it (task_cancel), and, for a scheduler that

@@ -665,12 +665,39 @@ static corio_task *mt_yield_next(worker *bw, corio_task *self)
     return next;
 }
 
+/* A coroutine suspends: hand the CPU straight to this worker's next task
+ * if it is a started coroutine (one switch instead of two through the
+ * loop; the core makes the suspending one idle once its context is saved).
+ * Counted as the loop counts a poll: towards both countdowns (as a direct
+ * yield is, see above), and in `polls`, which stealers watch to tell a
+ * stuck worker from a busy one. Anything else the loop runs next. */
+static corio_task *mt_suspend_next(worker *bw)
+{
+    mt_worker *w = (mt_worker *)bw;
+    if (w->ev_left <= 1 || w->gq_left <= 1)
+        return NULL;
+    corio_task *next = take_local(w);
+    if (!next)
+        return NULL;
+    if ((next->kind & TK_FUTURE) || !(next->poll_flags & TF_STARTED)) {
+        w->run_next = next; /* take_local took run_next first: it is free */
+        return NULL;
+    }
+    w->ev_left--;
+    w->gq_left--;
+    /* Relaxed: as in run_task. */
+    atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return next;
+}
+
 static const sched_vtable mt_sched_vtable = {
     .schedule = mt_schedule,
     .submit = mt_submit,
     .release = mt_release,
     .yield_next = mt_yield_next,
     .yielded = mt_yielded,
+    .suspend_next = mt_suspend_next,
 };
 
 /* ---- threads ------------------------------------------------------------------ */
