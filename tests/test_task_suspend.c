@@ -171,6 +171,56 @@ TEST(task_suspend_switch_into_aborted_task_sees_cancellation)
     CHECK_EQ(run_main(abort_main, &p), 0);
 }
 
+/* ---- a pair of tasks that only suspend into each other ------------------- */
+
+/* Bounces a message between two tasks until `stop` is set: keeps a queue
+ * non-empty, so that other tasks' suspensions switch into one of them. */
+typedef struct bounce {
+    corio_mpsc_tx *tx[2];
+    corio_mpsc_rx *rx[2];
+    atomic_int stop;
+    corio_task *ping, *pong;
+} bounce;
+
+static int bounce_ping(void *arg)
+{
+    bounce *b = arg;
+    uint64_t v = 0;
+    while (!atomic_load(&b->stop)) {
+        CHECK_EQ(corio_mpsc_send(b->tx[0], &v), 0);
+        CHECK_EQ(corio_mpsc_recv(b->rx[1], &v), 0);
+    }
+    corio_mpsc_tx_release(b->tx[0]); /* ends bounce_pong */
+    return 0;
+}
+
+static int bounce_pong(void *arg)
+{
+    bounce *b = arg;
+    uint64_t v;
+    while (corio_mpsc_recv(b->rx[0], &v) == 0)
+        CHECK_EQ(corio_mpsc_send(b->tx[1], &v), 0);
+    return 0;
+}
+
+static void bounce_start(bounce *b)
+{
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(corio_mpsc_new(sizeof(uint64_t), 1, &b->tx[i], &b->rx[i]), 0);
+    CHECK_EQ(corio_spawn(bounce_pong, b, &b->pong), 0);
+    CHECK_EQ(corio_spawn(bounce_ping, b, &b->ping), 0);
+}
+
+/* Once `stop` is set. */
+static void bounce_finish(bounce *b)
+{
+    CHECK_EQ(corio_task_join(b->ping, NULL), 0);
+    CHECK_EQ(corio_task_join(b->pong, NULL), 0);
+    corio_mpsc_tx_release(b->tx[1]);
+    for (int i = 0; i < 2; i++)
+        corio_mpsc_rx_release(b->rx[i]);
+}
+
 /* ---- wakes from another thread racing suspensions ------------------------- */
 
 #define FOREIGN_MSGS 20000
@@ -178,9 +228,7 @@ TEST(task_suspend_switch_into_aborted_task_sees_cancellation)
 typedef struct foreign {
     corio_mpsc_tx *tx; /* the plain thread's */
     corio_mpsc_rx *rx;
-    corio_mpsc_tx *ptx[2]; /* a local pair bouncing meanwhile */
-    corio_mpsc_rx *prx[2];
-    atomic_int done;
+    bounce pair; /* bouncing meanwhile: the receiver's suspensions switch into it */
 } foreign;
 
 static void *foreign_sender(void *arg)
@@ -199,30 +247,7 @@ static int foreign_receiver(void *arg)
         CHECK_EQ(corio_mpsc_recv(f->rx, &v), 0);
         CHECK_EQ(v, i);
     }
-    atomic_store(&f->done, 1);
-    return 0;
-}
-
-static int bouncer(void *arg)
-{
-    foreign *f = arg;
-    uint64_t v = 0;
-    /* Keeps the queue non-empty, so the receiver's suspensions switch
-     * straight into it while the thread's wakes land. */
-    while (!atomic_load(&f->done)) {
-        CHECK_EQ(corio_mpsc_send(f->ptx[0], &v), 0);
-        CHECK_EQ(corio_mpsc_recv(f->prx[1], &v), 0);
-    }
-    corio_mpsc_tx_release(f->ptx[0]);
-    return 0;
-}
-
-static int echoer(void *arg)
-{
-    foreign *f = arg;
-    uint64_t v;
-    while (corio_mpsc_recv(f->prx[0], &v) == 0)
-        CHECK_EQ(corio_mpsc_send(f->ptx[1], &v), 0);
+    atomic_store(&f->pair.stop, 1);
     return 0;
 }
 
@@ -230,23 +255,16 @@ static int foreign_main(void *arg)
 {
     foreign *f = arg;
     CHECK_EQ(corio_mpsc_new(sizeof(uint64_t), 4, &f->tx, &f->rx), 0);
-    for (int i = 0; i < 2; i++)
-        CHECK_EQ(corio_mpsc_new(sizeof(uint64_t), 1, &f->ptx[i], &f->prx[i]), 0);
-    corio_task *r, *b, *e;
+    corio_task *r;
     CHECK_EQ(corio_spawn(foreign_receiver, f, &r), 0);
-    CHECK_EQ(corio_spawn(echoer, f, &e), 0);
-    CHECK_EQ(corio_spawn(bouncer, f, &b), 0);
+    bounce_start(&f->pair);
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, foreign_sender, f), 0);
     CHECK_EQ(corio_task_join(r, NULL), 0);
-    CHECK_EQ(corio_task_join(b, NULL), 0);
-    CHECK_EQ(corio_task_join(e, NULL), 0);
+    bounce_finish(&f->pair);
     CHECK_EQ(pthread_join(th, NULL), 0);
     corio_mpsc_tx_release(f->tx);
     corio_mpsc_rx_release(f->rx);
-    corio_mpsc_tx_release(f->ptx[1]);
-    for (int i = 0; i < 2; i++)
-        corio_mpsc_rx_release(f->prx[i]);
     return 0;
 }
 
@@ -264,69 +282,35 @@ TEST(task_suspend_switch_keeps_wakes_from_other_threads_mt)
 
 /* ---- the loop still gets its turn ----------------------------------------- */
 
-typedef struct timer_race {
-    corio_mpsc_tx *tx[2];
-    corio_mpsc_rx *rx[2];
-    atomic_int fired;
-} timer_race;
-
+/* The pair only ever suspends into each other: without the loop's turn (its
+ * budget), the sleeper's timer would never fire, and nothing would stop it. */
 static int sleeper(void *arg)
 {
-    timer_race *t = arg;
+    bounce *b = arg;
     CHECK_EQ(corio_sleep(CORIO_MSEC(5)), 0);
-    atomic_store(&t->fired, 1);
-    return 0;
-}
-
-static int pinger(void *arg)
-{
-    timer_race *t = arg;
-    uint64_t v = 0;
-    /* Two tasks that only ever suspend into each other: without the
-     * loop's turn (its budget), the sleeper's timer would never fire. */
-    while (!atomic_load(&t->fired)) {
-        CHECK_EQ(corio_mpsc_send(t->tx[0], &v), 0);
-        CHECK_EQ(corio_mpsc_recv(t->rx[1], &v), 0);
-    }
-    corio_mpsc_tx_release(t->tx[0]);
-    return 0;
-}
-
-static int ponger(void *arg)
-{
-    timer_race *t = arg;
-    uint64_t v;
-    while (corio_mpsc_recv(t->rx[0], &v) == 0)
-        CHECK_EQ(corio_mpsc_send(t->tx[1], &v), 0);
+    atomic_store(&b->stop, 1);
     return 0;
 }
 
 static int timer_main(void *arg)
 {
-    timer_race *t = arg;
-    for (int i = 0; i < 2; i++)
-        CHECK_EQ(corio_mpsc_new(sizeof(uint64_t), 1, &t->tx[i], &t->rx[i]), 0);
-    corio_task *s, *a, *b;
-    CHECK_EQ(corio_spawn(sleeper, t, &s), 0);
-    CHECK_EQ(corio_spawn(ponger, t, &b), 0);
-    CHECK_EQ(corio_spawn(pinger, t, &a), 0);
+    bounce *b = arg;
+    corio_task *s;
+    CHECK_EQ(corio_spawn(sleeper, b, &s), 0);
+    bounce_start(b);
     CHECK_EQ(corio_task_join(s, NULL), 0);
-    CHECK_EQ(corio_task_join(a, NULL), 0);
-    CHECK_EQ(corio_task_join(b, NULL), 0);
-    corio_mpsc_tx_release(t->tx[1]);
-    for (int i = 0; i < 2; i++)
-        corio_mpsc_rx_release(t->rx[i]);
+    bounce_finish(b);
     return 0;
 }
 
 TEST(task_suspend_switch_leaves_the_loop_its_turn)
 {
-    timer_race t = {0};
-    CHECK_EQ(run_main(timer_main, &t), 0);
+    bounce b = {0};
+    CHECK_EQ(run_main(timer_main, &b), 0);
 }
 
 TEST(task_suspend_switch_leaves_the_loop_its_turn_mt)
 {
-    timer_race t = {0};
-    CHECK_EQ(run_mt(timer_main, &t), 0);
+    bounce b = {0};
+    CHECK_EQ(run_mt(timer_main, &b), 0);
 }

@@ -296,9 +296,7 @@ static __attribute__((noinline)) void queue_handoff(coro *c)
         w->sched->vt->yielded(w, d);
         return;
     }
-    /* The last touch of d: once idle, another thread may run it. */
-    if (state_to_idle(&d->state) == IDLE_NOTIFIED)
-        d->sched->vt->schedule(d->sched, d); /* with the queue reference kept */
+    task_poll_pending(d);
 }
 
 static inline void take_handoff(coro *c)
@@ -408,14 +406,9 @@ static void suspend_pending(coro *c)
         take_handoff(c); /* resumed by the loop, or by a direct switch */
         return;
     }
-    if (next->poll_flags & TF_YIELDED) {
-        next->poll_flags &= ~TF_YIELDED; /* it never left RUNNING */
-    } else {
-        /* CANCELLED needs no handling here: the coroutine reads it itself
-         * at its next await, as after a resume by the loop. */
-        run_outcome ro = state_to_running(&next->state);
-        (void)ro;
-    }
+    /* CANCELLED needs no handling here: the coroutine reads it itself at
+     * its next await, as after a resume by the loop. */
+    (void)task_poll_begin(next);
     if (c->canary && !stack_canary_ok(c->canary))
         report_overflow(c);
     coro *n = (coro *)next;

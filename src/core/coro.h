@@ -153,7 +153,7 @@ void coro_check_fault(const void *addr, const void *sp);
  * for a task the caller's thread owns (in its own run queue). */
 static inline void coro_prefetch(const corio_task *t)
 {
-    if (!task_is_coro(t) || !(t->poll_flags & TF_STARTED))
+    if (!task_is_started_coro(t))
         return;
 #ifndef CORIO_CTX_UCONTEXT
     const coro *c = (const coro *)t;

@@ -96,6 +96,37 @@ static inline bool task_is_coro(const corio_task *t)
     return !(t->kind & TK_FUTURE);
 }
 
+/* A coroutine that has its stack and a saved context: one that can be
+ * switched into directly (sched.h, suspend_next), or prefetched. */
+static inline bool task_is_started_coro(const corio_task *t)
+{
+    return task_is_coro(t) && (t->poll_flags & TF_STARTED);
+}
+
+/* What a scheduler loop does around each poll (core/task_run.h), and a
+ * direct switch between coroutines in its place (core/coro.c). */
+
+/* Before a poll of t, taken off a run queue: RUNNING. A yielded coroutine
+ * never left RUNNING (it reads CANCELLED itself at its next await). Returns
+ * whether to_running saw CANCELLED. */
+static inline bool task_poll_begin(corio_task *t)
+{
+    if (t->poll_flags & TF_YIELDED) {
+        t->poll_flags &= ~TF_YIELDED;
+        return false;
+    }
+    return state_to_running(&t->state) == RUN_CANCELLED;
+}
+
+/* After a poll that left t pending: idle, or queued again (with the queue's
+ * reference) if woken meanwhile. The last touch of t: once idle, another
+ * thread may run it. */
+static inline void task_poll_pending(corio_task *t)
+{
+    if (state_to_idle(&t->state) == IDLE_NOTIFIED)
+        t->sched->vt->schedule(t->sched, t);
+}
+
 /* The name of a named task lives after a copy of its site. */
 typedef struct task_named {
     corio_spawn_site site;

@@ -45,15 +45,7 @@ static inline void task_complete(corio_task *t)
  * meanwhile) or to_complete. */
 static inline void task_run(corio_task *t, struct worker *w)
 {
-    bool cancelled;
-    if (t->poll_flags & TF_YIELDED) {
-        /* A yielded coroutine never left RUNNING: just resume it. It reads
-         * CANCELLED itself at its next await. */
-        t->poll_flags &= ~TF_YIELDED;
-        cancelled = false;
-    } else {
-        cancelled = state_to_running(&t->state) == RUN_CANCELLED;
-    }
+    bool cancelled = task_poll_begin(t);
     bool done = (t->kind & TK_FUTURE) ? fut_poll(&t, w, cancelled) : coro_poll(&t, w, cancelled);
     if (done) {
         task_complete(t);
@@ -63,8 +55,7 @@ static inline void task_run(corio_task *t, struct worker *w)
         t->sched->vt->yielded(w, t);
         return;
     }
-    if (state_to_idle(&t->state) == IDLE_NOTIFIED)
-        t->sched->vt->schedule(t->sched, t); /* with the queue reference kept */
+    task_poll_pending(t);
 }
 
 #endif

@@ -157,7 +157,7 @@ static corio_task *ct_suspend_next(worker *w)
         return NULL;
     task_queue *q = &ct_of(w->sched)->runq;
     corio_task *head = q->head;
-    if (!head || (head->kind & TK_FUTURE) || !(head->poll_flags & TF_STARTED))
+    if (!head || !task_is_started_coro(head))
         return NULL;
     tq_pop(q);
     w->budget--;

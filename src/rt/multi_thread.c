@@ -541,6 +541,14 @@ static size_t maintenance(mt_worker *w)
     return fired;
 }
 
+/* One more poll done here. Relaxed: stealers only compare it with what
+ * they saw before (steal_stuck_lifo). */
+static inline void count_poll(mt_worker *w)
+{
+    atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 static void run_task(mt_worker *w, corio_task *t)
 {
     if (--w->ev_left == 0) {
@@ -548,9 +556,7 @@ static void run_task(mt_worker *w, corio_task *t)
         maintenance(w);
     }
     task_run(t, &w->base);
-    /* Relaxed: stealers only compare it with what they saw before. */
-    atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    count_poll(w);
 }
 
 static void worker_loop(mt_worker *w)
@@ -679,15 +685,13 @@ static corio_task *mt_suspend_next(worker *bw)
     corio_task *next = take_local(w);
     if (!next)
         return NULL;
-    if ((next->kind & TK_FUTURE) || !(next->poll_flags & TF_STARTED)) {
+    if (!task_is_started_coro(next)) {
         w->run_next = next; /* take_local took run_next first: it is free */
         return NULL;
     }
     w->ev_left--;
     w->gq_left--;
-    /* Relaxed: as in run_task. */
-    atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    count_poll(w);
     return next;
 }
 
