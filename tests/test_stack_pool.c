@@ -235,6 +235,54 @@ TEST(stack_pool_reuses_stacks)
         CHECK(ba.vm_growth[1] * 20 < ba.vm_growth[0]);
 }
 
+/* ---- each thread's new stacks are neighbours ------------------------------------ */
+
+/* Two runtime threads taking new stacks turn about get runs of neighbours
+ * each (stack.h: STACK_COLD_BATCH), not every other stack of one slab; and
+ * a flushed cache gives back the cold stacks it held. */
+TEST(stack_caches_take_neighbouring_stacks)
+{
+    enum { N = 40 };
+    /* A size no other test uses: its pool list starts empty. */
+    size_t size = stack_round_size(200 * KIB + 3 * 4096);
+    stack_cache a, b;
+    stack_cache_init(&a, size);
+    stack_cache_init(&b, size);
+    stack_stats before;
+    stack_get_stats(&before);
+    stack *sa[N], *sb[N];
+    for (int i = 0; i < N; i++) {
+        sa[i] = stack_get(&a, size);
+        sb[i] = stack_get(&b, size);
+        CHECK(sa[i] && sb[i]);
+    }
+    /* Neighbours: one stride apart (a guard, if any, between them). A run
+     * breaks only where a slab ends: 16 stacks a slab with guard mappings,
+     * 64 otherwise. */
+    int near_a = 0, near_b = 0;
+    for (int i = 1; i < N; i++) {
+        size_t stride_a = size + (sa[i]->guarded ? STACK_GUARD_BYTES : 0);
+        size_t stride_b = size + (sb[i]->guarded ? STACK_GUARD_BYTES : 0);
+        near_a += (size_t)(sa[i]->lo - sa[i - 1]->lo) == stride_a;
+        near_b += (size_t)(sb[i]->lo - sb[i - 1]->lo) == stride_b;
+    }
+    printf("neighbours in a row: %d and %d of %d\n", near_a, near_b, N - 1);
+    CHECK(near_a >= N - 1 - (N + 15) / 16);
+    CHECK(near_b >= N - 1 - (N + 15) / 16);
+    for (int i = 0; i < N; i++) {
+        stack_put(&a, sa[i]);
+        stack_put(&b, sb[i]);
+    }
+    stack_cache_flush(&a);
+    stack_cache_flush(&b);
+    stack_stats after;
+    stack_get_stats(&after);
+    /* Every stack made for this size is back in the pool, the cold ones
+     * the caches held included. */
+    CHECK_EQ(after.pooled_stacks - before.pooled_stacks,
+             after.mapped_stacks - before.mapped_stacks);
+}
+
 static int give_back_main(void *arg)
 {
     burst_args *ba = arg;

@@ -86,6 +86,8 @@ void stack_cache_init(stack_cache *c, size_t size)
     c->n = 0;
     c->dirty = NULL;
     c->n_dirty = 0;
+    c->cold = NULL;
+    c->n_cold = 0;
 }
 
 #ifdef CORIO_TSAN
@@ -247,11 +249,13 @@ static stack *stack_create_locked(pool_list *pl, size_t size)
             n_guarded++;
         if (guarded && maps)
             n_guard_maps++;
-        if (i > 0) {
-            st->next = pl->cold;
-            pl->cold = st;
-            n_pooled++;
-        }
+    }
+    /* The others to the cold list in address order, from its head (a
+     * cache takes them from there, neighbours together). */
+    for (size_t i = n; i-- > 1;) {
+        descs[i].next = pl->cold;
+        pl->cold = &descs[i];
+        n_pooled++;
     }
     n_mapped += n;
     descs[0].next = NULL;
@@ -272,7 +276,32 @@ static pool_list *pool_find_locked(size_t size)
     return p;
 }
 
-static stack *pool_get(size_t size)
+/* A cold stack about to be handed out: its lightweight guard (once per
+ * stack) and its top page. Outside the pool lock: a system call each (3 us
+ * on the project's VM). */
+static void cold_prepare(stack *s)
+{
+    /* A guard the kernel refuses now (out of memory for page tables)
+     * leaves the stack to its canary. */
+    if (s->guard_pending) {
+        s->guard_pending = false;
+        if (madvise(s->lo - STACK_GUARD_BYTES, STACK_GUARD_BYTES, MADV_GUARD_INSTALL) != 0) {
+            s->guarded = false;
+            pthread_mutex_lock(&pool_lock);
+            n_guarded--; /* counted when its slab was made */
+            pthread_mutex_unlock(&pool_lock);
+        }
+    }
+    /* A cold stack's top page is the one its coroutine touches first,
+     * and always: commit it without a page fault (populate.h). */
+    mem_populate(s->lo + s->size - PAGE, PAGE);
+}
+
+/* A stack of `size` from the pool: a warm one, else a cold one. For the
+ * cache's own size (c not NULL), up to STACK_COLD_BATCH - 1 more cold ones
+ * go to the cache's cold list: the head of the pool's cold list, which a
+ * new slab fills with its stacks in order. */
+static stack *pool_get(stack_cache *c, size_t size)
 {
     pthread_mutex_lock(&pool_lock);
     stack *s = NULL;
@@ -283,33 +312,30 @@ static stack *pool_get(size_t size)
             pl->warm = s->next;
             n_warm--;
             n_pooled--;
-        } else if ((s = pl->cold) != NULL) {
-            pl->cold = s->next;
-            n_pooled--;
-            cold = true;
         } else {
-            s = stack_create_locked(pl, size);
-            cold = true;
+            if (!pl->cold && (s = stack_create_locked(pl, size)) != NULL) {
+                cold = true;
+            } else if ((s = pl->cold) != NULL) {
+                pl->cold = s->next;
+                n_pooled--;
+                cold = true;
+            }
+            /* c->cold is empty here (stack_get takes from it first). */
+            stack **tail = c ? &c->cold : NULL;
+            while (s && c && c->n_cold < STACK_COLD_BATCH - 1 && pl->cold) {
+                stack *more = pl->cold;
+                pl->cold = more->next;
+                n_pooled--;
+                more->next = NULL;
+                *tail = more;
+                tail = &more->next;
+                c->n_cold++;
+            }
         }
     }
     pthread_mutex_unlock(&pool_lock);
-    if (s && cold) {
-        /* Outside the lock: a system call each (3 us on the project's VM).
-         * A guard the kernel refuses now (out of memory for page tables)
-         * leaves the stack to its canary. */
-        if (s->guard_pending) {
-            s->guard_pending = false;
-            if (madvise(s->lo - STACK_GUARD_BYTES, STACK_GUARD_BYTES, MADV_GUARD_INSTALL) != 0) {
-                s->guarded = false;
-                pthread_mutex_lock(&pool_lock);
-                n_guarded--; /* counted when its slab was made */
-                pthread_mutex_unlock(&pool_lock);
-            }
-        }
-        /* A cold stack's top page is the one its coroutine touches first,
-         * and always: commit it without a page fault (populate.h). */
-        mem_populate(s->lo + s->size - PAGE, PAGE);
-    }
+    if (s && cold)
+        cold_prepare(s);
     return s;
 }
 
@@ -368,7 +394,14 @@ stack *stack_get(stack_cache *c, size_t size)
         c->n_dirty--;
         return d;
     }
-    return pool_get(size);
+    if (size == c->size && c->cold) {
+        stack *s = c->cold;
+        c->cold = s->next;
+        c->n_cold--;
+        cold_prepare(s);
+        return s;
+    }
+    return pool_get(size == c->size ? c : NULL, size);
 }
 
 void stack_put(stack_cache *c, stack *s)
@@ -450,6 +483,16 @@ bool stack_cache_trim(stack_cache *c, size_t max)
 
 void stack_cache_flush(stack_cache *c)
 {
+    if (c->cold) {
+        pthread_mutex_lock(&pool_lock);
+        while (c->cold) {
+            stack *s = c->cold;
+            c->cold = s->next;
+            pool_push_locked(s, false);
+        }
+        c->n_cold = 0;
+        pthread_mutex_unlock(&pool_lock);
+    }
     while (c->n > 0) {
         stack *s = c->items[--c->n];
         s->next = c->dirty;
