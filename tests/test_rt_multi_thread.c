@@ -227,6 +227,54 @@ TEST_TIMING(rt_mt_task_in_lifo_slot_of_a_stuck_worker_runs_elsewhere)
     }
 }
 
+/* The same with a short local queue: three children (the first two are
+ * pushed out of the LIFO slot into the queue by the next). A queue that
+ * short is left to its owner while the owner keeps polling; once the owner
+ * has been in one poll for a while, other workers take it. */
+typedef struct short_q_ctx {
+    atomic_llong started_at[3];
+} short_q_ctx;
+
+static int short_q_child(void *arg)
+{
+    atomic_store((atomic_llong *)arg, (long long)corio_instant_now());
+    return 0;
+}
+
+static int short_q_parent(void *arg)
+{
+    short_q_ctx *sc = arg;
+    CHECK_EQ(corio_sleep(CORIO_MSEC(20)), 0); /* both workers asleep, as above */
+    corio_task *t[3];
+    corio_instant t0 = corio_instant_now();
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(corio_spawn(short_q_child, &sc->started_at[i], &t[i]), 0);
+    busy_until(t0 + CORIO_MSEC(300));
+    long long last = 0;
+    for (int i = 0; i < 3; i++) {
+        long long started = atomic_load(&sc->started_at[i]);
+        CHECK(started != 0); /* it ran while we computed */
+        if (started > last)
+            last = started;
+        CHECK_EQ(corio_task_join(t[i], NULL), 0);
+    }
+    return (int)((last - (long long)t0) / 1000000);
+}
+
+TEST_TIMING(rt_mt_short_queue_of_a_stuck_worker_runs_elsewhere)
+{
+    for (int i = 0; i < 3; i++) {
+        short_q_ctx sc;
+        memset(&sc, 0, sizeof sc);
+        corio_rt *rt = new_mt_rt(2 + i);
+        int last_ms = -1;
+        CHECK_EQ(corio_rt_block_on(rt, short_q_parent, &sc, &last_ms), 0);
+        CHECK_EQ(corio_rt_free(rt), 0);
+        printf("last child started after %d ms\n", last_ms);
+        CHECK(last_ms >= 0 && last_ms < 250);
+    }
+}
+
 /* While one worker computes for 600 ms, timers keep firing on time for the
  * tasks elsewhere - including timers armed on the stuck worker's own wheel
  * before it got stuck. */
