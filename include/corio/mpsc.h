@@ -37,7 +37,9 @@
  * receiver's fields on cache lines of their own), plus the ring:
  * capacity rounded up to a power of two, times msg_size, rounded up to
  * whole 64-byte cache lines of its own (bounded: made once; unbounded:
- * grows by doubling, from 16 messages). A waiting sender
+ * grows by doubling, from 16 messages). A bounded ring of at most 64
+ * bytes (8 pointer-sized messages) is the channel allocation's fourth
+ * line: 256 bytes in all. A waiting sender
  * costs its future (80 bytes, on its own stack); a waiting receiver nothing
  * beyond its future.
  */
