@@ -67,6 +67,40 @@ TEST(sync_mpsc_try_send_full_then_fifo)
     corio_mpsc_rx_release(rx);
 }
 
+/* Rings on either side of 64 bytes (inside the channel's allocation up to
+ * that, a separate one beyond): filled to capacity and drained, round and
+ * round, every byte of every message kept. Under ASan a ring that overran
+ * its space would be reported. */
+TEST(sync_mpsc_small_and_large_rings_keep_every_byte)
+{
+    static const struct {
+        size_t msg, cap;
+    } cases[] = {{8, 1}, {8, 8}, {16, 4}, {64, 1}, {8, 9}, {65, 1}, {24, 3}, {1, 64}, {1, 65}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t msg = cases[k].msg, cap = cases[k].cap;
+        corio_mpsc_tx *tx;
+        corio_mpsc_rx *rx;
+        CHECK_EQ(corio_mpsc_new(msg, cap, &tx, &rx), 0);
+        unsigned char in[80], out[80];
+        unsigned seq = 0, want = 0;
+        for (int round = 0; round < 5; round++) {
+            for (size_t i = 0; i < cap; i++, seq++) {
+                for (size_t b = 0; b < msg; b++)
+                    in[b] = (unsigned char)(seq * 31 + b);
+                CHECK_EQ(corio_mpsc_try_send(tx, in), 0);
+            }
+            CHECK_EQ(corio_mpsc_try_send(tx, in), -EAGAIN);
+            for (size_t i = 0; i < cap; i++, want++) {
+                CHECK_EQ(corio_mpsc_try_recv(rx, out), 0);
+                for (size_t b = 0; b < msg; b++)
+                    CHECK_EQ(out[b], (unsigned char)(want * 31 + b));
+            }
+        }
+        corio_mpsc_tx_release(tx);
+        corio_mpsc_rx_release(rx);
+    }
+}
+
 TEST(sync_mpsc_closed_after_last_sender_only_once_drained)
 {
     corio_mpsc_tx *tx;
