@@ -484,14 +484,20 @@ bool stack_cache_trim(stack_cache *c, size_t max)
 void stack_cache_flush(stack_cache *c)
 {
     if (c->cold) {
+        /* Back in one piece, in the order they came (neighbours together). */
+        stack *tail = c->cold;
+        while (tail->next)
+            tail = tail->next;
         pthread_mutex_lock(&pool_lock);
-        while (c->cold) {
-            stack *s = c->cold;
-            c->cold = s->next;
-            pool_push_locked(s, false);
+        pool_list *pl = pool_find_locked(c->size); /* exists: it made them */
+        if (pl) {
+            tail->next = pl->cold;
+            pl->cold = c->cold;
+            n_pooled += c->n_cold;
         }
-        c->n_cold = 0;
         pthread_mutex_unlock(&pool_lock);
+        c->cold = NULL;
+        c->n_cold = 0;
     }
     while (c->n > 0) {
         stack *s = c->items[--c->n];

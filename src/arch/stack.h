@@ -85,8 +85,9 @@ typedef struct stack_cache {
      * alternating with another thread's. Interleaved, the stacks of two
      * workers sat at twice the slab's stride from each other and their hot
      * top lines collided in the caches (ping_pong, 2 runtimes in one
-     * process: 30% slower than in two processes). Not resident: costs
-     * address space only. */
+     * process: 30% slower than in two processes). Not resident: they cost
+     * address space (and, on kernels without lightweight guards, the
+     * guard mappings their slab was made with) until the runtime ends. */
     stack *cold;
     unsigned n_cold;
 } stack_cache;

@@ -16,7 +16,10 @@
  *    push right after does not wake a second one.
  *  - The last searcher to give up and park looks at every queue once more
  *    after it has counted itself parked: work pushed before that look is
- *    found; work pushed after it sees no searcher and wakes someone.
+ *    found; work pushed after it sees no searcher and wakes someone. (The
+ *    multi-thread scheduler leaves out a short local queue whose owner is
+ *    still polling, and wakes nobody for one: its watch covers those, see
+ *    rt/multi_thread.c.)
  *
  * Every access to `state` is seq_cst: its reads and the pushers' reads of
  * it, and the queue counts on the other side, form store-load pairs across

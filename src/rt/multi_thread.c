@@ -26,13 +26,17 @@
  * of at most STEAL_SHORT tasks is left to its owner while the owner keeps
  * polling: it gets to them within a few polls, and a thief that took them
  * would move their data, and whatever they contend on, to another core
- * (four senders and a receiver on one channel: 10M messages/s spread over
- * two workers, 21M with the short queue left alone). It is stolen once the
- * owner has been in one poll for STALL_NS, when its tasks would wait: a
- * searcher that saw one keeps looking that long before it parks (and a
- * parked worker watching the driver looks at every WATCH_NS), so tasks
- * queued behind a long poll still run elsewhere. Sleeping and waking
- * follow rt/idle.h. One sleeping worker at a time holds the I/O
+ * (four senders and a receiver on one channel, 2 workers: half the
+ * messages a second spread over both than left on one). Nobody is woken
+ * for a push that leaves the queue that short; it is stolen once the owner
+ * has been in one poll for STALL_NS: by a searcher that saw it (it keeps
+ * looking up to twice that before it parks), else by the sleeper in the
+ * driver, which wakes every WATCH_NS to look while any worker is busy (a
+ * short push, like a LIFO one, makes sure it watches: ensure_watch). So
+ * tasks queued behind a long poll run elsewhere within about WATCH_NS.
+ * Sleeping and waking follow rt/idle.h; the last searcher's final look
+ * (work_pending) skips a short queue whose owner still polls, which the
+ * watch covers instead. One sleeping worker at a time holds the I/O
  * driver and sleeps in it with a timeout: the earliest deadline of all the
  * wheels (the others sleep on a futex of their own, without timeout). A
  * timer armed earlier than that wakes the driver (the wheel's on_earlier
@@ -159,6 +163,14 @@ static inline uint32_t steal_start_rng(mt_worker *w)
     x ^= x >> 17;
     x ^= x << 5;
     return w->rng = x;
+}
+
+/* One more poll done here. Relaxed: stealers only compare it with what
+ * they saw before (in_poll_for). */
+static inline void count_poll(mt_worker *w)
+{
+    atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 /* ---- parking and waking ------------------------------------------------------ */
@@ -320,11 +332,12 @@ static void push_back(mt_worker *w, corio_task *t)
     }
 }
 
-/* A task went into a LIFO slot while nobody watches for stuck ones: wake
- * the driver's sleeper so that it parks again with the watch on (once per
- * park of it), or, with nobody in the driver, wake a sleeper to take it
- * (once: it then holds it). Relaxed loads: hints, see park_sleep. */
-static void lifo_unwatched(mt_rt *rt)
+/* A task went into a LIFO slot, or a short local queue (see the top),
+ * while nobody watches for stuck workers: wake the driver's sleeper so that
+ * it parks again with the watch on (once per park of it), or, with nobody
+ * in the driver, wake a sleeper to take it (once: it then holds it).
+ * Relaxed loads: hints, see park_sleep. */
+static void ensure_watch(mt_rt *rt)
 {
     if (atomic_load_explicit(&rt->drv_held, memory_order_relaxed)) {
         if (!atomic_load_explicit(&rt->drv_kicked, memory_order_relaxed) &&
@@ -366,10 +379,19 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
              * worker asleep in the driver is every WATCH_NS while others
              * are busy. Make sure one watches. */
             if (!atomic_load_explicit(&rt->drv_watching, memory_order_relaxed))
-                lifo_unwatched(rt);
+                ensure_watch(rt);
             return;
         }
         push_back(w, prev);
+    }
+    /* A queue still short is not for others while this worker keeps
+     * polling (see the top): waking a sleeper for it would have it look,
+     * find nothing to take and park again, tens of thousands of times a
+     * second. The watch takes it if this worker gets stuck. */
+    if (lq_len(&w->lq) <= STEAL_SHORT && gq_len(&rt->gq) == 0) {
+        if (!atomic_load_explicit(&rt->drv_watching, memory_order_relaxed))
+            ensure_watch(rt);
+        return;
     }
     notify_parked(rt);
 }
@@ -529,7 +551,7 @@ static void end_search(mt_worker *w)
 /* Any work a sleeping worker should wake for, as `w` sees it? Not a task
  * in a LIFO slot: it runs next on its own worker, and waking others for it
  * would have them spin for as long as two tasks there hand the slot back
- * and forth (a stuck one is watched for instead: lifo_unwatched,
+ * and forth (a stuck one is watched for instead: ensure_watch,
  * WATCH_NS). Nor a short queue whose owner keeps polling (queue_stealable):
  * nobody would take it. */
 static bool work_pending(mt_worker *w)
@@ -553,12 +575,20 @@ static void park(mt_worker *w)
     /* Idle: give finished coroutines' stacks back first. */
     if (stack_cache_has_dirty(&w->base.stacks) && stack_cache_trim(&w->base.stacks, 64))
         return;
+    /* It leaves a short queue to a worker that may yet get stuck: someone
+     * must watch (it may be this one, if it takes the driver). */
+    if (w->short_seen && !atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) &&
+        atomic_load_explicit(&rt->drv_held, memory_order_relaxed))
+        ensure_watch(rt);
     bool last = idle_to_parked(&rt->idle, w->index, w->searching);
     w->searching = false;
     if (last && work_pending(w))
         notify_parked(rt);
     park_sleep(w);
     idle_from_parked(&rt->idle, w->index);
+    /* Awake again: a poll count that moves, so that others do not take
+     * this worker's queue for stuck on a count they saw before it slept. */
+    count_poll(w);
     w->searching = true;
     w->search_began = corio_instant_now();
 }
@@ -584,14 +614,6 @@ static size_t maintenance(mt_worker *w)
     if (stack_cache_over(&w->base.stacks))
         stack_cache_trim(&w->base.stacks, 1);
     return fired;
-}
-
-/* One more poll done here. Relaxed: stealers only compare it with what
- * they saw before (steal_stuck_lifo). */
-static inline void count_poll(mt_worker *w)
-{
-    atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
 }
 
 static void run_task(mt_worker *w, corio_task *t)
@@ -723,6 +745,7 @@ static corio_task *mt_yield_next(worker *bw, corio_task *self)
     }
     self->poll_flags |= TF_YIELDED;
     w->base.deferred = self;
+    count_poll(w); /* progress, for in_poll_for: like the loop's polls */
     return next;
 }
 

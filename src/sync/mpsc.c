@@ -139,7 +139,9 @@ int corio_mpsc_new_with(const corio_chan_opts *opts, corio_mpsc_tx **tx, corio_m
     /* A small bounded ring is the allocation's fourth line: one allocation
      * instead of two, and next to the receiver's line, so that the L2's
      * fetch of line pairs brings both (ping_pong, 1,000 pairs: +4%). */
-    bool inline_ring = opts->capacity && ring * opts->msg_size <= CACHE_LINE;
+    bool inline_ring = opts->capacity && opts->msg_size <= CACHE_LINE / ring;
+    if (ring > SIZE_MAX / opts->msg_size)
+        return -ENOMEM; /* (32-bit: a ring larger than the address space) */
     if (posix_memalign((void **)&c, CACHE_LINE, sizeof *c + (inline_ring ? CACHE_LINE : 0)) != 0)
         return -ENOMEM;
     memset(c, 0, sizeof *c);
@@ -189,7 +191,9 @@ static void mpsc_destroy(mpsc *c)
         if (c->drop)
             c->drop(slot(c, p), c->drop_arg);
     corio_waker_drop(&c->rx_waker);
-    if (c->buf != (unsigned char *)(c + 1))
+    /* Told by the sizes, not the address: an allocator without chunk
+     * headers may place a separate ring right after the channel. */
+    if (!(c->cap && c->msg_size <= CACHE_LINE / (c->mask + 1)))
         free(c->buf);
     free(c);
 }
