@@ -321,15 +321,16 @@ static stack *pool_get(stack_cache *c, size_t size)
                 cold = true;
             }
             /* c->cold is empty here (stack_get takes from it first). */
-            stack **tail = c ? &c->cold : NULL;
-            while (s && c && c->n_cold < STACK_COLD_BATCH - 1 && pl->cold) {
-                stack *more = pl->cold;
-                pl->cold = more->next;
-                n_pooled--;
-                more->next = NULL;
-                *tail = more;
-                tail = &more->next;
-                c->n_cold++;
+            if (s && c) {
+                stack **tail = &c->cold;
+                while (c->n_cold < STACK_COLD_BATCH - 1 && pl->cold) {
+                    *tail = pl->cold;
+                    pl->cold = (*tail)->next;
+                    (*tail)->next = NULL;
+                    tail = &(*tail)->next;
+                    n_pooled--;
+                    c->n_cold++;
+                }
             }
         }
     }

@@ -339,6 +339,8 @@ static void push_back(mt_worker *w, corio_task *t)
  * Relaxed loads: hints, see park_sleep. */
 static void ensure_watch(mt_rt *rt)
 {
+    if (atomic_load_explicit(&rt->drv_watching, memory_order_relaxed))
+        return; /* one watches already */
     if (atomic_load_explicit(&rt->drv_held, memory_order_relaxed)) {
         if (!atomic_load_explicit(&rt->drv_kicked, memory_order_relaxed) &&
             !atomic_exchange_explicit(&rt->drv_kicked, 1, memory_order_relaxed))
@@ -378,8 +380,7 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
              * it (steal_stuck_lifo) - if one is awake to look, which the
              * worker asleep in the driver is every WATCH_NS while others
              * are busy. Make sure one watches. */
-            if (!atomic_load_explicit(&rt->drv_watching, memory_order_relaxed))
-                ensure_watch(rt);
+            ensure_watch(rt);
             return;
         }
         push_back(w, prev);
@@ -389,8 +390,7 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
      * find nothing to take and park again, tens of thousands of times a
      * second. The watch takes it if this worker gets stuck. */
     if (lq_len(&w->lq) <= STEAL_SHORT && gq_len(&rt->gq) == 0) {
-        if (!atomic_load_explicit(&rt->drv_watching, memory_order_relaxed))
-            ensure_watch(rt);
+        ensure_watch(rt);
         return;
     }
     notify_parked(rt);
@@ -576,9 +576,8 @@ static void park(mt_worker *w)
     if (stack_cache_has_dirty(&w->base.stacks) && stack_cache_trim(&w->base.stacks, 64))
         return;
     /* It leaves a short queue to a worker that may yet get stuck: someone
-     * must watch (it may be this one, if it takes the driver). */
-    if (w->short_seen && !atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) &&
-        atomic_load_explicit(&rt->drv_held, memory_order_relaxed))
+     * must watch (this one will, if it takes the driver: it is free). */
+    if (w->short_seen && atomic_load_explicit(&rt->drv_held, memory_order_relaxed))
         ensure_watch(rt);
     bool last = idle_to_parked(&rt->idle, w->index, w->searching);
     w->searching = false;
