@@ -35,12 +35,12 @@ struct corio_fd {
  * have), or a negative errno (-EAGAIN: not ready after all). */
 typedef ssize_t (*io_call_fn)(int fd, void *arg, bool *drained);
 
-/* The calls of a plain read and of a send (MSG_NOSIGNAL), on an io_buf. */
+/* The calls of a socket's recv and send (MSG_NOSIGNAL), on an io_buf. */
 typedef struct io_buf {
     void *buf;
     size_t len;
 } io_buf;
-ssize_t fd_read_call(int fd, void *arg, bool *drained);
+ssize_t fd_recv_call(int fd, void *arg, bool *drained);
 ssize_t fd_send_call(int fd, void *arg, bool *drained);
 
 /* Register `fd` (made non-blocking) with the calling context's runtime, in

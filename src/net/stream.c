@@ -126,7 +126,11 @@ static size_t iov_total(const struct iovec *iov, int n)
 static ssize_t readv_call(int fd, void *arg, bool *drained)
 {
     iov_args *a = arg;
-    ssize_t n = readv(fd, a->iov, a->n);
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = (struct iovec *)a->iov;
+    m.msg_iovlen = (size_t)a->n;
+    ssize_t n = recvmsg(fd, &m, 0); /* a socket: recvmsg, as fd_recv_call */
     if (n < 0)
         return -errno;
     *drained = n > 0 && (size_t)n < iov_total(a->iov, a->n);
@@ -186,7 +190,7 @@ corio_poll stream_exact_poll(corio_fd *f, int write, void *buf, size_t len, size
         io_buf b = {(char *)buf + *done, left > INT_MAX ? INT_MAX : left};
         ssize_t n;
         if (fd_io_poll(f, write ? IO_WRITE_BITS : IO_READ_BITS, w, cx,
-                       write ? fd_send_call : fd_read_call, &b, &n) == CORIO_PENDING)
+                       write ? fd_send_call : fd_recv_call, &b, &n) == CORIO_PENDING)
             return CORIO_PENDING;
         if (n <= 0) {
             *result = n < 0 ? (int)n : CORIO_EEOF;
