@@ -1,9 +1,9 @@
 /* tests/test_rt_multi_thread.c - the multi-thread runtime's behaviour: its
  * builder (worker count from the environment and the affinity mask, thread
  * names, hooks, invalid values), a task stuck in a long poll stalling
- * neither the task in its LIFO slot nor the timers, the cooperative budget,
- * an idle runtime's CPU, several runtimes side by side, and spawning from a
- * task, a plain thread and a blocking job.
+ * neither the task in its LIFO slot nor the timers nor I/O, the cooperative
+ * budget, an idle runtime's CPU, several runtimes side by side, and
+ * spawning from a task, a plain thread and a blocking job.
  *
  * The stress tests are in test_rt_mt_stress.c, the blocking pool's in
  * test_rt_blocking.c.
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <corio.h>
 
@@ -334,6 +335,99 @@ TEST_TIMING(rt_mt_stuck_worker_does_not_stall_timers)
         if (tc[i].worst_late_ms > 150 + slack)
             test_failf(__FILE__, __LINE__, "ticker %d was %.1f ms late while a worker was stuck", i,
                        tc[i].worst_late_ms);
+    }
+}
+
+/* And I/O: a task woken by an fd computes for 600 ms on the worker whose
+ * driver turn woke it, after the whole runtime has been asleep (nobody
+ * watching then); a reader of another pipe, fed every 5 ms by a plain
+ * thread, keeps getting its bytes on time: another worker takes up the
+ * driver. */
+typedef struct io_stall_ctx {
+    int hog_fd[2], tick_fd[2];
+    double worst_late_ms;
+    int ticks;
+} io_stall_ctx;
+
+static void *io_stall_feeder(void *arg)
+{
+    io_stall_ctx *c = arg;
+    sleep_ms(60); /* every worker asleep, the watch lapsed */
+    CHECK_EQ(write(c->hog_fd[1], "h", 1), 1);
+    for (int i = 0; i < 100; i++) { /* about 600 ms */
+        sleep_ms(5);
+        corio_instant now = corio_instant_now();
+        CHECK_EQ(write(c->tick_fd[1], &now, sizeof now), (ssize_t)sizeof now);
+    }
+    close(c->tick_fd[1]); /* the reader's end of stream */
+    return NULL;
+}
+
+static int io_stall_hog(void *arg)
+{
+    io_stall_ctx *c = arg;
+    corio_fd *f;
+    CHECK_EQ(corio_fd_open(c->hog_fd[0], &f), 0);
+    char b;
+    CHECK_EQ(corio_fd_read(f, &b, 1), 1);
+    busy_until(corio_instant_now() + CORIO_MSEC(600));
+    CHECK_EQ(corio_fd_close(f), 0);
+    return 0;
+}
+
+static int io_stall_reader(void *arg)
+{
+    io_stall_ctx *c = arg;
+    corio_fd *f;
+    CHECK_EQ(corio_fd_open(c->tick_fd[0], &f), 0);
+    corio_instant sent;
+    ssize_t n;
+    /* Writes of 8 bytes to a pipe are atomic: whole stamps only. */
+    while ((n = corio_fd_read(f, &sent, sizeof sent)) == (ssize_t)sizeof sent) {
+        double late = (double)(corio_instant_now() - sent) / 1e6;
+        if (late > c->worst_late_ms)
+            c->worst_late_ms = late;
+        c->ticks++;
+    }
+    CHECK_EQ(n, 0);
+    CHECK_EQ(corio_fd_close(f), 0);
+    return 0;
+}
+
+static int io_stall_main(void *arg)
+{
+    io_stall_ctx *c = arg;
+    corio_task *h, *r;
+    CHECK_EQ(corio_spawn(io_stall_hog, c, &h), 0);
+    CHECK_EQ(corio_spawn(io_stall_reader, c, &r), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, io_stall_feeder, c), 0);
+    CHECK_EQ(corio_task_join(r, NULL), 0);
+    CHECK_EQ(corio_task_join(h, NULL), 0);
+    pthread_join(th, NULL);
+    return 0;
+}
+
+TEST_TIMING(rt_mt_stuck_worker_does_not_stall_io)
+{
+    for (int workers = 2; workers <= 3; workers++) {
+        io_stall_ctx c;
+        memset(&c, 0, sizeof c);
+        CHECK_EQ(pipe(c.hog_fd), 0);
+        CHECK_EQ(pipe(c.tick_fd), 0);
+        corio_rt *rt = new_mt_rt((unsigned)workers);
+        long long delay0 = thread_run_delay_ns();
+        CHECK_EQ(corio_rt_block_on(rt, io_stall_main, &c, NULL), 0);
+        CHECK_EQ(corio_rt_free(rt), 0);
+        close(c.hog_fd[1]);
+        double slack = (double)(thread_run_delay_ns() - delay0) / 1e6;
+        printf("%d workers: %d stamps, the latest %.1f ms late\n", workers, c.ticks,
+               c.worst_late_ms);
+        CHECK_EQ(c.ticks, 100);
+        /* Stalled, a stamp would wait out most of the hog's 600 ms. */
+        if (c.worst_late_ms > 150 + slack)
+            test_failf(__FILE__, __LINE__, "a stamp was %.1f ms late while a worker was stuck",
+                       c.worst_late_ms);
     }
 }
 

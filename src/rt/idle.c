@@ -95,17 +95,21 @@ bool idle_to_parked(idle *id, unsigned index, bool searching)
     return searching && num_searching(prev) == 1;
 }
 
-void idle_from_parked(idle *id, unsigned index)
+bool idle_from_parked(idle *id, unsigned index, bool has_work)
 {
+    bool searching = true; /* notified: the notifier counted it searching */
     pthread_mutex_lock(&id->lock);
     for (unsigned i = 0; i < id->n_sleepers; i++) {
         if (id->sleepers[i] == index) {
             id->sleepers[i] = id->sleepers[--id->n_sleepers];
-            atomic_fetch_add_explicit(&id->state, UNPARK_ONE + SEARCH_ONE, memory_order_seq_cst);
+            searching = !has_work;
+            atomic_fetch_add_explicit(&id->state, UNPARK_ONE + (searching ? SEARCH_ONE : 0),
+                                      memory_order_seq_cst);
             break;
         }
     }
     pthread_mutex_unlock(&id->lock);
+    return searching;
 }
 
 bool idle_is_parked(idle *id, unsigned index)

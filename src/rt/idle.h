@@ -67,10 +67,17 @@ bool idle_from_searching(idle *id);
  * queue once more before sleeping. */
 bool idle_to_parked(idle *id, unsigned index, bool searching);
 
-/* A worker that woke up: if it is still on the sleepers (its timeout or a
- * driver event woke it, not a notification), it takes itself off and counts
- * itself unparked and searching. Either way it then runs as a searcher. */
-void idle_from_parked(idle *id, unsigned index);
+/* A worker that woke up. Notified (taken off the sleepers by the notifier,
+ * counted unparked and searching): it runs as a searcher. Still on the
+ * sleepers (its timeout or a driver event woke it): it takes itself off and
+ * counts itself unparked, and searching only without work of its own
+ * (`has_work`: tasks its driver turn or timers queued for it). A worker
+ * that comes back with its own tasks is not looking for anyone else's, as
+ * in tokio (transition_from_parked): counted as a searcher, it would wake
+ * another worker as soon as it ran its first task (the last searcher
+ * finding work does), and that one the next, for every burst of I/O.
+ * Returns whether it is searching. */
+bool idle_from_parked(idle *id, unsigned index, bool has_work);
 
 /* Whether the worker is on the sleepers (for shutdown and tests). */
 bool idle_is_parked(idle *id, unsigned index);

@@ -30,17 +30,22 @@
  * messages a second spread over both than left on one). Nobody is woken
  * for a push that leaves the queue that short; it is stolen once the owner
  * has been in one poll for STALL_NS: by a searcher that saw it (it keeps
- * looking up to twice that before it parks), else by the sleeper in the
- * driver, which wakes every WATCH_NS to look while any worker is busy (a
- * short push, like a LIFO one, makes sure it watches: ensure_watch). So
+ * looking up to twice that before it parks), else by the watcher: a
+ * sleeper that wakes every WATCH_NS to look while any worker is busy (a
+ * short push, like a LIFO one, makes sure there is one: ensure_watch). So
  * tasks queued behind a long poll run elsewhere within about WATCH_NS.
  * Sleeping and waking follow rt/idle.h; the last searcher's final look
  * (work_pending) skips a short queue whose owner still polls, which the
  * watch covers instead. One sleeping worker at a time holds the I/O
  * driver and sleeps in it with a timeout: the earliest deadline of all the
- * wheels (the others sleep on a futex of their own, without timeout). A
+ * wheels (the others sleep on a futex of their own; while others run, or
+ * ran since they last looked, at most WATCH_NS: they are the watchers). A
  * timer armed earlier than that wakes the driver (the wheel's on_earlier
- * hook); on waking, the holder advances every wheel that is due.
+ * hook); on waking, the holder advances every wheel that is due, and goes
+ * off to run what woke it, leaving the driver free: a watcher takes it up
+ * if that run gets stuck. Nobody is woken to take it over at once (a wake
+ * per burst of I/O: most of the CPU of a lightly loaded server), only to
+ * be the watcher when there is none.
  *
  * Who touches what:
  *  - a worker's local queue: pushes and pops by its owner, steals by others
@@ -132,8 +137,8 @@ struct mt_rt {
     _Atomic int drv_held;         /* a worker is turning the reactor (rt.io) */
     _Atomic uint64_t drv_wake_at; /* 0: nobody sleeps in the driver */
     _Atomic int drv_watching;     /* 1 + index of the worker that watches (0: none):
-                                   * asleep in the driver waking every WATCH_NS, or
-                                   * awake from that and searching */
+                                   * asleep (in the driver or on its futex) waking
+                                   * every WATCH_NS, or awake from that and searching */
     _Atomic int drv_kicked;       /* woken to start watching, not yet parked again */
     _Atomic int shutdown;
     _Atomic int closed;
@@ -243,6 +248,30 @@ static void timer_earlier(void *arg, corio_instant deadline)
 
 static bool work_pending(mt_worker *w);
 
+/* Wake any sleeper to be the watcher (it parks again with a timeout, or
+ * finds work, and so either watches or runs). */
+static void wake_watcher(mt_rt *rt)
+{
+    int o = idle_wake_any(&rt->idle);
+    if (o >= 0) {
+        atomic_store_explicit(&rt->drv_watching, o + 1, memory_order_relaxed);
+        unpark_worker(rt, (unsigned)o);
+    }
+}
+static corio_instant in_poll_for(mt_worker *w, mt_worker *v, corio_instant now);
+
+/* Whether another worker is awake, or has polled since `w` last looked. */
+static bool others_active(mt_worker *w)
+{
+    mt_rt *rt = w->rt;
+    bool active = idle_num_unparked(&rt->idle) > 0;
+    corio_instant now = corio_instant_now();
+    for (unsigned i = 0; i < rt->n; i++)
+        if (i != w->index && in_poll_for(w, &rt->workers[i], now) == 0)
+            active = true;
+    return active;
+}
+
 /* Sleep until unparked, or (holding the driver) until the earliest timer
  * or an I/O event. */
 static void park_sleep(mt_worker *w)
@@ -264,10 +293,16 @@ static void park_sleep(mt_worker *w)
         if (watch && next > now + WATCH_NS)
             next = now + WATCH_NS;
         atomic_store_explicit(&rt->drv_wake_at, next, memory_order_seq_cst);
-        /* Relaxed, both: hints for schedule_local (a stale one costs one
-         * spare wake, or a LIFO task left where it is until the next). */
-        atomic_store_explicit(&rt->drv_watching, watch ? (int)w->index + 1 : 0,
-                              memory_order_relaxed);
+        /* Relaxed, all: hints for schedule_local (a stale one costs one
+         * spare wake, or a LIFO task left where it is until the next).
+         * Not watching, it leaves another's claim alone: a worker asleep
+         * on its futex may be the watcher. */
+        int me = (int)w->index + 1;
+        if (watch)
+            atomic_store_explicit(&rt->drv_watching, me, memory_order_relaxed);
+        else if (atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) == me)
+            atomic_compare_exchange_strong_explicit(&rt->drv_watching, &me, 0,
+                                                    memory_order_relaxed, memory_order_relaxed);
         atomic_store_explicit(&rt->drv_kicked, 0, memory_order_relaxed);
         int expect = PARK_EMPTY;
         bool io_woken = false;
@@ -287,27 +322,50 @@ static void park_sleep(mt_worker *w)
         atomic_store_explicit(&w->on_driver, 0, memory_order_seq_cst);
         atomic_store_explicit(&rt->drv_held, 0, memory_order_release);
         size_t fired = advance_due_wheels(w, corio_instant_now());
-        /* Off to run tasks: while it does, the timers and the fds must
-         * still be watched by a sleeper, so one of the others takes the
-         * driver (it finds nothing to run and parks in it). With nothing to
-         * run, this one parks again and takes it back itself. */
+        /* Off to run what woke it: while it does, the timers and the fds
+         * must still be watched, or a long poll of one of those tasks would
+         * hold them up. A watcher (a sleeper that wakes every WATCH_NS
+         * while others run, see below) takes the free driver when it
+         * wakes; only with none is one woken now, to watch from then on.
+         * Not a wake per burst of I/O, as handing the driver over was: in
+         * a lightly loaded server that was most of the CPU. */
         if ((fired || io_woken || work_pending(w)) &&
-            (earliest_deadline(rt) != UINT64_MAX || reactor_regs(rt->rt.io))) {
-            int o = idle_wake_any(&rt->idle);
-            if (o >= 0)
-                unpark_worker(rt, (unsigned)o);
-        }
+            !atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) &&
+            (earliest_deadline(rt) != UINT64_MAX || reactor_regs(rt->rt.io)))
+            wake_watcher(rt);
         return;
     }
+    /* While others run (or ran since this one last looked), sleep at most
+     * WATCH_NS: this one is then the watcher, which takes a stuck worker's
+     * tasks and the driver if it is free when it wakes. Once everyone has
+     * been asleep for a whole WATCH_NS, without a timeout: the driver's
+     * holder keeps time for everyone, and an idle runtime wakes nobody. */
+    bool watch = others_active(w);
+    int me = (int)w->index + 1;
+    if (watch)
+        atomic_store_explicit(&rt->drv_watching, me, memory_order_relaxed);
+    else if (atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) == me)
+        atomic_compare_exchange_strong_explicit(&rt->drv_watching, &me, 0, memory_order_relaxed,
+                                                memory_order_relaxed);
     int expect = PARK_EMPTY;
-    if (!atomic_compare_exchange_strong_explicit(&w->park_state, &expect, PARK_PARKED,
-                                                 memory_order_seq_cst, memory_order_seq_cst))
-        return; /* notified meanwhile */
-    /* Without a timeout: the driver's holder keeps time for everyone. */
-    while (atomic_load_explicit(&w->park_state, memory_order_seq_cst) == PARK_PARKED &&
-           !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
-        futex(&w->park_state, FUTEX_WAIT_PRIVATE, PARK_PARKED, SAN_SLEEP_SLICE);
-        san_signal_point();
+    if (atomic_compare_exchange_strong_explicit(&w->park_state, &expect, PARK_PARKED,
+                                                memory_order_seq_cst, memory_order_seq_cst)) {
+        corio_instant until = corio_instant_now() + WATCH_NS;
+        while (atomic_load_explicit(&w->park_state, memory_order_seq_cst) == PARK_PARKED &&
+               !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
+            const struct timespec *ts = SAN_SLEEP_SLICE;
+            struct timespec left;
+            if (watch) {
+                corio_instant now = corio_instant_now();
+                if (now >= until)
+                    break;
+                left.tv_sec = (time_t)((until - now) / 1000000000u);
+                left.tv_nsec = (long)((until - now) % 1000000000u);
+                ts = &left;
+            }
+            futex(&w->park_state, FUTEX_WAIT_PRIVATE, PARK_PARKED, ts);
+            san_signal_point();
+        }
     }
     atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_seq_cst);
 }
@@ -335,20 +393,22 @@ static void push_back(mt_worker *w, corio_task *t)
 /* A task went into a LIFO slot, or a short local queue (see the top),
  * while nobody watches for stuck workers: wake the driver's sleeper so that
  * it parks again with the watch on (once per park of it), or, with nobody
- * in the driver, wake a sleeper to take it (once: it then holds it).
+ * else in the driver, wake a sleeper, which watches from then on (a worker
+ * that parks while others run sleeps at most WATCH_NS: park_sleep). Not
+ * the caller itself in the driver's turn: it is about to run what it woke.
  * Relaxed loads: hints, see park_sleep. */
 static void ensure_watch(mt_rt *rt)
 {
     if (atomic_load_explicit(&rt->drv_watching, memory_order_relaxed))
         return; /* one watches already */
-    if (atomic_load_explicit(&rt->drv_held, memory_order_relaxed)) {
+    mt_worker *here = here_in(rt);
+    bool turning = here && atomic_load_explicit(&here->on_driver, memory_order_relaxed);
+    if (!turning && atomic_load_explicit(&rt->drv_held, memory_order_relaxed)) {
         if (!atomic_load_explicit(&rt->drv_kicked, memory_order_relaxed) &&
             !atomic_exchange_explicit(&rt->drv_kicked, 1, memory_order_relaxed))
             reactor_unpark(rt->rt.io);
     } else if (idle_num_unparked(&rt->idle) < rt->n) {
-        int o = idle_wake_any(&rt->idle);
-        if (o >= 0)
-            unpark_worker(rt, (unsigned)o);
+        wake_watcher(rt);
     }
 }
 
@@ -584,11 +644,12 @@ static void park(mt_worker *w)
     if (last && work_pending(w))
         notify_parked(rt);
     park_sleep(w);
-    idle_from_parked(&rt->idle, w->index);
+    bool own = w->run_next || atomic_load_explicit(&w->lifo, memory_order_relaxed) ||
+               lq_len(&w->lq) > 0;
+    w->searching = idle_from_parked(&rt->idle, w->index, own);
     /* Awake again: a poll count that moves, so that others do not take
      * this worker's queue for stuck on a count they saw before it slept. */
     count_poll(w);
-    w->searching = true;
     w->search_began = corio_instant_now();
 }
 
@@ -596,14 +657,14 @@ static void park(mt_worker *w)
  * included (their tasks are now in this worker's LIFO slot and queue, or,
  * for tasks of other runtimes, theirs: a spare loop turn). worker_loop
  * parks on a 0: anything woken must be in the count. */
-static size_t maintenance(mt_worker *w)
+static size_t maintenance(mt_worker *w, bool io)
 {
     mt_rt *rt = w->rt;
     corio_instant now = corio_instant_now();
     size_t fired = advance_due_wheels(w, now);
     /* A busy runtime still looks at I/O: a turn without blocking, unless a
      * sleeper holds the driver (it wakes for events itself). */
-    if (reactor_regs(rt->rt.io) && !atomic_load_explicit(&rt->drv_held, memory_order_relaxed) &&
+    if (io && reactor_regs(rt->rt.io) && !atomic_load_explicit(&rt->drv_held, memory_order_relaxed) &&
         !atomic_exchange_explicit(&rt->drv_held, 1, memory_order_acquire)) {
         int woken = reactor_turn(rt->rt.io, 0);
         atomic_store_explicit(&rt->drv_held, 0, memory_order_release);
@@ -619,7 +680,7 @@ static void run_task(mt_worker *w, corio_task *t)
 {
     if (--w->ev_left == 0) {
         w->ev_left = w->rt->event_interval;
-        maintenance(w);
+        maintenance(w, true);
     }
     task_run(t, &w->base);
     count_poll(w);
@@ -633,7 +694,7 @@ static void worker_loop(mt_worker *w)
         if (!t && (t = steal_work(w)) == NULL) {
             /* Timers that fire here wake their tasks into this worker's
              * LIFO slot: run them rather than sleep on them. */
-            if (maintenance(w) != 0)
+            if (maintenance(w, false) != 0)
                 continue;
             /* A short queue left to a busy owner: look again until it has
              * been in one poll for STALL_NS (then steal_work takes it),
