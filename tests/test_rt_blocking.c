@@ -150,7 +150,10 @@ TEST(rt_blocking_from_plain_code)
 
 typedef struct ka_ctx {
     atomic_int started, stopped;
+    atomic_int running; /* jobs in progress at once */
 } ka_ctx;
+
+static ka_ctx *ka_current;
 
 static void ka_start(void *arg)
 {
@@ -168,6 +171,17 @@ static int quick_job(void *arg)
     return (int)(intptr_t)arg;
 }
 
+/* A job that returns only once three run at once (or after 10 s): the pool
+ * must start three threads for three of them, however slowly the machine
+ * starts threads (a 20 ms job could end before the third was queued). */
+static int together_job(void *arg)
+{
+    atomic_fetch_add(&ka_current->running, 1);
+    for (int i = 0; i < 10000 && atomic_load(&ka_current->running) < 3; i++)
+        sleep_ms(1);
+    return (int)(intptr_t)arg;
+}
+
 /* Three jobs at once start three threads; 100 ms after they are done, with
  * a keep-alive of 50 ms, all three have exited (the hooks tell). A job after
  * that starts a fresh thread. On a current-thread runtime, so the hooks
@@ -176,10 +190,12 @@ static int ka_main(void *arg)
 {
     ka_ctx *kc = arg;
     corio_task *t[3];
+    ka_current = kc;
     for (int i = 0; i < 3; i++)
-        CHECK_EQ(corio_spawn_blocking(quick_job, (void *)(intptr_t)i, &t[i]), 0);
+        CHECK_EQ(corio_spawn_blocking(together_job, (void *)(intptr_t)i, &t[i]), 0);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(corio_task_join(t[i], NULL), 0);
+    CHECK_EQ(atomic_load(&kc->running), 3);
     CHECK_EQ(atomic_load(&kc->started), 3);
     for (int i = 0; i < 500 && atomic_load(&kc->stopped) < 3; i++)
         CHECK_EQ(corio_sleep(CORIO_MSEC(10)), 0);

@@ -62,10 +62,23 @@ int idle_worker_to_notify(idle *id)
     return w;
 }
 
-int idle_wake_any(idle *id)
+int idle_wake_any(idle *id, int except, _Atomic int *mark)
 {
     pthread_mutex_lock(&id->lock);
-    int w = id->n_sleepers > 0 ? pop_sleeper_locked(id) : -1;
+    int w = -1;
+    for (unsigned i = id->n_sleepers; i-- > 0;) {
+        if ((int)id->sleepers[i] == except)
+            continue;
+        /* The one found goes last, to be popped (the others keep their
+         * order but for the one swapped into its place). */
+        unsigned t = id->sleepers[i];
+        id->sleepers[i] = id->sleepers[id->n_sleepers - 1];
+        id->sleepers[id->n_sleepers - 1] = t;
+        w = pop_sleeper_locked(id);
+        if (mark)
+            atomic_store_explicit(mark, w + 1, memory_order_relaxed);
+        break;
+    }
     pthread_mutex_unlock(&id->lock);
     return w;
 }

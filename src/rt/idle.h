@@ -49,10 +49,13 @@ void idle_destroy(idle *id);
  * searching and taken off the sleepers, or -1 when nobody needs waking. */
 int idle_worker_to_notify(idle *id);
 
-/* Any sleeper at all, already counted as unparked and searching and taken
- * off the sleepers, or -1: for handing the I/O driver (and so the watch over
- * the timers) to another worker, whatever the searchers. */
-int idle_wake_any(idle *id);
+/* Any sleeper but `except` (a worker index, or -1), already counted as
+ * unparked and searching and taken off the sleepers, or -1: for making
+ * another worker the watcher over stuck workers, the timers and the I/O
+ * driver (rt/multi_thread.c), whatever the searchers. `mark`, when not
+ * NULL, is set to 1 + the index before the lock is dropped: the woken
+ * worker finds it set once awake (idle_from_parked takes the lock). */
+int idle_wake_any(idle *id, int except, _Atomic int *mark);
 
 /* A worker with nothing to run wants to search: false when half of them
  * already do (it parks instead). */

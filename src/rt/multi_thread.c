@@ -95,8 +95,9 @@
 /* A worker whose poll count has not moved for this long, with a task in its
  * LIFO slot, is stuck in one poll: others may run that task. */
 #define STUCK_NS 100000ull
-/* While some worker is awake, the one asleep in the driver wakes at least
- * this often to look for stuck LIFO slots (see schedule_local). */
+/* While some worker is awake, one asleep (the watcher: in the driver or on
+ * its futex) wakes at least this often to look for stuck workers (see
+ * schedule_local) and, from its futex, to take up a free driver. */
 #define WATCH_NS 1000000ull
 
 enum { PARK_EMPTY = 0, PARK_PARKED = 1, PARK_NOTIFIED = 2 };
@@ -122,6 +123,7 @@ typedef struct mt_worker {
     wheel wheel;
     _Atomic int park_state;
     _Atomic int on_driver;
+    uint64_t park_sum;    /* the others' poll counts, summed when it last parked */
     uint64_t *seen_polls; /* per other worker: its poll count when last seen */
     corio_instant *seen_at;
     corio_task *batch[STEAL_BATCH];
@@ -138,7 +140,8 @@ struct mt_rt {
     _Atomic uint64_t drv_wake_at; /* 0: nobody sleeps in the driver */
     _Atomic int drv_watching;     /* 1 + index of the worker that watches (0: none):
                                    * asleep (in the driver or on its futex) waking
-                                   * every WATCH_NS, or awake from that and searching */
+                                   * every WATCH_NS, or awake from that and searching;
+                                   * dropped when it goes off to run a task */
     _Atomic int drv_kicked;       /* woken to start watching, not yet parked again */
     _Atomic int shutdown;
     _Atomic int closed;
@@ -248,28 +251,48 @@ static void timer_earlier(void *arg, corio_instant deadline)
 
 static bool work_pending(mt_worker *w);
 
-/* Wake any sleeper to be the watcher (it parks again with a timeout, or
- * finds work, and so either watches or runs). */
-static void wake_watcher(mt_rt *rt)
+/* Wake a sleeper other than `except` (the caller's index, or -1) to be the
+ * watcher: it parks again with a timeout, or finds work (end_search then
+ * drops the claim). The claim is made under the idle lock, before the
+ * worker can be awake to drop it. */
+static void wake_watcher(mt_rt *rt, int except)
 {
-    int o = idle_wake_any(&rt->idle);
-    if (o >= 0) {
-        atomic_store_explicit(&rt->drv_watching, o + 1, memory_order_relaxed);
+    int o = idle_wake_any(&rt->idle, except, &rt->drv_watching);
+    if (o >= 0)
         unpark_worker(rt, (unsigned)o);
-    }
 }
-static corio_instant in_poll_for(mt_worker *w, mt_worker *v, corio_instant now);
 
-/* Whether another worker is awake, or has polled since `w` last looked. */
+/* Worker `me` (1 + index) is no longer the watcher, if it was. */
+static void drop_watch(mt_rt *rt, int me)
+{
+    if (atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) == me)
+        atomic_compare_exchange_strong_explicit(&rt->drv_watching, &me, 0, memory_order_relaxed,
+                                                memory_order_relaxed);
+}
+
+/* Worker `me` (1 + index) becomes the watcher unless another is: whether
+ * it is. */
+static bool claim_watch(mt_rt *rt, int me)
+{
+    int cur = atomic_load_explicit(&rt->drv_watching, memory_order_relaxed);
+    return cur == me ||
+           (cur == 0 && atomic_compare_exchange_strong_explicit(&rt->drv_watching, &cur, me,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed));
+}
+
+/* Whether another worker is awake, or has polled (or woken) since `w`
+ * last parked: the counts only grow, so their sum moves iff one did. */
 static bool others_active(mt_worker *w)
 {
     mt_rt *rt = w->rt;
-    bool active = idle_num_unparked(&rt->idle) > 0;
-    corio_instant now = corio_instant_now();
+    uint64_t sum = 0;
     for (unsigned i = 0; i < rt->n; i++)
-        if (i != w->index && in_poll_for(w, &rt->workers[i], now) == 0)
-            active = true;
-    return active;
+        if (i != w->index)
+            sum += atomic_load_explicit(&rt->workers[i].polls, memory_order_relaxed);
+    bool moved = sum != w->park_sum;
+    w->park_sum = sum;
+    return moved || idle_num_unparked(&rt->idle) > 0;
 }
 
 /* Sleep until unparked, or (holding the driver) until the earliest timer
@@ -289,20 +312,16 @@ static void park_sleep(mt_worker *w)
         atomic_store_explicit(&rt->drv_wake_at, UINT64_MAX, memory_order_seq_cst);
         corio_instant next = earliest_deadline(rt);
         corio_instant now = corio_instant_now();
-        bool watch = idle_num_unparked(&rt->idle) > 0; /* somebody is busy */
+        /* Somebody is busy: watch, unless another sleeper does already.
+         * Relaxed, all: hints for schedule_local (a stale one costs one
+         * spare wake, or a LIFO task left where it is until the next). */
+        int me = (int)w->index + 1;
+        bool watch = idle_num_unparked(&rt->idle) > 0 && claim_watch(rt, me);
+        if (!watch)
+            drop_watch(rt, me);
         if (watch && next > now + WATCH_NS)
             next = now + WATCH_NS;
         atomic_store_explicit(&rt->drv_wake_at, next, memory_order_seq_cst);
-        /* Relaxed, all: hints for schedule_local (a stale one costs one
-         * spare wake, or a LIFO task left where it is until the next).
-         * Not watching, it leaves another's claim alone: a worker asleep
-         * on its futex may be the watcher. */
-        int me = (int)w->index + 1;
-        if (watch)
-            atomic_store_explicit(&rt->drv_watching, me, memory_order_relaxed);
-        else if (atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) == me)
-            atomic_compare_exchange_strong_explicit(&rt->drv_watching, &me, 0,
-                                                    memory_order_relaxed, memory_order_relaxed);
         atomic_store_explicit(&rt->drv_kicked, 0, memory_order_relaxed);
         int expect = PARK_EMPTY;
         bool io_woken = false;
@@ -322,6 +341,7 @@ static void park_sleep(mt_worker *w)
         atomic_store_explicit(&w->on_driver, 0, memory_order_seq_cst);
         atomic_store_explicit(&rt->drv_held, 0, memory_order_release);
         size_t fired = advance_due_wheels(w, corio_instant_now());
+        drop_watch(rt, me); /* awake: it watches no more (it claims again to park) */
         /* Off to run what woke it: while it does, the timers and the fds
          * must still be watched, or a long poll of one of those tasks would
          * hold them up. A watcher (a sleeper that wakes every WATCH_NS
@@ -332,21 +352,21 @@ static void park_sleep(mt_worker *w)
         if ((fired || io_woken || work_pending(w)) &&
             !atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) &&
             (earliest_deadline(rt) != UINT64_MAX || reactor_regs(rt->rt.io)))
-            wake_watcher(rt);
+            wake_watcher(rt, (int)w->index);
         return;
     }
-    /* While others run (or ran since this one last looked), sleep at most
-     * WATCH_NS: this one is then the watcher, which takes a stuck worker's
-     * tasks and the driver if it is free when it wakes. Once everyone has
-     * been asleep for a whole WATCH_NS, without a timeout: the driver's
-     * holder keeps time for everyone, and an idle runtime wakes nobody. */
-    bool watch = others_active(w);
+    /* While others run (or ran since this one last looked), and nobody
+     * else watches, sleep at most WATCH_NS: this one is then the watcher,
+     * which takes a stuck worker's tasks and the driver if it is free when
+     * it wakes. Otherwise without a timeout: the driver's holder keeps time
+     * for everyone, and an idle runtime wakes nobody (the watch lapses the
+     * first time its watcher parks with everyone else asleep and nobody
+     * having run since it last looked). One watcher at most: several would
+     * keep each other awake (each wake moves a poll count). */
     int me = (int)w->index + 1;
-    if (watch)
-        atomic_store_explicit(&rt->drv_watching, me, memory_order_relaxed);
-    else if (atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) == me)
-        atomic_compare_exchange_strong_explicit(&rt->drv_watching, &me, 0, memory_order_relaxed,
-                                                memory_order_relaxed);
+    bool watch = others_active(w) && claim_watch(rt, me);
+    if (!watch)
+        drop_watch(rt, me);
     int expect = PARK_EMPTY;
     if (atomic_compare_exchange_strong_explicit(&w->park_state, &expect, PARK_PARKED,
                                                 memory_order_seq_cst, memory_order_seq_cst)) {
@@ -393,9 +413,9 @@ static void push_back(mt_worker *w, corio_task *t)
 /* A task went into a LIFO slot, or a short local queue (see the top),
  * while nobody watches for stuck workers: wake the driver's sleeper so that
  * it parks again with the watch on (once per park of it), or, with nobody
- * else in the driver, wake a sleeper, which watches from then on (a worker
- * that parks while others run sleeps at most WATCH_NS: park_sleep). Not
- * the caller itself in the driver's turn: it is about to run what it woke.
+ * else in the driver, wake another sleeper to be the watcher (park_sleep).
+ * Not the caller itself in the driver's turn: it is about to run what it
+ * woke.
  * Relaxed loads: hints, see park_sleep. */
 static void ensure_watch(mt_rt *rt)
 {
@@ -408,7 +428,7 @@ static void ensure_watch(mt_rt *rt)
             !atomic_exchange_explicit(&rt->drv_kicked, 1, memory_order_relaxed))
             reactor_unpark(rt->rt.io);
     } else if (idle_num_unparked(&rt->idle) < rt->n) {
-        wake_watcher(rt);
+        wake_watcher(rt, here ? (int)here->index : -1);
     }
 }
 
@@ -438,8 +458,8 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
             /* Only the LIFO slot: it runs next here, nobody needs telling,
              * unless this poll goes on for long. Then another worker takes
              * it (steal_stuck_lifo) - if one is awake to look, which the
-             * worker asleep in the driver is every WATCH_NS while others
-             * are busy. Make sure one watches. */
+             * watcher is every WATCH_NS while others are busy. Make sure
+             * there is one. */
             ensure_watch(rt);
             return;
         }
@@ -647,6 +667,8 @@ static void park(mt_worker *w)
     bool own = w->run_next || atomic_load_explicit(&w->lifo, memory_order_relaxed) ||
                lq_len(&w->lq) > 0;
     w->searching = idle_from_parked(&rt->idle, w->index, own);
+    if (!w->searching)
+        drop_watch(rt, (int)w->index + 1); /* off to run its own tasks */
     /* Awake again: a poll count that moves, so that others do not take
      * this worker's queue for stuck on a count they saw before it slept. */
     count_poll(w);
