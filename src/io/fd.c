@@ -267,14 +267,21 @@ static size_t clamp_len(size_t len)
     return len > INT_MAX ? INT_MAX : len;
 }
 
+/* An io_call_fn's result from a system call's `n` of `len` bytes asked
+ * (io/fd.h): a read that moved less than it could drained the fd (0, the
+ * end of the stream, did not); so did any short write. */
+static ssize_t io_result(ssize_t n, size_t len, bool reading, bool *drained)
+{
+    if (n < 0)
+        return -errno;
+    *drained = (size_t)n < len && (n > 0 || !reading);
+    return n;
+}
+
 static ssize_t read_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
-    ssize_t n = read(fd, a->buf, a->len);
-    if (n < 0)
-        return -errno;
-    *drained = n > 0 && (size_t)n < a->len;
-    return n;
+    return io_result(read(fd, a->buf, a->len), a->len, true, drained);
 }
 
 /* On a socket, recv rather than read: the same bytes, without the file
@@ -283,31 +290,19 @@ static ssize_t read_call(int fd, void *arg, bool *drained)
 ssize_t fd_recv_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
-    ssize_t n = recv(fd, a->buf, a->len, 0);
-    if (n < 0)
-        return -errno;
-    *drained = n > 0 && (size_t)n < a->len;
-    return n;
+    return io_result(recv(fd, a->buf, a->len, 0), a->len, true, drained);
 }
 
 static ssize_t write_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
-    ssize_t n = write(fd, a->buf, a->len);
-    if (n < 0)
-        return -errno;
-    *drained = (size_t)n < a->len;
-    return n;
+    return io_result(write(fd, a->buf, a->len), a->len, false, drained);
 }
 
 ssize_t fd_send_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
-    ssize_t n = send(fd, a->buf, a->len, MSG_NOSIGNAL);
-    if (n < 0)
-        return -errno;
-    *drained = (size_t)n < a->len;
-    return n;
+    return io_result(send(fd, a->buf, a->len, MSG_NOSIGNAL), a->len, false, drained);
 }
 
 static io_call_fn reader_of(const corio_fd *f)

@@ -123,14 +123,22 @@ static size_t iov_total(const struct iovec *iov, int n)
     return t;
 }
 
-static ssize_t readv_call(int fd, void *arg, bool *drained)
+/* A message header over a's buffers, for recvmsg and sendmsg (a socket:
+ * the calls fd_recv_call and fd_send_call make for one buffer). */
+static struct msghdr iov_msg(const iov_args *a)
 {
-    iov_args *a = arg;
     struct msghdr m;
     memset(&m, 0, sizeof m);
     m.msg_iov = (struct iovec *)a->iov;
     m.msg_iovlen = (size_t)a->n;
-    ssize_t n = recvmsg(fd, &m, 0); /* a socket: recvmsg, as fd_recv_call */
+    return m;
+}
+
+static ssize_t readv_call(int fd, void *arg, bool *drained)
+{
+    iov_args *a = arg;
+    struct msghdr m = iov_msg(a);
+    ssize_t n = recvmsg(fd, &m, 0);
     if (n < 0)
         return -errno;
     *drained = n > 0 && (size_t)n < iov_total(a->iov, a->n);
@@ -140,10 +148,7 @@ static ssize_t readv_call(int fd, void *arg, bool *drained)
 static ssize_t writev_call(int fd, void *arg, bool *drained)
 {
     iov_args *a = arg;
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = (struct iovec *)a->iov;
-    m.msg_iovlen = (size_t)a->n;
+    struct msghdr m = iov_msg(a);
     ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
     if (n < 0)
         return -errno;

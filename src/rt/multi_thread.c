@@ -270,15 +270,18 @@ static void drop_watch(mt_rt *rt, int me)
                                                 memory_order_relaxed);
 }
 
-/* Worker `me` (1 + index) becomes the watcher unless another is: whether
- * it is. */
-static bool claim_watch(mt_rt *rt, int me)
+/* Worker `me` (1 + index), about to sleep, watches if `wanted` and no
+ * other worker does; otherwise it drops any claim of its own. Returns
+ * whether it watches. */
+static bool watch_if(mt_rt *rt, int me, bool wanted)
 {
     int cur = atomic_load_explicit(&rt->drv_watching, memory_order_relaxed);
-    return cur == me ||
-           (cur == 0 && atomic_compare_exchange_strong_explicit(&rt->drv_watching, &cur, me,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed));
+    if (wanted && (cur == me || (cur == 0 && atomic_compare_exchange_strong_explicit(
+                                                  &rt->drv_watching, &cur, me,
+                                                  memory_order_relaxed, memory_order_relaxed))))
+        return true;
+    drop_watch(rt, me);
+    return false;
 }
 
 /* Whether another worker is awake, or has polled (or woken) since `w`
@@ -316,9 +319,7 @@ static void park_sleep(mt_worker *w)
          * Relaxed, all: hints for schedule_local (a stale one costs one
          * spare wake, or a LIFO task left where it is until the next). */
         int me = (int)w->index + 1;
-        bool watch = idle_num_unparked(&rt->idle) > 0 && claim_watch(rt, me);
-        if (!watch)
-            drop_watch(rt, me);
+        bool watch = watch_if(rt, me, idle_num_unparked(&rt->idle) > 0);
         if (watch && next > now + WATCH_NS)
             next = now + WATCH_NS;
         atomic_store_explicit(&rt->drv_wake_at, next, memory_order_seq_cst);
@@ -349,8 +350,8 @@ static void park_sleep(mt_worker *w)
          * wakes; only with none is one woken now, to watch from then on.
          * Not a wake per burst of I/O, as handing the driver over was: in
          * a lightly loaded server that was most of the CPU. */
-        if ((fired || io_woken || work_pending(w)) &&
-            !atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) &&
+        if (!atomic_load_explicit(&rt->drv_watching, memory_order_relaxed) &&
+            (fired || io_woken || work_pending(w)) &&
             (earliest_deadline(rt) != UINT64_MAX || reactor_regs(rt->rt.io)))
             wake_watcher(rt, (int)w->index);
         return;
@@ -363,10 +364,7 @@ static void park_sleep(mt_worker *w)
      * first time its watcher parks with everyone else asleep and nobody
      * having run since it last looked). One watcher at most: several would
      * keep each other awake (each wake moves a poll count). */
-    int me = (int)w->index + 1;
-    bool watch = others_active(w) && claim_watch(rt, me);
-    if (!watch)
-        drop_watch(rt, me);
+    bool watch = watch_if(rt, (int)w->index + 1, others_active(w));
     int expect = PARK_EMPTY;
     if (atomic_compare_exchange_strong_explicit(&w->park_state, &expect, PARK_PARKED,
                                                 memory_order_seq_cst, memory_order_seq_cst)) {
@@ -417,18 +415,18 @@ static void push_back(mt_worker *w, corio_task *t)
  * Not the caller itself in the driver's turn: it is about to run what it
  * woke.
  * Relaxed loads: hints, see park_sleep. */
-static void ensure_watch(mt_rt *rt)
+static void ensure_watch(mt_worker *w)
 {
+    mt_rt *rt = w->rt;
     if (atomic_load_explicit(&rt->drv_watching, memory_order_relaxed))
         return; /* one watches already */
-    mt_worker *here = here_in(rt);
-    bool turning = here && atomic_load_explicit(&here->on_driver, memory_order_relaxed);
+    bool turning = atomic_load_explicit(&w->on_driver, memory_order_relaxed);
     if (!turning && atomic_load_explicit(&rt->drv_held, memory_order_relaxed)) {
         if (!atomic_load_explicit(&rt->drv_kicked, memory_order_relaxed) &&
             !atomic_exchange_explicit(&rt->drv_kicked, 1, memory_order_relaxed))
             reactor_unpark(rt->rt.io);
     } else if (idle_num_unparked(&rt->idle) < rt->n) {
-        wake_watcher(rt, here ? (int)here->index : -1);
+        wake_watcher(rt, (int)w->index);
     }
 }
 
@@ -460,7 +458,7 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
              * it (steal_stuck_lifo) - if one is awake to look, which the
              * watcher is every WATCH_NS while others are busy. Make sure
              * there is one. */
-            ensure_watch(rt);
+            ensure_watch(w);
             return;
         }
         push_back(w, prev);
@@ -470,7 +468,7 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
      * find nothing to take and park again, tens of thousands of times a
      * second. The watch takes it if this worker gets stuck. */
     if (lq_len(&w->lq) <= STEAL_SHORT && gq_len(&rt->gq) == 0) {
-        ensure_watch(rt);
+        ensure_watch(w);
         return;
     }
     notify_parked(rt);
@@ -655,10 +653,9 @@ static void park(mt_worker *w)
     /* Idle: give finished coroutines' stacks back first. */
     if (stack_cache_has_dirty(&w->base.stacks) && stack_cache_trim(&w->base.stacks, 64))
         return;
-    /* It leaves a short queue to a worker that may yet get stuck: someone
-     * must watch (this one will, if it takes the driver: it is free). */
-    if (w->short_seen && atomic_load_explicit(&rt->drv_held, memory_order_relaxed))
-        ensure_watch(rt);
+    /* A short queue it leaves to a worker that may yet get stuck is
+     * watched for by park_sleep: a worker parking while others run becomes
+     * the watcher, unless one is already. */
     bool last = idle_to_parked(&rt->idle, w->index, w->searching);
     w->searching = false;
     if (last && work_pending(w))
