@@ -101,10 +101,12 @@ static int run(long pause_ms)
     if (corio_mpsc_new(sizeof(message), 10, &tx, &rx) < 0)
         return -1;
     producer_args p = {tx, pause_ms};
+    /* Before the spawn: another worker may start the producer's pauses at
+     * once. */
+    corio_instant t0 = corio_instant_now();
     corio_task *t;
     if (corio_spawn(producer, &p, &t) < 0)
         return -1;
-    corio_instant t0 = corio_instant_now();
     int received = receive_loop(rx);
     double ms = (double)(corio_instant_now() - t0) / 1e6;
     corio_mpsc_rx_release(rx); /* a producer still sending gets CORIO_ECLOSED */

@@ -424,9 +424,9 @@ static int no_stall_main(void *arg)
     ticker t = {0};
     corio_task *tt;
     CHECK_EQ(corio_spawn(ticker_main, &t, &tt), 0);
+    double t0 = mono_ms(); /* before the writer's thread starts its 150 ms */
     fifo_writer w;
     fifo_writer_start(&w, s->fifo, 150, "slow data");
-    double t0 = mono_ms();
     char *buf;
     size_t len;
     /* blocks 150 ms in open(2) on a pool thread; the ticker goes on */

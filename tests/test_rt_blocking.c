@@ -305,9 +305,9 @@ TEST(rt_blocking_shutdown_waits_for_running_jobs)
     b.max_blocking_threads = 1;
     CHECK_EQ(corio_rt_build(&b, &pc.rt), 0);
     CHECK_EQ(corio_rt_block_on(pc.rt, shutdown_main, &pc, NULL), 0);
+    double t0 = mono_ms(); /* before the thread starts its 100 ms */
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, open_gate_later, &pc), 0);
-    double t0 = mono_ms();
     CHECK_EQ(corio_rt_free(pc.rt), 0);
     CHECK(mono_ms() - t0 >= 90); /* it waited for the gated job */
     CHECK_EQ(atomic_load(&pc.ran), 1);
