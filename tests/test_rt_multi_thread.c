@@ -486,6 +486,105 @@ TEST(rt_coop_budget_makes_always_ready_awaits_yield)
     CHECK(cc.awaits_before_stop <= CORIO_COOP_BUDGET);
 }
 
+/* ==== the LIFO slot's chains ================================================ */
+
+/* Two tasks bouncing a message wake each other into the worker's LIFO slot,
+ * where each runs next; the chain of LIFO polls in a row must end, so that
+ * a task waiting in the queue gets its turn: after at most 32 polls (16
+ * round trips), or sooner once the chain has run about 20 us. */
+typedef struct bounce_ctx {
+    corio_mpsc_tx *ping_tx, *pong_tx;
+    corio_mpsc_rx *ping_rx, *pong_rx;
+    double spin_us;        /* CPU each side burns per poll */
+    atomic_int stop;
+    atomic_long rounds;    /* round trips so far */
+    long rounds_in_chain;  /* round trips while the queued task waited */
+} bounce_ctx;
+
+static void burn_us(double us)
+{
+    double t0 = mono_ms();
+    while (us > 0 && (mono_ms() - t0) * 1e3 < us)
+        ;
+}
+
+static int bounce_echo(void *arg)
+{
+    bounce_ctx *b = arg;
+    uint64_t v;
+    while (corio_mpsc_recv(b->ping_rx, &v) == 0) {
+        burn_us(b->spin_us);
+        if (corio_mpsc_send(b->pong_tx, &v) != 0)
+            break;
+    }
+    return 0;
+}
+
+static int bounce_pinger(void *arg)
+{
+    bounce_ctx *b = arg;
+    uint64_t v = 0;
+    while (!atomic_load(&b->stop)) {
+        CHECK_EQ(corio_mpsc_send(b->ping_tx, &v), 0);
+        CHECK_EQ(corio_mpsc_recv(b->pong_rx, &v), 0);
+        burn_us(b->spin_us);
+        atomic_fetch_add(&b->rounds, 1);
+    }
+    corio_mpsc_tx_release(b->ping_tx); /* the echo sees the channel closed */
+    return 0;
+}
+
+static int bounce_main(void *arg)
+{
+    bounce_ctx *b = arg;
+    CHECK_EQ(corio_mpsc_new(sizeof(uint64_t), 1, &b->ping_tx, &b->ping_rx), 0);
+    CHECK_EQ(corio_mpsc_new(sizeof(uint64_t), 1, &b->pong_tx, &b->pong_rx), 0);
+    corio_task *e, *p;
+    CHECK_EQ(corio_spawn(bounce_echo, b, &e), 0);
+    CHECK_EQ(corio_spawn(bounce_pinger, b, &p), 0);
+    /* To the back of the queue: the pair runs, and this task's turn comes
+     * only when a chain of theirs ends. */
+    CHECK_EQ(corio_yield(), 0);
+    while (atomic_load(&b->rounds) == 0) /* the pair had not started yet */
+        CHECK_EQ(corio_yield(), 0);
+    long before = atomic_load(&b->rounds);
+    CHECK_EQ(corio_yield(), 0); /* from the back again: one whole chain */
+    b->rounds_in_chain = atomic_load(&b->rounds) - before;
+    atomic_store(&b->stop, 1);
+    CHECK_EQ(corio_task_join(p, NULL), 0);
+    CHECK_EQ(corio_task_join(e, NULL), 0);
+    corio_mpsc_rx_release(b->ping_rx);
+    corio_mpsc_tx_release(b->pong_tx);
+    corio_mpsc_rx_release(b->pong_rx);
+    return 0;
+}
+
+static long bounce_rounds(double spin_us)
+{
+    bounce_ctx b;
+    memset(&b, 0, sizeof b);
+    b.spin_us = spin_us;
+    corio_rt *rt = new_mt_rt(1); /* one worker: nobody else takes the queue */
+    CHECK_EQ(corio_rt_block_on(rt, bounce_main, &b, NULL), 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    return b.rounds_in_chain;
+}
+
+TEST(rt_mt_lifo_chain_of_a_bouncing_pair_ends)
+{
+    /* Short polls: the count ends the chain at 32 polls, 16 round trips
+     * (with no end, the queued task would never run, and this would hang). */
+    long quick = bounce_rounds(0);
+    CHECK(quick >= 1);
+    CHECK(quick <= 17);
+    /* Polls of 100 us: the clock ends it, read after the first 3 polls and
+     * every 8th after them, so at the 11th poll at the latest, the 6th
+     * round trip (a preempted thread only ends it sooner). */
+    long slow = bounce_rounds(100);
+    CHECK(slow >= 1);
+    CHECK(slow <= 6);
+}
+
 /* ==== idle CPU ================================================================ */
 
 static double process_cpu_ms(void)
