@@ -21,12 +21,6 @@
 #include "test.h"
 #include "util.h"
 
-static corio_poll poll_with(corio_future *f, corio_waker *w)
-{
-    corio_context cx = {w};
-    return f->vtable->poll(f, &cx);
-}
-
 /* Check with hand-polled futures that the barrier is empty: n - 1 arrivals
  * wait, the n-th releases them all and leads. */
 static void check_empty(corio_barrier *b, size_t n)

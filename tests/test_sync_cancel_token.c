@@ -24,12 +24,6 @@
 #include "test.h"
 #include "util.h"
 
-static corio_poll poll_with(corio_future *f, corio_waker *w)
-{
-    corio_context cx = {w};
-    return f->vtable->poll(f, &cx);
-}
-
 static corio_cancel_token *new_token(void)
 {
     corio_cancel_token *t = NULL;

@@ -157,6 +157,73 @@ TEST(sync_oneshot_plain_threads_both_sides)
     corio_oneshot_rx_release(c.rx);
 }
 
+/* A receive waiting while the receiver is closed (by another thread) gets
+ * CORIO_ECLOSED at once, whether or not the sender then tries to send; and
+ * a future polled before the close learns it when polled again. A message
+ * sent before the close is still received. */
+typedef struct close_ctx {
+    corio_oneshot_tx *tx;
+    corio_oneshot_rx *rx;
+    int send_after; /* the closing thread then tries to send (refused) */
+} close_ctx;
+
+static void *close_later(void *arg)
+{
+    close_ctx *c = arg;
+    sleep_ms(20);
+    corio_oneshot_rx_close(c->rx);
+    if (c->send_after) {
+        int v = 9;
+        CHECK_EQ(corio_oneshot_send(c->tx, &v), CORIO_ECLOSED);
+    }
+    return NULL;
+}
+
+TEST(sync_oneshot_close_wakes_a_waiting_receive)
+{
+    for (int send_after = 0; send_after < 2; send_after++) {
+        close_ctx c = {.send_after = send_after};
+        CHECK_EQ(corio_oneshot_new(sizeof(int), &c.tx, &c.rx), 0);
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, close_later, &c), 0);
+        int v = 0;
+        CHECK_EQ(corio_oneshot_recv(c.rx, &v), CORIO_ECLOSED); /* blocks, then woken */
+        pthread_join(th, NULL);
+        CHECK_EQ(corio_oneshot_try_recv(c.rx, &v), CORIO_ECLOSED);
+        if (!send_after)
+            corio_oneshot_tx_release(c.tx); /* still held: closed all the same */
+        corio_oneshot_rx_release(c.rx);
+    }
+    /* A future polled (pending), then the close: woken, CORIO_ECLOSED. */
+    corio_oneshot_tx *tx;
+    corio_oneshot_rx *rx;
+    CHECK_EQ(corio_oneshot_new(sizeof(int), &tx, &rx), 0);
+    int v = 0;
+    corio_oneshot_recv_fut f;
+    corio_oneshot_recv_fut_init(&f, rx, &v);
+    cw_target wt;
+    corio_waker w = cw_new(&wt);
+    CHECK_EQ(poll_with(&f.base, &w), CORIO_PENDING);
+    corio_oneshot_rx_close(rx);
+    CHECK_EQ(atomic_load(&wt.wakes), 1);
+    CHECK_EQ(poll_with(&f.base, &w), CORIO_READY);
+    CHECK_EQ(f.base.result, CORIO_ECLOSED);
+    corio_future_drop(&f.base);
+    CHECK_EQ(atomic_load(&wt.refs), 1); /* only ours is left */
+    corio_waker_drop(&w);
+    corio_oneshot_tx_release(tx);
+    corio_oneshot_rx_release(rx);
+    /* Sent, then closed: the message is still there. */
+    CHECK_EQ(corio_oneshot_new(sizeof(int), &tx, &rx), 0);
+    v = 4;
+    CHECK_EQ(corio_oneshot_send(tx, &v), 0);
+    corio_oneshot_rx_close(rx);
+    v = 0;
+    CHECK_EQ(corio_oneshot_recv(rx, &v), 0);
+    CHECK_EQ(v, 4);
+    corio_oneshot_rx_release(rx);
+}
+
 /* Stress: senders on other workers, receivers that sometimes give up
  * (timeout) or abort: every message is received once or dropped once. */
 typedef struct os_stress {

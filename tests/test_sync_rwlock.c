@@ -21,12 +21,6 @@
 
 /* ---- polling by hand ------------------------------------------------------ */
 
-static corio_poll poll_with(corio_future *f, corio_waker *w)
-{
-    corio_context cx = {w};
-    return f->vtable->poll(f, &cx);
-}
-
 TEST(sync_rwlock_null_and_static_init)
 {
     CHECK_EQ(corio_rwlock_read(NULL), -EINVAL);

@@ -536,6 +536,12 @@ corio_waker cw_new(cw_target *t)
     return w;
 }
 
+corio_poll poll_with(corio_future *f, corio_waker *w)
+{
+    corio_context cx = {w};
+    return f->vtable->poll(f, &cx);
+}
+
 /* ---- gate ------------------------------------------------------------------ */
 
 typedef struct gate_fut {

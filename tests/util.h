@@ -283,6 +283,9 @@ extern const corio_waker_vtable cw_vt;
 /* Zero `t` and return the first waker of it (refs 1). */
 corio_waker cw_new(cw_target *t);
 
+/* Poll `f` by hand, with `w` as its context's waker. */
+corio_poll poll_with(corio_future *f, corio_waker *w);
+
 /* ---- gate: coroutines wait at it until a task opens it -------------------- */
 
 typedef struct gate {

@@ -9,7 +9,9 @@
  *
  * Close: releasing the sender without sending makes the receive return
  * CORIO_ECLOSED. Releasing (or closing) the receiver makes a later send
- * fail with CORIO_ECLOSED, and the sender keeps its message. A message sent
+ * fail with CORIO_ECLOSED, and the sender keeps its message; a receive
+ * after the close gets a message sent before it, else CORIO_ECLOSED at
+ * once (tokio's Receiver::close). A message sent
  * but never received is handed to the drop function (corio_chan_opts) when
  * the last of the two handles goes.
  *
@@ -73,7 +75,8 @@ CORIO_API bool corio_oneshot_tx_is_closed(const corio_oneshot_tx *tx);
 
 /* Wait for the message and copy it to `out` (msg_size bytes). Returns:
  *   0                received (a second receive returns CORIO_ECLOSED);
- *   CORIO_ECLOSED    the sender was released without sending;
+ *   CORIO_ECLOSED    nothing will come: the sender was released without
+ *                    sending, or the receiver was closed before a send;
  *   CORIO_ECANCELED, CORIO_ETIMEDOUT  interrupted; nothing consumed;
  *   -EINVAL          rx or out NULL;
  *   CORIO_EWRONGCTX  inside a stackless task's poll function (poll a
@@ -83,11 +86,14 @@ CORIO_API bool corio_oneshot_tx_is_closed(const corio_oneshot_tx *tx);
 CORIO_API int corio_oneshot_recv(corio_oneshot_rx *rx, void *out);
 
 /* Take the message if it is there: 0, -EAGAIN (not yet), CORIO_ECLOSED
- * (sender released without sending, or already received), -EINVAL. */
+ * (nothing will come: sender released without sending, receiver closed,
+ * or already received), -EINVAL. */
 CORIO_API int corio_oneshot_try_recv(corio_oneshot_rx *rx, void *out);
 
 /* Refuse the message from now on: a later send fails with CORIO_ECLOSED.
- * A message sent before can still be received. Does nothing for NULL. */
+ * A message sent before can still be received; without one, receives
+ * return CORIO_ECLOSED, a receive waiting meanwhile (from another thread,
+ * or a future polled before) included. Does nothing for NULL. */
 CORIO_API void corio_oneshot_rx_close(corio_oneshot_rx *rx);
 
 /* Give the receiver back (a message sent and not received goes to the drop

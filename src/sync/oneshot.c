@@ -102,7 +102,9 @@ int corio_oneshot_send(corio_oneshot_tx *tx, const void *msg)
     spin_lock(&o->lock);
     if (o->state & OS_RX_CLOSED) {
         rc = CORIO_ECLOSED;
-        o->state |= OS_TX_GONE;
+        /* A receive still waiting (registered before the close) learns
+         * that nothing will come. */
+        w = os_tx_finish(o, 0);
     } else {
         memcpy(o->msg, msg, o->msg_size);
         w = os_tx_finish(o, OS_SENT);
@@ -137,7 +139,8 @@ bool corio_oneshot_tx_is_closed(const corio_oneshot_tx *tx)
 }
 
 /* Under the lock: take the message (0), or say why not (-EAGAIN while it
- * may still come, CORIO_ECLOSED when it cannot). */
+ * may still come, CORIO_ECLOSED when it cannot: the sender is gone, the
+ * message was taken, or the receiver closed, after which no send succeeds). */
 static int os_take_locked(oneshot *o, void *out)
 {
     if (o->state & OS_SENT) {
@@ -145,7 +148,7 @@ static int os_take_locked(oneshot *o, void *out)
         o->state = (o->state & ~OS_SENT) | OS_RECEIVED;
         return 0;
     }
-    if (o->state & (OS_TX_GONE | OS_RECEIVED))
+    if (o->state & (OS_TX_GONE | OS_RECEIVED | OS_RX_CLOSED))
         return CORIO_ECLOSED;
     return -EAGAIN;
 }
@@ -168,7 +171,12 @@ void corio_oneshot_rx_close(corio_oneshot_rx *rx)
         return;
     spin_lock(&o->lock);
     o->state |= OS_RX_CLOSED;
+    /* A receive waiting meanwhile (another thread's, or a future set
+     * aside) returns CORIO_ECLOSED now, unless a message came first. */
+    corio_waker w = o->rx_waker;
+    o->rx_waker = CORIO_WAKER_NONE;
     spin_unlock(&o->lock);
+    corio_waker_wake(&w);
 }
 
 void corio_oneshot_rx_release(corio_oneshot_rx *rx)
