@@ -131,6 +131,12 @@ TEST(sync_semaphore_codes)
     CHECK_EQ(corio_semaphore_try_acquire(&st, 1), -EAGAIN);
     corio_semaphore_release(&st, 4);
     CHECK_EQ(corio_semaphore_available(&st), 4);
+    /* clamped like corio_semaphore_init (it wrapped to 0 and 1 before) */
+    static corio_semaphore st_over = CORIO_SEMAPHORE_INIT(CORIO_SEMAPHORE_MAX_PERMITS + 1);
+    static corio_semaphore st_over2 = CORIO_SEMAPHORE_INIT(CORIO_SEMAPHORE_MAX_PERMITS + 2);
+    CHECK(corio_semaphore_available(&st_over) == CORIO_SEMAPHORE_MAX_PERMITS);
+    CHECK(corio_semaphore_available(&st_over2) == CORIO_SEMAPHORE_MAX_PERMITS);
+    CHECK(!corio_semaphore_is_closed(&st_over2));
 }
 
 /* The future form, polled by hand with a counting waker: every step is

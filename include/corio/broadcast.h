@@ -63,8 +63,10 @@
  * a corio_broadcast_recv_fut instead.
  *
  * Memory: 192 bytes per channel, plus per slot 8 bytes and msg_size
- * rounded up to 8 (4 bytes more with a clone function), all allocated
- * when the channel is made; 64 bytes per receiver; nothing per sender
+ * rounded up to 8 (4 bytes more with a clone function), plus msg_size
+ * bytes once with a drop function (where a message pushed out of the
+ * ring waits for its drop), all allocated when the channel is made; 64
+ * bytes per receiver; nothing per sender
  * clone; a waiting receive holds a 48-byte waiter inside its 88-byte
  * future (on the waiting coroutine's stack).
  *

@@ -99,8 +99,10 @@ CORIO_API bool corio_cancel_token_is_cancelled(const corio_cancel_token *tok);
 
 /* Wait until the token is cancelled (returns at once if it is). Returns:
  *   0                the token is cancelled;
- *   CORIO_ECANCELED, CORIO_ETIMEDOUT  the task was cancelled, or a deadline
- *                    scope expired, before the token was (nothing consumed);
+ *   CORIO_ECANCELED, CORIO_ETIMEDOUT  the task is cancelled, or a deadline
+ *                    scope expired (checked first: returned even when the
+ *                    token is cancelled too, as by every await, see
+ *                    corio_await); nothing consumed;
  *   -EINVAL          tok is NULL;
  *   CORIO_EWRONGCTX  inside a stackless task's poll function;
  *   -ENOMEM          plain code whose thread parker cannot be allocated. */

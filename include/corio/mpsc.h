@@ -95,7 +95,9 @@ CORIO_API bool corio_mpsc_tx_is_closed(const corio_mpsc_tx *tx);
  *   0                sent: the receiver will get it;
  *   CORIO_ECLOSED    the receiver is gone or closed (before or while
  *                    waiting): not sent, the caller keeps the message;
- *   CORIO_ECANCELED, CORIO_ETIMEDOUT  interrupted while waiting: not sent;
+ *   CORIO_ECANCELED, CORIO_ETIMEDOUT  the task is cancelled or its deadline
+ *                    scope expired, when the call is made (even with room)
+ *                    or while it waits: not sent;
  *   -ENOMEM          unbounded channel that cannot grow: not sent;
  *   -EINVAL          tx or msg NULL;
  *   CORIO_EWRONGCTX  a bounded send inside a stackless task's poll function

@@ -59,14 +59,21 @@ typedef struct corio_semaphore {
 /* The most permits a semaphore holds; more are clamped to it. */
 #define CORIO_SEMAPHORE_MAX_PERMITS ((size_t)(UINTPTR_MAX >> 2))
 
-/* Static initialiser: `corio_semaphore s = CORIO_SEMAPHORE_INIT(10);` */
-#define CORIO_SEMAPHORE_INIT(permits) {(uintptr_t)(permits) << 2, CORIO_WAITQ_INIT_}
+/* Static initialiser: `corio_semaphore s = CORIO_SEMAPHORE_INIT(10);`
+ * (clamped to the maximum, as corio_semaphore_init does; `permits` is
+ * evaluated more than once). */
+#define CORIO_SEMAPHORE_INIT(permits)                                                          \
+    {(uintptr_t)((size_t)(permits) > CORIO_SEMAPHORE_MAX_PERMITS ? CORIO_SEMAPHORE_MAX_PERMITS \
+                                                                 : (size_t)(permits))          \
+         << 2,                                                                                 \
+     CORIO_WAITQ_INIT_}
 
 /* Initialise with `permits` free permits (clamped to the maximum). Nothing
  * to destroy later. Does nothing for NULL. */
 CORIO_API void corio_semaphore_init(corio_semaphore *s, size_t permits);
 
-/* Take `n` permits, waiting while fewer are free (n == 0: returns at once).
+/* Take `n` permits, waiting while fewer are free (n == 0: returns at once,
+ * 0 while the semaphore is open, CORIO_ECLOSED once it is closed).
  * Returns:
  *   0                the caller holds n permits (give them back with
  *                    corio_semaphore_release);
@@ -86,7 +93,9 @@ CORIO_API int corio_semaphore_acquire(corio_semaphore *s, size_t n);
 CORIO_API int corio_semaphore_try_acquire(corio_semaphore *s, size_t n);
 
 /* Give back (or add) `n` permits, waking the waiters they complete. Any
- * thread; never waits. Does nothing for NULL. */
+ * thread; never waits. Does nothing for NULL. Free permits beyond
+ * CORIO_SEMAPHORE_MAX_PERMITS are dropped (the count stays at the
+ * maximum). */
 CORIO_API void corio_semaphore_release(corio_semaphore *s, size_t n);
 
 /* Permits free right now (a snapshot). 0 for NULL. */
