@@ -421,6 +421,74 @@ TEST(bufio_interrupted_flush_keeps_the_rest)
     CHECK_EQ(run_main(cancel_flush_main, NULL), 0);
 }
 
+/* A write straight to the fd cut short by a deadline returns its count;
+ * the code that cut it is owed to the next call (a write small enough for
+ * the buffer, or a flush), which takes nothing; the call after that works.
+ * Before, the small write was buffered as if nothing had happened. */
+typedef struct cut_write {
+    corio_bufwriter *w;
+    const char *big;
+    size_t len;
+    int then_flush; /* the next call: 0 a small write, 1 a flush */
+    ssize_t n1, n2, n3;
+} cut_write;
+
+static int write_big_then_small(void *arg)
+{
+    cut_write *x = arg;
+    x->n1 = corio_bufwriter_write(x->w, x->big, x->len); /* straight to the fd */
+    x->n2 = x->then_flush ? corio_bufwriter_flush(x->w) : corio_bufwriter_write(x->w, "x", 1);
+    x->n3 = corio_bufwriter_write(x->w, "y", 1); /* fits: buffered, no wait */
+    return 0;
+}
+
+static int cut_write_main(void *arg)
+{
+    (void)arg;
+    for (int then_flush = 0; then_flush < 2; then_flush++) {
+        chan_pair c;
+        sock_pair(&c, SOCK_STREAM);
+        corio_bufwriter w;
+        CHECK_EQ(corio_bufwriter_init(&w, c.w, 1024), 0);
+        size_t len = 4 << 20; /* more than the socket takes: the write waits */
+        char *big = malloc(len);
+        memset(big, 'B', len);
+        cut_write x = {&w, big, len, then_flush, 0, 0, 0};
+        int result;
+        CHECK_EQ(corio_timeout_call(CORIO_MSEC(20), write_big_then_small, &x, &result),
+                 CORIO_ETIMEDOUT);
+        CHECK(x.n1 > 0 && x.n1 < (ssize_t)len);
+        CHECK_EQ(x.n2, CORIO_ETIMEDOUT); /* owed, and nothing taken */
+        CHECK_EQ(x.n3, 1);
+        CHECK_EQ(corio_bufwriter_buffered(&w), 1);
+        drain d = {c.r, 0, 0};
+        corio_task *t;
+        CHECK_EQ(corio_spawn(drain_all, &d, &t), 0);
+        CHECK_EQ(corio_bufwriter_flush(&w), 0); /* owes nothing now */
+        CHECK_EQ(corio_fd_close(c.w), 0);
+        CHECK_EQ(join_rc(t), 0);
+        CHECK_EQ(d.total, (size_t)x.n1 + 1); /* the count, then "y": no "x" */
+        uint64_t sum = 0;
+        for (ssize_t i = 0; i < x.n1; i++)
+            sum = sum * 31 + 'B';
+        CHECK(d.sum == sum * 31 + 'y');
+        free(big);
+        corio_bufwriter_drop(&w);
+        corio_fd_close(c.r);
+    }
+    return 0;
+}
+
+TEST(bufio_write_cut_short_owes_its_code_to_the_next_call)
+{
+    CHECK_EQ(run_main(cut_write_main, NULL), 0);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, cut_write_main, NULL, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
 /* ---- NULL answers and misuse ------------------------------------------------------------- */
 
 static int null_main(void *arg)

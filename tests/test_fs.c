@@ -313,6 +313,42 @@ TEST(fs_file_read_write_seek_sync)
     fs_tmp_remove(&d);
 }
 
+/* A FIFO opens as a corio_file (open(2) takes it, as tokio's File does):
+ * reads and writes work, and the calls that use an offset say -ESPIPE, as
+ * corio_file_open's comment says. */
+static int fifo_file_main(void *arg)
+{
+    tmpdir *d = arg;
+    char p[128];
+    fs_path_in(p, sizeof p, d, "pipe");
+    unlink(p);
+    CHECK_EQ(mkfifo(p, 0600), 0);
+    corio_file *f;
+    /* O_RDWR: the open waits for no writer, and our own data is there to read */
+    CHECK_EQ(corio_file_open(p, O_RDWR, 0, &f), 0);
+    CHECK_EQ(corio_file_write(f, "abc", 3), 3);
+    char b[8];
+    CHECK_EQ(corio_file_pread(f, b, sizeof b, 0), -ESPIPE);
+    CHECK_EQ(corio_file_pwrite(f, "x", 1, 0), -ESPIPE);
+    off_t pos = 7;
+    CHECK_EQ(corio_file_seek(f, 0, SEEK_SET, &pos), -ESPIPE);
+    CHECK_EQ(pos, 7); /* not written on error */
+    CHECK_EQ(corio_file_read(f, b, sizeof b), 3); /* nothing taken by the refusals */
+    CHECK(memcmp(b, "abc", 3) == 0);
+    CHECK_EQ(corio_file_close(f), 0);
+    CHECK_EQ(unlink(p), 0);
+    return 0;
+}
+
+TEST(fs_file_on_a_fifo_reads_and_writes_and_cannot_seek)
+{
+    tmpdir d;
+    fs_tmp_make(&d);
+    CHECK_EQ(run_main(fifo_file_main, &d), 0);
+    CHECK_EQ(fifo_file_main(&d), 0); /* plain code */
+    fs_tmp_remove(&d);
+}
+
 /* ---- paths and listings ---------------------------------------------------------------- */
 
 static int cmp_dirent(const void *a, const void *b)

@@ -528,6 +528,127 @@ TEST(io_fd_future_forms)
     CHECK_EQ(run_main(futures_main, NULL), 0);
 }
 
+/* A read of len 0 returns 0 at once (read(2)'s rule), the future at its
+ * first poll, without waiting for readiness. Before, on a pipe whose
+ * readiness a short read had drained, both waited for the next byte. */
+static int read_nothing(void *arg)
+{
+    char b;
+    return (int)corio_fd_read(arg, &b, 0);
+}
+
+static int zero_len_main(void *arg)
+{
+    (void)arg;
+    int p[2];
+    make_pipe(p);
+    corio_fd *r;
+    CHECK_EQ(corio_fd_open(p[0], &r), 0);
+    CHECK_EQ(write(p[1], "x", 1), 1);
+    char b[8];
+    CHECK_EQ(corio_fd_read(r, b, sizeof b), 1); /* short: readiness drained */
+    int res = 99;
+    CHECK_EQ(corio_timeout_call(CORIO_SEC(1), read_nothing, r, &res), 0);
+    CHECK_EQ(res, 0);
+    corio_fd_io_fut rf;
+    corio_fd_read_fut_init(&rf, r, b, 0);
+    CHECK_EQ(corio_timeout(&rf.base, CORIO_SEC(1)), 0);
+    CHECK_EQ(rf.base.result, 0);
+    CHECK_EQ(write(p[1], "y", 1), 1); /* nothing was consumed */
+    CHECK_EQ(corio_fd_read(r, b, sizeof b), 1);
+    CHECK_EQ(b[0], 'y');
+    corio_fd_close(r);
+    close(p[1]);
+    return 0;
+}
+
+TEST(io_fd_zero_length_read_returns_at_once)
+{
+    CHECK_EQ(run_main(zero_len_main, NULL), 0);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, zero_len_main, NULL, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* ---- whose driver wakes whom ----------------------------------------------------------- */
+
+/* Only the driver of the runtime an fd was opened on reports its readiness
+ * (corio/io.h, Threads): a task of another runtime waiting on the fd of an
+ * idle current-thread runtime is not woken by data, only once a thread
+ * drives that runtime again - or, when it is freed, with CORIO_ESHUTDOWN. */
+typedef struct foreign {
+    int p[2];
+    corio_fd *f;
+    ssize_t n;
+    atomic_int started;
+} foreign;
+
+static int open_foreign(void *arg)
+{
+    foreign *x = arg;
+    CHECK_EQ(corio_fd_open(x->p[0], &x->f), 0);
+    return 0;
+}
+
+static int read_foreign(void *arg)
+{
+    foreign *x = arg;
+    char b;
+    atomic_store(&x->started, 1);
+    x->n = corio_fd_read(x->f, &b, 1);
+    return 0;
+}
+
+/* Start a reader of x on runtime `rt` and let it reach its wait. */
+static corio_task *start_foreign_reader(foreign *x, corio_rt *rt)
+{
+    x->n = 99;
+    atomic_store(&x->started, 0);
+    corio_spawn_opts o = {.rt = rt};
+    corio_task *t;
+    CHECK_EQ(corio_spawn_with(&o, read_foreign, x, &t), 0);
+    while (!atomic_load(&x->started))
+        sleep_ms(1);
+    sleep_ms(20);
+    return t;
+}
+
+static int nap(void *arg)
+{
+    (void)arg;
+    corio_sleep(CORIO_MSEC(20));
+    return 0;
+}
+
+TEST(io_fd_is_woken_by_the_driver_of_its_own_runtime)
+{
+    foreign x = {.n = 99};
+    make_pipe(x.p);
+    corio_rt *a = new_rt(), *b = new_mt_rt(1);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(a, open_foreign, &x, &rc), 0);
+    corio_task *t = start_foreign_reader(&x, b);
+    CHECK_EQ(write(x.p[1], "q", 1), 1);
+    sleep_ms(100);
+    CHECK(!corio_task_is_finished(t)); /* nobody drives a: no wake */
+    CHECK_EQ(corio_rt_block_on(a, nap, NULL, &rc), 0); /* a's driver sees it */
+    CHECK_EQ(join_rc(t), 0);
+    CHECK_EQ(x.n, 1);
+    /* Waiting again, on an empty pipe: freeing a ends the wait. */
+    t = start_foreign_reader(&x, b);
+    CHECK(!corio_task_is_finished(t));
+    CHECK_EQ(corio_rt_free(a), 0);
+    CHECK_EQ(join_rc(t), 0);
+    CHECK_EQ(x.n, CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_rt_free(b), 0);
+    char c;
+    CHECK_EQ(corio_fd_read(x.f, &c, 1), CORIO_EWRONGCTX); /* plain code */
+    CHECK_EQ(corio_fd_close(x.f), 0);
+    close(x.p[1]);
+}
+
 /* ---- a busy runtime still sees I/O --------------------------------------------------- */
 
 typedef struct busy {

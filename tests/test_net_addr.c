@@ -30,6 +30,13 @@ TEST(net_addr_parse_and_format_round_trip)
     parse_ok("[::]:65535", "[::]:65535", AF_INET6, 65535);
     parse_ok("[2001:db8::42]:443", "[2001:db8::42]:443", AF_INET6, 443);
     parse_ok("[::ffff:10.0.0.1]:1", "[::ffff:10.0.0.1]:1", AF_INET6, 1);
+    parse_ok("255.255.255.255:9", "255.255.255.255:9", AF_INET, 9);
+    parse_ok("10.0.0.1:1", "10.0.0.1:1", AF_INET, 1);
+    /* an IPv6 scope stays allowed in brackets (interface 1 is loopback) */
+    corio_addr a;
+    CHECK_EQ(corio_addr_parse("[fe80::1%1]:22", &a), 0);
+    CHECK_EQ(a.sa.ss_family, AF_INET6);
+    CHECK_EQ(((struct sockaddr_in6 *)&a.sa)->sin6_scope_id, 1);
 }
 
 TEST(net_addr_bad_strings_are_einval)
@@ -50,6 +57,20 @@ TEST(net_addr_bad_strings_are_einval)
         "300.1.1.1:80",     /* not an address */
         "localhost:80",     /* a name: parse is numeric only */
         "[localhost]:80",
+        /* IPv4 is a dotted quad of decimals (inet_pton), not inet_aton's
+         * forms, which getaddrinfo took: each was another address */
+        "127.1:80",         /* 127.0.0.1 */
+        "1.2.3:80",         /* 1.2.0.3 */
+        "0x7f.0.0.1:80",    /* hexadecimal */
+        "010.0.0.1:80",     /* octal: 8.0.0.1 */
+        "01.2.3.4:80",      /* a leading zero */
+        "2130706433:80",    /* one number */
+        "127.0.0.1 x:80",   /* junk after it */
+        " 127.0.0.1:80",    /* a space before it */
+        /* brackets hold an IPv6 address, nothing else */
+        "[127.0.0.1]:80",
+        "[1.2.3.4]:0",
+        "[fe80::1%]:22",    /* an empty scope */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         corio_addr a;
@@ -98,6 +119,11 @@ static int resolve_main(void *arg)
     CHECK_EQ(corio_addr_resolve("localhost:80", out, 0, &n), -EINVAL);
     CHECK_EQ(corio_addr_resolve("localhost:80", out, 8, NULL), -EINVAL);
     CHECK_EQ(corio_addr_resolve("localhost", out, 8, &n), -EINVAL);
+    /* brackets hold an IPv6 address, for the calls that take names too */
+    CHECK_EQ(corio_addr_resolve("[127.0.0.1]:80", out, 8, &n), -EINVAL);
+    CHECK_EQ(corio_addr_resolve("[localhost]:80", out, 8, &n), -EINVAL);
+    CHECK_EQ(corio_addr_resolve("[::1]:80", out, 8, &n), 0);
+    CHECK_EQ(out[0].sa.ss_family, AF_INET6);
     return 0;
 }
 

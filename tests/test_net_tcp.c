@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -412,4 +413,134 @@ static int shut_rd_main(void *arg)
 TEST(net_tcp_shutdown_read_wakes_a_pending_read)
 {
     net_run_both(shut_rd_main, NULL);
+}
+
+/* A read of len 0, and a readv with no room, return 0 at once, as read(2)
+ * of 0 bytes does. Before, on an idle stream they waited for data that
+ * might never come (here: until the deadline). */
+typedef struct zero_read {
+    corio_tcp *c;
+    int how; /* 0 read, 1 readv of nothing, 2 readv of empty buffers, 3 future */
+    ssize_t n;
+} zero_read;
+
+static int read_nothing(void *arg)
+{
+    zero_read *z = arg;
+    char b[1];
+    struct iovec none[2] = {{b, 0}, {b, 0}};
+    if (z->how == 0) {
+        z->n = corio_tcp_read(z->c, b, 0);
+    } else if (z->how == 1) {
+        z->n = corio_tcp_readv(z->c, NULL, 0);
+    } else if (z->how == 2) {
+        z->n = corio_tcp_readv(z->c, none, 2);
+    } else {
+        corio_fd_io_fut f;
+        corio_fd_read_fut_init(&f, corio_tcp_as_fd(z->c), b, 0);
+        int rc = corio_await(&f.base);
+        z->n = rc ? rc : f.base.result;
+    }
+    return 0;
+}
+
+static int zero_read_main(void *arg)
+{
+    (void)arg;
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = net_listen_any(addr);
+    corio_tcp *c, *s;
+    CHECK_EQ(corio_tcp_connect(addr, &c), 0);
+    CHECK_EQ(corio_tcp_accept(l, &s), 0);
+    /* A short read drains the readiness: a read of a byte would now wait. */
+    CHECK_EQ(corio_tcp_write_all(s, "x", 1), 0);
+    char b[8];
+    CHECK_EQ(corio_tcp_read(c, b, sizeof b), 1);
+    for (int how = 0; how < 4; how++) {
+        zero_read z = {c, how, 99};
+        int res;
+        CHECK_EQ(corio_timeout_call(CORIO_SEC(1), read_nothing, &z, &res), 0);
+        CHECK_EQ(z.n, 0);
+    }
+    /* They consumed nothing, and the stream works on. */
+    CHECK_EQ(corio_tcp_write_all(s, "yz", 2), 0);
+    CHECK_EQ(corio_tcp_read_exact(c, b, 2), 0);
+    CHECK(memcmp(b, "yz", 2) == 0);
+    corio_tcp_close(c);
+    corio_tcp_close(s);
+    corio_tcp_listener_close(l);
+    return 0;
+}
+
+TEST(net_tcp_zero_length_read_returns_at_once)
+{
+    net_run_both(zero_read_main, NULL);
+}
+
+/* Sockets that outlive their runtime: in a task of another runtime the
+ * calls that wait for them return CORIO_ESHUTDOWN, in plain code
+ * CORIO_EWRONGCTX; the calls that do not wait act on them as usual, and
+ * closing works. */
+typedef struct orphans {
+    corio_tcp_listener *l;
+    corio_tcp *c, *s;
+} orphans;
+
+static int make_orphans(void *arg)
+{
+    orphans *o = arg;
+    char addr[CORIO_ADDR_STRLEN];
+    o->l = net_listen_any(addr);
+    CHECK_EQ(corio_tcp_connect(addr, &o->c), 0);
+    CHECK_EQ(corio_tcp_accept(o->l, &o->s), 0);
+    return 0;
+}
+
+static int use_orphans(void *arg)
+{
+    orphans *o = arg;
+    corio_tcp *x;
+    char b[4];
+    struct iovec v = {b, sizeof b};
+    CHECK_EQ(corio_tcp_accept(o->l, &x), CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_tcp_read(o->s, b, sizeof b), CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_tcp_readv(o->s, &v, 1), CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_tcp_read_exact(o->s, b, sizeof b), CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_tcp_write(o->c, "x", 1), CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_tcp_write_all(o->c, "x", 1), CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_tcp_read(o->s, b, 0), 0); /* waits for nothing */
+    corio_addr la, pa;
+    CHECK_EQ(corio_tcp_listener_local_addr(o->l, &la), 0);
+    CHECK_EQ(corio_tcp_peer_addr(o->c, &pa), 0);
+    CHECK_EQ(corio_addr_port(&la), corio_addr_port(&pa));
+    CHECK_EQ(corio_tcp_local_addr(o->s, &la), 0);
+    CHECK_EQ(corio_tcp_set_nodelay(o->c, true), 0);
+    int fd = corio_fd_raw(corio_tcp_as_fd(o->c)), v1 = 0;
+    socklen_t sl = sizeof v1;
+    CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v1, &sl), 0);
+    CHECK_EQ(v1, 1);
+    CHECK_EQ(corio_tcp_shutdown(o->c, SHUT_WR), 0);
+    /* The FIN went out: the peer's socket reads end of stream. */
+    struct pollfd p = {corio_fd_raw(corio_tcp_as_fd(o->s)), POLLIN, 0};
+    CHECK_EQ(poll(&p, 1, 5000), 1);
+    CHECK_EQ(recv(p.fd, b, sizeof b, 0), 0);
+    return 0;
+}
+
+TEST(net_tcp_outliving_its_runtime_waiting_calls_shut_down_others_work)
+{
+    orphans o;
+    CHECK_EQ(run_main(make_orphans, &o), 0); /* that runtime is freed */
+    char b[4];
+    CHECK_EQ(corio_tcp_read(o.s, b, sizeof b), CORIO_EWRONGCTX); /* plain code */
+    CHECK_EQ(corio_tcp_write(o.c, "x", 1), CORIO_EWRONGCTX);
+    CHECK_EQ(run_main(use_orphans, &o), 0);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, use_orphans, &o, &rc), 0); /* and from a multi-thread one */
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    CHECK_EQ(corio_tcp_close(o.c), 0);
+    CHECK_EQ(corio_tcp_close(o.s), 0);
+    CHECK_EQ(corio_tcp_listener_close(o.l), 0);
 }

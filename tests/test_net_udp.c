@@ -367,6 +367,12 @@ TEST(net_udp_errors_bad_addresses_in_use_null_and_plain_code)
     CHECK_EQ(corio_rt_block_on_future(rt2, &rf.base), 0);
     CHECK_EQ(rf.base.result, CORIO_ESHUTDOWN);
     CHECK_EQ(corio_rt_free(rt2), 0);
+    /* the calls that do not wait still act on the socket */
+    CHECK_EQ(corio_udp_connect_addr(u, &a), 0);
+    corio_addr peer;
+    CHECK_EQ(corio_udp_peer_addr(u, &peer), 0);
+    CHECK_EQ(corio_addr_port(&peer), corio_addr_port(&a));
+    CHECK_EQ(corio_udp_recv(u, b, sizeof b), CORIO_EWRONGCTX); /* plain code */
     CHECK_EQ(corio_udp_close(u), 0);
 }
 

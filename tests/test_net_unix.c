@@ -313,6 +313,23 @@ static int errors_main(void *arg)
     return 0;
 }
 
+static int make_pair(void *arg)
+{
+    corio_unix **ab = arg;
+    CHECK_EQ(corio_unix_pair(&ab[0], &ab[1]), 0);
+    return 0;
+}
+
+static int use_dead_pair(void *arg)
+{
+    corio_unix **ab = arg;
+    char c;
+    CHECK_EQ(corio_unix_read(ab[0], &c, 1), CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_unix_write(ab[1], "x", 1), CORIO_ESHUTDOWN);
+    CHECK_EQ(corio_unix_read(ab[0], &c, 0), 0); /* waits for nothing */
+    return 0;
+}
+
 TEST(net_unix_errors_in_use_missing_too_long_null_and_plain_code)
 {
     CHECK_EQ(run_main(errors_main, NULL), 0);
@@ -325,6 +342,21 @@ TEST(net_unix_errors_in_use_missing_too_long_null_and_plain_code)
     CHECK(!net_exists(path));
     corio_unix *a, *b;
     CHECK_EQ(corio_unix_pair(&a, &b), CORIO_EWRONGCTX);
+    /* A pair that outlives its runtime: the waiting calls say
+     * CORIO_EWRONGCTX here, CORIO_ESHUTDOWN in another runtime's task; the
+     * calls that do not wait still work (corio/unix.h). */
+    corio_unix *ab[2];
+    CHECK_EQ(run_main(make_pair, ab), 0);
+    char c;
+    CHECK_EQ(corio_unix_read(ab[0], &c, 1), CORIO_EWRONGCTX);
+    CHECK_EQ(run_main(use_dead_pair, ab), 0);
+    uid_t uid = (uid_t)-1;
+    CHECK_EQ(corio_unix_peer_cred(ab[0], NULL, &uid, NULL), 0);
+    CHECK_EQ(uid, getuid());
+    CHECK_EQ(corio_unix_shutdown(ab[1], SHUT_WR), 0);
+    CHECK_EQ(recv(corio_fd_raw(corio_unix_as_fd(ab[0])), &c, 1, 0), 0); /* its EOF */
+    CHECK_EQ(corio_unix_close(ab[0]), 0);
+    CHECK_EQ(corio_unix_close(ab[1]), 0);
 }
 
 /* The accept queue is full: a connect says -EAGAIN instead of waiting. */

@@ -122,6 +122,7 @@ typedef struct corio_bufwriter {
     size_t cap_;
     size_t pos_; /* first byte not yet written to the fd */
     size_t end_; /* end of the data buffered */
+    int err_;    /* owed to the next call: what cut a direct write short */
 } corio_bufwriter;
 
 /* Make `w` a writer to `fd` with a buffer of `cap` bytes (0: 8 KiB): 0, or
@@ -142,19 +143,30 @@ CORIO_API size_t corio_bufwriter_buffered(const corio_bufwriter *w);
  * Returns len, or:
  *   fewer than len (> 0): only when interrupted, or failing, in the
  *               middle of writing `buf` straight to the fd: that many
- *               bytes of buf were written (the next call returns the
- *               code: interruption is sticky, and so is a broken pipe);
- *   a negative code, when none of `buf` was taken: a code of
- *               corio_fd_write (-EPIPE for a peer that has gone,
- *               -ECONNRESET...), an interruption code, or -EINVAL (w NULL,
- *               buf NULL with len > 0).
+ *               bytes of buf were written, and the writer keeps the code
+ *               that stopped it. The next call, write or flush, returns
+ *               that code having taken and written nothing - even a write
+ *               that would fit in the buffer - so a loop that writes until
+ *               a call fails sees why the count was short (write(2)'s
+ *               short count, then its error). The call after that works
+ *               as usual (and meets the interruption or the broken pipe
+ *               again if it is still there and the call waits);
+ *   a negative code, when none of `buf` was taken: the code kept from a
+ *               write cut short (above), a code of corio_fd_write (-EPIPE
+ *               for a peer that has gone, -ECONNRESET...), an
+ *               interruption code, or -EINVAL (w NULL, buf NULL with
+ *               len > 0).
+ * A write that fits in the buffer does not wait, so it succeeds in a
+ * cancelled task or past a deadline too; the flush that sends it returns
+ * the interruption code.
  * Cancel safety: an interrupted write has taken what its count says and
  * nothing more; what was buffered before stays buffered, less what the
  * interrupted flush had written: nothing lost or sent twice. */
 CORIO_API ssize_t corio_bufwriter_write(corio_bufwriter *w, const void *buf, size_t len);
 
 /* Write everything buffered to the fd: 0, or a code as
- * corio_bufwriter_write (-EPIPE when the peer has gone: on a socket no
+ * corio_bufwriter_write (the code kept from a write cut short, writing
+ * nothing then; -EPIPE when the peer has gone: on a socket no
  * SIGPIPE is raised; a pipe whose reader has gone raises SIGPIPE as
  * write(2) does, unless the program ignores it). On an error what was not
  * written stays buffered. Cancel safety: an interrupted flush has written

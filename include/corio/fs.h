@@ -175,7 +175,17 @@ typedef struct corio_file corio_file;
  * interruption codes; *out is NULL on error. A directory may be opened
  * read-only (its reads fail with -EISDIR). Interrupted: the file may still
  * be opened (and created or truncated, as the flags say) in the background;
- * the job then closes it. */
+ * the job then closes it.
+ * Whatever open(2) opens is accepted, as by tokio's File: besides regular
+ * files and directories, a FIFO, a terminal, a device. Their calls run on
+ * the pool like the others, so a read that waits for a FIFO's writer or a
+ * terminal's input holds a pool thread while it waits (interrupted, it goes
+ * on waiting in the background, and the file's later calls queue behind
+ * it); and on a file that cannot seek (a FIFO, a terminal) the calls that
+ * use an offset - pread, pwrite, seek - return -ESPIPE. For such an fd,
+ * corio_fd (corio/io.h) waits for readiness without holding a thread, and
+ * its interrupted read has read nothing; corio_fs_read_file reads a FIFO
+ * to its end. */
 CORIO_API int corio_file_open(const char *path, int flags, mode_t mode, corio_file **out);
 
 /* Close the file and free `f`: 0, or close(2)'s error (-EIO: data written
@@ -212,7 +222,8 @@ CORIO_API int corio_file_write_all(corio_file *f, const void *buf, size_t len);
 /* pread(2) and pwrite(2): as read and write, at `offset`, without using or
  * moving the file position, so an interrupted pread changes nothing at all
  * (a cancel-safe read); an interrupted pwrite may still land. -EINVAL also
- * for a negative offset, -ESPIPE never (a corio_file is a regular file or a
+ * for a negative offset; -ESPIPE for a file that cannot seek (a FIFO, a
+ * terminal: see corio_file_open; never for a regular file or a
  * directory). */
 CORIO_API ssize_t corio_file_pread(corio_file *f, void *buf, size_t len, off_t offset);
 CORIO_API ssize_t corio_file_pwrite(corio_file *f, const void *buf, size_t len, off_t offset);
@@ -220,7 +231,8 @@ CORIO_API ssize_t corio_file_pwrite(corio_file *f, const void *buf, size_t len, 
 /* lseek(2): move the position to `offset` from SEEK_SET, SEEK_CUR or
  * SEEK_END (or SEEK_DATA, SEEK_HOLE); 0 and *pos (may be NULL) the new
  * position, or -EINVAL (NULL f, a bad whence, a position below 0), -ENXIO,
- * and the interruption codes. Runs on the pool like the rest (after the
+ * -ESPIPE (a file that cannot seek: a FIFO, a terminal), and the
+ * interruption codes. Runs on the pool like the rest (after the
  * calls made before it). Interrupted: the position may still move. */
 CORIO_API int corio_file_seek(corio_file *f, off_t offset, int whence, off_t *pos);
 

@@ -36,8 +36,19 @@
  * corio/fs.h instead.
  *
  * Threads: the fd may be used from any task of any runtime, and closed from
- * any thread, but it is registered with one runtime's driver: once that
- * runtime is freed every operation returns CORIO_ESHUTDOWN. Closing an fd
+ * any thread, but it is registered with one runtime's driver, the one of
+ * the runtime it was opened on, and only that driver reports its
+ * readiness. A task that waits on it - from any runtime - is woken only
+ * while that runtime runs: a multi-thread runtime's workers always do, but
+ * a current-thread runtime runs only while some thread is inside its
+ * corio_rt_block_on (corio/runtime.h). While nobody drives it, a wait from
+ * another runtime's task does not end when the fd becomes ready: it ends
+ * when the runtime is driven again, at the wait's deadline or
+ * cancellation, or when the runtime is freed (CORIO_ESHUTDOWN). So open
+ * the fd on the runtime whose tasks use it. Once that runtime is freed,
+ * every call that waits for readiness (read, write, wait and their
+ * futures) returns CORIO_ESHUTDOWN; corio_fd_raw, corio_fd_clear_ready,
+ * corio_fd_release and corio_fd_close still work. Closing an fd
  * while another task is in an operation on it is undefined, as close(2) on
  * an fd that another thread reads is; to make another task's read return,
  * shut the socket down (corio/net.h) instead.
@@ -46,8 +57,8 @@
  * deadline of an enclosing deadline scope, it returns CORIO_ECANCELED or
  * CORIO_ETIMEDOUT, and that after consuming nothing (no byte was read or
  * written by the interrupted call). In plain code, and in a stackless
- * task's poll function, the calls return CORIO_EWRONGCTX: poll the
- * future forms there.
+ * task's poll function, the calls return CORIO_EWRONGCTX, whatever the
+ * state of the fd's runtime (alive or freed): poll the future forms there.
  *
  * NULL (docs/conventions.md): functions returning a status or a count
  * return -EINVAL for a NULL corio_fd, corio_fd_close returns 0,
@@ -131,7 +142,8 @@ CORIO_API void corio_fd_clear_ready(corio_fd *f, const corio_fd_ready *ready, un
 /* ---- reading and writing -------------------------------------------------- */
 
 /* Inside a task: read up to `len` bytes, waiting until some are there.
- * Returns the count (0: end of file, or len == 0), or a negative code:
+ * Returns the count (0: end of file, or len == 0, which returns at once
+ * without waiting for readiness, as read(2) of 0 bytes), or a negative code:
  * read(2)'s error (-ECONNRESET...), -EBADF when closed, CORIO_ESHUTDOWN,
  * or an interruption code as corio_fd_wait. Cancel safety: an interrupted
  * read has read nothing. */
@@ -166,7 +178,8 @@ typedef struct corio_fd_wait_fut {
 CORIO_API void corio_fd_wait_fut_init(corio_fd_wait_fut *fut, corio_fd *f, unsigned interest);
 
 /* corio_fd_read and corio_fd_write as futures: result is the count or a
- * code. The buffer must stay valid until the future is done or dropped. */
+ * code (a read of len 0 is done at its first poll, with 0). The buffer
+ * must stay valid until the future is done or dropped. */
 typedef struct corio_fd_io_fut {
     corio_future base;
     corio_fd *fd_;

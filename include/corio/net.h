@@ -1,10 +1,12 @@
 /* corio/net.h - socket addresses and host name resolution.
  *
- * An address string is "host:port": an IPv4 address ("127.0.0.1:8080",
- * "0.0.0.0:0"), an IPv6 address in brackets ("[::1]:0",
- * "[fe80::1%eth0]:22"), or, where a call says so, a host name
- * ("localhost:6379", "example.com:443"). Port 0 asks the kernel for a free
- * one. A corio_addr holds one resolved address, IPv4 or IPv6, by value.
+ * An address string is "host:port": an IPv4 address as a dotted quad
+ * ("127.0.0.1:8080", "0.0.0.0:0"), an IPv6 address in brackets ("[::1]:0",
+ * "[fe80::1%eth0]:22"; brackets hold nothing else), or, where a call says
+ * so, a host name ("localhost:6379", "example.com:443"; what is not a
+ * numeric address goes to getaddrinfo as it is). Port 0 asks the kernel
+ * for a free one. A corio_addr holds one resolved address, IPv4 or IPv6,
+ * by value.
  *
  * Name resolution (corio_addr_resolve, and the calls that take host names)
  * runs getaddrinfo on the runtime's blocking pool, off the worker threads,
@@ -42,7 +44,11 @@ typedef struct corio_addr {
 /* Parse a numeric address string ("127.0.0.1:80", "[::1]:0") into *out.
  * Host names are not looked up here (see corio_addr_resolve). Returns 0, or
  * -EINVAL for NULL arguments, a missing or malformed port (not 0-65535), a
- * malformed or non-numeric host, or an IPv6 address without brackets. Any
+ * malformed or non-numeric host, an IPv6 address without brackets, or
+ * brackets around anything but an IPv6 address ("[127.0.0.1]:80"). An
+ * IPv4 address is a dotted quad of four decimal numbers, as inet_pton
+ * reads it: inet_aton's short, hexadecimal and octal forms ("127.1:80",
+ * "0x7f.0.0.1:80", "010.0.0.1:80") are -EINVAL, not another address. Any
  * thread; never waits. */
 CORIO_API int corio_addr_parse(const char *str, corio_addr *out);
 

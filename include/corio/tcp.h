@@ -21,8 +21,13 @@
  * and may be used from any of its tasks; one task may read while another
  * writes. Closing one while another task is in a call on it is undefined:
  * shut it down instead (corio_tcp_shutdown), which makes the other's read
- * return 0. After the runtime is freed every call returns CORIO_ESHUTDOWN;
- * only closing still works.
+ * return 0. After the runtime is freed, the calls that wait for the socket
+ * (accept, read, write, readv, writev, read_exact, write_all, and their
+ * futures), made in a task of another runtime, return CORIO_ESHUTDOWN; the
+ * calls that do not wait act on the socket as usual (local_addr,
+ * peer_addr, shutdown, set_nodelay, set_keepalive, as_fd; a read of len 0
+ * returns 0), and closing works. From plain code the waiting calls return
+ * CORIO_EWRONGCTX, whether the runtime is alive or freed.
  *
  * A call that makes a listener or a stream sets *out to NULL when it fails.
  *
@@ -146,7 +151,8 @@ CORIO_API void corio_tcp_connect_fut_init(corio_tcp_connect_fut *f, const corio_
 /* ---- reading and writing ----------------------------------------------------------- */
 
 /* Read up to `len` bytes, waiting until some arrive. The count (0: the peer
- * closed its side, or len == 0), or -ECONNRESET, -EBADF (closed),
+ * closed its side, or len == 0, which returns at once, waiting for
+ * nothing, as read(2) of 0 bytes), or -ECONNRESET, -EBADF (closed),
  * CORIO_ESHUTDOWN, an interruption code, -EINVAL. Cancel safety: an
  * interrupted read has read nothing. */
 CORIO_API ssize_t corio_tcp_read(corio_tcp *c, void *buf, size_t len);
@@ -157,7 +163,8 @@ CORIO_API ssize_t corio_tcp_read(corio_tcp *c, void *buf, size_t len);
 CORIO_API ssize_t corio_tcp_write(corio_tcp *c, const void *buf, size_t len);
 
 /* Scatter and gather: as read and write over `iovcnt` buffers (readv(2),
- * writev(2); at most IOV_MAX). */
+ * writev(2); at most IOV_MAX). A readv with no room (iovcnt 0, or every
+ * iov_len 0) is a read of len 0: 0 at once. */
 CORIO_API ssize_t corio_tcp_readv(corio_tcp *c, const struct iovec *iov, int iovcnt);
 CORIO_API ssize_t corio_tcp_writev(corio_tcp *c, const struct iovec *iov, int iovcnt);
 

@@ -45,8 +45,13 @@
  * A socket is registered with the runtime it was made on and may be used
  * from any of its tasks; several tasks may receive (each datagram goes to
  * one of them) and send on one socket at once. Closing it while another
- * task is in a call on it is undefined. After the runtime is freed every
- * call returns CORIO_ESHUTDOWN; only closing still works.
+ * task is in a call on it is undefined. After the runtime is freed, the
+ * calls that wait for the socket (send_to, recv_from, send, recv, and
+ * their futures), made in a task of another runtime, return
+ * CORIO_ESHUTDOWN; the calls that do not wait act on the socket as usual
+ * (connect, connect_addr, local_addr, peer_addr, set_broadcast, as_fd),
+ * and closing works. From plain code the waiting calls return
+ * CORIO_EWRONGCTX, whether the runtime is alive or freed.
  *
  * Errors are the system's, negated (-EADDRINUSE, -ECONNREFUSED,
  * -EMSGSIZE...), plus corio's own (corio/error.h).

@@ -39,8 +39,12 @@
  * poll the future forms there. Listeners and streams are registered with
  * the runtime they were made on and may be used from any of its tasks;
  * closing one while another task is in a call on it is undefined (shut it
- * down instead). After the runtime is freed every call returns
- * CORIO_ESHUTDOWN; only closing still works.
+ * down instead). After the runtime is freed, the calls that wait for the
+ * socket (accept, the reads and writes, and their futures), made in a task
+ * of another runtime, return CORIO_ESHUTDOWN; the calls that do not wait
+ * act on the socket as usual (shutdown, peer_cred, the _as_fd calls; a
+ * read of len 0 returns 0), and closing works. From plain code the waiting
+ * calls return CORIO_EWRONGCTX, whether the runtime is alive or freed.
  *
  * A call that makes a listener or a stream sets *out to NULL when it fails.
  *
@@ -228,8 +232,11 @@ CORIO_API int corio_unix_close(corio_unix *c);
  * bounds a single call, and they can be raced in a select). Several tasks
  * may receive and send on one socket at once; closing it while another
  * task is in a call on it is undefined (corio_unix_dgram_shutdown wakes a
- * receiver instead). After the runtime is freed every call returns
- * CORIO_ESHUTDOWN; only closing still works.
+ * receiver instead). After the runtime is freed, the calls that wait for
+ * the socket (send_to, recv_from, send, recv, and their futures), made in
+ * a task of another runtime, return CORIO_ESHUTDOWN; the calls that do not
+ * wait act on the socket as usual (connect, local_addr, peer_addr,
+ * shutdown, as_fd), and closing works.
  */
 
 typedef struct corio_unix_dgram corio_unix_dgram;

@@ -104,6 +104,19 @@ ssize_t fd_io(corio_fd *f, uint32_t bits, io_call_fn call, void *arg)
     return rc ? rc : fut.res;
 }
 
+/* A read of no bytes, inside a coroutine task: 0 at once, as read(2) of 0
+ * bytes gives, without waiting for readiness (an idle stream may never be
+ * readable). Still an await that is ready at once: an interrupted task gets
+ * its code, plain code CORIO_EWRONGCTX, as from any read. */
+static ssize_t fd_io_empty(void)
+{
+    int rc = coro_await_enter();
+    if (rc)
+        return rc;
+    coro_await_ready();
+    return 0;
+}
+
 /* ---- opening and closing ------------------------------------------------------ */
 
 int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out)
@@ -319,6 +332,8 @@ ssize_t corio_fd_read(corio_fd *f, void *buf, size_t len)
 {
     if (!f || (!buf && len))
         return -EINVAL;
+    if (len == 0)
+        return fd_io_empty();
     io_buf a = {buf, clamp_len(len)};
     return fd_io(f, IO_READ_BITS, reader_of(f), &a);
 }
@@ -337,6 +352,10 @@ static corio_poll rw_poll(corio_future *base, corio_context *cx, uint32_t bits, 
     corio_fd_io_fut *fut = (corio_fd_io_fut *)base;
     if (!fut->fd_ || (!fut->buf_ && fut->len_)) {
         base->result = -EINVAL;
+        return CORIO_READY;
+    }
+    if (fut->len_ == 0 && bits == IO_READ_BITS) { /* as corio_fd_read: no wait */
+        base->result = 0;
         return CORIO_READY;
     }
     io_buf a = {fut->buf_, fut->len_};

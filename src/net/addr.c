@@ -24,7 +24,8 @@ int addr_split(const char *s, char host[ADDR_HOST_MAX], char port[8])
 {
     const char *colon;
     size_t hlen;
-    if (s[0] == '[') {
+    bool bracketed = s[0] == '[';
+    if (bracketed) {
         const char *close = strchr(s, ']');
         if (!close || close[1] != ':')
             return -EINVAL;
@@ -55,6 +56,15 @@ int addr_split(const char *s, char host[ADDR_HOST_MAX], char port[8])
         return -EINVAL;
     memcpy(host, s, hlen);
     host[hlen] = '\0';
+    if (bracketed) { /* an IPv6 address, nothing else ("[127.0.0.1]", "[name]") */
+        char v6[ADDR_HOST_MAX];
+        size_t l = strcspn(host, "%");
+        memcpy(v6, host, l);
+        v6[l] = '\0';
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, v6, &a6) != 1)
+            return -EINVAL;
+    }
     memcpy(port, p, plen + 1);
     return 0;
 }
@@ -84,6 +94,14 @@ static int from_gai(int e)
 int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out, size_t max,
                 size_t *n)
 {
+    if (numeric && !strchr(host, ':')) {
+        /* getaddrinfo reads IPv4 with inet_aton, which takes "127.1",
+         * "0x7f.0.0.1" and octal "010.0.0.1" (8.0.0.1) too: a typo would
+         * become another address. A numeric host is a dotted quad. */
+        struct in_addr a4;
+        if (inet_pton(AF_INET, host, &a4) != 1)
+            return -EINVAL;
+    }
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;

@@ -14,12 +14,14 @@
 /* Split "host:port" / "[v6host]:port" into host (NUL-terminated, brackets
  * removed) and port text. 0, or -EINVAL for a malformed string: no port, a
  * port that is not a decimal 0-65535, an empty host, a host too long, an
- * IPv6 address without brackets. */
+ * IPv6 address without brackets, brackets around what is not an IPv6
+ * address (a scope "%..." after it is left to the lookup). */
 int addr_split(const char *s, char host[ADDR_HOST_MAX], char port[8]);
 
 /* getaddrinfo for a stream socket on a split address; `numeric`: no name
- * lookup (fails with -EINVAL for a name). Fills up to max addresses.
- * 0 with *n >= 1, or the codes of corio_addr_resolve. */
+ * lookup (fails with -EINVAL for a name, and for an IPv4 address that is
+ * not a dotted quad of decimals: inet_aton's forms). Fills up to max
+ * addresses. 0 with *n >= 1, or the codes of corio_addr_resolve. */
 int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out, size_t max,
                 size_t *n);
 

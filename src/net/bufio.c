@@ -14,7 +14,11 @@
  *
  * Writer: buf_[pos_, end_) is data taken and not yet written; a flush
  * advances pos_ as the fd takes bytes, so an interrupted flush leaves
- * exactly the unwritten rest.
+ * exactly the unwritten rest. A write straight to the fd that stops after
+ * some bytes must return their count, so the code that stopped it waits in
+ * err_ for the next call: without that, a next write small enough for the
+ * buffer would succeed and the caller would never learn why the count was
+ * short.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -183,10 +187,21 @@ static int flush_buf(corio_bufwriter *w)
     return 0;
 }
 
+/* The code a write cut short left for this call (0: none), given once. */
+static int take_err(corio_bufwriter *w)
+{
+    int e = w->err_;
+    w->err_ = 0;
+    return e;
+}
+
 ssize_t corio_bufwriter_write(corio_bufwriter *w, const void *buf, size_t len)
 {
     if (!w || !w->buf_ || (!buf && len))
         return -EINVAL;
+    int owed = take_err(w);
+    if (owed < 0)
+        return owed; /* nothing taken */
     if (len == 0)
         return 0;
     if (len <= w->cap_ - w->end_) {
@@ -206,8 +221,12 @@ ssize_t corio_bufwriter_write(corio_bufwriter *w, const void *buf, size_t len)
     size_t done = 0;
     while (done < len) {
         ssize_t n = corio_fd_write(w->fd_, p + done, len - done);
-        if (n < 0)
-            return done ? (ssize_t)done : n;
+        if (n < 0) {
+            if (!done)
+                return n;
+            w->err_ = (int)n; /* for the next call */
+            return (ssize_t)done;
+        }
         done += (size_t)n;
     }
     return (ssize_t)len;
@@ -217,5 +236,6 @@ int corio_bufwriter_flush(corio_bufwriter *w)
 {
     if (!w || !w->buf_)
         return -EINVAL;
-    return flush_buf(w);
+    int owed = take_err(w);
+    return owed < 0 ? owed : flush_buf(w);
 }

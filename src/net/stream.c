@@ -163,11 +163,22 @@ static int iov_check(corio_fd *f, const struct iovec *iov, int n)
     return 0;
 }
 
+/* No room in any buffer (not a sum, which could wrap). */
+static bool iov_empty(const struct iovec *iov, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (iov[i].iov_len)
+            return false;
+    return true;
+}
+
 ssize_t stream_readv(corio_fd *f, const struct iovec *iov, int iovcnt)
 {
     int rc = iov_check(f, iov, iovcnt);
     if (rc)
         return rc;
+    if (iov_empty(iov, iovcnt))
+        return corio_fd_read(f, NULL, 0); /* a read of nothing: 0 at once */
     iov_args a = {iov, iovcnt};
     return fd_io(f, IO_READ_BITS, readv_call, &a);
 }
