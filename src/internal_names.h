@@ -140,6 +140,7 @@
 #define fd_send_call                   corio__fd_send_call
 #define fd_open_sized                  corio__fd_open_sized
 #define addr_lookup                    corio__addr_lookup
+#define addr_loose_ipv4                corio__addr_loose_ipv4
 #define addr_resolve                   corio__addr_resolve
 #define addr_split                     corio__addr_split
 #define net_sock_addr                  corio__net_sock_addr

@@ -124,6 +124,20 @@ static int resolve_main(void *arg)
     CHECK_EQ(corio_addr_resolve("[localhost]:80", out, 8, &n), -EINVAL);
     CHECK_EQ(corio_addr_resolve("[::1]:80", out, 8, &n), 0);
     CHECK_EQ(out[0].sa.ss_family, AF_INET6);
+    /* IPv4 in inet_aton's other forms is malformed for the calls that take
+     * names too (getaddrinfo would read "010.0.0.1" as 8.0.0.1), at once,
+     * without a lookup; even a cancelled task gets -EINVAL, not the code of
+     * an await */
+    const char *loose[] = {"127.1:80", "1.2.3:80", "0x7f.0.0.1:80", "010.0.0.1:80",
+                           "2130706433:80"};
+    for (size_t i = 0; i < sizeof loose / sizeof loose[0]; i++)
+        CHECK_EQ(corio_addr_resolve(loose[i], out, 8, &n), -EINVAL);
+    corio_tcp *c = NULL;
+    CHECK_EQ(corio_tcp_connect("127.1:9", &c), -EINVAL);
+    CHECK(c == NULL);
+    /* names that look like hex are names */
+    int rc2 = corio_addr_resolve("cafe.invalid:80", out, 8, &n);
+    CHECK(rc2 == CORIO_ENOHOST || rc2 == -EAGAIN);
     return 0;
 }
 

@@ -66,7 +66,9 @@ CORIO_API uint16_t corio_addr_port(const corio_addr *a);
  * (the order to try them in). Inside a task it suspends the task while the
  * lookup runs on the blocking pool; in plain code it blocks the thread.
  * Returns 0 with *n >= 1, or:
- *   -EINVAL          NULL arguments, max == 0, a malformed string or port;
+ *   -EINVAL          NULL arguments, max == 0, a malformed string or port
+ *                    (an IPv4 address other than a dotted quad of decimals,
+ *                    such as inet_aton's "127.1" or "010.0.0.1", included);
  *   CORIO_ENOHOST    the name is unknown;
  *   -EAGAIN          no answer right now (DNS servers unreachable);
  *   -ENOMEM          out of memory;

@@ -21,8 +21,11 @@
  * its future dropped by a timeout or a select) consumes nothing: the
  * message, if it arrives, waits for the next receive. Sending never waits.
  *
- * Threads: each handle is used by one task or thread at a time; the two
- * may be on different threads, runtimes, or plain threads. Receiving
+ * Threads: each handle is used by one task or thread at a time, but for
+ * corio_oneshot_rx_close, which may be called from anywhere while a
+ * receive waits (the receive then returns CORIO_ECLOSED, see there); the
+ * two handles may be on different threads, runtimes, or plain threads.
+ * Receiving
  * suspends a coroutine task, or blocks a plain thread. Sending never
  * waits, so it is also fine inside a poll function.
  *

@@ -26,8 +26,10 @@
  * futures), made in a task of another runtime, return CORIO_ESHUTDOWN; the
  * calls that do not wait act on the socket as usual (local_addr,
  * peer_addr, shutdown, set_nodelay, set_keepalive, as_fd; a read of len 0
- * returns 0), and closing works. From plain code the waiting calls return
- * CORIO_EWRONGCTX, whether the runtime is alive or freed.
+ * returns 0, and read_exact and write_all of len 0 return 0 in plain code
+ * too, having nothing to wait for), and closing works. From plain code the
+ * other waiting calls return CORIO_EWRONGCTX, whether the runtime is alive
+ * or freed.
  *
  * A call that makes a listener or a stream sets *out to NULL when it fails.
  *

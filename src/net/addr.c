@@ -91,16 +91,25 @@ static int from_gai(int e)
     }
 }
 
+bool addr_loose_ipv4(const char *host)
+{
+    struct in_addr a4;
+    return inet_aton(host, &a4) != 0 && inet_pton(AF_INET, host, &a4) != 1;
+}
+
 int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out, size_t max,
                 size_t *n)
 {
+    /* getaddrinfo reads IPv4 with inet_aton, which takes "127.1",
+     * "0x7f.0.0.1", "2130706433" and octal "010.0.0.1" (8.0.0.1) too, with
+     * AI_NUMERICHOST or without (before any name lookup): a typo would
+     * become another address. A numeric IPv4 host is a dotted quad. */
+    if (addr_loose_ipv4(host))
+        return -EINVAL;
     if (numeric && !strchr(host, ':')) {
-        /* getaddrinfo reads IPv4 with inet_aton, which takes "127.1",
-         * "0x7f.0.0.1" and octal "010.0.0.1" (8.0.0.1) too: a typo would
-         * become another address. A numeric host is a dotted quad. */
         struct in_addr a4;
         if (inet_pton(AF_INET, host, &a4) != 1)
-            return -EINVAL;
+            return -EINVAL; /* a name */
     }
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);

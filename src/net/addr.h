@@ -25,6 +25,12 @@ int addr_split(const char *s, char host[ADDR_HOST_MAX], char port[8]);
 int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out, size_t max,
                 size_t *n);
 
+/* An IPv4 address in one of inet_aton's forms but not a dotted quad of
+ * decimals ("127.1", "0x7f.0.0.1", "010.0.0.1", "2130706433"): refused with
+ * -EINVAL wherever a host is taken, names included (getaddrinfo would read
+ * it as an address before any name lookup). */
+bool addr_loose_ipv4(const char *host);
+
 /* Look up a split address: numeric at once; a name on the blocking pool
  * inside a coroutine task (in plain code, here, blocking the thread). The
  * codes of corio_addr_resolve. */

@@ -51,8 +51,8 @@ static int lookup_job(void *arg)
 int addr_resolve(const char *host, const char *port, corio_addr *out, size_t max, size_t *n)
 {
     int rc = addr_lookup(host, port, 1, out, max, n);
-    if (rc != -EINVAL)
-        return rc; /* numeric: done, no thread needed */
+    if (rc != -EINVAL || addr_loose_ipv4(host))
+        return rc; /* numeric (or a malformed one): done, no thread needed */
     if (!worker_current())
         return addr_lookup(host, port, 0, out, max, n); /* plain code: block */
     if ((rc = coro_await_enter()) != 0)

@@ -101,10 +101,10 @@ int corio_oneshot_send(corio_oneshot_tx *tx, const void *msg)
     int rc = 0;
     spin_lock(&o->lock);
     if (o->state & OS_RX_CLOSED) {
+        /* No receive waits here: the close woke the one that did, and a
+         * receive after the close registers nothing (os_take_locked). */
         rc = CORIO_ECLOSED;
-        /* A receive still waiting (registered before the close) learns
-         * that nothing will come. */
-        w = os_tx_finish(o, 0);
+        o->state |= OS_TX_GONE;
     } else {
         memcpy(o->msg, msg, o->msg_size);
         w = os_tx_finish(o, OS_SENT);
