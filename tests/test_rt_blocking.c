@@ -334,6 +334,61 @@ static int deadline_main(void *arg)
     return 0;
 }
 
+/* A task cancelled by the runtime's shutdown that spawns a blocking job in
+ * its cleanup gets CORIO_ESHUTDOWN, as a task spawned there does (it got 0,
+ * and on the multi-thread runtime the job even ran during the shutdown). */
+typedef struct late_spawns {
+    atomic_int sleeping, job_ran;
+    int blocking_rc, task_rc;
+    bool handle_null;
+} late_spawns;
+
+static int late_job(void *arg)
+{
+    atomic_store(&((late_spawns *)arg)->job_ran, 1);
+    return 0;
+}
+
+static int late_sleeper(void *arg)
+{
+    late_spawns *ls = arg;
+    atomic_store(&ls->sleeping, 1);
+    int rc = corio_sleep(CORIO_SEC(3600)); /* until the shutdown cancels it */
+    corio_task *h = (corio_task *)1;
+    ls->blocking_rc = corio_spawn_blocking(late_job, ls, &h);
+    ls->handle_null = h == NULL;
+    ls->task_rc = corio_spawn(late_job, ls, NULL);
+    return rc;
+}
+
+static int late_main(void *arg)
+{
+    late_spawns *ls = arg;
+    CHECK_EQ(corio_spawn(late_sleeper, ls, NULL), 0);
+    while (!atomic_load(&ls->sleeping))
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    return 0;
+}
+
+TEST(rt_blocking_spawn_after_shutdown_began_is_refused)
+{
+    for (int mt = 0; mt < 2; mt++) {
+        late_spawns ls;
+        memset(&ls, 0, sizeof ls);
+        corio_rt *rt;
+        corio_rt_builder b = mt ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
+        if (mt)
+            b.worker_threads = 2;
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        CHECK_EQ(corio_rt_block_on(rt, late_main, &ls, NULL), 0);
+        CHECK_EQ(corio_rt_free(rt), 0);
+        CHECK_EQ(ls.task_rc, CORIO_ESHUTDOWN);
+        CHECK_EQ(ls.blocking_rc, CORIO_ESHUTDOWN);
+        CHECK(ls.handle_null);
+        CHECK_EQ(atomic_load(&ls.job_ran), 0);
+    }
+}
+
 TEST_TIMING(rt_blocking_shutdown_timeout_abandons_late_jobs)
 {
     for (int flavor = 0; flavor < 2; flavor++) {

@@ -92,6 +92,14 @@ TEST(rt_mt_builder_rejects_invalid_values)
     }
     CHECK(rt == NULL); /* set to NULL on failure (docs/conventions.md) */
     CHECK_EQ(atomic_load(&never_called), 0);
+    /* A field that does not apply to the flavour is ignored: the worker
+     * count of a current-thread builder, even out of range. */
+    unsetenv("CORIO_WORKER_THREADS");
+    b = corio_rt_builder_current_thread();
+    b.worker_threads = CORIO_MAX_WORKER_THREADS + 1;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    CHECK_EQ(setenv("CORIO_WORKER_THREADS", "100000", 1), 0);
     /* An explicit count wins over the variable (as in tokio). */
     b = corio_rt_builder_multi_thread();
     b.worker_threads = 2;

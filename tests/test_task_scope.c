@@ -445,3 +445,82 @@ TEST(scope_in_an_already_cancelled_task_does_not_call_the_body)
 {
     CHECK_EQ(run_main(already_cancelled_main, NULL), 0);
 }
+
+/* ---- children spawned from elsewhere go to the scope's runtime ------------------- */
+
+typedef struct elsewhere {
+    corio_scope *sc;
+    corio_rt *scope_rt;
+    int rc_thread, rc_other_rt;
+    corio_rt *ran_on[2];
+    int results[2];
+} elsewhere;
+
+static int record_rt(void *arg)
+{
+    *(corio_rt **)arg = corio_rt_current();
+    return 5;
+}
+
+static void *spawn_from_thread(void *arg)
+{
+    elsewhere *e = arg;
+    e->rc_thread = corio_scope_spawn(e->sc, record_rt, &e->ran_on[0], &e->results[0]);
+    return NULL;
+}
+
+static int spawn_from_other_rt(void *arg)
+{
+    elsewhere *e = arg;
+    e->rc_other_rt = corio_scope_spawn(e->sc, record_rt, &e->ran_on[1], &e->results[1]);
+    return 0;
+}
+
+static int elsewhere_body(corio_scope *sc, void *arg)
+{
+    elsewhere *e = arg;
+    e->sc = sc;
+    e->scope_rt = corio_rt_current();
+    /* a plain thread, joined while the scope is open */
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, spawn_from_thread, e), 0);
+    pthread_join(th, NULL); /* blocks this worker briefly: fine in a test */
+    /* a task of another runtime, driven by this thread */
+    corio_rt *other;
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.worker_threads = 2;
+    CHECK_EQ(corio_rt_build(&b, &other), 0);
+    corio_task *t;
+    CHECK_EQ(corio_spawn_with(&(corio_spawn_opts){.rt = other}, spawn_from_other_rt, e, &t), 0);
+    CHECK_EQ(corio_task_join(t, NULL), 0);
+    CHECK_EQ(corio_scope_join(sc), 0);
+    CHECK_EQ(corio_rt_free(other), 0);
+    return 0;
+}
+
+static int elsewhere_main(void *arg)
+{
+    CHECK_EQ(corio_scope_run(elsewhere_body, arg, NULL), 0);
+    return 0;
+}
+
+TEST(scope_spawn_from_a_plain_thread_or_another_runtime_goes_to_the_scopes_runtime)
+{
+    for (int mt = 0; mt < 2; mt++) {
+        elsewhere e;
+        memset(&e, 0, sizeof e);
+        if (mt) {
+            corio_rt *rt = new_mt_rt(2);
+            CHECK_EQ(corio_rt_block_on(rt, elsewhere_main, &e, NULL), 0);
+            CHECK_EQ(corio_rt_free(rt), 0);
+        } else {
+            CHECK_EQ(run_main(elsewhere_main, &e), 0);
+        }
+        CHECK_EQ(e.rc_thread, 0); /* it was CORIO_EWRONGCTX */
+        CHECK_EQ(e.rc_other_rt, 0);
+        CHECK(e.ran_on[0] == e.scope_rt);
+        CHECK(e.ran_on[1] == e.scope_rt); /* it ran on the other runtime */
+        CHECK_EQ(e.results[0], 5);
+        CHECK_EQ(e.results[1], 5);
+    }
+}

@@ -227,7 +227,7 @@ CORIO_API void corio_task_join_all_fut_init(corio_task_join_all_fut *f, corio_ta
  *   CORIO_EWRONGCTX  inside a stackless task's poll function: nothing
  *                    touched (poll a corio_task_join_all_fut instead).
  * From plain code it blocks the thread. n == 0 returns 0 at once. Memory:
- * one allocation of 32 bytes per task for the call. */
+ * one allocation of 48 bytes plus 32 per task for the call. */
 CORIO_API int corio_task_join_all(corio_task *const *tasks, size_t n, int *results);
 
 #ifdef __cplusplus

@@ -66,7 +66,10 @@
  * src/core/coro.h). The wait is bounded by the children's cleanup, since
  * they were cancelled first. corio_scope_run then returns CORIO_ECANCELED
  * (or the enclosing deadline's CORIO_ETIMEDOUT), which counts as delivered:
- * the task goes on unwinding as from any interrupted await.
+ * the task goes on unwinding as from any interrupted await; unless a
+ * failure came first, the body's included: a body whose await returned
+ * CORIO_ECANCELED and that then returns a negative value of its own before
+ * the scope is cancelled makes that value the result.
  *
  * Deadline: a scope takes none of its own; put a deadline scope around it,
  * as around any call (docs/conventions.md, Deadlines):

@@ -102,7 +102,7 @@
  * struct is given at its type (x86-64). Heap memory, allocated at the first
  * poll and freed when the stream ends or is dropped: then, slot_size;
  * buffer_unordered and for_each_concurrent, about 64 + limit * (48 +
- * slot_size) bytes; chunks_timeout, 8 * max; collect, its result array.
+ * slot_size) bytes; chunks_timeout, 16 + 8 * max; collect, its result array.
  * Nothing is allocated per item.
  *
  * NULL (docs/conventions.md): initialisers do nothing for a NULL stream; an
@@ -405,8 +405,8 @@ CORIO_API void corio_stream_buffer_unordered_init(corio_stream_buffer_unordered 
  * borrowed from the stream: valid until the next poll or drop of this
  * stream; the items in it are the consumer's. Never delivers an empty
  * chunk. Dropped, the items of the chunk being filled go to the item drop
- * (the upstream's unless set), and the timer is disarmed. Memory: 8 * max
- * bytes at the first poll. max 0 is taken as 1. 144 bytes. */
+ * (the upstream's unless set), and the timer is disarmed. Memory: 16 + 8 *
+ * max bytes at the first poll. max 0 is taken as 1. 144 bytes. */
 typedef struct corio_chunk {
     corio_item *items;
     size_t len;
@@ -461,7 +461,7 @@ CORIO_API void corio_stream_fold_fut_init(corio_stream_fold_fut *f, corio_stream
                                           corio_stream_fold_fn fn, void *arg);
 
 /* Await the fold: 0 (the value in *acc), the stream's negative code (*acc
- * as it was), CORIO_ECANCELED or CORIO_ETIMEDOUT (interrupted: the stream
+ * as far as it got: the items before the failure are folded in), CORIO_ECANCELED or CORIO_ETIMEDOUT (interrupted: the stream
  * has been dropped, *acc as far as it got), -EINVAL (s, fn or acc NULL:
  * nothing touched), CORIO_EWRONGCTX (not in a coroutine task: nothing
  * touched). */

@@ -138,9 +138,17 @@ CORIO_API int corio_timeout(corio_future *inner, corio_duration d);
 CORIO_API int corio_timeout_until(corio_future *inner, corio_instant deadline);
 
 /* A deadline scope: run fn(arg) on the calling coroutine with a deadline `d`
- * from now. Once the deadline passes, the await fn is blocked in, and every
- * later await inside fn, returns CORIO_ETIMEDOUT, so fn unwinds through its
- * cleanup (as with cancellation, but scoped to this call). Returns:
+ * from now. Once the deadline's timer has fired, the await fn is blocked
+ * in, and every later await inside fn, returns CORIO_ETIMEDOUT, so fn
+ * unwinds through its cleanup (as with cancellation, but scoped to this
+ * call). The timer fires as every timer does: never early, and when the
+ * runtime next looks at its timers (between polls: at the latest after
+ * event_interval polls, or once nothing is ready). On a current-thread
+ * runtime that is never while fn computes or in an await of fn that
+ * completes without suspending (a corio_yield with nothing else ready
+ * included): fn that computes past its deadline meets it in the first
+ * await that is still pending when the runtime looks (on a multi-thread
+ * runtime another worker may fire it sooner). Returns:
  *   0                fn returned without any await of it being interrupted by
  *                    this deadline (its work is complete, even if it finished
  *                    just after the deadline while computing); *result = fn's;
@@ -185,7 +193,8 @@ CORIO_API void corio_interval_init_at(corio_interval *iv, corio_instant start, c
 /* What to do about missed ticks from now on (default CORIO_MISSED_BURST). */
 CORIO_API void corio_interval_set_missed_tick(corio_interval *iv, corio_missed_tick policy);
 /* Wait for the next tick: 0, CORIO_ECANCELED or CORIO_ETIMEDOUT (scope),
- * -EINVAL for NULL. The interval can also be awaited as a future
+ * -EINVAL for NULL, CORIO_EWRONGCTX outside a coroutine task (await
+ * &iv->base from a stackless task's poll function). The interval can also be awaited as a future
  * (&iv->base), one tick per await. */
 CORIO_API int corio_interval_tick(corio_interval *iv);
 /* Drop the interval: disarm its timer. Call it before the interval's memory

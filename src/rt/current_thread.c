@@ -312,6 +312,7 @@ static int ct_shutdown(corio_rt *rt)
         return rc;
     inject_close(&c->inj);
     c->closed = true;
+    atomic_store_explicit(&rt->closed, 1, memory_order_release);
     pull_inject(c);
     for (corio_task *t = c->registry; t; t = t->reg_next)
         task_cancel(t);

@@ -956,6 +956,7 @@ static int mt_shutdown(corio_rt *crt)
 {
     mt_rt *rt = (mt_rt *)crt;
     atomic_store_explicit(&rt->closed, 1, memory_order_release);
+    atomic_store_explicit(&rt->rt.closed, 1, memory_order_release);
     registry_close_and_cancel(&rt->reg);
     /* The workers run every cancelled task through its cleanup. */
     struct timespec ms = {0, 1000000};

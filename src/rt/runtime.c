@@ -89,7 +89,10 @@ int corio_rt_build(const corio_rt_builder *b, corio_rt **out)
     if (!b || !out)
         return -EINVAL;
     if ((b->flavor != CORIO_RT_CURRENT_THREAD && b->flavor != CORIO_RT_MULTI_THREAD) ||
-        b->stack_size > CORIO_STACK_SIZE_MAX || b->worker_threads > CORIO_MAX_WORKER_THREADS ||
+        b->stack_size > CORIO_STACK_SIZE_MAX ||
+        /* worker_threads is the multi-thread flavour's only (runtime.h:
+         * a field that does not apply is ignored) */
+        (b->flavor == CORIO_RT_MULTI_THREAD && b->worker_threads > CORIO_MAX_WORKER_THREADS) ||
         (b->thread_stack_size && b->thread_stack_size < MIN_THREAD_STACK) ||
         b->blocking_keep_alive < 0)
         return -EINVAL;
@@ -128,5 +131,7 @@ int corio_spawn_blocking_ex(const corio_spawn_opts *opts, const corio_spawn_site
     corio_rt *rt = opts && opts->rt ? opts->rt : rt_current();
     if (!rt)
         return CORIO_EWRONGCTX;
+    if (rt_is_closed(rt))
+        return CORIO_ESHUTDOWN; /* as corio_spawn: closed, its tasks cancelled */
     return blocking_pool_spawn(rt->pool, opts, site, fn, arg, out);
 }

@@ -47,7 +47,16 @@ struct corio_rt {
     struct reactor *io;         /* the I/O driver's reactor (io/reactor.h): turned
                                  * by the flavour when it parks, and without
                                  * blocking every event_interval polls */
+    /* Set (release) by the flavour's shutdown when it closes to new tasks,
+     * before it cancels the tasks left: a blocking job spawned after that,
+     * from their cleanup too, gets CORIO_ESHUTDOWN as a task would. */
+    _Atomic int closed;
 };
+
+static inline bool rt_is_closed(corio_rt *rt)
+{
+    return atomic_load_explicit(&rt->closed, memory_order_acquire) != 0;
+}
 
 /* The runtime whose task is running on the calling thread, NULL in plain
  * code. */

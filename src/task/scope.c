@@ -41,6 +41,7 @@
 #include "core/coro.h"
 #include "core/worker.h"
 #include "corio/error.h"
+#include "corio/runtime.h"
 #include "rt/parker.h"
 
 typedef struct scope_child {
@@ -70,7 +71,7 @@ struct corio_scope {
     bool owner_interrupted; /* the owner's own cancellation cancelled it (owner only) */
     corio_task *owner;      /* NULL in plain code */
     corio_waker owner_wk;   /* a reference to the owner, to interrupt its body */
-    corio_rt *rt;           /* children's runtime, NULL: the spawner's */
+    corio_rt *rt;           /* children's runtime (the scope's) */
     coro_scope body_sc;     /* the body's interruption scope */
 };
 
@@ -517,7 +518,10 @@ int corio_scope_run_with(const corio_scope_opts *opts, corio_scope_fn body, void
     s.final = s.closed = s.owner_interrupted = false;
     s.owner = cur;
     s.owner_wk = CORIO_WAKER_NONE;
-    s.rt = opts ? opts->rt : NULL;
+    /* The children's runtime: opts->rt, else the one the scope runs in (a
+     * child spawned by a plain thread or by a task of another runtime goes
+     * there too, not to the spawner's runtime or nowhere). */
+    s.rt = opts && opts->rt ? opts->rt : corio_rt_current();
     if (cur) {
         s.body_sc.ended = body_ended;
         s.body_sc.code = CORIO_ECANCELED;
