@@ -257,6 +257,12 @@ TEST(rt_current)
 }
 
 /* Another thread drives: block_on and free are refused with -EBUSY. */
+static int ret_seven(void *arg)
+{
+    (void)arg;
+    return 7;
+}
+
 typedef struct busy_ctx {
     corio_rt *rt;
     slot s;
@@ -288,6 +294,29 @@ TEST(rt_block_on_busy_when_driven_elsewhere)
     slot_complete(&bc.s, 8);
     pthread_join(th, NULL);
     CHECK_EQ(atomic_load(&never_called), 0);
+    CHECK_EQ(corio_rt_free(bc.rt), 0);
+    slot_destroy(&bc.s);
+}
+
+/* On the multi-thread runtime several threads may block on it at once, but
+ * freeing it while one is inside corio_rt_block_on is refused too: it went
+ * ahead, cancelled that thread's main task and freed the runtime while the
+ * thread was still returning through it. */
+TEST(rt_block_on_mt_free_refused_while_a_thread_blocks_on_it)
+{
+    busy_ctx bc;
+    bc.rt = new_mt_rt(2);
+    slot_init(&bc.s);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, busy_driver, &bc), 0);
+    thread_wait_waker(&bc.s);
+    CHECK_EQ(corio_rt_free(bc.rt), -EBUSY); /* nothing done */
+    CHECK_EQ(corio_rt_shutdown_timeout(bc.rt, CORIO_MSEC(10)), -EBUSY);
+    int r = 0;
+    CHECK_EQ(corio_rt_block_on(bc.rt, ret_seven, NULL, &r), 0); /* still running */
+    CHECK_EQ(r, 7);
+    slot_complete(&bc.s, 8);
+    pthread_join(th, NULL);
     CHECK_EQ(corio_rt_free(bc.rt), 0);
     slot_destroy(&bc.s);
 }

@@ -139,7 +139,8 @@ CORIO_API int corio_rt_block_on_future(corio_rt *rt, corio_future *fut);
  * nothing done:
  *   CORIO_EWRONGCTX  called from one of the runtime's own tasks or blocking
  *                    jobs, or from a stackless task's poll function;
- *   -EBUSY           current-thread: another thread is driving the runtime;
+ *   -EBUSY           another thread is in corio_rt_block_on for the runtime
+ *                    (current-thread: or is driving it otherwise);
  *   -EAGAIN / -ENOMEM  the helper thread could not be started;
  * or, from a task of another runtime whose wait was interrupted,
  *   CORIO_ECANCELED / CORIO_ETIMEDOUT  the caller stopped waiting; the

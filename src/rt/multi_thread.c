@@ -162,6 +162,12 @@ struct mt_rt {
     _Atomic int drv_kicked;       /* woken to start watching, not yet parked again */
     _Atomic int shutdown;
     _Atomic int closed;
+    /* Plain threads inside corio_rt_block_on (between enter and exit), and
+     * the close decided against them, under drive_lock: a shutdown while
+     * one is there is refused (-EBUSY), as on the current-thread runtime;
+     * it would free the runtime under that thread's feet. */
+    spinlock drive_lock;
+    unsigned drivers;
     _Atomic unsigned remote_ops; /* pushes from other threads in progress */
     unsigned event_interval, gq_interval;
     corio_rt_builder b; /* for the threads' names, stacks and hooks */
@@ -935,7 +941,12 @@ static void stop_workers(mt_rt *rt, unsigned started)
 static int mt_enter(corio_rt *crt)
 {
     mt_rt *rt = (mt_rt *)crt;
-    return atomic_load_explicit(&rt->closed, memory_order_acquire) ? CORIO_ESHUTDOWN : 0;
+    spin_lock(&rt->drive_lock);
+    bool closed = atomic_load_explicit(&rt->closed, memory_order_relaxed);
+    if (!closed)
+        rt->drivers++;
+    spin_unlock(&rt->drive_lock);
+    return closed ? CORIO_ESHUTDOWN : 0;
 }
 
 static void mt_drive(corio_rt *crt, corio_task *main)
@@ -949,13 +960,22 @@ static void mt_drive(corio_rt *crt, corio_task *main)
 
 static void mt_exit(corio_rt *crt)
 {
-    (void)crt;
+    mt_rt *rt = (mt_rt *)crt;
+    spin_lock(&rt->drive_lock);
+    rt->drivers--;
+    spin_unlock(&rt->drive_lock);
 }
 
 static int mt_shutdown(corio_rt *crt)
 {
     mt_rt *rt = (mt_rt *)crt;
+    spin_lock(&rt->drive_lock);
+    if (rt->drivers > 0) {
+        spin_unlock(&rt->drive_lock);
+        return -EBUSY; /* a thread is in corio_rt_block_on: nothing done */
+    }
     atomic_store_explicit(&rt->closed, 1, memory_order_release);
+    spin_unlock(&rt->drive_lock);
     atomic_store_explicit(&rt->rt.closed, 1, memory_order_release);
     registry_close_and_cancel(&rt->reg);
     /* The workers run every cancelled task through its cleanup. */
@@ -998,6 +1018,7 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
     mt_rt *rt = calloc(1, sizeof *rt);
     if (!rt)
         return -ENOMEM;
+    spin_init(&rt->drive_lock);
     unsigned n = b->worker_threads;
     rt->rt.s.vt = &mt_sched_vtable;
     rt->rt.s.stack_size = stack_round_size(b->stack_size);
