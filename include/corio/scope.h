@@ -104,7 +104,8 @@
  * its spawn and freed when both the scope has returned and the child's
  * task memory is freed (the task keeps a waker of its node until then),
  * on top of the task itself (a coroutine: a 128-byte block, and its stack while
- * it runs; a stackless child: its future plus 32 bytes).
+ * it runs; a stackless child: the 80-byte task header, a 32-byte wrapper and
+ * its future, rounded up to 16).
  *
  * NULL and misuse (docs/conventions.md): functions returning a status
  * return -EINVAL for a NULL scope, body, fn or future; _cancel does
