@@ -106,11 +106,6 @@ int addr_lookup(const char *host, const char *port, int numeric, corio_addr *out
      * become another address. A numeric IPv4 host is a dotted quad. */
     if (addr_loose_ipv4(host))
         return -EINVAL;
-    if (numeric && !strchr(host, ':')) {
-        struct in_addr a4;
-        if (inet_pton(AF_INET, host, &a4) != 1)
-            return -EINVAL; /* a name */
-    }
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
