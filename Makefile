@@ -123,6 +123,11 @@ $(BUILD)/bench_threads/tcp_echo: $(BUILD)/bench/tcp_echo_threads
 	@mkdir -p $(dir $@)
 	ln -sf ../bench/tcp_echo_threads $@
 bench: $(BUILD)/bench_threads/tcp_echo
+# The stackless echo server, likewise (PEERS_EXTRA_IMPLS="stackless=$(BUILD)/bench_stackless")
+$(BUILD)/bench_stackless/tcp_echo: $(BUILD)/bench/tcp_echo_stackless
+	@mkdir -p $(dir $@)
+	ln -sf ../bench/tcp_echo_stackless $@
+bench: $(BUILD)/bench_stackless/tcp_echo
 
 $(CC_OK):
 	@mkdir -p $(dir $@)

@@ -3,7 +3,8 @@
 # one echo server process and report its resident memory per connection
 # (bench/hold_conns.c does the measuring; this runs it for each server).
 #
-#   bench/hold_conns.sh                     corio, tokio and Go, as built
+#   bench/hold_conns.sh                     corio (coroutine and stackless
+#                                           connections), tokio and Go, as built
 #   bench/hold_conns.sh corio=build/bench/tcp_echo threads=build/bench_threads/tcp_echo
 #   BUILD=build/x THREADS=2 CONNS=10000 bench/hold_conns.sh
 #
@@ -41,6 +42,7 @@ if [ $# -gt 0 ]; then
     done
 else
     run corio "$BUILD/bench/tcp_echo"
+    run corio-stackless "$BUILD/bench_stackless/tcp_echo"
     run tokio "$PEERS/tokio/tcp_echo"
     run go "$PEERS/go/tcp_echo"
 fi

@@ -390,6 +390,92 @@ TEST(net_tcp_bulk_both_ways_at_once_loses_nothing)
     net_run_both(bulk_main, NULL);
 }
 
+/* A connection served by a stackless task, the way a server that counts
+ * bytes per idle connection writes it (docs/net.md, "Memory per
+ * connection"): wait for readability with the readiness API, read with the
+ * raw fd until EAGAIN, clear the readiness the wait saw, and write back
+ * what was read with the write_all future; at EOF, shut the write half. */
+typedef struct sl_conn {
+    corio_future base;
+    corio_tcp *c;
+    bool writing;
+    corio_fd_wait_fut wait;
+    corio_tcp_exact_fut wr;
+    char buf[2048];
+} sl_conn;
+
+static corio_poll sl_conn_poll(corio_future *base, corio_context *cx)
+{
+    sl_conn *k = (sl_conn *)base;
+    corio_fd *fd = corio_tcp_as_fd(k->c);
+    for (;;) {
+        if (k->writing) {
+            if (corio_future_poll(&k->wr.base, cx) == CORIO_PENDING)
+                return CORIO_PENDING;
+            k->writing = false;
+            CHECK_EQ(k->wr.base.result, 0);
+            corio_fd_wait_fut_init(&k->wait, fd, CORIO_READABLE);
+        }
+        if (corio_future_poll(&k->wait.base, cx) == CORIO_PENDING)
+            return CORIO_PENDING;
+        CHECK_EQ(k->wait.base.result, 0);
+        ssize_t n = recv(corio_fd_raw(fd), k->buf, sizeof k->buf, MSG_DONTWAIT);
+        if (n < 0) {
+            CHECK_EQ(errno, EAGAIN);
+            corio_fd_clear_ready(fd, &k->wait.ready, CORIO_READABLE);
+            corio_fd_wait_fut_init(&k->wait, fd, CORIO_READABLE);
+            continue;
+        }
+        if (n == 0) {
+            CHECK_EQ(corio_tcp_shutdown(k->c, SHUT_WR), 0);
+            corio_tcp_close(k->c);
+            base->result = 0;
+            return CORIO_READY;
+        }
+        corio_tcp_write_all_fut_init(&k->wr, k->c, k->buf, (size_t)n);
+        k->writing = true;
+    }
+}
+
+static const corio_future_vtable sl_conn_vt = {sl_conn_poll, NULL};
+
+static int sl_main(void *arg)
+{
+    (void)arg;
+    enum { CONNS = 6 };
+    char addr[CORIO_ADDR_STRLEN];
+    corio_tcp_listener *l = net_listen_any(addr);
+    size_t len = SCALE(4u << 20, 1u << 20, 512u << 10);
+    bulk_side cl[CONNS];
+    corio_task *srv[CONNS], *t[2 * CONNS];
+    for (int i = 0; i < CONNS; i++) {
+        cl[i] = (bulk_side){NULL, len, 0, 0, 0};
+        CHECK_EQ(corio_tcp_connect(addr, &cl[i].c), 0);
+        sl_conn k = {.writing = false};
+        CHECK_EQ(corio_tcp_accept(l, &k.c), 0);
+        corio_future_init(&k.base, &sl_conn_vt);
+        corio_fd_wait_fut_init(&k.wait, corio_tcp_as_fd(k.c), CORIO_READABLE);
+        CHECK_EQ(corio_spawn_future(&k.base, sizeof k, &srv[i]), 0);
+        CHECK_EQ(corio_spawn(bulk_writer, &cl[i], &t[2 * i]), 0);
+        CHECK_EQ(corio_spawn(bulk_reader, &cl[i], &t[2 * i + 1]), 0);
+    }
+    for (int i = 0; i < 2 * CONNS; i++)
+        CHECK_EQ(join_rc(t[i]), 0);
+    for (int i = 0; i < CONNS; i++) {
+        CHECK_EQ(join_rc(srv[i]), 0);
+        CHECK_EQ(cl[i].got, len);
+        CHECK(cl[i].got_sum == cl[i].sent_sum);
+        corio_tcp_close(cl[i].c);
+    }
+    corio_tcp_listener_close(l);
+    return 0;
+}
+
+TEST(net_tcp_stackless_connection_tasks_echo_through_the_readiness_api)
+{
+    net_run_both(sl_main, NULL);
+}
+
 static int shut_rd_main(void *arg)
 {
     (void)arg;
