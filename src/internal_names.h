@@ -136,6 +136,7 @@
 #define dgram_send_poll                corio__dgram_send_poll
 #define stream_einval_vt               corio__stream_einval_vt
 #define fd_io_poll                     corio__fd_io_poll
+#define fd_io_result                   corio__fd_io_result
 #define fd_recv_call                   corio__fd_recv_call
 #define fd_send_call                   corio__fd_send_call
 #define fd_open_sized                  corio__fd_open_sized

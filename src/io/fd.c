@@ -280,10 +280,7 @@ static size_t clamp_len(size_t len)
     return len > INT_MAX ? INT_MAX : len;
 }
 
-/* An io_call_fn's result from a system call's `n` of `len` bytes asked
- * (io/fd.h): a read that moved less than it could drained the fd (0, the
- * end of the stream, did not); so did any short write. */
-static ssize_t io_result(ssize_t n, size_t len, bool reading, bool *drained)
+ssize_t fd_io_result(ssize_t n, size_t len, bool reading, bool *drained)
 {
     if (n < 0)
         return -errno;
@@ -294,7 +291,7 @@ static ssize_t io_result(ssize_t n, size_t len, bool reading, bool *drained)
 static ssize_t read_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
-    return io_result(read(fd, a->buf, a->len), a->len, true, drained);
+    return fd_io_result(read(fd, a->buf, a->len), a->len, true, drained);
 }
 
 /* On a socket, recv rather than read: the same bytes, without the file
@@ -303,19 +300,19 @@ static ssize_t read_call(int fd, void *arg, bool *drained)
 ssize_t fd_recv_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
-    return io_result(recv(fd, a->buf, a->len, 0), a->len, true, drained);
+    return fd_io_result(recv(fd, a->buf, a->len, 0), a->len, true, drained);
 }
 
 static ssize_t write_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
-    return io_result(write(fd, a->buf, a->len), a->len, false, drained);
+    return fd_io_result(write(fd, a->buf, a->len), a->len, false, drained);
 }
 
 ssize_t fd_send_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
-    return io_result(send(fd, a->buf, a->len, MSG_NOSIGNAL), a->len, false, drained);
+    return fd_io_result(send(fd, a->buf, a->len, MSG_NOSIGNAL), a->len, false, drained);
 }
 
 static io_call_fn reader_of(const corio_fd *f)

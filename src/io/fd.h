@@ -43,6 +43,11 @@ typedef struct io_buf {
 ssize_t fd_recv_call(int fd, void *arg, bool *drained);
 ssize_t fd_send_call(int fd, void *arg, bool *drained);
 
+/* An io_call_fn's result from a system call's `n` of `len` bytes asked: a
+ * read that moved less than it could drained the fd (0, the end of the
+ * stream, did not); so did any short write. -errno for n < 0. */
+ssize_t fd_io_result(ssize_t n, size_t len, bool reading, bool *drained);
+
 /* Register `fd` (made non-blocking) with the calling context's runtime, in
  * an object of `size` bytes (>= sizeof(corio_fd)). The codes of
  * corio_fd_open. */

@@ -138,22 +138,14 @@ static ssize_t readv_call(int fd, void *arg, bool *drained)
 {
     iov_args *a = arg;
     struct msghdr m = iov_msg(a);
-    ssize_t n = recvmsg(fd, &m, 0);
-    if (n < 0)
-        return -errno;
-    *drained = n > 0 && (size_t)n < iov_total(a->iov, a->n);
-    return n;
+    return fd_io_result(recvmsg(fd, &m, 0), iov_total(a->iov, a->n), true, drained);
 }
 
 static ssize_t writev_call(int fd, void *arg, bool *drained)
 {
     iov_args *a = arg;
     struct msghdr m = iov_msg(a);
-    ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
-    if (n < 0)
-        return -errno;
-    *drained = (size_t)n < iov_total(a->iov, a->n);
-    return n;
+    return fd_io_result(sendmsg(fd, &m, MSG_NOSIGNAL), iov_total(a->iov, a->n), false, drained);
 }
 
 static int iov_check(corio_fd *f, const struct iovec *iov, int n)
