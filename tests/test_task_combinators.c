@@ -133,6 +133,9 @@ TEST(combinators_join_select_outside_a_task_is_ewrongctx)
     CHECK_EQ(i, CORIO_INDEX_NONE);
     CHECK_EQ(corio_select_biased(CORIO_FUTURES(&a.base), &i), CORIO_EWRONGCTX);
     CHECK_EQ(atomic_load(&a.polls) + atomic_load(&a.drops), 0);
+    /* Nothing to join is no exception (corio/join.h). */
+    CHECK_EQ(corio_join_all(NULL, 0), CORIO_EWRONGCTX);
+    CHECK_EQ(corio_try_join_all(CORIO_FUTURES(NULL), &failed), CORIO_EWRONGCTX);
     /* In plain code, the future forms run under corio_block_on_future. */
     value_fut v, w;
     value_init(&v, CORIO_MSEC(5), 4);

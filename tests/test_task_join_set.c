@@ -257,6 +257,36 @@ TEST(join_set_task_join_all_interrupted_gives_every_handle_back)
     CHECK_EQ(run_main(tja_interrupted_main, NULL), 0);
 }
 
+/* Dropped before its first poll (the losing branch of a biased select whose
+ * first branch is ready): still nothing finished is lost. */
+static int tja_dropped_unpolled_main(void *arg)
+{
+    (void)arg;
+    corio_task *t[3] = {NULL, NULL, NULL};
+    int r[3] = {-1, -1, -1};
+    CHECK_EQ(corio_spawn(return_arg, (void *)(intptr_t)4, &t[0]), 0);
+    CHECK_EQ(corio_spawn(sleep_ms_ret, (void *)(intptr_t)2000, &t[2]), 0);
+    settle();
+    CHECK(corio_task_is_finished(t[0]));
+    corio_task_join_all_fut f;
+    corio_task_join_all_fut_init(&f, t, 3, r);
+    ready_fut win;
+    int polls = 0;
+    ready_fut_init(&win, &polls);
+    size_t i;
+    CHECK_EQ(corio_select_biased(CORIO_FUTURES(&win.base, &f.base), &i), 0);
+    CHECK_EQ(i, 0);
+    CHECK_EQ(r[0], 4);       /* finished: stored */
+    CHECK_EQ(r[1], -EINVAL); /* a NULL entry */
+    CHECK_EQ(r[2], -1);      /* running: left as it was, the task detached */
+    return 0;
+}
+
+TEST(join_set_task_join_all_dropped_unpolled_keeps_finished_results)
+{
+    CHECK_EQ(run_main(tja_dropped_unpolled_main, NULL), 0);
+}
+
 /* ---- JoinSet: basics ---------------------------------------------------------------- */
 
 TEST(join_set_null_and_empty)

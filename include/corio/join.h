@@ -98,8 +98,10 @@ extern "C" {
 /* CORIO_FUTURES(f1, f2, ...): an array of the given corio_future pointers
  * (a compound literal, living as long as the enclosing block) followed by
  * its length: the two arguments the calls below take. A pointer of another
- * type is a compile error in the array's initialiser. No control flow. C
- * only (C++ has no compound literals). */
+ * type (&fut instead of &fut.base) is diagnosed in the array's initialiser:
+ * -Wincompatible-pointer-types, a warning before GCC 14 (and in clang), an
+ * error with -Werror. No control flow. C only (C++ has no compound
+ * literals). */
 #ifndef CORIO_FUTURES
 #define CORIO_FUTURES(...)                                                               \
     (corio_future *[]){__VA_ARGS__},                                                     \
@@ -141,7 +143,8 @@ CORIO_API void corio_join_all_fut_init(corio_join_all_fut *f, corio_future *cons
  *                    touched;
  *   -ENOMEM          n > 64 and no memory for the wakers: nothing touched;
  *   CORIO_EWRONGCTX  not in a coroutine task: nothing touched.
- * n == 0 (or only NULL entries) returns 0 at once. */
+ * In a coroutine task, n == 0 (or only NULL entries) returns 0 at once
+ * (elsewhere, CORIO_EWRONGCTX all the same). */
 CORIO_API int corio_join_all(corio_future *const *futs, size_t n);
 
 /* ---- try_join_all: every future, or the first error ---------------------- */

@@ -32,14 +32,15 @@
  * select drops the reference, never the future, which stays armed and is
  * raced again next time round; drop it yourself once done with it.
  *
- * Fairness: each poll starts at a different branch, chosen by a per-thread
- * xorshift generator (as tokio picks a random start), so a branch that is
- * always ready (a busy channel) cannot starve the others (a timeout, a
- * shutdown signal); among branches ready at the same poll, the first one
- * polled wins. corio_select_biased polls in array order, always from the
- * first (tokio's `biased;`): cheaper by the generator step, and the order
- * is a priority (put a shutdown signal first), at the price of starvation
- * of the later branches by an always-ready earlier one.
+ * Fairness: each poll starts at a branch chosen pseudo-randomly (from the
+ * worker's or the thread's sequence, then by xorshift steps), as tokio
+ * picks a random start, so a branch that is always ready (a busy channel)
+ * cannot starve the others (a timeout, a shutdown signal); among branches
+ * ready at the same poll, the first one polled wins. corio_select_biased
+ * polls in array order, always from the first (tokio's `biased;`):
+ * cheaper by the generator step, and the order is a priority (put a
+ * shutdown signal first), at the price of starvation of the later
+ * branches by an always-ready earlier one.
  *
  * Cost: nothing is allocated; a select whose first polled branch is ready
  * costs that poll, the drops of the others, and a few nanoseconds. Every

@@ -44,8 +44,8 @@ static inline int folded(const corio_join_fut *jf)
 }
 
 /* Poll task i's join with `cx`: true when it has finished (result stored,
- * handle given back, slot done). */
-static bool poll_task(corio_task_join_all_fut *f, size_t i, tslot *s, corio_context *cx)
+ * handle given back). */
+static bool take_task(corio_task_join_all_fut *f, size_t i, corio_context *cx)
 {
     corio_join_fut jf;
     corio_join_fut_init(&jf, f->tasks[i]);
@@ -54,6 +54,14 @@ static bool poll_task(corio_task_join_all_fut *f, size_t i, tslot *s, corio_cont
     if (f->results)
         f->results[i] = folded(&jf);
     corio_task_release(f->tasks[i]);
+    return true;
+}
+
+/* The same for a task with a slot: then its slot is done. */
+static bool poll_task(corio_task_join_all_fut *f, size_t i, tslot *s, corio_context *cx)
+{
+    if (!take_task(f, i, cx))
+        return false;
     s->done = true;
     f->left_--;
     return true;
@@ -149,15 +157,23 @@ static void tja_drop(corio_future *base)
     corio_task_join_all_fut *f = (corio_task_join_all_fut *)base;
     if (f->phase_ == PH_DONE)
         return;
-    if (f->phase_ == PH_FRESH) {
-        for (size_t i = 0; i < f->n; i++)
-            corio_task_release(f->tasks[i]);
+    corio_waker none = CORIO_WAKER_NONE;
+    corio_context ncx = {&none};
+    if (f->phase_ == PH_FRESH) { /* never polled (it lost a biased select, say): no slots */
+        for (size_t i = 0; i < f->n; i++) {
+            if (!f->tasks[i]) {
+                if (f->results)
+                    f->results[i] = -EINVAL;
+            } else if (corio_task_is_finished(f->tasks[i])) {
+                (void)take_task(f, i, &ncx); /* finished: ready without a waker */
+            } else {
+                corio_task_release(f->tasks[i]);
+            }
+        }
         f->phase_ = PH_DONE;
         return;
     }
     tslot *sl = slots_of(f->ws_);
-    corio_waker none = CORIO_WAKER_NONE;
-    corio_context ncx = {&none};
     for (size_t i = 0; i < f->n; i++) {
         if (sl[i].done)
             continue;
