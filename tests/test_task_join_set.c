@@ -709,3 +709,43 @@ TEST(join_set_free_in_a_poll_function_aborts_and_detaches)
 {
     CHECK_EQ(run_main(free_in_poll_main, NULL), 0);
 }
+
+/* One of the set's own tasks frees it: the others are aborted and waited
+ * for, the freeing task is aborted too but not waited for (it would wait
+ * for itself forever, shielded). */
+typedef struct self_free {
+    corio_join_set *set;
+    atomic_int *cleanups;
+    atomic_int freed, after; /* free returned; what the next await returned */
+} self_free;
+
+static int free_own_set(void *arg)
+{
+    self_free *f = arg;
+    corio_join_set_free(f->set);
+    atomic_store(&f->freed, 1 + atomic_load(f->cleanups)); /* the others' cleanup ran */
+    atomic_store(&f->after, corio_sleep(CORIO_SEC(30)));
+    return 0;
+}
+
+static int self_free_main(void *arg)
+{
+    (void)arg;
+    atomic_int cleanups = 0;
+    self_free f = {NULL, &cleanups, 0, 0};
+    CHECK_EQ(corio_join_set_new(&f.set), 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(corio_join_set_spawn(f.set, sleeper_with_cleanup, &cleanups, NULL), 0);
+    CHECK_EQ(corio_join_set_spawn(f.set, free_own_set, &f, NULL), 0);
+    double t0 = mono_ms();
+    while (atomic_load(&f.after) == 0 && mono_ms() - t0 < 5000)
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    CHECK_EQ(atomic_load(&f.freed), 1 + 4);
+    CHECK_EQ(atomic_load(&f.after), CORIO_ECANCELED);
+    return 0;
+}
+
+TEST(join_set_freed_by_one_of_its_tasks_waits_for_the_others_only)
+{
+    CHECK_EQ(run_main(self_free_main, NULL), 0);
+}

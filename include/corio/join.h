@@ -72,7 +72,10 @@
  * and the futures are left alone (not polled, not dropped). The _fut_init
  * functions do nothing for a NULL future; a join future given bad
  * arguments completes at its first poll with -EINVAL and its drop leaves
- * the futures alone.
+ * the futures alone. A future may appear in one array once, and in one
+ * join at a time (it is polled and dropped as one branch); twice is
+ * undefined and not detected. The same holds for a task handle given to
+ * corio_task_join_all.
  */
 #ifndef CORIO_JOIN_H
 #define CORIO_JOIN_H

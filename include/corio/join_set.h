@@ -172,7 +172,10 @@ CORIO_API int corio_join_set_shutdown(corio_join_set *set);
  * await then returns), and bounded, since the tasks were aborted first. In
  * a stackless task's poll function, which cannot wait, the tasks not
  * finished yet are aborted and detached instead: their cleanup still runs,
- * once each, but maybe after this returns. Does nothing for NULL. */
+ * once each, but maybe after this returns. A task of the set that frees
+ * it is aborted with the others but detached, not waited for (it cannot
+ * wait for itself): its next await returns CORIO_ECANCELED. Does nothing
+ * for NULL. */
 CORIO_API void corio_join_set_free(corio_join_set *set);
 
 /* ---- queries --------------------------------------------------------------------- */

@@ -61,7 +61,10 @@
  *
  * NULL and misuse (docs/conventions.md): a NULL array, n == 0, no branch
  * that is not NULL, or a zeroed branch (no vtable or poll function) is
- * -EINVAL, and the branches are left alone: not polled, not dropped.
+ * -EINVAL, and the branches are left alone: not polled, not dropped. A
+ * future may be one branch of one select at a time; the same future twice
+ * in one array is undefined and not detected (a ready one would be
+ * dropped as the loser of itself).
  */
 #ifndef CORIO_SELECT_H
 #define CORIO_SELECT_H

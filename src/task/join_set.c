@@ -377,6 +377,18 @@ void corio_join_set_free(corio_join_set *set)
 {
     if (!set)
         return;
+    /* Freed by one of its own tasks: that task cannot wait for itself (the
+     * shielded wait below would never end). It is aborted as the others
+     * are (its next await returns CORIO_ECANCELED) and detached first. */
+    corio_task *self = corio_task_current();
+    for (js_entry *e = self ? set->live : NULL; e; e = e->next) {
+        if (corio_task_id(e->task) == corio_task_id(self)) {
+            corio_task_abort(e->task);
+            corio_task_release(e->task);
+            unlink_live(set, e);
+            break;
+        }
+    }
     if (set->len) {
         /* Aborts, then waits. A coroutine waits shielded (core/coro.h):
          * cancelled, or past its deadline, it still waits for the cleanup
