@@ -390,12 +390,13 @@ TEST_SLOW(fs_stress_multi_thread_with_aborts)
 
 /* With one pool thread, blocked in a read of the file, a second call on the
  * same file stays queued; the runtime is shut down with a deadline: the
- * queued job never runs (its caller gets an error), the shutdown does not
- * wait on the file's turns, and once the blocked read ends the file serves
- * its next call as usual. */
+ * queued job never runs (its caller, cancelled by the shutdown, gets
+ * CORIO_ECANCELED), the shutdown does not wait on the file's turns, and
+ * once the blocked read ends the file serves its next call as usual. */
 typedef struct shut {
     corio_file *f;
     atomic_int entered;
+    atomic_int cancelled; /* calls that returned CORIO_ECANCELED */
 } shut;
 
 static int blocked_read(void *arg)
@@ -403,7 +404,10 @@ static int blocked_read(void *arg)
     shut *s = arg;
     char b[8];
     atomic_fetch_add(&s->entered, 1);
-    return (int)corio_file_read(s->f, b, sizeof b);
+    int rc = (int)corio_file_read(s->f, b, sizeof b);
+    if (rc == CORIO_ECANCELED)
+        atomic_fetch_add(&s->cancelled, 1);
+    return rc;
 }
 
 static int shut_main(void *arg)
@@ -438,6 +442,9 @@ TEST(fs_shutdown_skips_queued_calls_without_waiting)
     double t0 = mono_ms();
     CHECK_EQ(corio_rt_shutdown_timeout(rt, CORIO_MSEC(50)), CORIO_ETIMEDOUT);
     CHECK(mono_ms() - t0 < 1000);
+    /* The shutdown cancelled both tasks: the queued call too reports
+     * CORIO_ECANCELED (not CORIO_ESHUTDOWN), as corio/fs.h says. */
+    CHECK_EQ(atomic_load(&s.cancelled), 2);
     /* End the blocked read; then a plain read is served in its turn. */
     int wfd = open(sr.fifo, O_WRONLY | O_CLOEXEC);
     CHECK(wfd >= 0);
@@ -451,6 +458,85 @@ TEST(fs_shutdown_skips_queued_calls_without_waiting)
     CHECK_EQ(corio_file_close(s.f), 0);
     sleep_ms(50); /* the abandoned pool's thread exits and frees the pool */
     fs_tmp_remove(&sr.d);
+}
+
+/* A corio_spawn_blocking job is plain code: its call on a file waits for
+ * its turn on the pool thread it holds. With that the only one, the job of
+ * a task's call made before it on the same file cannot start: the plain
+ * call runs it itself (it did wait for ever). */
+typedef struct plain_turn {
+    corio_file *f;
+    atomic_int gate;
+    ssize_t job_rc, task_rc;
+} plain_turn;
+
+static int plain_turn_job(void *arg)
+{
+    plain_turn *p = arg;
+    while (!atomic_load(&p->gate))
+        sleep_ms(1);
+    char b[8];
+    p->job_rc = corio_file_pread(p->f, b, 5, 0);
+    CHECK(p->job_rc != 5 || memcmp(b, "hello", 5) == 0);
+    return 0;
+}
+
+static int plain_turn_task(void *arg)
+{
+    plain_turn *p = arg;
+    char b[8];
+    p->task_rc = corio_file_pread(p->f, b, 5, 0);
+    CHECK(p->task_rc != 5 || memcmp(b, "hello", 5) == 0);
+    return 0;
+}
+
+static int plain_turn_joins(void *arg)
+{
+    corio_task **t = arg;
+    CHECK_EQ(corio_task_join(t[0], NULL), 0);
+    CHECK_EQ(corio_task_join(t[1], NULL), 0);
+    return 0;
+}
+
+static int plain_turn_main(void *arg)
+{
+    plain_turn *p = arg;
+    corio_task *t[2];
+    CHECK_EQ(corio_spawn_blocking(plain_turn_job, p, &t[0]), 0);
+    corio_sleep(CORIO_MSEC(10)); /* it holds the only pool thread */
+    CHECK_EQ(corio_spawn(plain_turn_task, p, &t[1]), 0);
+    corio_sleep(CORIO_MSEC(10)); /* its call's job is queued behind it */
+    CHECK(!corio_task_is_finished(t[1]));
+    atomic_store(&p->gate, 1);
+    int r;
+    CHECK_EQ(corio_timeout_call(CORIO_SEC(5), plain_turn_joins, t, &r), 0);
+    CHECK_EQ(p->task_rc, 5);
+    CHECK_EQ(p->job_rc, 5);
+    return 0;
+}
+
+TEST(fs_plain_call_in_a_blocking_job_runs_the_calls_ahead_of_it)
+{
+    tmpdir d;
+    fs_tmp_make(&d);
+    char path[128];
+    fs_path_in(path, sizeof path, &d, "data");
+    CHECK_EQ(corio_fs_write_file(path, "hello", 5), 0);
+    for (int mt = 0; mt < 2; mt++) {
+        plain_turn p = {0};
+        CHECK_EQ(corio_file_open(path, O_RDONLY, 0, &p.f), 0);
+        corio_rt_builder b = mt ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
+        b.worker_threads = 2;
+        b.max_blocking_threads = 1;
+        corio_rt *rt;
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        int rc;
+        CHECK_EQ(corio_rt_block_on(rt, plain_turn_main, &p, &rc), 0);
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(corio_rt_free(rt), 0);
+        CHECK_EQ(corio_file_close(p.f), 0);
+    }
+    fs_tmp_remove(&d);
 }
 
 /* ---- future forms ---------------------------------------------------------------- */

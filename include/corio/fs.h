@@ -41,8 +41,10 @@
  *     they were made, interrupted ones included, so a seek made after an
  *     interrupted read happens after that read.
  *
- * If the runtime shuts down before a job has started, the job never runs
- * and the call returns CORIO_ESHUTDOWN.
+ * A call waiting when its runtime shuts down is interrupted like any await:
+ * the shutdown cancels its task, so it returns CORIO_ECANCELED; its job,
+ * if it has not started when the blocking pool shuts down, never runs.
+ * (CORIO_ESHUTDOWN: the pool refused the job.)
  *
  * Future forms. Every call here that waits has one (end of this header),
  * so that it can be raced in a select, bounded by corio_timeout, or
@@ -69,12 +71,17 @@
  *
  * Errors are the system's, negated (-ENOENT, -EACCES, -EISDIR, -ENOTDIR,
  * -EEXIST, -ENOSPC...), never errno; plus -EINVAL for NULL arguments,
- * -ENOMEM, CORIO_ESHUTDOWN, and the interruption codes.
+ * -ENOMEM, CORIO_ESHUTDOWN, -EAGAIN (in a task: the blocking pool has no
+ * thread and cannot start one, as corio_spawn_blocking says), and the
+ * interruption codes.
  *
  * Threads: every call may be made from any task of any runtime and from
  * any plain thread. A corio_file may be used by several tasks at once
  * (their calls are run one after the other); closing it while a call of
- * another task is in progress on it is undefined, as with close(2).
+ * another task is in progress on it is undefined, as with close(2). A
+ * plain call that waits for its turn behind tasks' calls whose jobs have
+ * not started runs them itself, on its thread (a corio_spawn_blocking job
+ * would otherwise wait for jobs queued behind it).
  */
 #ifndef CORIO_FS_H
 #define CORIO_FS_H
@@ -114,9 +121,10 @@ CORIO_API int corio_fs_read_file(const char *path, char **buf, size_t *len);
  * it exists, and write `len` bytes of `buf` to it: 0, or -ENOENT (no such
  * directory), -EACCES, -EISDIR, -ENOSPC, -EDQUOT, -EIO, -EINVAL (a NULL
  * path, or a NULL buf with len > 0), -ENOMEM, CORIO_ESHUTDOWN, and the
- * interruption codes. It does not fsync (open, corio_file_write_all and
- * corio_file_sync do). In a task the job writes from a copy of `buf` made
- * at the call (tokio::fs::write copies too): the memory cost is len.
+ * interruption codes. It does not fsync: where the data must be on disk,
+ * use corio_file_open, corio_file_write_all, then corio_file_sync. In a
+ * task the job writes from a copy of `buf` made at the call
+ * (tokio::fs::write copies too): the memory cost is len.
  * Interrupted: the file may be created, truncated, written in part or in
  * full, in the background. */
 CORIO_API int corio_fs_write_file(const char *path, const void *buf, size_t len);
@@ -237,7 +245,8 @@ CORIO_API ssize_t corio_file_pwrite(corio_file *f, const void *buf, size_t len, 
 CORIO_API int corio_file_seek(corio_file *f, off_t offset, int whence, off_t *pos);
 
 /* fsync(2): 0 once the file's data and metadata are on stable storage, or
- * -EIO, -ENOSPC, -EINVAL (NULL), and the interruption codes. Interrupted:
+ * -EIO, -ENOSPC, -EINVAL (NULL f, or a file that cannot be synced: a
+ * FIFO, a terminal), and the interruption codes. Interrupted:
  * the sync goes on in the background; its outcome is unknown (call it
  * again to be sure). */
 CORIO_API int corio_file_sync(corio_file *f);

@@ -26,6 +26,15 @@
  * job cancelled before it ran (shutdown) never waits: if its turn has not
  * come it is parked in the turns' `skipped` list, and the turn before it
  * skips it when it passes (fs_turns_pass).
+ *
+ * Plain code takes a ticket too and waits on its own thread. That thread
+ * may be one of the pool's (a corio_spawn_blocking job), and the job whose
+ * turn it waits for may be queued behind it, with no thread left to run it
+ * (max_blocking_threads): so a plain caller whose turn has not come runs
+ * the requests ahead of it itself, when their jobs have not started yet.
+ * A submitted job is `pending` in the turns until it starts or a plain
+ * caller claims it; a claimed job, when it runs, only waits for its turn
+ * to have passed (the request has run: its results are in it) and ends.
  */
 #ifndef CORIO_FS_OP_H
 #define CORIO_FS_OP_H
@@ -55,6 +64,7 @@ typedef struct fs_turns {
     pthread_cond_t cv;
     uint64_t next, serving;  /* under mu */
     struct fs_op *skipped;   /* under mu: jobs cancelled before their turn */
+    struct fs_op *pending;   /* under mu: jobs submitted, not started nor claimed */
 } fs_turns;
 
 static inline void fs_turns_init(fs_turns *t)
@@ -63,20 +73,13 @@ static inline void fs_turns_init(fs_turns *t)
     pthread_cond_init(&t->cv, NULL);
     t->next = t->serving = 0;
     t->skipped = NULL;
+    t->pending = NULL;
 }
 
 static inline void fs_turns_destroy(fs_turns *t)
 {
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
-}
-
-static inline void fs_turns_wait(fs_turns *t, uint64_t ticket)
-{
-    pthread_mutex_lock(&t->mu);
-    while (t->serving != ticket)
-        pthread_cond_wait(&t->cv, &t->mu);
-    pthread_mutex_unlock(&t->mu);
 }
 
 typedef struct fs_op fs_op;
@@ -89,6 +92,8 @@ struct fs_op {
     fs_turns *turns;            /* a file call's: run in turn */
     uint64_t ticket;
     fs_op *next_skipped; /* in turns->skipped */
+    fs_op *next_pending; /* in turns->pending */
+    int pend;            /* under the turns' mu: FS_PEND_* */
     ssize_t rc; /* the call's outcome: a count, 0 or a negative code */
     /* inputs */
     const char *path, *path2;
@@ -107,6 +112,8 @@ struct fs_op {
     struct stat st;
     _Alignas(16) char mem[]; /* a task's request: copies of paths, data */
 };
+
+enum { FS_PEND_NO = 0, FS_PEND_QUEUED = 1, FS_PEND_CLAIMED = 2 };
 
 static inline void fs_op_init(fs_op *op)
 {
@@ -177,14 +184,70 @@ static inline void fs_turns_pass(fs_turns *t)
     }
 }
 
+/* Under t->mu: take `op` off the pending list; true when a plain caller
+ * had claimed it (it runs there, or has run). */
+static inline bool fs_turns_unpend(fs_turns *t, fs_op *op)
+{
+    if (op->pend == FS_PEND_CLAIMED)
+        return true;
+    for (fs_op **pp = &t->pending; *pp; pp = &(*pp)->next_pending) {
+        if (*pp == op) {
+            *pp = op->next_pending;
+            break;
+        }
+    }
+    op->pend = FS_PEND_NO;
+    return false;
+}
+
+/* Plain code's turn (`ticket`): wait for it, running meanwhile the
+ * requests ahead whose jobs have not started (see the top). */
+static inline void fs_turns_wait_plain(fs_turns *t, uint64_t ticket)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->serving != ticket) {
+        fs_op *op = t->pending;
+        while (op && op->ticket != t->serving)
+            op = op->next_pending;
+        if (!op) {
+            pthread_cond_wait(&t->cv, &t->mu);
+            continue;
+        }
+        fs_turns_unpend(t, op);
+        op->pend = FS_PEND_CLAIMED;
+        /* Relaxed: the job's reference, alive while op was pending (its
+         * job takes it off the list under mu first), keeps the count
+         * above 0; mu orders the rest. */
+        atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&t->mu);
+        op->run(op);
+        fs_turns_pass(t); /* also tells its job that it has run */
+        fs_op_unref(op);
+        pthread_mutex_lock(&t->mu);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
 static inline int fs_job(void *arg)
 {
     fs_op *op = arg;
-    if (op->turns)
-        fs_turns_wait(op->turns, op->ticket);
+    fs_turns *t = op->turns;
+    if (t) {
+        pthread_mutex_lock(&t->mu);
+        bool claimed = fs_turns_unpend(t, op);
+        /* Claimed: wait until it has run (its turn passed, under mu: its
+         * results are then seen by whoever joins this job). */
+        while (claimed ? t->serving <= op->ticket : t->serving != op->ticket)
+            pthread_cond_wait(&t->cv, &t->mu);
+        pthread_mutex_unlock(&t->mu);
+        if (claimed) {
+            fs_op_unref(op);
+            return 0;
+        }
+    }
     op->run(op);
-    if (op->turns)
-        fs_turns_pass(op->turns);
+    if (t)
+        fs_turns_pass(t);
     fs_op_unref(op);
     return 0;
 }
@@ -197,10 +260,18 @@ static inline int fs_job(void *arg)
 static inline void fs_job_cancelled(void *arg)
 {
     fs_op *op = arg;
-    op->rc = CORIO_ESHUTDOWN;
     if (op->turns) {
         fs_turns *t = op->turns;
         pthread_mutex_lock(&t->mu);
+        if (fs_turns_unpend(t, op)) {
+            /* A plain caller runs it, with a reference of its own; no
+             * wait here (the shutdown has a deadline), and its results
+             * are nobody's: the caller sees its join cancelled. */
+            pthread_mutex_unlock(&t->mu);
+            fs_op_unref(op);
+            return;
+        }
+        op->rc = CORIO_ESHUTDOWN;
         bool now = t->serving == op->ticket;
         if (!now) {
             op->next_skipped = t->skipped;
@@ -210,6 +281,8 @@ static inline void fs_job_cancelled(void *arg)
         if (!now)
             return;
         fs_turns_pass(t);
+    } else {
+        op->rc = CORIO_ESHUTDOWN;
     }
     fs_op_unref(op);
 }
@@ -242,8 +315,13 @@ static inline int fs_op_submit(fs_op *op, corio_task **job)
         pthread_mutex_lock(&op->turns->mu);
         op->ticket = op->turns->next++;
         rc = blocking_pool_spawn_owned(pool, NULL, NULL, fs_job, fs_job_cancelled, op, job);
-        if (rc < 0)
+        if (rc < 0) {
             op->turns->next--; /* nobody else took one: we hold the lock */
+        } else { /* the job looks for itself here first, under the lock */
+            op->pend = FS_PEND_QUEUED;
+            op->next_pending = op->turns->pending;
+            op->turns->pending = op;
+        }
         pthread_mutex_unlock(&op->turns->mu);
     } else {
         rc = blocking_pool_spawn_owned(pool, NULL, NULL, fs_job, fs_job_cancelled, op, job);
@@ -265,7 +343,7 @@ static inline int fs_op_exec(fs_op *op)
             pthread_mutex_lock(&op->turns->mu);
             op->ticket = op->turns->next++;
             pthread_mutex_unlock(&op->turns->mu);
-            fs_turns_wait(op->turns, op->ticket);
+            fs_turns_wait_plain(op->turns, op->ticket);
         }
         op->run(op);
         if (op->turns)
