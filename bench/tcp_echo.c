@@ -9,8 +9,7 @@
  * TCP_NODELAY on accepted sockets, runs until SIGTERM.
  */
 #include "bench.h"
-
-#include <sys/resource.h>
+#include "echo_server.h"
 
 static int echo(void *arg)
 {
@@ -24,35 +23,13 @@ static int echo(void *arg)
     return 0;
 }
 
-static int serve(void *arg)
+static void serve_conn(corio_tcp *c)
 {
-    char addr[32];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", *(int *)arg);
-    corio_tcp_listener *l;
-    bench_check(corio_tcp_listen(addr, 4096, &l), "corio_tcp_listen");
-    int rc;
-    corio_tcp *c;
-    while ((rc = corio_tcp_accept(l, &c)) != CORIO_ESHUTDOWN) {
-        if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM)
-            continue; /* accept has paused already; try again */
-        if (rc < 0)
-            return rc; /* the runtime is going away */
-        corio_tcp_set_nodelay(c, true);
-        if (corio_spawn(echo, c, NULL) < 0)
-            corio_tcp_close(c);
-    }
-    corio_tcp_listener_close(l);
-    return 0;
+    if (corio_spawn(echo, c, NULL) < 0)
+        corio_tcp_close(c);
 }
 
 int main(int argc, char **argv)
 {
-    bench_threads(argc, argv, "tcp_echo");
-    int port = (int)arg_ll(argc, argv, "port", 7000);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return bench_run(serve, &port);
+    return echo_server_main(argc, argv, serve_conn);
 }

@@ -19,8 +19,8 @@
  * directory: $(BUILD)/bench_stackless/tcp_echo links to this one.
  */
 #include "bench.h"
+#include "echo_server.h"
 
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 typedef struct scratch_buf {
@@ -114,38 +114,16 @@ static void conn_drop(corio_future *base)
 
 static const corio_future_vtable conn_vt = {conn_poll, conn_drop};
 
-static int serve(void *arg)
+static void serve_conn(corio_tcp *c)
 {
-    char addr[32];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", *(int *)arg);
-    corio_tcp_listener *l;
-    bench_check(corio_tcp_listen(addr, 4096, &l), "corio_tcp_listen");
-    int rc;
-    corio_tcp *c;
-    while ((rc = corio_tcp_accept(l, &c)) != CORIO_ESHUTDOWN) {
-        if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM)
-            continue; /* accept has paused already; try again */
-        if (rc < 0)
-            return rc; /* the runtime is going away */
-        corio_tcp_set_nodelay(c, true);
-        conn k = {.c = c};
-        corio_future_init(&k.base, &conn_vt);
-        corio_fd_wait_fut_init(&k.wait, corio_tcp_as_fd(c), CORIO_READABLE);
-        if (corio_spawn_future(&k.base, sizeof k, NULL) < 0)
-            corio_tcp_close(c);
-    }
-    corio_tcp_listener_close(l);
-    return 0;
+    conn k = {.c = c};
+    corio_future_init(&k.base, &conn_vt);
+    corio_fd_wait_fut_init(&k.wait, corio_tcp_as_fd(c), CORIO_READABLE);
+    if (corio_spawn_future(&k.base, sizeof k, NULL) < 0)
+        corio_tcp_close(c);
 }
 
 int main(int argc, char **argv)
 {
-    bench_threads(argc, argv, "tcp_echo");
-    int port = (int)arg_ll(argc, argv, "port", 7000);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return bench_run(serve, &port);
+    return echo_server_main(argc, argv, serve_conn);
 }
