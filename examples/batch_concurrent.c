@@ -27,6 +27,7 @@
  *   usage: batch_concurrent [items] [limit] [ms]      (default 1000 100 10)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/stream.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,14 +157,23 @@ static int main_task(void *arg)
     return batched();
 }
 
+#define USAGE_NAME "batch_concurrent"
+#define USAGE_ARGS "batch_concurrent [items] [limit] [ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 4) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        n_items = atol(argv[1]);
+        n_items = arg_long(argv[1], 0, 10000000);
     if (argc > 2)
-        limit = atol(argv[2]);
+        limit = arg_long(argv[2], 1, 100000);
     if (argc > 3)
-        item_ms = atol(argv[3]);
+        item_ms = arg_long(argv[3], 0, 60000);
     if (n_items < 0 || limit < 1 || item_ms < 0) {
         fprintf(stderr, "usage: batch_concurrent [items] [limit] [ms]\n");
         return 2;

@@ -35,6 +35,7 @@
  *   usage: batching [items] [batch]      (default 200000 items, batches of 1000)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -155,12 +156,21 @@ static int async_main(void *arg)
     return same && bad.ran == n_items && good.ran == nbatches ? 0 : 1;
 }
 
+#define USAGE_NAME "batching"
+#define USAGE_ARGS "batching [items] [batch]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        n_items = atol(argv[1]);
+        n_items = arg_long(argv[1], 1, 10000000);
     if (argc > 2)
-        batch = atol(argv[2]);
+        batch = arg_long(argv[2], 1, 10000000);
     if (n_items < 1)
         n_items = 1;
     if (batch < 1)

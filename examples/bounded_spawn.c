@@ -65,6 +65,7 @@
  *   usage: bounded_spawn [tasks] [limit] [sleep_ms]   (default 20000 100 5)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -317,14 +318,23 @@ static int async_main(void *arg)
                : 1;
 }
 
+#define USAGE_NAME "bounded_spawn"
+#define USAGE_ARGS "bounded_spawn [tasks] [limit] [sleep_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 4) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        m_tasks = atol(argv[1]);
+        m_tasks = arg_long(argv[1], 1, 1000000);
     if (argc > 2)
-        k_limit = atol(argv[2]);
+        k_limit = arg_long(argv[2], 1, 1000000);
     if (argc > 3)
-        work_ms = atol(argv[3]);
+        work_ms = arg_long(argv[3], 0, 60000);
     if (m_tasks < 1)
         m_tasks = 1;
     if (k_limit < 1)

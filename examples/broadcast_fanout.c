@@ -59,6 +59,7 @@
  *   usage: broadcast_fanout [delay_ms] [messages]   (default 100 5)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,12 +155,21 @@ static int async_main(void *arg)
     return ok ? 0 : 1;
 }
 
+#define USAGE_NAME "broadcast_fanout"
+#define USAGE_ARGS "broadcast_fanout [delay_ms] [messages]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        delay_ms = atol(argv[1]);
+        delay_ms = arg_long(argv[1], 0, 60000);
     if (argc > 2)
-        n_messages = atol(argv[2]);
+        n_messages = arg_long(argv[2], 1, 100000);
     if (delay_ms < 0)
         delay_ms = 0;
     if (n_messages < 1)

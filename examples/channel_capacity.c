@@ -35,6 +35,7 @@
  *   usage: channel_capacity [messages] [work]   (default 100000 20)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -146,12 +147,21 @@ static int async_main(void *arg)
     return 0;
 }
 
+#define USAGE_NAME "channel_capacity"
+#define USAGE_ARGS "channel_capacity [messages] [work]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        n_messages = atol(argv[1]);
+        n_messages = arg_long(argv[1], 1, 100000000);
     if (argc > 2)
-        work_rounds = atol(argv[2]);
+        work_rounds = arg_long(argv[2], 0, 1000000);
     if (n_messages < 1)
         n_messages = 1;
     if (work_rounds < 0)

@@ -36,6 +36,7 @@
  *   usage: choose_channel [producers] [messages]   (default 3 3)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -242,12 +243,21 @@ static int async_main(void *arg)
     return a && b && c ? 0 : 1;
 }
 
+#define USAGE_NAME "choose_channel"
+#define USAGE_ARGS "choose_channel [producers] [messages]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        n_producers = atol(argv[1]);
+        n_producers = arg_long(argv[1], 1, 1000);
     if (argc > 2)
-        n_messages = atol(argv[2]);
+        n_messages = arg_long(argv[2], 1, 100000);
     if (n_producers < 1)
         n_producers = 1;
     if (n_messages < 1)

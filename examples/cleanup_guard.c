@@ -21,6 +21,7 @@
  *   usage: cleanup_guard [unit_ms]   (default 100)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/scope.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -107,10 +108,19 @@ static int async_main(void *arg)
     return ok ? 0 : 1;
 }
 
+#define USAGE_NAME "cleanup_guard"
+#define USAGE_ARGS "cleanup_guard [unit_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        unit_ms = atol(argv[1]);
+        unit_ms = arg_long(argv[1], 1, 60000);
     if (unit_ms < 1)
         unit_ms = 1;
     setvbuf(stdout, NULL, _IOLBF, 0);

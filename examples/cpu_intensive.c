@@ -39,6 +39,7 @@
  *   usage: cpu_intensive [limit]      (default 1000000: primes below it)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -193,10 +194,19 @@ static int async_main(void *arg)
     return a.primes == b.primes ? 0 : 1;
 }
 
+#define USAGE_NAME "cpu_intensive"
+#define USAGE_ARGS "cpu_intensive [limit]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        limit = atol(argv[1]);
+        limit = arg_long(argv[1], 2, 10000000);
     if (limit < 2)
         limit = 2;
     setvbuf(stdout, NULL, _IOLBF, 0);

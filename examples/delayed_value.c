@@ -36,6 +36,7 @@
  *   usage: delayed_value [delay_ms]      (default 1000)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -132,10 +133,19 @@ static int async_main(void *arg)
     return 0;
 }
 
+#define USAGE_NAME "delayed_value"
+#define USAGE_ARGS "delayed_value [delay_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        delay_ms = atol(argv[1]);
+        delay_ms = arg_long(argv[1], 0, 600000);
     if (delay_ms < 0)
         delay_ms = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);

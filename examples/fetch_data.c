@@ -28,6 +28,7 @@
  *   usage: fetch_data [duration_ms]      (default 2000, the seed's 2 s)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -130,7 +131,7 @@ static int run_pair(const char *label, corio_fn fn)
     heartbeat hb = {0, 0, 0};
     job a = {NULL, 0, 0}, b = {NULL, 0, 0};
     corio_instant t0 = corio_instant_now();
-    corio_task *h, *ta, *tb;
+    corio_task *h, *ta = NULL, *tb = NULL;
     int rc = corio_spawn(heartbeat_task, &hb, &h);
     if (rc < 0) {
         printf("spawn failed: %s\n", corio_strerror(rc));
@@ -190,10 +191,19 @@ static int async_main(void *arg)
     return fails ? 1 : 0;
 }
 
+#define USAGE_NAME "fetch_data"
+#define USAGE_ARGS "fetch_data [duration_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        dur_ms = atol(argv[1]);
+        dur_ms = arg_long(argv[1], 10, 600000);
     if (dur_ms < 10)
         dur_ms = 10;
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -25,9 +25,11 @@
  * lost. With `wait` as the last argument it serves until a real SIGTERM
  * (`kill -TERM <pid>`) instead, without clients.
  *
- *   usage: graceful_shutdown [clients] [work_ms] [run_ms] [wait]   (default 20 30 200)
+ *   usage: graceful_shutdown [clients] [work_ms] [run_ms] [wait]   (default 20 30 200;
+ *          clients from 1, or 0 with `wait`; a bad argument: the usage, exit 2)
  */
 #include <corio.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -242,22 +244,30 @@ static int run(void *arg)
     return ok ? 0 : 1;
 }
 
+#define USAGE_NAME "graceful_shutdown"
+#define USAGE_ARGS "graceful_shutdown [clients] [work_ms] [run_ms] [wait]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "wait") == 0)
-            wait_for_kill = true;
-        else if (i == 1)
-            n_clients = atoi(argv[i]);
-        else if (i == 2)
-            work_ms = atol(argv[i]);
-        else if (i == 3)
-            run_ms = atol(argv[i]);
+    int nargs = argc - 1;
+    if (nargs > 0 && strcmp(argv[nargs], "wait") == 0) {
+        wait_for_kill = true;
+        nargs--;
     }
-    if (n_clients < 0 || n_clients > MAX_CONNS / 2) {
-        fprintf(stderr, "usage: graceful_shutdown [clients] [work_ms] [run_ms] [wait]\n");
+    if (nargs > 3) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
         return 2;
     }
+    /* Without `wait`, the SIGTERM comes after the first answer: at least
+     * one client. */
+    if (nargs > 0)
+        n_clients = (int)arg_long(argv[1], wait_for_kill ? 0 : 1, MAX_CONNS / 2);
+    if (nargs > 1)
+        work_ms = arg_long(argv[2], 0, 60000);
+    if (nargs > 2)
+        run_ms = arg_long(argv[3], 0, 600000);
     /* Line by line, also into a pipe: "serving on" tells whoever sends the
      * SIGTERM that the server is up (and its handler in place). */
     setvbuf(stdout, NULL, _IOLBF, 0);

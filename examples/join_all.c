@@ -28,10 +28,11 @@
  *    different times, and join_next hands back the fastest first, with the
  *    task's id.
  *
- *   usage: join_all [items] [unit_ms]   (default 1000 items, 10 ms: item i
- *                                        takes (i % 7) units in the JoinSet part)
+ *   usage: join_all [items] [unit_ms]   (default 1000 items, 10 ms: in the JoinSet
+ *                                        part, item i of 14 takes (13 - i) % 7 units)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/join.h>
 #include <corio/join_set.h>
 #include <stdio.h>
@@ -126,21 +127,37 @@ static int async_main(void *arg)
         last = items[i].takes_ms;
         joined += result == 0 && i < m;
     }
-    printf("\n   %zu of %zu joined, fastest first: %s\n", joined, m, in_order ? "yes" : "NO");
+    /* The order is the order the timers fired and the tasks ran: fastest
+     * first, unless the machine is so busy that a task runs later than a
+     * slower one's timer (a timer fires no earlier than asked, but may fire
+     * late). So it is reported, not required: that join_next hands back
+     * tasks in the order they finish is checked exactly, with gates instead
+     * of timers, by the test join_set_join_next_in_completion_order. */
+    printf("\n   %zu of %zu joined, fastest first: %s\n", joined, m,
+           in_order ? "yes" : "no (a timer fired late: a busy machine)");
     corio_join_set_free(set);
     free(ids);
     free(items);
     free(results);
-    return right == n && joined == m && in_order ? 0 : 1;
+    return right == n && joined == m ? 0 : 1;
 }
+
+#define USAGE_NAME "join_all"
+#define USAGE_ARGS "join_all [items] [unit_ms]"
+
+#include "example_args.h"
 
 int main(int argc, char **argv)
 {
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     size_t n = 1000;
     if (argc > 1)
-        n = (size_t)atol(argv[1]);
+        n = arg_long(argv[1], 1, 1000000);
     if (argc > 2)
-        unit_ms = atol(argv[2]);
+        unit_ms = arg_long(argv[2], 1, 60000);
     if (n < 1)
         n = 1;
     if (unit_ms < 1)

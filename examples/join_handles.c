@@ -26,6 +26,7 @@
  *                                    Task 2 two; the producer unit/10 per item)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/join.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,10 +137,19 @@ static int async_main(void *arg)
     return channels();
 }
 
+#define USAGE_NAME "join_handles"
+#define USAGE_ARGS "join_handles [unit_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        unit_ms = atol(argv[1]);
+        unit_ms = arg_long(argv[1], 10, 60000);
     if (unit_ms < 10)
         unit_ms = 10;
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -49,6 +49,7 @@
 #define _GNU_SOURCE /* gettid, pthread_getname_np */
 #endif
 #include <corio.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -227,10 +228,19 @@ static int run(const corio_rt_builder *b, run_ctx *c)
     return rc == 0 && frc == 0 ? result : 1;
 }
 
+#define USAGE_NAME "multi_thread"
+#define USAGE_ARGS "multi_thread [tasks]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        ntasks = atoi(argv[1]);
+        ntasks = arg_long(argv[1], 1, MAX_TASKS);
     if (ntasks < 1)
         ntasks = 1;
     if (ntasks > MAX_TASKS)

@@ -77,6 +77,7 @@
  *   usage: mutex_counter [increments] [tasks] [hold_ms]   (default 100 4 100)
  */
 #include <corio.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -377,14 +378,23 @@ static int async_main(void *arg)
     return a && b && c ? 0 : 1;
 }
 
+#define USAGE_NAME "mutex_counter"
+#define USAGE_ARGS "mutex_counter [increments] [tasks] [hold_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 4) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        increments = atol(argv[1]);
+        increments = arg_long(argv[1], 1, 1000000);
     if (argc > 2)
-        n_tasks = atol(argv[2]);
+        n_tasks = arg_long(argv[2], 1, 10000);
     if (argc > 3)
-        hold_ms = atol(argv[3]);
+        hold_ms = arg_long(argv[3], 0, 60000);
     if (increments < 1)
         increments = 1;
     if (n_tasks < 1)

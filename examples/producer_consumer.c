@@ -55,6 +55,7 @@
  *   usage: producer_consumer [delay_ms] [producers] [items]   (default 100 10 100)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,14 +250,23 @@ static int async_main(void *arg)
     return a && b && c ? 0 : 1;
 }
 
+#define USAGE_NAME "producer_consumer"
+#define USAGE_ARGS "producer_consumer [delay_ms] [producers] [items]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 4) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        delay_ms = atol(argv[1]);
+        delay_ms = arg_long(argv[1], 0, 60000);
     if (argc > 2)
-        n_producers = atol(argv[2]);
+        n_producers = arg_long(argv[2], 1, 10000);
     if (argc > 3)
-        n_items = atol(argv[3]);
+        n_items = arg_long(argv[3], 1, 1000000);
     if (delay_ms < 0)
         delay_ms = 0;
     if (n_producers < 1)

@@ -53,6 +53,7 @@
  *   usage: rate_limited [requests] [tasks] [sleep_ms]   (default 40 1000 20)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -251,14 +252,23 @@ static int async_main(void *arg)
     return a && b ? 0 : 1;
 }
 
+#define USAGE_NAME "rate_limited"
+#define USAGE_ARGS "rate_limited [requests] [tasks] [sleep_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 4) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        n_requests = atol(argv[1]);
+        n_requests = arg_long(argv[1], 1, 1000000);
     if (argc > 2)
-        n_tasks = atol(argv[2]);
+        n_tasks = arg_long(argv[2], 1, 1000000);
     if (argc > 3)
-        sleep_ms = atol(argv[3]);
+        sleep_ms = arg_long(argv[3], 0, 60000);
     if (n_requests < 1)
         n_requests = 1;
     if (n_tasks < 1)

@@ -170,10 +170,19 @@ static int run_trial(trial *tr)
     return rc < 0 ? rc : tr->rc;
 }
 
+#define USAGE_NAME "read_file"
+#define USAGE_ARGS "read_file [slow_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        slow_ms = atol(argv[1]);
+        slow_ms = arg_long(argv[1], 4, 600000);
     if (slow_ms < 4)
         slow_ms = 4;
     char dir[] = "/tmp/corio-read-file-XXXXXX";

@@ -19,6 +19,7 @@
  *   usage: scope_borrow [unit_ms]   (default 100)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/scope.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,10 +198,19 @@ static int async_main(void *arg)
     return ok ? 0 : 1;
 }
 
+#define USAGE_NAME "scope_borrow"
+#define USAGE_ARGS "scope_borrow [unit_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        unit_ms = atol(argv[1]);
+        unit_ms = arg_long(argv[1], 1, 60000);
     if (unit_ms < 1)
         unit_ms = 1;
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -34,6 +34,7 @@
  *                                    ten steps, seed 004's times are in steps too)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/select.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -135,10 +136,19 @@ static int async_main(void *arg)
     return atomic_load(&w1.cleanups) == 1 && atomic_load(&w2.cleanups) == 1 ? 0 : 1;
 }
 
+#define USAGE_NAME "select_abort"
+#define USAGE_ARGS "select_abort [unit_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        unit_ms = atol(argv[1]);
+        unit_ms = arg_long(argv[1], 1, 60000);
     if (unit_ms < 1)
         unit_ms = 1;
     setvbuf(stdout, NULL, _IOLBF, 0);

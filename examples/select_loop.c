@@ -39,6 +39,7 @@
  *                                   timeout is ten units)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/select.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,10 +129,19 @@ static int async_main(void *arg)
     return 0;
 }
 
+#define USAGE_NAME "select_loop"
+#define USAGE_ARGS "select_loop [unit_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        unit_ms = atol(argv[1]);
+        unit_ms = arg_long(argv[1], 1, 60000);
     if (unit_ms < 1)
         unit_ms = 1;
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -25,13 +25,18 @@
  *  - the losers are dropped by the select before it returns: the program
  *    shows it (the losing fetch's timer is disarmed; a losing join only
  *    stops waiting: its task goes on, and is joined after, as in tokio
- *    where dropping a JoinHandle does not stop the task).
+ *    where dropping a JoinHandle does not stop the task). In the seed,
+ *    task1 and task2 are plain async blocks, not spawned: there the loser
+ *    is dropped and never finishes; the C version's equivalent of that is
+ *    the first part's losing fetch future.
  *
  *   usage: select_timeout [fast | scale=X]   (default: the seeds' durations;
  *                                             fast = scale=0.1)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/select.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,13 +162,16 @@ static int async_main(void *arg)
     return race_operations();
 }
 
+/* X of scale=X: a number above 0 and at most 100, nothing after it. */
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "fast") == 0)
             scale = 0.1;
-        else if (strncmp(argv[i], "scale=", 6) == 0)
-            scale = atof(argv[i] + 6);
+        else if (strncmp(argv[i], "scale=", 6) == 0 && parse_scale(argv[i] + 6, &scale))
+            ;
         else {
             fprintf(stderr, "usage: %s [fast | scale=X]\n", argv[0]);
             return 2;

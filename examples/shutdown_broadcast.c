@@ -30,6 +30,7 @@
  *          seed's 1000 3000 1)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -148,14 +149,23 @@ static int main_task(void *arg)
     return 0;
 }
 
+#define USAGE_NAME "shutdown_broadcast"
+#define USAGE_ARGS "shutdown_broadcast [tick_ms] [run_ms] [runners]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 4) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        tick_ms = atol(argv[1]);
+        tick_ms = arg_long(argv[1], 1, 600000);
     if (argc > 2)
-        run_ms = atol(argv[2]);
+        run_ms = arg_long(argv[2], 0, 600000);
     if (argc > 3)
-        n_runners = atoi(argv[3]);
+        n_runners = arg_long(argv[3], 1, 10000);
     if (tick_ms <= 0 || run_ms < 0 || n_runners <= 0) {
         fprintf(stderr, "usage: shutdown_broadcast [tick_ms] [run_ms] [runners]\n");
         return 2;

@@ -31,6 +31,7 @@
  *   usage: starvation [clients] [work_ms]   (default 20 50)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -163,12 +164,21 @@ static int run(void *arg)
     return 0;
 }
 
+#define USAGE_NAME "starvation"
+#define USAGE_ARGS "starvation [clients] [work_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        n_clients = atoi(argv[1]);
+        n_clients = arg_long(argv[1], 1, 1000);
     if (argc > 2)
-        work_ms = atol(argv[2]);
+        work_ms = arg_long(argv[2], 0, 60000);
     if (n_clients < 1 || work_ms < 0) {
         fprintf(stderr, "usage: starvation [clients] [work_ms]\n");
         return 2;

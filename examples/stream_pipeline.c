@@ -33,6 +33,7 @@
  *   usage: stream_pipeline [sleep_ms]      (default 100, as in the seed)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/stream.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,10 +200,19 @@ static int main_task(void *arg)
     return next_loop();
 }
 
+#define USAGE_NAME "stream_pipeline"
+#define USAGE_ARGS "stream_pipeline [sleep_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        sleep_ms = atol(argv[1]);
+        sleep_ms = arg_long(argv[1], 0, 60000);
     int result = 0;
     int rc = corio_run(main_task, NULL, &result);
     if (rc < 0 || result < 0) {

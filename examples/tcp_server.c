@@ -49,6 +49,7 @@
  *   usage: tcp_server [clients] [requests] [port]   (default 50 20 0: any free port)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -340,11 +341,21 @@ static int run(void *arg)
     return ok ? 0 : 1;
 }
 
+#define USAGE_NAME "tcp_server"
+#define USAGE_ARGS "tcp_server [clients] [requests] [port]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
     long opt[3] = {50, 20, 0};
-    for (int i = 1; i < argc && i <= 3; i++)
-        opt[i - 1] = strtol(argv[i], NULL, 10);
+    static const long lo[3] = {1, 1, 0}, hi[3] = {1000, 100000, 65535};
+    if (argc > 4) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++)
+        opt[i - 1] = arg_long(argv[i], lo[i - 1], hi[i - 1]);
     int result = 1;
     int rc = corio_run(run, opt, &result); /* #[tokio::main] */
     if (rc < 0) {

@@ -35,6 +35,8 @@
  *                                      fast = scale=0.05, e.g. 5 s becomes 250 ms)
  */
 #include <corio.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,13 +172,16 @@ static int async_main(void *arg)
     return 0;
 }
 
+/* X of scale=X: a number above 0 and at most 100, nothing after it. */
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "fast") == 0)
             scale = 0.05;
-        else if (strncmp(argv[i], "scale=", 6) == 0)
-            scale = atof(argv[i] + 6);
+        else if (strncmp(argv[i], "scale=", 6) == 0 && parse_scale(argv[i] + 6, &scale))
+            ;
         else {
             fprintf(stderr, "usage: %s [fast | scale=X]\n", argv[0]);
             return 2;

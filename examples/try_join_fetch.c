@@ -23,11 +23,14 @@
  *    timers disarmed): the program shows that they were, and that the error
  *    came back after the failing fetch's time, not the slowest one's.
  *
- *   usage: try_join_fetch [fast | scale=X]   (default: 100/300/200 ms fetches;
+ *   usage: try_join_fetch [fast | scale=X]   (default: fetches of 100 ms (profile),
+ *                                             150 ms (posts), 300 ms (followers);
  *                                             fast = scale=0.2)
  */
 #include <corio.h>
+#include <errno.h>
 #include <corio/join.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,13 +144,16 @@ static int async_main(void *arg)
     return ndropped == 1 && strcmp(dropped[0], "followers") == 0 ? 0 : 1;
 }
 
+/* X of scale=X: a number above 0 and at most 100, nothing after it. */
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "fast") == 0)
             scale = 0.2;
-        else if (strncmp(argv[i], "scale=", 6) == 0)
-            scale = atof(argv[i] + 6);
+        else if (strncmp(argv[i], "scale=", 6) == 0 && parse_scale(argv[i] + 6, &scale))
+            ;
         else {
             fprintf(stderr, "usage: %s [fast | scale=X]\n", argv[0]);
             return 2;

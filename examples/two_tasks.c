@@ -23,6 +23,7 @@
  *   usage: two_tasks [unit_ms]      (default 1000: Task 1 sleeps 1 unit, Task 2 two)
  */
 #include <corio.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -66,10 +67,19 @@ static int async_main(void *arg)
     return (j1 | j2 | r1 | r2) == 0 ? 0 : 1;
 }
 
+#define USAGE_NAME "two_tasks"
+#define USAGE_ARGS "two_tasks [unit_ms]"
+
+#include "example_args.h"
+
 int main(int argc, char **argv)
 {
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s\n", USAGE_ARGS);
+        return 2;
+    }
     if (argc > 1)
-        unit_ms = atol(argv[1]);
+        unit_ms = arg_long(argv[1], 1, 60000);
     if (unit_ms < 1)
         unit_ms = 1;
     setvbuf(stdout, NULL, _IOLBF, 0);

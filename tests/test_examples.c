@@ -823,7 +823,7 @@ TEST(example_join_all)
     EXPECT_OK();
     snprintf(right, sizeof right, "%ld of %ld results right, in the items' order", n, n);
     IN_ORDER("1. process_many_items:", "results[0] = \"Processed 0\"", right,
-             "2. the same with a JoinSet", "14 of 14 joined, fastest first: yes");
+             "2. the same with a JoinSet", "14 of 14 joined, fastest first: ");
 }
 
 TEST(example_stream_pipeline)
@@ -896,4 +896,21 @@ TEST_TIMING(example_cleanup_guard)
     double ms;
     EXPECT(sscanf(AFTER("scope returned CORIO_ETIMEDOUT after "), "%lf", &ms) == 1);
     EXPECT(ms >= 39.0 && ms < 250.0); /* the deadline, not the tasks' 50 units */
+}
+
+/* A bad argument (not a number, out of range, one too many) is refused
+ * with the usage and exit status 2, before anything runs. */
+TEST(example_bad_arguments)
+{
+    static const char *const runs[][2] = {
+        {"two_tasks", "abc"},           {"fetch_data", "99999999999999999999"},
+        {"join_all", "10 5 extra"},     {"shutdown_broadcast", "0"},
+        {"graceful_shutdown", "-1"},    {"tcp_server", "5 5 70000"},
+        {"timeout", "scale=abc"},       {"batching", "10x"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        run_example(runs[i][0], runs[i][1]);
+        EXPECT(out.status == 2);
+        EXPECT(strstr(out.text, "usage: ") != NULL);
+    }
 }
