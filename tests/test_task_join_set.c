@@ -484,7 +484,13 @@ static int detach_main(void *arg)
     corio_join_set_detach_all(s);
     CHECK(corio_join_set_is_empty(s));
     corio_join_set_free(s); /* nothing left to abort */
-    CHECK_EQ(corio_sleep(CORIO_MSEC(100)), 0);
+    /* Wait for the task's end, not a fixed 100 ms: its 60 ms sleep starts at
+     * its first poll, and on a busy machine both timers can fire in the
+     * same turn with this task's wake run first. An aborted task would
+     * store -1 (its sleep cancelled); one that never ends fails after 5 s. */
+    double t0 = mono_ms();
+    while (atomic_load(&done) == 0 && mono_ms() - t0 < 5000)
+        CHECK_EQ(corio_sleep(CORIO_MSEC(10)), 0);
     CHECK_EQ(atomic_load(&done), 1); /* ran on, to its end */
     return 0;
 }
