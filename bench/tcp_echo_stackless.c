@@ -68,7 +68,7 @@ static corio_poll conn_poll(corio_future *base, corio_context *cx)
             return CORIO_PENDING;
         if (k->wait.base.result < 0)
             return conn_end(k);
-        /* Readable: echo what is there, until the socket says EAGAIN. */
+        /* Readable: echo what is there, until the socket is drained. */
         for (;;) {
             ssize_t n = recv(corio_fd_raw(fd), buf, sizeof(scratch_buf), MSG_DONTWAIT);
             if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -92,6 +92,13 @@ static corio_poll conn_poll(corio_future *base, corio_context *cx)
                 memcpy(k->out, buf + sent, left);
                 corio_tcp_write_all_fut_init(&k->wr, k->c, k->out, left);
                 k->writing = true;
+                break;
+            }
+            if ((size_t)n < sizeof(scratch_buf)) {
+                /* A short read drained the socket: no second recv just to
+                 * hear EAGAIN. Data that comes after it is a new event,
+                 * which clear_ready does not forget (corio/io.h). */
+                corio_fd_clear_ready(fd, &k->wait.ready, CORIO_READABLE);
                 break;
             }
         }
