@@ -136,7 +136,10 @@ CORIO_API int corio_fd_wait(corio_fd *f, unsigned interest, corio_fd_ready *read
 
 /* A system call made after corio_fd_wait said EAGAIN: forget the readiness
  * for `interest` that `ready` saw - unless an event has come since, in
- * which case the next wait returns at once. Any thread; NULL: nothing. */
+ * which case the next wait returns at once. Also right after a read that
+ * drained the fd without EAGAIN: on a stream socket or a pipe, a read that
+ * returned less than it asked for (not on a datagram socket, where a short
+ * read is one small datagram). Any thread; NULL: nothing. */
 CORIO_API void corio_fd_clear_ready(corio_fd *f, const corio_fd_ready *ready, unsigned interest);
 
 /* ---- reading and writing -------------------------------------------------- */
