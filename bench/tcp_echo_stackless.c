@@ -28,11 +28,14 @@ typedef struct scratch_buf {
 } scratch_buf;
 CORIO_THREAD_LOCAL(scratch_buf, scratch)
 
+#define DRAIN_MAX 16
+
 typedef struct conn {
     corio_future base;
     corio_tcp *c;
-    bool writing;
-    corio_fd_wait_fut wait;  /* WAITING: readable */
+    bool writing;  /* wr is in progress */
+    bool draining; /* readable, more to read: the next poll reads at once */
+    corio_fd_wait_fut wait;  /* readable */
     corio_tcp_exact_fut wr;  /* writing: the rest of a message, from out */
     char *out;
 } conn;
@@ -64,12 +67,23 @@ static corio_poll conn_poll(corio_future *base, corio_context *cx)
                 return conn_end(k);
             corio_fd_wait_fut_init(&k->wait, fd, CORIO_READABLE);
         }
-        if (corio_future_poll(&k->wait.base, cx) == CORIO_PENDING)
-            return CORIO_PENDING;
-        if (k->wait.base.result < 0)
-            return conn_end(k);
-        /* Readable: echo what is there, until the socket is drained. */
-        for (;;) {
+        if (!k->draining) {
+            if (corio_future_poll(&k->wait.base, cx) == CORIO_PENDING)
+                return CORIO_PENDING;
+            if (k->wait.base.result < 0)
+                return conn_end(k);
+        }
+        k->draining = false;
+        /* Readable: echo what is there, until the socket is drained - or
+         * for DRAIN_MAX reads, then let the other tasks run (a peer that
+         * never stops sending would keep this poll going: the cooperative
+         * budget a coroutine's reads are charged to). */
+        for (int reads = 0;; reads++) {
+            if (reads == DRAIN_MAX) {
+                k->draining = true;
+                corio_waker_wake_by_ref(corio_context_waker(cx));
+                return CORIO_PENDING;
+            }
             ssize_t n = recv(corio_fd_raw(fd), buf, sizeof(scratch_buf), MSG_DONTWAIT);
             if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                 return conn_end(k);

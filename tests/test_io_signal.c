@@ -260,6 +260,49 @@ TEST(io_signal_cancelled_or_timed_out_recv)
     CHECK_EQ(run_main(cancel_main, NULL), 0);
 }
 
+/* A recv waiting when its runtime shuts down returns CORIO_ECANCELED, as
+ * every await does (corio/signal.h). */
+typedef struct shut_wait {
+    atomic_int waiting, rc;
+} shut_wait;
+
+static int recv_till_shutdown(void *arg)
+{
+    shut_wait *w = arg;
+    corio_signal *s;
+    CHECK_EQ(corio_signal_open(SIGUSR2, &s), 0);
+    atomic_store(&w->waiting, 1);
+    atomic_store(&w->rc, corio_signal_recv(s));
+    corio_signal_close(s);
+    return 0;
+}
+
+static int shut_main(void *arg)
+{
+    shut_wait *w = arg;
+    CHECK_EQ(corio_spawn(recv_till_shutdown, w, NULL), 0);
+    while (!atomic_load(&w->waiting))
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    CHECK_EQ(corio_sleep(CORIO_MSEC(5)), 0); /* in its recv by now, or soon */
+    return 0;
+}
+
+TEST(io_signal_recv_waiting_at_shutdown_is_cancelled)
+{
+    for (int mt = 0; mt < 2; mt++) {
+        shut_wait w = {0, 1};
+        corio_rt_builder b = mt ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
+        b.worker_threads = 2;
+        corio_rt *rt;
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        int rc;
+        CHECK_EQ(corio_rt_block_on(rt, shut_main, &w, &rc), 0);
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(corio_rt_free(rt), 0);
+        CHECK_EQ(atomic_load(&w.rc), CORIO_ECANCELED);
+    }
+}
+
 static int ctrl_c_main(void *arg)
 {
     (void)arg;

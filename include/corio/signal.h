@@ -58,8 +58,9 @@ CORIO_API int corio_signal_open(int signum, corio_signal **out);
  *                    that came meanwhile is still there for the next recv);
  *   CORIO_EWRONGCTX  plain code or a stackless poll function: poll the
  *                    future form (corio_block_on_future in plain code);
- *   CORIO_ESHUTDOWN  the runtime is shutting down;
  *   -EMFILE and the like: the runtime's driver could not watch the pipe.
+ * A runtime's shutdown cancels its tasks: a recv waiting then returns
+ * CORIO_ECANCELED, as every await does.
  * One recv at a time per listener; several tasks that all want the signal
  * each open their own. */
 CORIO_API int corio_signal_recv(corio_signal *s);
