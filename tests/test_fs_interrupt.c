@@ -525,8 +525,7 @@ TEST(fs_plain_call_in_a_blocking_job_runs_the_calls_ahead_of_it)
     for (int mt = 0; mt < 2; mt++) {
         plain_turn p = {0};
         CHECK_EQ(corio_file_open(path, O_RDONLY, 0, &p.f), 0);
-        corio_rt_builder b = mt ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
-        b.worker_threads = 2;
+        corio_rt_builder b = flavor_builder(mt);
         b.max_blocking_threads = 1;
         corio_rt *rt;
         CHECK_EQ(corio_rt_build(&b, &rt), 0);

@@ -291,8 +291,7 @@ TEST(io_signal_recv_waiting_at_shutdown_is_cancelled)
 {
     for (int mt = 0; mt < 2; mt++) {
         shut_wait w = {0, 1};
-        corio_rt_builder b = mt ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
-        b.worker_threads = 2;
+        corio_rt_builder b = flavor_builder(mt);
         corio_rt *rt;
         CHECK_EQ(corio_rt_build(&b, &rt), 0);
         int rc;

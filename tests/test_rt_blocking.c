@@ -105,10 +105,7 @@ TEST(rt_blocking_limit_queue_and_join)
         limit_ctx lc;
         memset(&lc, 0, sizeof lc);
         lc.pc.job_ms = 30;
-        corio_rt_builder b =
-            flavor ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
-        if (flavor)
-            b.worker_threads = 2;
+        corio_rt_builder b = flavor_builder(flavor);
         b.max_blocking_threads = 2;
         CHECK_EQ(corio_rt_build(&b, &lc.pc.rt), 0);
         CHECK_EQ(corio_rt_block_on(lc.pc.rt, limit_main, &lc, NULL), 0);
@@ -376,9 +373,7 @@ TEST(rt_blocking_spawn_after_shutdown_began_is_refused)
         late_spawns ls;
         memset(&ls, 0, sizeof ls);
         corio_rt *rt;
-        corio_rt_builder b = mt ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
-        if (mt)
-            b.worker_threads = 2;
+        corio_rt_builder b = flavor_builder(mt);
         CHECK_EQ(corio_rt_build(&b, &rt), 0);
         CHECK_EQ(corio_rt_block_on(rt, late_main, &ls, NULL), 0);
         CHECK_EQ(corio_rt_free(rt), 0);

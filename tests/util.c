@@ -93,6 +93,15 @@ corio_rt *new_mt_rt(unsigned workers)
     return rt;
 }
 
+corio_rt_builder flavor_builder(int mt)
+{
+    if (!mt)
+        return corio_rt_builder_current_thread();
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.worker_threads = 2;
+    return b;
+}
+
 int run_main(corio_fn fn, void *arg)
 {
     corio_rt *rt = new_rt();

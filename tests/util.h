@@ -85,6 +85,10 @@ corio_rt *new_rt_sized(size_t stack_size);
 /* A fresh multi-thread runtime with `workers` workers (checked to build). */
 corio_rt *new_mt_rt(unsigned workers);
 
+/* A builder for a test that runs on both flavours: mt 0, current-thread;
+ * else multi-thread with 2 workers. */
+corio_rt_builder flavor_builder(int mt);
+
 /* Run fn(arg) as the main task of a fresh runtime, free the runtime, and
  * return fn's result. */
 int run_main(corio_fn fn, void *arg);

@@ -40,7 +40,6 @@ typedef struct ct_rt {
     task_queue runq; /* driving thread only */
     corio_task *registry;
     size_t live;
-    bool closed; /* the driving thread's copy of inject.closed */
     wheel wheel;
     inject inj;
     _Atomic int parked;
@@ -100,7 +99,7 @@ static int ct_submit(sched *s, worker *here, corio_task *t)
 {
     ct_rt *c = ct_of(s);
     if (here == &c->w) {
-        if (c->closed)
+        if (rt_is_closed(&c->rt))
             return CORIO_ESHUTDOWN;
         reg_add(c, t);
         tq_push(&c->runq, t);
@@ -287,7 +286,7 @@ static int ct_enter(corio_rt *rt)
     int rc = claim(c);
     if (rc < 0)
         return rc;
-    if (c->closed) {
+    if (rt_is_closed(&c->rt)) {
         unclaim(c);
         return CORIO_ESHUTDOWN;
     }
@@ -311,8 +310,7 @@ static int ct_shutdown(corio_rt *rt)
     if (rc < 0)
         return rc;
     inject_close(&c->inj);
-    c->closed = true;
-    atomic_store_explicit(&rt->closed, 1, memory_order_release);
+    atomic_store_explicit(&rt->closed, 1, memory_order_release); /* rt_is_closed */
     pull_inject(c);
     for (corio_task *t = c->registry; t; t = t->reg_next)
         task_cancel(t);

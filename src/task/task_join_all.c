@@ -149,40 +149,43 @@ static corio_poll tja_poll(corio_future *base, corio_context *cx)
     return CORIO_READY;
 }
 
+/* Task i at the drop: its result stored if it has finished (ready without
+ * a waker), else its handle given back (it goes on, detached). */
+static void drop_task(corio_task_join_all_fut *f, size_t i)
+{
+    corio_waker none = CORIO_WAKER_NONE;
+    corio_context ncx = {&none};
+    if (corio_task_is_finished(f->tasks[i]))
+        (void)take_task(f, i, &ncx);
+    else
+        corio_task_release(f->tasks[i]);
+}
+
 /* Dropped before every task finished: store what has finished by now
  * (nothing is lost to the interruption), give back every other handle:
- * those tasks go on, detached. */
+ * those tasks go on, detached. Also when never polled (it lost a biased
+ * select, say): then there are no slots, and NULL entries get -EINVAL
+ * here, as the first poll would have given them. */
 static void tja_drop(corio_future *base)
 {
     corio_task_join_all_fut *f = (corio_task_join_all_fut *)base;
     if (f->phase_ == PH_DONE)
         return;
-    corio_waker none = CORIO_WAKER_NONE;
-    corio_context ncx = {&none};
-    if (f->phase_ == PH_FRESH) { /* never polled (it lost a biased select, say): no slots */
+    if (f->phase_ == PH_FRESH) {
         for (size_t i = 0; i < f->n; i++) {
-            if (!f->tasks[i]) {
-                if (f->results)
-                    f->results[i] = -EINVAL;
-            } else if (corio_task_is_finished(f->tasks[i])) {
-                (void)take_task(f, i, &ncx); /* finished: ready without a waker */
-            } else {
-                corio_task_release(f->tasks[i]);
-            }
+            if (f->tasks[i])
+                drop_task(f, i);
+            else if (f->results)
+                f->results[i] = -EINVAL;
         }
         f->phase_ = PH_DONE;
         return;
     }
     tslot *sl = slots_of(f->ws_);
     for (size_t i = 0; i < f->n; i++) {
-        if (sl[i].done)
-            continue;
-        if (corio_task_is_finished(f->tasks[i])) {
-            (void)poll_task(f, i, &sl[i], &ncx); /* finished: ready without a waker */
-        } else {
-            corio_task_release(f->tasks[i]);
-            sl[i].done = true;
-        }
+        if (!sl[i].done)
+            drop_task(f, i);
+        sl[i].done = true;
     }
     f->left_ = 0;
     finish(f);
