@@ -796,3 +796,63 @@ TEST(fs_futures_in_stackless_tasks_and_plain_code)
     free(buf);
     fs_tmp_remove(&d);
 }
+
+/* A finished future stays finished: awaited or polled again it returns its
+ * result and makes no call again (an append does not append twice). */
+static int finished_fut_main(void *arg)
+{
+    const char *p = arg;
+    corio_file *file = NULL;
+    CHECK_EQ(corio_file_open(p, O_WRONLY | O_APPEND, 0, &file), 0);
+    corio_fs_fut f;
+    corio_file_write_all_fut_init(&f, file, "abc", 3);
+    CHECK_EQ(corio_await(&f.base), 0);
+    CHECK_EQ(f.base.result, 0);
+    CHECK_EQ(f.done, 3);
+    CHECK_EQ(corio_await(&f.base), 0);
+    CHECK_EQ(f.base.result, 0);
+    CHECK_EQ(f.done, 3);
+    corio_file_write_fut_init(&f, file, "de", 2);
+    CHECK_EQ(corio_await(&f.base), 0);
+    CHECK_EQ(f.base.result, 2);
+    CHECK_EQ(corio_await(&f.base), 0);
+    CHECK_EQ(f.base.result, 2);
+    CHECK_EQ(corio_file_close(file), 0);
+    return 0;
+}
+
+TEST(fs_future_polled_again_after_ready_makes_no_call)
+{
+    tmpdir d;
+    fs_tmp_make(&d);
+    char p[128];
+    fs_path_in(p, sizeof p, &d, "again.txt");
+    CHECK_EQ(corio_fs_write_file(p, "", 0), 0);
+    for (int mt = 0; mt < 2; mt++) {
+        corio_rt *rt;
+        corio_rt_builder b = flavor_builder(mt);
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        int r = -1;
+        CHECK_EQ(corio_rt_block_on(rt, finished_fut_main, p, &r), 0);
+        CHECK_EQ(r, 0);
+        corio_rt_free(rt);
+    }
+    /* by hand, outside any runtime */
+    corio_file *file = NULL;
+    CHECK_EQ(corio_file_open(p, O_WRONLY | O_APPEND, 0, &file), 0);
+    corio_fs_fut f;
+    corio_file_write_fut_init(&f, file, "f", 1);
+    corio_waker w = corio_waker_noop();
+    CHECK_EQ(poll_with(&f.base, &w), CORIO_READY);
+    CHECK_EQ(f.base.result, 1);
+    CHECK_EQ(poll_with(&f.base, &w), CORIO_READY);
+    CHECK_EQ(f.base.result, 1);
+    CHECK_EQ(corio_file_close(file), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    CHECK_EQ(corio_fs_read_file(p, &buf, &len), 0);
+    CHECK_EQ(len, 11);
+    CHECK(memcmp(buf, "abcdeabcdef", 11) == 0);
+    free(buf);
+    fs_tmp_remove(&d);
+}

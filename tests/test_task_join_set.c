@@ -755,3 +755,74 @@ TEST(join_set_freed_by_one_of_its_tasks_waits_for_the_others_only)
 {
     CHECK_EQ(run_main(self_free_main, NULL), 0);
 }
+
+/* One of the set's own tasks joins from it: it joins the others as they
+ * finish, then, the only one left, gets -EDEADLK at once instead of
+ * waiting for its own end; the set still holds it for its owner. */
+typedef struct self_join {
+    corio_join_set *set;
+    atomic_int joined, last, done;
+} self_join;
+
+static int return_seven(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(corio_sleep(CORIO_MSEC(2)), 0);
+    return 7;
+}
+
+static int join_own_set(void *arg)
+{
+    self_join *s = arg;
+    int r, rc;
+    while ((rc = corio_join_set_join_next(s->set, &r, NULL)) == 0) {
+        CHECK_EQ(r, 7);
+        atomic_fetch_add(&s->joined, 1);
+    }
+    atomic_store(&s->last, rc);
+    /* the future form says the same */
+    corio_join_set_join_next_fut f;
+    corio_join_set_join_next_fut_init(&f, s->set);
+    CHECK_EQ(corio_await(&f.base), 0);
+    CHECK_EQ(f.base.result, -EDEADLK);
+    CHECK_EQ(corio_join_set_len(s->set), 1);
+    atomic_store(&s->done, 1);
+    return 42;
+}
+
+static int self_join_main(void *arg)
+{
+    (void)arg;
+    self_join s = {NULL, 0, 0, 0};
+    CHECK_EQ(corio_join_set_new(&s.set), 0);
+    uint64_t self_id;
+    CHECK_EQ(corio_join_set_spawn(s.set, join_own_set, &s, &self_id), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(corio_join_set_spawn(s.set, return_seven, NULL, NULL), 0);
+    /* the set is the member's until it is done with it */
+    while (!atomic_load(&s.done))
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    CHECK_EQ(atomic_load(&s.joined), 3);
+    CHECK_EQ(atomic_load(&s.last), -EDEADLK);
+    int r;
+    uint64_t id;
+    CHECK_EQ(corio_join_set_join_next(s.set, &r, &id), 0);
+    CHECK_EQ(r, 42);
+    CHECK_EQ(id, self_id);
+    CHECK_EQ(corio_join_set_join_next(s.set, &r, &id), -ECHILD);
+    corio_join_set_free(s.set);
+    return 0;
+}
+
+TEST(join_set_join_next_by_the_last_task_in_it_is_edeadlk)
+{
+    for (int mt = 0; mt < 2; mt++) {
+        corio_rt *rt;
+        corio_rt_builder b = flavor_builder(mt);
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        int r = -1;
+        CHECK_EQ(corio_rt_block_on(rt, self_join_main, NULL, &r), 0);
+        CHECK_EQ(r, 0);
+        corio_rt_free(rt);
+    }
+}

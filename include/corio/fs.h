@@ -258,7 +258,10 @@ CORIO_API int corio_file_metadata(corio_file *f, struct stat *st);
 
 /* A call of this header as a future (see the top of this header). Polled
  * outside any runtime (by hand, in plain code) it makes its system calls
- * at its first poll, blocking, as the plain call does there. */
+ * at its first poll, blocking, as the plain call does there. A future that
+ * returned CORIO_READY stays finished: polled again, it returns
+ * CORIO_READY with the same base.result and makes no call (initialise it
+ * again to repeat the call). */
 typedef struct corio_fs_fut {
     corio_future base; /* result: what the call returns (a count, 0 or a code) */
     size_t done;       /* corio_file_write_all_fut_init: bytes written so far */

@@ -117,6 +117,10 @@ CORIO_API int corio_join_set_spawn_future_ex(corio_join_set *set, const corio_sp
  *                    id;
  *   -ECHILD          the set is empty: nothing to wait for (as wait(2)
  *                    says when a process has no children); at once;
+ *   -EDEADLK         the only task left in the set is the caller itself,
+ *                    which cannot wait for its own end; at once (the set
+ *                    unchanged; corio_task_join's code for the same
+ *                    mistake);
  *   CORIO_ECANCELED, CORIO_ETIMEDOUT  the caller was interrupted: nothing
  *                    joined, the set unchanged (see Cancel safety);
  *   -EINVAL          set NULL;
@@ -132,7 +136,8 @@ CORIO_API int corio_join_set_join_next(corio_join_set *set, int *result, uint64_
 CORIO_API int corio_join_set_try_join_next(corio_join_set *set, int *result, uint64_t *id);
 
 /* join_next as a future. base.result: 0 (a task was joined: its result in
- * `value`, its id in `id`), -ECHILD (the set was empty when polled), or
+ * `value`, its id in `id`), -ECHILD (the set was empty when polled),
+ * -EDEADLK (polled by the one task left in the set, as join_next), or
  * -EINVAL (set NULL). Dropped unfinished, it joined nothing. The set must
  * outlive it; one join_next at a time per set. 40 bytes. */
 typedef struct corio_join_set_join_next_fut {

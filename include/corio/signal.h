@@ -21,9 +21,12 @@
  * SIGTERM) no longer happens, also once every listener is closed - the
  * program decides what a signal does. The handler is async-signal-safe: it
  * counts the delivery and writes a byte to a pipe that the I/O driver of
- * every runtime with a waiting listener watches. Signals are delivered to the process, so signal masks
- * set by pthread_sigmask on some threads do not matter as long as one
- * thread accepts the signal.
+ * every runtime with a waiting listener watches, so it does not matter
+ * which thread the handler runs on. A signal sent to the process (kill,
+ * the terminal's ^C) reaches the listeners as long as one thread does not
+ * block it with pthread_sigmask; one sent to a thread (pthread_kill,
+ * tgkill, a timer's SIGEV_THREAD_ID) stays pending while that thread
+ * blocks it, and is counted only once that thread unblocks it.
  *
  * Not allowed (-EINVAL): SIGKILL and SIGSTOP, which cannot be caught; the
  * synchronous fault signals SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP,

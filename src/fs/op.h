@@ -467,6 +467,8 @@ static inline int fs_fut_start(corio_fs_fut *f, ssize_t *res)
 static inline corio_poll fs_fut_poll(corio_future *base, corio_context *cx)
 {
     corio_fs_fut *f = (corio_fs_fut *)base;
+    if (f->state_ == FS_FUT_DONE)
+        return CORIO_READY; /* finished: polled again, it makes no call again */
     const fs_call *c = f->call_;
     ssize_t r = f->err_;
     while (r == 0) {

@@ -255,8 +255,15 @@ static corio_poll next_poll(corio_future *base, corio_context *cx)
     }
     /* Before draining: see task/wakeset.h. */
     ws_set_owner(s->core, corio_context_waker(cx));
-    if (!take_ready(s, &f->value, &f->id))
+    if (!take_ready(s, &f->value, &f->id)) {
+        /* Nothing finished, and the one task left is the caller: it would
+         * wait for its own end (corio_task_join's -EDEADLK). */
+        if (s->len == 1 && s->live->task == corio_task_current()) {
+            base->result = -EDEADLK;
+            return CORIO_READY;
+        }
         return CORIO_PENDING;
+    }
     base->result = 0;
     return CORIO_READY;
 }
