@@ -13,7 +13,10 @@
  * Ownership rules, which every future in corio follows:
  *  - A future that returned CORIO_READY owns nothing any more: whatever it
  *    registered (a timer, a waker) was released by that last poll. Its output
- *    fields stay readable.
+ *    fields stay readable. It is not polled again: what a further poll does
+ *    is the future's own affair (as in Rust), and a future that moves data
+ *    (a read, a recv, a send) may do it once more. Initialise it afresh to
+ *    repeat its operation. (corio/fs.h's futures promise more: see there.)
  *  - A future abandoned before it is ready (cancelled task, elapsed timeout,
  *    losing branch of a select) has its vtable's `drop` called exactly once,
  *    which must release what the future holds. `drop` may be NULL when there
