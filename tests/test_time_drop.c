@@ -4,7 +4,8 @@
  * fires afterwards, its waker clones are released, a long sleeper does not
  * hold up shutdown, and cancelled timers leave no stale state in the wheel
  * that would make a later timer late. A sleep armed by one runtime may be
- * dropped by a task of another, or by plain code.
+ * dropped by a task of another, or by plain code, and when a task of another
+ * runtime awaits it, that runtime fires it.
  */
 #include <corio.h>
 
@@ -253,6 +254,71 @@ TEST(time_drop_from_another_runtime_or_plain_code)
         CHECK_EQ(xrt_probe[k].sp.drops, 1);
         CHECK_EQ(atomic_load(&xrt_probe[k].sp.wakes), 0);
         CHECK_EQ(atomic_load(&xrt_probe[k].sp.refs), 0);
+    }
+}
+
+/* ---- polled by a task of another runtime ------------------------------------ */
+
+/* time.h: a future arms its timer in the wheel of the runtime whose task
+ * polls it. A sleep first polled by a task of runtime A, then awaited by a
+ * task of runtime B, must be fired by B: A may not be driven any more (a
+ * current-thread runtime between two block_on calls), or may be freed
+ * while B waits, dropping whatever waker its wheel held. Each round arms
+ * the sleep in A, then awaits it in B (each flavour) under a timeout far
+ * longer than the sleep; round 1 also frees A while B waits. */
+static probe mv_probe;
+static corio_rt *mv_a;
+
+static int mv_arm_main(void *arg)
+{
+    poll_once_fut po;
+    corio_future_init(&po.base, &poll_once_vt);
+    po.inner = &mv_probe.sleep.base;
+    CHECK_EQ(corio_await(&po.base), 0);
+    CHECK_EQ(po.base.result, CORIO_PENDING);
+    CHECK(corio_timer_is_armed(&mv_probe.sleep.timer));
+    return 0;
+}
+
+static void *mv_free_a(void *arg)
+{
+    sleep_ms(20);
+    CHECK_EQ(corio_rt_free(mv_a), 0);
+    return NULL;
+}
+
+static int mv_wait_main(void *arg)
+{
+    corio_instant t0 = corio_instant_now();
+    CHECK_EQ(corio_timeout(&mv_probe.sleep.base, CORIO_SEC(5)), 0);
+    CHECK(corio_instant_now() >= corio_timer_deadline(&mv_probe.sleep.timer));
+    CHECK(corio_instant_now() - t0 < (corio_instant)CORIO_SEC(2));
+    return 0;
+}
+
+TEST(time_sleep_armed_by_another_runtime_fires_in_the_poller)
+{
+    for (int round = 0; round < 2; round++) {
+        for (int mt = 0; mt < 2; mt++) {
+            mv_a = new_rt();
+            corio_sleep_fut_init(&mv_probe.sleep, CORIO_MSEC(60));
+            int r = -1;
+            CHECK_EQ(corio_rt_block_on(mv_a, mv_arm_main, NULL, &r), 0);
+            CHECK_EQ(r, 0);
+            pthread_t th;
+            if (round == 1)
+                CHECK_EQ(pthread_create(&th, NULL, mv_free_a, NULL), 0);
+            corio_rt_builder b = flavor_builder(mt);
+            corio_rt *rb;
+            CHECK_EQ(corio_rt_build(&b, &rb), 0);
+            CHECK_EQ(corio_rt_block_on(rb, mv_wait_main, NULL, &r), 0);
+            CHECK_EQ(r, 0);
+            CHECK_EQ(corio_rt_free(rb), 0);
+            if (round == 1)
+                CHECK_EQ(pthread_join(th, NULL), 0);
+            else
+                CHECK_EQ(corio_rt_free(mv_a), 0);
+        }
     }
 }
 

@@ -222,6 +222,35 @@ TEST(wheel_far_deadline_refiled_not_early)
     CHECK_EQ(fired(&a), 1);
 }
 
+/* A top-level slot that is the wheel's current one holds timers of the
+ * next turn (a far deadline clamped to the wheel's span lands there once
+ * the wheel has moved off a slot boundary, as a "wait forever" sleep does):
+ * it must not hide the earlier top-level slots ahead of it. Here a 20-day
+ * timer (level 5) armed beside such a far one is still the next expiry,
+ * and fires at its deadline, not when the top level turns 2.2 years on. */
+TEST(wheel_far_deadline_does_not_hide_earlier_top_level_timer)
+{
+    wheel w;
+    wheel_init(&w, START);
+    advance_to(&w, 5 * MS); /* off the boundary: the far one goes in the current slot */
+    wtimer far, mid;
+    memset(&far, 0, sizeof far);
+    memset(&mid, 0, sizeof mid);
+    arm(&w, &far, UINT64_MAX - START);
+    uint64_t mid_dl = 20ull * 86400 * 1000 * MS;
+    arm(&w, &mid, mid_dl);
+    CHECK(wheel_next_deadline(&w) <= START + mid_dl);
+    advance_to(&w, mid_dl - MS);
+    CHECK_EQ(fired(&mid), 0);
+    advance_to(&w, mid_dl);
+    CHECK_EQ(fired(&mid), 1);
+    CHECK_EQ(fired(&far), 0);
+    CHECK(corio_timer_is_armed(&far.t));
+    CHECK(wheel_remove(&far.t));
+    corio_waker_drop(&far.t.waker_);
+    CHECK_EQ(wheel_next_deadline(&w), UINT64_MAX);
+}
+
 /* A deadline already passed (or at tick 0) fires at the next advance. */
 TEST(wheel_past_deadline_fires_next_advance)
 {

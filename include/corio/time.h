@@ -74,9 +74,9 @@ typedef struct corio_timer {
 CORIO_API void corio_timer_init(corio_timer *t, corio_instant deadline);
 /* For poll functions (t and cx not NULL): CORIO_READY once the deadline has
  * passed; else arms the timer (or refreshes its waker) in the wheel of the
- * calling task's runtime and returns CORIO_PENDING. Outside any runtime
- * nothing can fire it: it wakes the waker at once and says pending, so the
- * caller polls it again. */
+ * calling task's runtime (moving it there if another runtime armed it) and
+ * returns CORIO_PENDING. Outside any runtime nothing can fire it: it wakes
+ * the waker at once and says pending, so the caller polls it again. */
 CORIO_API corio_poll corio_timer_poll(corio_timer *t, corio_context *cx);
 /* Disarm (harmless if not armed), from any thread. The drop of every future
  * that embeds one. The timer stays initialised and can be polled again. */
@@ -158,8 +158,11 @@ CORIO_API int corio_timeout_until(corio_future *inner, corio_instant deadline);
  *   -EINVAL          fn NULL;
  *   CORIO_EWRONGCTX  plain code, or a stackless task's poll function.
  * fn is not called at all when the task is already cancelled or an enclosing
- * scope has already expired (that code is returned). Scopes nest: an inner
- * scope cannot outlive the outer one's deadline. */
+ * scope has already expired (that code is returned). A deadline of its own
+ * already passed at the call (d <= 0) is fired at once: fn is called, and
+ * its first await returns CORIO_ETIMEDOUT, even one that would complete
+ * without suspending. Scopes nest: an inner scope cannot outlive the outer
+ * one's deadline. */
 CORIO_API int corio_timeout_call(corio_duration d, corio_fn fn, void *arg, int *result);
 CORIO_API int corio_timeout_call_until(corio_instant deadline, corio_fn fn, void *arg, int *result);
 

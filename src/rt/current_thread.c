@@ -351,6 +351,7 @@ int current_thread_build(const corio_rt_builder *b, corio_rt **out)
     c->w.timers = &c->wheel;
     stack_cache_init(&c->w.stacks, c->rt.s.stack_size);
     wheel_init(&c->wheel, corio_instant_now());
+    c->wheel.owner = &c->rt;
     int rc = reactor_open(&c->rt.io);
     c->w.io = c->rt.io;
     if (rc < 0) {

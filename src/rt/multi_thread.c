@@ -1060,6 +1060,7 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
         wheel_init(&w->wheel, now);
         w->wheel.on_earlier = timer_earlier;
         w->wheel.on_earlier_arg = rt;
+        w->wheel.owner = rt;
         w->seen_polls = calloc(n, sizeof *w->seen_polls);
         w->seen_at = calloc(n, sizeof *w->seen_at);
         if (!w->seen_polls || !w->seen_at) {

@@ -52,25 +52,35 @@ void corio_timer_reset(corio_timer *t, corio_instant deadline)
 
 corio_poll corio_timer_poll(corio_timer *t, corio_context *cx)
 {
+    worker *w = worker_current();
+    wheel *here = w ? w->timers : NULL;
     for (;;) {
         if (corio_instant_now() >= t->deadline_) {
             corio_timer_cancel(t);
             return CORIO_READY;
         }
-        if (wheel_of(t)) {
-            if (wheel_update_waker(t, cx->waker)) /* still armed: refresh the waker */
-                return CORIO_PENDING;
-            continue; /* fired meanwhile: look at the clock again */
+        wheel *held = wheel_of(t);
+        if (held) {
+            /* Any wheel of this runtime will do: its workers advance each
+             * other's wheels. */
+            if (here && held->owner == here->owner) {
+                if (wheel_update_waker(t, cx->waker)) /* still armed: refresh the waker */
+                    return CORIO_PENDING;
+                continue; /* fired meanwhile: look at the clock again */
+            }
+            /* Armed by another runtime, which may not be driven any more,
+             * or may be freed with the waker we would leave there: disarm
+             * it and arm it here instead. */
+            corio_timer_cancel(t);
         }
-        worker *w = worker_current();
-        if (!w || !w->timers) {
+        if (!here) {
             /* Polled by hand outside any runtime: nothing will fire it. Ask
              * to be polled again rather than hang. */
             corio_waker_wake_by_ref(cx->waker);
             return CORIO_PENDING;
         }
         corio_waker_store(&t->waker_, cx->waker);
-        wheel_insert(w->timers, t);
+        wheel_insert(here, t);
         return CORIO_PENDING;
     }
 }

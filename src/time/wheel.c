@@ -147,8 +147,12 @@ static int level_next(const wheel *w, unsigned level, uint64_t *deadline, unsign
     uint64_t slot_range = 1ull << shift;
     uint64_t level_range = slot_range << LEVEL_BITS;
     unsigned now_slot = (unsigned)((w->elapsed >> shift) & SLOT_MASK);
-    uint64_t rot = (occ >> now_slot) | (now_slot ? occ << (64 - now_slot) : 0);
-    unsigned slot = (now_slot + (unsigned)__builtin_ctzll(rot)) & SLOT_MASK;
+    /* Above level 0 the current slot's start has passed, so what it holds is
+     * due a whole turn later (deadlines close to the wheel's span, clamped
+     * ones included): look at it last, after the slots ahead of it. */
+    unsigned from = level ? (now_slot + 1) & (unsigned)SLOT_MASK : now_slot;
+    uint64_t rot = (occ >> from) | (from ? occ << (64 - from) : 0);
+    unsigned slot = (from + (unsigned)__builtin_ctzll(rot)) & SLOT_MASK;
     uint64_t level_start = w->elapsed & ~(level_range - 1);
     uint64_t d = level_start + (uint64_t)slot * slot_range;
     if (d <= w->elapsed && !(level == 0 && d == w->elapsed))

@@ -62,6 +62,10 @@ typedef struct wheel {
      * earlier one. NULL: nobody to tell. */
     void (*on_earlier)(void *arg, corio_instant deadline);
     void *on_earlier_arg;
+    /* The runtime whose wheels this is one of (set by the runtime; NULL for
+     * a bare wheel): a timer armed here and polled by a task of another
+     * runtime moves to that runtime's wheel (time/timer.c). */
+    const void *owner;
 } wheel;
 
 void wheel_init(wheel *w, corio_instant now);
