@@ -96,7 +96,8 @@ static int wait_events(driver *d, struct epoll_event *evs, int n, int64_t timeou
 #endif
     int ms = -1;
     if (timeout_ns >= 0) {
-        int64_t m = (timeout_ns + 999999) / 1000000;
+        /* Rounded up, without overflowing near INT64_MAX. */
+        int64_t m = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
         ms = m > 0x7fffffff ? 0x7fffffff : (int)m;
     }
     return epoll_wait(d->epfd, evs, n, ms);
