@@ -24,7 +24,7 @@
  * every runtime with a waiting listener watches, so it does not matter
  * which thread the handler runs on. A signal sent to the process (kill,
  * the terminal's ^C) reaches the listeners as long as one thread does not
- * block it with pthread_sigmask; one sent to a thread (pthread_kill,
+ * block it with pthread_sigmask; one sent to a thread (raise, pthread_kill,
  * tgkill, a timer's SIGEV_THREAD_ID) stays pending while that thread
  * blocks it, and is counted only once that thread unblocks it.
  *
