@@ -212,6 +212,31 @@ TEST(stream_null_and_misuse_are_einval_and_touch_nothing)
     CHECK_EQ(it.i, 0);
 }
 
+/* Outside a task the await forms say CORIO_EWRONGCTX and touch nothing:
+ * not the stream, and not the caller's output variables either (fold's
+ * *acc, collect's *items and *len). */
+TEST(stream_consumers_outside_a_task_leave_outputs_untouched)
+{
+    corio_stream_range r;
+    corio_stream_range_init(&r, 0, 3);
+    corio_item acc = {.i = 77};
+    CHECK_EQ(corio_stream_fold(&r.base, (corio_item){.i = 1}, stream_sum_fn, NULL, &acc),
+             CORIO_EWRONGCTX);
+    CHECK_EQ(acc.i, 77);
+    corio_item sentinel, *items = &sentinel;
+    size_t len = 55;
+    CHECK_EQ(corio_stream_collect(&r.base, &items, &len), CORIO_EWRONGCTX);
+    CHECK(items == &sentinel);
+    CHECK_EQ(len, 55);
+    /* The stream was not polled either. */
+    corio_stream_next_fut nf;
+    corio_item it = {.i = -1};
+    corio_stream_next_fut_init(&nf, &r.base, &it);
+    CHECK_EQ(corio_block_on_future(&nf.base), 0);
+    CHECK_EQ(nf.base.result, 0);
+    CHECK_EQ(it.i, 0);
+}
+
 /* ---- map, filter, take; ownership of items and upstreams ----------------------- */
 
 static int pipeline_main(void *arg)

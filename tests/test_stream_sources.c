@@ -332,6 +332,51 @@ TEST(stream_consumer_yields_after_its_budget)
     CHECK_EQ(run_main(budget_main, NULL), 0);
 }
 
+static bool every_1000th(corio_item x, void *arg)
+{
+    (void)arg;
+    return x.i % 1000 == 999;
+}
+
+/* A filter that rejects a long run of an always-ready stream: the
+ * consumer's budget counts only the items it gets, so the filter yields
+ * itself after CORIO_STREAM_BUDGET rejects (losing nothing). */
+static int filter_budget_main(void *arg)
+{
+    (void)arg;
+    size_t ticks = 0;
+    corio_task *t;
+    CHECK_EQ(corio_spawn(ticker, &ticks, &t), 0);
+    corio_stream_range r;
+    corio_stream_range_init(&r, 0, 100000);
+    corio_stream_filter f;
+    corio_stream_filter_init(&f, &r.base, every_1000th, NULL);
+    corio_item sum;
+    size_t before = ticks;
+    CHECK_EQ(corio_stream_fold(&f.base, (corio_item){.i = 0}, stream_sum_fn, NULL, &sum), 0);
+    CHECK_EQ(sum.i, 100 * 999 + 1000 * (99 * 100 / 2)); /* 999, 1999, ... 99999 */
+    CHECK(ticks - before >= 100000 / CORIO_STREAM_BUDGET / 2);
+    /* The same under corio_stream_next, an await. */
+    corio_stream_range_init(&r, 0, 100000);
+    corio_stream_filter_init(&f, &r.base, every_1000th, NULL);
+    before = ticks;
+    corio_item it;
+    int n = 0, rc;
+    while ((rc = corio_stream_next(&f.base, &it)) == 0)
+        CHECK_EQ(it.i, 1000 * n++ + 999);
+    CHECK_EQ(rc, CORIO_ECLOSED);
+    CHECK_EQ(n, 100);
+    CHECK(ticks - before >= 100000 / CORIO_STREAM_BUDGET / 2);
+    corio_task_abort(t);
+    join_rc(t);
+    return 0;
+}
+
+TEST(stream_filter_rejecting_a_long_run_lets_other_tasks_run)
+{
+    CHECK_EQ(run_main(filter_budget_main, NULL), 0);
+}
+
 /* ---- interval, chunks_timeout -------------------------------------------------------- */
 
 static int interval_main(void *arg)

@@ -95,8 +95,10 @@
  * FAIRNESS. The consumer futures (fold, collect, for_each,
  * for_each_concurrent) handle at most CORIO_STREAM_BUDGET items per poll,
  * then wake their task and return PENDING, so a stream that is always ready
- * cannot keep the other tasks of a worker from running. corio_stream_next
- * is an await, under corio_await's own budget.
+ * cannot keep the other tasks of a worker from running. A filter that
+ * rejects CORIO_STREAM_BUDGET items in a row does the same (it wakes its
+ * task and answers PENDING), so a long run of rejects cannot either.
+ * corio_stream_next is an await, under corio_await's own budget.
  *
  * MEMORY. Every stream lives in the caller's storage; the size of each
  * struct is given at its type (x86-64). Heap memory, allocated at the first

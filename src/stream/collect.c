@@ -94,6 +94,8 @@ int corio_stream_collect(corio_stream *s, corio_item **items, size_t *len)
     corio_stream_collect_fut f;
     corio_stream_collect_fut_init(&f, s);
     int rc = corio_await(&f.base);
+    if (rc == CORIO_EWRONGCTX)
+        return rc; /* f was never polled: nothing touched */
     if (rc < 0) { /* interrupted: f was dropped, the items with it */
         *items = NULL;
         *len = 0;

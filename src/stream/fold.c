@@ -71,6 +71,8 @@ int corio_stream_fold(corio_stream *s, corio_item init, corio_stream_fold_fn fn,
     corio_stream_fold_fut f;
     corio_stream_fold_fut_init(&f, s, init, fn, arg);
     int rc = corio_await(&f.base); /* interrupted: it dropped f, so the stream */
+    if (rc == CORIO_EWRONGCTX)
+        return rc; /* f was never polled: nothing touched */
     *acc = f.acc;
     return rc < 0 ? rc : f.base.result;
 }
