@@ -145,9 +145,12 @@ CORIO_API int corio_spawn_blocking_ex(const corio_spawn_opts *opts,
  *   0                the task ran to completion; *result (if not NULL) is its
  *                    result (-ENOMEM if no stack could be had to start a
  *                    coroutine: its function then never ran);
- *   CORIO_ECANCELED  the task was cancelled; *result is what its function
- *                    returned after its cleanup (CORIO_ECANCELED for a
- *                    stackless task); or the *caller* was cancelled while the
+ *   CORIO_ECANCELED  the task was cancelled, and the cancellation reached
+ *                    it (an await of it returned CORIO_ECANCELED; a task
+ *                    aborted that never awaited again ran to completion, as
+ *                    above); *result is what its function returned after
+ *                    its cleanup (CORIO_ECANCELED for a stackless task, whose
+ *                    future was dropped); or the *caller* was cancelled while the
  *                    task was still running (corio_task_is_cancelled(
  *                    corio_task_current()) tells which): the task then goes
  *                    on, detached;
