@@ -1,6 +1,7 @@
 /* Tests of corio/io.h: any fd as an async one, and the reactor under it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -568,6 +569,85 @@ TEST(io_fd_zero_length_read_returns_at_once)
     corio_rt *rt = new_mt_rt(2);
     int rc;
     CHECK_EQ(corio_rt_block_on(rt, zero_len_main, NULL, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* A short read drains a pipe or a stream socket, not a datagram socket (one
+ * datagram a read, more may be queued) nor a terminal (one line a read):
+ * there the next read must still find what is queued, not wait for an edge
+ * that never comes. */
+static int read_big(void *arg)
+{
+    char b[64];
+    return (int)corio_fd_read(arg, b, sizeof b);
+}
+
+static int short_read_main(void *arg)
+{
+    (void)arg;
+    char b[64];
+    int res;
+    /* a datagram socket opened as an fd */
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    corio_fd *f;
+    CHECK_EQ(corio_fd_open(sv[0], &f), 0);
+    CHECK_EQ(send(sv[1], "one", 3, 0), 3);
+    CHECK_EQ(send(sv[1], "three", 5, 0), 5);
+    CHECK_EQ(corio_fd_read(f, b, sizeof b), 3);
+    res = 0;
+    CHECK_EQ(corio_timeout_call(CORIO_SEC(5), read_big, f, &res), 0);
+    CHECK_EQ(res, 5);
+    corio_fd_io_fut rf; /* the future form too */
+    CHECK_EQ(send(sv[1], "ab", 2, 0), 2);
+    CHECK_EQ(send(sv[1], "cde", 3, 0), 3);
+    CHECK_EQ(corio_fd_read(f, b, sizeof b), 2);
+    corio_fd_read_fut_init(&rf, f, b, sizeof b);
+    CHECK_EQ(corio_timeout(&rf.base, CORIO_SEC(5)), 0);
+    CHECK_EQ(rf.base.result, 3);
+    corio_fd_close(f);
+    close(sv[1]);
+    /* a UDP socket's own fd */
+    corio_udp *u, *v;
+    corio_addr ua;
+    CHECK_EQ(corio_udp_bind("127.0.0.1:0", &u), 0);
+    CHECK_EQ(corio_udp_bind("127.0.0.1:0", &v), 0);
+    CHECK_EQ(corio_udp_local_addr(u, &ua), 0);
+    CHECK_EQ(corio_udp_send_to(v, "a", 1, &ua), 1);
+    CHECK_EQ(corio_udp_send_to(v, "bb", 2, &ua), 2);
+    sleep_ms(5); /* loopback delivers at once; a margin all the same */
+    CHECK_EQ(corio_fd_read(corio_udp_as_fd(u), b, sizeof b), 1);
+    res = 0;
+    CHECK_EQ(corio_timeout_call(CORIO_SEC(5), read_big, corio_udp_as_fd(u), &res), 0);
+    CHECK_EQ(res, 2);
+    corio_udp_close(u);
+    corio_udp_close(v);
+    /* a terminal in canonical mode: a read returns one line */
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0) {
+        int t = open(ptsname(m), O_RDWR | O_NOCTTY);
+        CHECK(t >= 0);
+        CHECK_EQ(corio_fd_open(t, &f), 0);
+        CHECK_EQ(write(m, "l1\nl2\n", 6), 6);
+        CHECK_EQ(corio_fd_read(f, b, sizeof b), 3); /* "l1\n": one line */
+        CHECK(memcmp(b, "l1\n", 3) == 0);
+        res = 0;
+        CHECK_EQ(corio_timeout_call(CORIO_SEC(5), read_big, f, &res), 0);
+        CHECK_EQ(res, 3);
+        corio_fd_close(f);
+    }
+    if (m >= 0)
+        close(m);
+    return 0;
+}
+
+TEST(io_fd_short_read_of_a_datagram_socket_or_terminal_keeps_readiness)
+{
+    CHECK_EQ(run_main(short_read_main, NULL), 0);
+    corio_rt *rt = new_mt_rt(2);
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, short_read_main, NULL, &rc), 0);
     CHECK_EQ(rc, 0);
     CHECK_EQ(corio_rt_free(rt), 0);
 }

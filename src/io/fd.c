@@ -147,8 +147,15 @@ int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out)
         return -errno;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
         return -EPERM;
-    if (S_ISSOCK(st.st_mode))
+    if (S_ISSOCK(st.st_mode)) {
+        int type;
+        socklen_t tl = sizeof type;
         flags |= FD_SOCK;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+            flags |= FD_MSG;
+    } else if (!S_ISFIFO(st.st_mode)) {
+        flags |= FD_MSG;
+    }
     if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
     io_reg *g;
@@ -303,6 +310,24 @@ ssize_t fd_recv_call(int fd, void *arg, bool *drained)
     return fd_io_result(recv(fd, a->buf, a->len, 0), a->len, true, drained);
 }
 
+/* The same where a short read may leave more queued (FD_MSG): the next
+ * read's EAGAIN, not its count, says the fd is drained. */
+static ssize_t read_msg_call(int fd, void *arg, bool *drained)
+{
+    (void)drained;
+    io_buf *a = arg;
+    ssize_t n = read(fd, a->buf, a->len);
+    return n < 0 ? -errno : n;
+}
+
+static ssize_t recv_msg_call(int fd, void *arg, bool *drained)
+{
+    (void)drained;
+    io_buf *a = arg;
+    ssize_t n = recv(fd, a->buf, a->len, 0);
+    return n < 0 ? -errno : n;
+}
+
 static ssize_t write_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
@@ -317,6 +342,8 @@ ssize_t fd_send_call(int fd, void *arg, bool *drained)
 
 static io_call_fn reader_of(const corio_fd *f)
 {
+    if (f->flags & FD_MSG)
+        return (f->flags & FD_SOCK) ? recv_msg_call : read_msg_call;
     return (f->flags & FD_SOCK) ? fd_recv_call : read_call;
 }
 

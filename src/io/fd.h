@@ -7,7 +7,9 @@
  * io/reactor.h), then waits. A call that moved fewer bytes than it could
  * have ("drained") clears it too, sparing the EAGAIN round: with
  * edge-triggered readiness, more data or room brings a new event (tokio's
- * PollEvented does the same).
+ * PollEvented does the same). A short read drains only a pipe or a stream
+ * socket: not an FD_MSG fd, where it may be one datagram or line of
+ * several queued.
  *
  * A corio_fd is the registration plus what the operations need to know of
  * the fd; a socket type of net/ is a corio_fd with more fields after it
@@ -24,6 +26,10 @@
 
 enum {
     FD_SOCK = 1u << 0, /* a socket: writes go through send(MSG_NOSIGNAL) */
+    FD_MSG = 1u << 1,  /* a short read is no sign of a drained fd: a datagram
+                        * or seqpacket socket (one message a read), a
+                        * terminal (one line), any fd but a pipe or a
+                        * stream socket */
 };
 
 struct corio_fd {

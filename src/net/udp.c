@@ -67,7 +67,7 @@ int corio_udp_bind(const char *addr, corio_udp **out)
             continue;
         }
         corio_fd *f;
-        if ((rc = fd_adopt(fd, sizeof(corio_udp), FD_SOCK, &f)) < 0) {
+        if ((rc = fd_adopt(fd, sizeof(corio_udp), FD_SOCK | FD_MSG, &f)) < 0) {
             close(fd);
             return rc;
         }

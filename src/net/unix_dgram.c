@@ -53,7 +53,7 @@ static void path_of(const corio_addr *a, corio_unix_addr *out)
 static int adopt(int fd, corio_unix_dgram **out)
 {
     corio_fd *f;
-    int rc = fd_adopt(fd, sizeof(corio_unix_dgram), FD_SOCK, &f);
+    int rc = fd_adopt(fd, sizeof(corio_unix_dgram), FD_SOCK | FD_MSG, &f);
     if (rc < 0) {
         close(fd);
         return rc;
