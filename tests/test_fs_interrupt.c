@@ -828,15 +828,8 @@ TEST(fs_future_polled_again_after_ready_makes_no_call)
     char p[128];
     fs_path_in(p, sizeof p, &d, "again.txt");
     CHECK_EQ(corio_fs_write_file(p, "", 0), 0);
-    for (int mt = 0; mt < 2; mt++) {
-        corio_rt *rt;
-        corio_rt_builder b = flavor_builder(mt);
-        CHECK_EQ(corio_rt_build(&b, &rt), 0);
-        int r = -1;
-        CHECK_EQ(corio_rt_block_on(rt, finished_fut_main, p, &r), 0);
-        CHECK_EQ(r, 0);
-        corio_rt_free(rt);
-    }
+    for (int mt = 0; mt < 2; mt++)
+        CHECK_EQ(run_main_flavor(mt, finished_fut_main, p), 0);
     /* by hand, outside any runtime */
     corio_file *file = NULL;
     CHECK_EQ(corio_file_open(p, O_WRONLY | O_APPEND, 0, &file), 0);

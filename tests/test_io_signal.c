@@ -291,13 +291,7 @@ TEST(io_signal_recv_waiting_at_shutdown_is_cancelled)
 {
     for (int mt = 0; mt < 2; mt++) {
         shut_wait w = {0, 1};
-        corio_rt_builder b = flavor_builder(mt);
-        corio_rt *rt;
-        CHECK_EQ(corio_rt_build(&b, &rt), 0);
-        int rc;
-        CHECK_EQ(corio_rt_block_on(rt, shut_main, &w, &rc), 0);
-        CHECK_EQ(rc, 0);
-        CHECK_EQ(corio_rt_free(rt), 0);
+        CHECK_EQ(run_main_flavor(mt, shut_main, &w), 0);
         CHECK_EQ(atomic_load(&w.rc), CORIO_ECANCELED);
     }
 }

@@ -372,11 +372,7 @@ TEST(rt_blocking_spawn_after_shutdown_began_is_refused)
     for (int mt = 0; mt < 2; mt++) {
         late_spawns ls;
         memset(&ls, 0, sizeof ls);
-        corio_rt *rt;
-        corio_rt_builder b = flavor_builder(mt);
-        CHECK_EQ(corio_rt_build(&b, &rt), 0);
-        CHECK_EQ(corio_rt_block_on(rt, late_main, &ls, NULL), 0);
-        CHECK_EQ(corio_rt_free(rt), 0);
+        run_main_flavor(mt, late_main, &ls);
         CHECK_EQ(ls.task_rc, CORIO_ESHUTDOWN);
         CHECK_EQ(ls.blocking_rc, CORIO_ESHUTDOWN);
         CHECK(ls.handle_null);

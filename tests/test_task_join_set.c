@@ -816,13 +816,6 @@ static int self_join_main(void *arg)
 
 TEST(join_set_join_next_by_the_last_task_in_it_is_edeadlk)
 {
-    for (int mt = 0; mt < 2; mt++) {
-        corio_rt *rt;
-        corio_rt_builder b = flavor_builder(mt);
-        CHECK_EQ(corio_rt_build(&b, &rt), 0);
-        int r = -1;
-        CHECK_EQ(corio_rt_block_on(rt, self_join_main, NULL, &r), 0);
-        CHECK_EQ(r, 0);
-        corio_rt_free(rt);
-    }
+    for (int mt = 0; mt < 2; mt++)
+        CHECK_EQ(run_main_flavor(mt, self_join_main, NULL), 0);
 }

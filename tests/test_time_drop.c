@@ -308,12 +308,7 @@ TEST(time_sleep_armed_by_another_runtime_fires_in_the_poller)
             pthread_t th;
             if (round == 1)
                 CHECK_EQ(pthread_create(&th, NULL, mv_free_a, NULL), 0);
-            corio_rt_builder b = flavor_builder(mt);
-            corio_rt *rb;
-            CHECK_EQ(corio_rt_build(&b, &rb), 0);
-            CHECK_EQ(corio_rt_block_on(rb, mv_wait_main, NULL, &r), 0);
-            CHECK_EQ(r, 0);
-            CHECK_EQ(corio_rt_free(rb), 0);
+            CHECK_EQ(run_main_flavor(mt, mv_wait_main, NULL), 0);
             if (round == 1)
                 CHECK_EQ(pthread_join(th, NULL), 0);
             else

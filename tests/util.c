@@ -111,6 +111,17 @@ int run_main(corio_fn fn, void *arg)
     return r;
 }
 
+int run_main_flavor(int mt, corio_fn fn, void *arg)
+{
+    corio_rt_builder b = flavor_builder(mt);
+    corio_rt *rt;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    int r = -12345;
+    CHECK_EQ(corio_rt_block_on(rt, fn, arg, &r), 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+    return r;
+}
+
 typedef struct poll_call_fut {
     corio_future base;
     corio_fn fn;

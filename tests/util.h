@@ -93,6 +93,10 @@ corio_rt_builder flavor_builder(int mt);
  * return fn's result. */
 int run_main(corio_fn fn, void *arg);
 
+/* The same on a fresh runtime of flavour mt (flavor_builder), whose free
+ * must succeed. */
+int run_main_flavor(int mt, corio_fn fn, void *arg);
+
 /* From a coroutine task: run fn(arg) once inside a stackless task's poll
  * function, where every waiting call must answer CORIO_EWRONGCTX, and
  * return what fn returned. */
