@@ -92,7 +92,9 @@
  * Threads and contexts. corio_scope_run is for a coroutine task (it
  * suspends the task) or plain code (it blocks the thread; the children go
  * to opts->rt, or to the runtime of a blocking-pool thread; there the body
- * is never interrupted). In a stackless task's poll function, which
+ * is never interrupted. A current-thread opts->rt must be driven meanwhile
+ * by another thread in corio_rt_block_on, or the children never run and
+ * the scope waits for them forever). In a stackless task's poll function, which
  * must not wait, it returns CORIO_EWRONGCTX. Children run wherever their
  * runtime runs them (any worker of a multi-thread runtime) and may finish
  * on any thread. corio_scope_spawn, _cancel and _is_cancelled may be called
