@@ -41,7 +41,9 @@ static inline corio_poll try_call(corio_fd *f, uint64_t seen, uint32_t bits, io_
             io_reg_clear(&f->reg, seen, bits);
             return CORIO_PENDING;
         }
-        if (drained)
+        /* A short read on an FD_MSG fd may leave more queued: there only
+         * EAGAIN clears readiness. */
+        if (drained && !((f->flags & FD_MSG) && (bits & DRV_READABLE)))
             io_reg_clear(&f->reg, seen, bits & (DRV_READABLE | DRV_WRITABLE));
     }
     *res = n;
@@ -310,24 +312,6 @@ ssize_t fd_recv_call(int fd, void *arg, bool *drained)
     return fd_io_result(recv(fd, a->buf, a->len, 0), a->len, true, drained);
 }
 
-/* The same where a short read may leave more queued (FD_MSG): the next
- * read's EAGAIN, not its count, says the fd is drained. */
-static ssize_t read_msg_call(int fd, void *arg, bool *drained)
-{
-    (void)drained;
-    io_buf *a = arg;
-    ssize_t n = read(fd, a->buf, a->len);
-    return n < 0 ? -errno : n;
-}
-
-static ssize_t recv_msg_call(int fd, void *arg, bool *drained)
-{
-    (void)drained;
-    io_buf *a = arg;
-    ssize_t n = recv(fd, a->buf, a->len, 0);
-    return n < 0 ? -errno : n;
-}
-
 static ssize_t write_call(int fd, void *arg, bool *drained)
 {
     io_buf *a = arg;
@@ -342,8 +326,6 @@ ssize_t fd_send_call(int fd, void *arg, bool *drained)
 
 static io_call_fn reader_of(const corio_fd *f)
 {
-    if (f->flags & FD_MSG)
-        return (f->flags & FD_SOCK) ? recv_msg_call : read_msg_call;
     return (f->flags & FD_SOCK) ? fd_recv_call : read_call;
 }
 

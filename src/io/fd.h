@@ -26,10 +26,10 @@
 
 enum {
     FD_SOCK = 1u << 0, /* a socket: writes go through send(MSG_NOSIGNAL) */
-    FD_MSG = 1u << 1,  /* a short read is no sign of a drained fd: a datagram
-                        * or seqpacket socket (one message a read), a
-                        * terminal (one line), any fd but a pipe or a
-                        * stream socket */
+    FD_MSG = 1u << 1,  /* a short read is no sign of a drained fd (fd_io_poll
+                        * then leaves readiness to EAGAIN): a datagram or
+                        * seqpacket socket (one message a read), a terminal
+                        * (one line), any fd but a pipe or a stream socket */
 };
 
 struct corio_fd {
