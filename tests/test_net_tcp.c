@@ -250,6 +250,14 @@ static int options_main(void *arg)
     CHECK(v);
     CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
     CHECK_EQ(v, 7);
+    /* "Forever" is capped at the kernel's 32767 s (idle + 1 s once
+     * overflowed: undefined, and a negative idle time the kernel refused). */
+    CHECK_EQ(corio_tcp_set_keepalive(c, true, INT64_MAX), 0);
+    CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+    CHECK_EQ(v, 32767);
+    CHECK_EQ(corio_tcp_set_keepalive(c, true, CORIO_SEC(1) + 1), 0);
+    CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+    CHECK_EQ(v, 2);
     CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     corio_tcp_close(c);
     CHECK_EQ(join_rc(srv), 0);

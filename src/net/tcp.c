@@ -280,11 +280,16 @@ int corio_tcp_connect_addr(const corio_addr *addr, corio_tcp **out)
     return f.base.result;
 }
 
-/* Codes after which trying the next address is pointless. */
+/* Codes after which trying the next address is pointless. Not
+ * CORIO_ETIMEDOUT: it is -ETIMEDOUT, which is also the system's own answer
+ * for one address that never replied (SYN retries spent), after which the
+ * next address must still be tried. When it was the caller's deadline
+ * instead, the next attempt's await returns CORIO_ETIMEDOUT at once
+ * (deadlines are sticky) without making a socket, so nothing is lost. */
 static bool final_error(int rc)
 {
-    return rc == CORIO_ECANCELED || rc == CORIO_ETIMEDOUT || rc == CORIO_EWRONGCTX ||
-           rc == CORIO_ESHUTDOWN || rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM;
+    return rc == CORIO_ECANCELED || rc == CORIO_EWRONGCTX || rc == CORIO_ESHUTDOWN ||
+           rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM;
 }
 
 int corio_tcp_connect(const char *addr, corio_tcp **out)
@@ -411,10 +416,13 @@ int corio_tcp_set_keepalive(corio_tcp *c, bool on, corio_duration idle)
 {
     if (!c)
         return -EINVAL;
-    /* TCP_KEEPIDLE counts whole seconds (at least 1); <= 0: the system's. */
+    /* TCP_KEEPIDLE counts whole seconds (at least 1); <= 0: the system's.
+     * Rounded up without adding first: idle + 1 s - 1 overflows for an idle
+     * near the type's maximum (a "forever"), which is undefined and came
+     * out as a negative count. */
     int idle_s = 0;
     if (idle > 0) {
-        corio_duration s = (idle + CORIO_SEC(1) - 1) / CORIO_SEC(1);
+        corio_duration s = idle / CORIO_SEC(1) + (idle % CORIO_SEC(1) != 0);
         idle_s = s > 32767 ? 32767 : (int)s; /* the kernel's MAX_TCP_KEEPIDLE */
     }
     int v = on;
