@@ -96,7 +96,12 @@ CORIO_API int corio_tcp_listen_with(const char *addr, const corio_tcp_listen_opt
  *                    a while (1 ms, doubling up to 1 s, back to 1 ms after
  *                    an accept succeeds) so that a loop that retries at
  *                    once does not spin a core while the process is out of
- *                    fds; the connection is taken as soon as an fd is free;
+ *                    fds; the connection is taken at the first retry after
+ *                    an fd is free;
+ *   -ENOMEM, -ENOSPC after the same wait, when the system gave the fd but
+ *                    corio could not register it (no memory; -ENOSPC: the
+ *                    system's limit on fds watched by epoll): that one
+ *                    connection is closed, and its peer sees it closed;
  *   -ECONNABORTED and the like are not returned: a connection reset while
  *                    it was queued is skipped;
  *   -EBADF           the listener was closed; CORIO_ESHUTDOWN; -EINVAL

@@ -34,11 +34,13 @@ static ssize_t accept_call(int fd, void *arg, bool *drained)
     return 0;
 }
 
-/* Out of fds or memory: the connection stays queued, and the listener
- * stays readable, so retrying at once would spin. */
+/* Out of fds or memory (from accept4: the connection stays queued), or out
+ * of memory or epoll watches to register an accepted one (io_reg_open's
+ * -ENOMEM, -ENOSPC: that connection is closed): retrying at once would
+ * spin, on a listener still readable, or on the next connection. */
 static bool out_of_resources(ssize_t e)
 {
-    return e == -EMFILE || e == -ENFILE || e == -ENOBUFS || e == -ENOMEM;
+    return e == -EMFILE || e == -ENFILE || e == -ENOBUFS || e == -ENOMEM || e == -ENOSPC;
 }
 
 /* A connection that went wrong while queued: skip it, take the next. */
