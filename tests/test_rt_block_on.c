@@ -14,7 +14,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <corio.h>
 
@@ -393,4 +395,60 @@ TEST(rt_builder_stack_size_and_event_interval)
     pthread_join(th, NULL);
     slot_destroy(&s);
     CHECK_EQ(corio_rt_free(rt), 0);
+}
+
+/* ==== a main task that gets no stack ====================================== */
+
+static atomic_int nostack_main_ran;
+
+static int nostack_main(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&nostack_main_ran, 1);
+    return 7;
+}
+
+static long vm_size_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* runtime.h: block_on fails with -ENOMEM when the main task cannot be had,
+ * and *result is 0 whenever fn did not run. A main coroutine that gets no
+ * stack never runs fn: that is the -ENOMEM, not a 0 with -ENOMEM posing as
+ * fn's result (and the same through corio_run's path on either flavour). */
+TEST(rt_block_on_main_task_without_stack_is_enomem)
+{
+    if (UNDER_SAN)
+        return; /* the sanitizers' shadow memory needs the address space */
+    if (test_emulated()) {
+        printf("SKIPPED under an emulator: RLIMIT_AS does not bound the guest's mmap\n");
+        return;
+    }
+    corio_rt *rts[2];
+    for (int i = 0; i < 2; i++) {
+        corio_rt_builder b = i ? corio_rt_builder_multi_thread() : corio_rt_builder_current_thread();
+        b.worker_threads = 1;
+        b.stack_size = CORIO_STACK_SIZE_MAX; /* 1 GiB: cannot be mapped below the limit */
+        CHECK_EQ(corio_rt_build(&b, &rts[i]), 0);
+    }
+    long kb = vm_size_kb();
+    CHECK(kb > 0);
+    struct rlimit rl = {(rlim_t)(kb + 256 * 1024) * 1024, RLIM_INFINITY};
+    CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
+    for (int i = 0; i < 2; i++) {
+        int r = -1;
+        CHECK_EQ(corio_rt_block_on(rts[i], nostack_main, NULL, &r), -ENOMEM);
+        CHECK_EQ(r, 0);
+        CHECK_EQ(corio_rt_free(rts[i]), 0);
+    }
+    CHECK_EQ(atomic_load(&nostack_main_ran), 0);
 }

@@ -222,6 +222,56 @@ TEST(rt_blocking_idle_threads_exit_after_keep_alive)
     CHECK_EQ(atomic_load(&kc.stopped), 4);
 }
 
+/* A thread whose keep-alive is over has left its loop for good, but still
+ * counts while its on_thread_stop runs. A job submitted then must not wait
+ * for it as for a busy thread that will come back: with max_blocking_threads
+ * 1 nothing would ever run it (its joiner hung until the runtime's free
+ * cancelled it). It gets a new thread instead. The stop hook holds the old
+ * thread at that point for as long as the test needs. */
+typedef struct exiting_ctx {
+    atomic_int stopping, gate;
+} exiting_ctx;
+
+static void exiting_stop(void *arg)
+{
+    exiting_ctx *ec = arg;
+    atomic_store(&ec->stopping, 1);
+    while (!atomic_load(&ec->gate))
+        sleep_ms(1);
+}
+
+TEST(rt_blocking_job_while_the_only_thread_exits_still_runs)
+{
+    exiting_ctx ec;
+    memset(&ec, 0, sizeof ec);
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    b.max_blocking_threads = 1;
+    b.blocking_keep_alive = CORIO_MSEC(10);
+    b.on_thread_stop = exiting_stop;
+    b.hook_arg = &ec;
+    corio_rt *rt;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    corio_spawn_opts o = {.rt = rt};
+    corio_task *t;
+    int r = 0;
+    CHECK_EQ(corio_spawn_blocking_with(&o, quick_job, (void *)1, &t), 0);
+    CHECK_EQ(corio_task_join(t, &r), 0);
+    CHECK_EQ(r, 1);
+    /* The pool's one thread is now in its stop hook, out of its loop. */
+    while (!atomic_load(&ec.stopping))
+        sleep_ms(1);
+    CHECK_EQ(corio_spawn_blocking_with(&o, quick_job, (void *)2, &t), 0);
+    /* It runs while the old thread is still held in its hook. */
+    for (int i = 0; i < 20000 && !corio_task_is_finished(t); i++)
+        sleep_ms(1);
+    bool finished = corio_task_is_finished(t);
+    atomic_store(&ec.gate, 1);
+    CHECK(finished);
+    CHECK_EQ(corio_task_join(t, &r), 0);
+    CHECK_EQ(r, 2);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}
+
 /* ==== abort ================================================================== */
 
 static int gated_job(void *arg)

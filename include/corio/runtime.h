@@ -153,7 +153,9 @@ CORIO_API int corio_rt_free(corio_rt *rt);
  * this bounds how long it lets the runtime's jobs run, not a wait of a
  * task. Jobs still running `d` after the call are abandoned:
  * their threads are left to finish them and exit on their own, and free what
- * they share with the runtime when the last one does. Returns
+ * they share with the runtime when the last one does. Each such thread still
+ * calls the builder's on_thread_stop(hook_arg) as it exits, after this call
+ * has returned: whatever hook_arg points to must outlive those jobs. Returns
  * CORIO_ETIMEDOUT when jobs were abandoned (everything else was freed), else
  * as corio_rt_free. */
 CORIO_API int corio_rt_shutdown_timeout(corio_rt *rt, corio_duration d);

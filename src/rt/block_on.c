@@ -35,6 +35,15 @@ static int block_on_task(corio_rt *rt, int (*spawn)(corio_rt *, void *, corio_ta
     rt->ops->drive(rt, main);
     rt->ops->exit(rt);
     rc = task_outcome(main, value);
+    /* A coroutine that got no stack completes with -ENOMEM as its result
+     * without its function having run (corio_task_join's rule). Here that
+     * is this call's own failure: runtime.h promises -ENOMEM "no memory for
+     * the main task" and *result 0 whenever fn did not run, and a caller
+     * would otherwise take -ENOMEM for what fn returned. */
+    if (rc == 0 && task_is_coro(main) && !(main->poll_flags & TF_STARTED)) {
+        rc = -ENOMEM;
+        *value = 0;
+    }
     corio_task_release(main);
     return rc;
 }

@@ -22,6 +22,11 @@
  *             queue (being created);
  *   claimed   spinners (below) claimed by a submit, not yet back at the
  *             queue;
+ *   exiting   threads counted in `threads` that have left their loop for
+ *             good (keep-alive over) and are on their way out (running
+ *             on_thread_stop): they never come back to the queue, so they
+ *             do not count against max_blocking_threads, nor as a thread
+ *             that will take a queued job;
  *   spinner   whether one thread, just done with a job and finding none,
  *             is spinning for SPIN_NS before it goes idle (at most one
  *             does): a submit that finds it set clears it, and the spinner,
@@ -63,7 +68,7 @@ struct blocking_pool {
     pthread_cond_t work, done;
     task_queue queue; /* jobs not started yet */
     unsigned threads, idle, notified, max_threads;
-    unsigned starting, claimed; /* see the top of the file */
+    unsigned starting, claimed, exiting; /* see the top of the file */
     _Atomic bool spinner; /* written under the lock only */
     bool shutdown, abandoned;
     pthread_t *exited; /* threads gone (or going), to be joined */
@@ -146,7 +151,10 @@ static int pool_submit(sched *s, struct worker *here, corio_task *t)
         p->idle--;
         p->notified++;
         what = SIGNAL;
-    } else if (p->threads < p->max_threads) {
+    } else if (p->threads - p->exiting < p->max_threads) {
+        /* Not p->threads: a thread on its way out after its keep-alive
+         * takes no more jobs. Counted, the job would wait for it (with
+         * max_blocking_threads 1, forever, until shutdown cancelled it). */
         p->threads++;
         p->starting++;
         what = START;
@@ -159,13 +167,14 @@ static int pool_submit(sched *s, struct worker *here, corio_task *t)
         pthread_cond_signal(&p->work);
     if (what != START || start_thread(p))
         return 0;
-    /* No thread: the count goes back, and with no thread at all the job
-     * cannot run - take it back, unless a thread that came back for more
-     * work has started it meanwhile. */
+    /* No thread: the count goes back, and with no thread at all that will
+     * come back to the queue (exiting ones will not) the job cannot run -
+     * take it back, unless a thread that came back for more work has
+     * started it meanwhile. */
     pthread_mutex_lock(&p->lock);
     p->threads--;
     p->starting--;
-    bool taken_back = p->threads == 0 && tq_remove(&p->queue, t);
+    bool taken_back = p->threads == p->exiting && tq_remove(&p->queue, t);
     bool free_it = p->abandoned && p->threads == 0; /* see pool_thread's end */
     if (p->threads == 0)
         pthread_cond_broadcast(&p->done);
@@ -340,6 +349,7 @@ static void *pool_thread(void *arg)
     worker_set_handle(&p->rt->s);
     worker pw;
     pool_worker_init(&pw, p);
+    bool retired = false; /* counted in `exiting` */
     pthread_mutex_lock(&p->lock);
     p->starting--; /* at the queue now */
     for (;;) {
@@ -377,8 +387,14 @@ static void *pool_thread(void *arg)
         p->idle--;
         if (p->shutdown)
             break;
-        if (!p->queue.head)
-            break; /* kept alive long enough with nothing to do */
+        if (!p->queue.head) {
+            /* Kept alive long enough with nothing to do. From here on no
+             * job is for this thread (see `exiting`), decided under the
+             * same lock as the look at the queue. */
+            p->exiting++;
+            retired = true;
+            break;
+        }
     }
     pthread_mutex_unlock(&p->lock);
     worker_set_handle(NULL);
@@ -387,6 +403,8 @@ static void *pool_thread(void *arg)
     if (p->on_stop)
         p->on_stop(p->hook_arg);
     pthread_mutex_lock(&p->lock);
+    if (retired)
+        p->exiting--;
     p->threads--;
     bool last_of_abandoned = p->abandoned && p->threads == 0;
     /* Leave our id to be joined; nobody joins the threads of an abandoned
