@@ -5,6 +5,7 @@
  * flavours, and shutdown with and without a deadline.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,6 +318,134 @@ TEST(rt_blocking_abort_before_start_removes_the_job)
     CHECK_EQ(corio_rt_build(&b, &pc.rt), 0);
     CHECK_EQ(corio_rt_block_on(pc.rt, abort_main, &pc, NULL), 0);
     CHECK_EQ(corio_rt_free(pc.rt), 0);
+    CHECK_EQ(atomic_load(&never_called), 0);
+}
+
+/* Aborts racing the runtime's free. An abort that finds a job unfinished
+ * goes on into the pool (its lock, its queue); the job may finish and the
+ * pool be shut down and freed in between, or the shutdown may find the
+ * queue empty and free the pool while the abort still completes the job it
+ * took out. Neither may touch a freed pool (ASan, TSan), and every handle
+ * joins with its job's result or CORIO_ECANCELED. */
+#define RACE_JOBS 8
+
+typedef struct abort_race {
+    corio_task *h[RACE_JOBS];
+    atomic_int go;
+} abort_race;
+
+static int quick_one(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+static void *race_aborter(void *arg)
+{
+    abort_race *ar = arg;
+    while (!atomic_load(&ar->go))
+        ;
+    for (int i = RACE_JOBS - 1; i >= 0; i--)
+        corio_task_abort(ar->h[i]);
+    return NULL;
+}
+
+TEST(rt_blocking_abort_racing_the_runtime_free)
+{
+    int rounds = SCALE(300, 100, 40);
+    for (int round = 0; round < rounds; round++) {
+        corio_rt_builder b = corio_rt_builder_multi_thread();
+        b.worker_threads = 1;
+        b.max_blocking_threads = 1 + round % 2; /* most jobs queued */
+        corio_rt *rt;
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        abort_race ar;
+        memset(&ar, 0, sizeof ar);
+        corio_spawn_opts o = {.rt = rt};
+        for (int i = 0; i < RACE_JOBS; i++)
+            CHECK_EQ(corio_spawn_blocking_with(&o, quick_one, NULL, &ar.h[i]), 0);
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, race_aborter, &ar), 0);
+        atomic_store(&ar.go, 1);
+        if (round % 3)
+            sched_yield(); /* vary who gets there first */
+        CHECK_EQ(corio_rt_free(rt), 0);
+        pthread_join(th, NULL);
+        for (int i = 0; i < RACE_JOBS; i++) {
+            int r = 0;
+            int rc = corio_task_join(ar.h[i], &r);
+            CHECK(rc == CORIO_ECANCELED || (rc == 0 && r == 1));
+        }
+    }
+}
+
+/* The second window of the race above, held open: the abort has taken a
+ * queued job out and is completing it (here: its joiner's waker is slow to
+ * return, as a preempted thread would be) when the free finds the queue
+ * empty and the threads gone. The free waits for the abort to finish with
+ * the pool before freeing it. */
+typedef struct slow_wake {
+    atomic_int in_wake, done;
+} slow_wake;
+
+static const void *slow_clone(const void *d)
+{
+    return d;
+}
+static void slow_wake_by_ref(const void *d)
+{
+    slow_wake *sw = (slow_wake *)d;
+    atomic_store(&sw->in_wake, 1);
+    sleep_ms(50);
+    atomic_store(&sw->done, 1);
+}
+static void slow_drop(const void *d)
+{
+    (void)d;
+}
+static const corio_waker_vtable slow_vt = {slow_clone, slow_wake_by_ref, slow_wake_by_ref,
+                                           slow_drop};
+
+static void *abort_one(void *arg)
+{
+    corio_task_abort(arg);
+    return NULL;
+}
+
+TEST(rt_blocking_free_waits_for_an_abort_completing_a_job)
+{
+    pool_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.worker_threads = 1;
+    b.max_blocking_threads = 1;
+    CHECK_EQ(corio_rt_build(&b, &pc.rt), 0);
+    corio_spawn_opts o = {.rt = pc.rt};
+    corio_task *busy, *queued;
+    CHECK_EQ(corio_spawn_blocking_with(&o, gated_job, &pc, &busy), 0);
+    while (atomic_load(&pc.ran) < 1)
+        sleep_ms(1);
+    CHECK_EQ(corio_spawn_blocking_with(&o, must_not_run, NULL, &queued), 0);
+    slow_wake sw;
+    memset(&sw, 0, sizeof sw);
+    corio_waker w = {&slow_vt, &sw};
+    corio_join_fut jf;
+    corio_join_fut_init(&jf, queued);
+    CHECK_EQ(poll_with(&jf.base, &w), CORIO_PENDING);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, abort_one, queued), 0);
+    while (!atomic_load(&sw.in_wake))
+        sleep_ms(1);
+    atomic_store(&pc.gate, 1); /* the busy job ends, its thread can go */
+    CHECK_EQ(corio_rt_free(pc.rt), 0);
+    CHECK_EQ(atomic_load(&sw.done), 1); /* the abort was done with the pool */
+    pthread_join(th, NULL);
+    CHECK_EQ(poll_with(&jf.base, &w), CORIO_READY);
+    CHECK_EQ(jf.base.result, CORIO_ECANCELED);
+    int r = 0;
+    CHECK_EQ(corio_task_join(queued, &r), CORIO_ECANCELED);
+    CHECK_EQ(corio_task_join(busy, &r), 0);
+    CHECK_EQ(r, 1);
     CHECK_EQ(atomic_load(&never_called), 0);
 }
 

@@ -27,6 +27,10 @@
  *             on_thread_stop): they never come back to the queue, so they
  *             do not count against max_blocking_threads, nor as a thread
  *             that will take a queued job;
+ *   aborting  jobs taken out of the queue by an abort (pool_aborted), not
+ *             yet completed cancelled by the aborting thread, which is
+ *             not one of the pool's: the pool is not freed before it is 0
+ *             (as it is not before `threads`);
  *   spinner   whether one thread, just done with a job and finding none,
  *             is spinning for SPIN_NS before it goes idle (at most one
  *             does): a submit that finds it set clears it, and the spinner,
@@ -68,7 +72,7 @@ struct blocking_pool {
     pthread_cond_t work, done;
     task_queue queue; /* jobs not started yet */
     unsigned threads, idle, notified, max_threads;
-    unsigned starting, claimed, exiting; /* see the top of the file */
+    unsigned starting, claimed, exiting, aborting; /* see the top of the file */
     _Atomic bool spinner; /* written under the lock only */
     bool shutdown, abandoned;
     pthread_t *exited; /* threads gone (or going), to be joined */
@@ -82,6 +86,17 @@ struct blocking_pool {
 
 static void *pool_thread(void *arg);
 static void pool_free(blocking_pool *p);
+
+/* Held for reading by corio_task_abort's way into a pool (pool_aborted),
+ * from its look at the job (not finished) to its claim on the pool
+ * (`aborting`); taken for writing, and given back at once, by pool_free
+ * before the pool goes. The job may finish and the pool be shut down and
+ * freed right after the abort saw it unfinished: the abort would then lock
+ * a freed mutex. Every job of a pool has finished before the pool is freed,
+ * so an abort that gets the lock after a pool_free sees its job finished
+ * and leaves the pool alone. One lock for every pool: aborts of blocking
+ * jobs and pool frees are rare. */
+static pthread_rwlock_t pool_gone_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 /* ---- the jobs' scheduler (core/sched.h) --------------------------------------- */
 
@@ -175,7 +190,7 @@ static int pool_submit(sched *s, struct worker *here, corio_task *t)
     p->threads--;
     p->starting--;
     bool taken_back = p->threads == p->exiting && tq_remove(&p->queue, t);
-    bool free_it = p->abandoned && p->threads == 0; /* see pool_thread's end */
+    bool free_it = p->abandoned && p->threads == 0 && p->aborting == 0; /* see pool_thread's end */
     if (p->threads == 0)
         pthread_cond_broadcast(&p->done);
     pthread_mutex_unlock(&p->lock);
@@ -225,13 +240,29 @@ static void pool_yielded(struct worker *w, corio_task *t)
 static void pool_aborted(sched *s, corio_task *t)
 {
     blocking_pool *p = (blocking_pool *)s;
+    pthread_rwlock_rdlock(&pool_gone_lock);
+    if (task_is_complete(t)) { /* finished since corio_task_abort looked: p may be gone */
+        pthread_rwlock_unlock(&pool_gone_lock);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     bool queued = tq_remove(&p->queue, t);
-    pthread_mutex_unlock(&p->lock);
     if (queued)
-        run_cancelled(p, t); /* ours now: nobody else can run it */
-    else
+        p->aborting++; /* the shutdown waits for run_cancelled below */
+    pthread_mutex_unlock(&p->lock);
+    if (!queued)
         task_cancel(t); /* running (it cannot be stopped) or done */
+    pthread_rwlock_unlock(&pool_gone_lock);
+    if (!queued)
+        return;
+    run_cancelled(p, t); /* ours now: nobody else can run it */
+    pthread_mutex_lock(&p->lock);
+    p->aborting--;
+    bool last_of_abandoned = p->abandoned && p->threads == 0 && p->aborting == 0;
+    pthread_cond_broadcast(&p->done);
+    pthread_mutex_unlock(&p->lock);
+    if (last_of_abandoned)
+        pool_free(p);
 }
 
 static const sched_vtable pool_vtable = {
@@ -292,6 +323,9 @@ int blocking_pool_spawn_owned(blocking_pool *p, const corio_spawn_opts *opts,
 
 static void pool_free(blocking_pool *p)
 {
+    /* Wait out an abort between its look at a job and its claim. */
+    pthread_rwlock_wrlock(&pool_gone_lock);
+    pthread_rwlock_unlock(&pool_gone_lock);
     free(p->exited); /* an abandoned pool's: ids of threads already joined */
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->work);
@@ -406,7 +440,7 @@ static void *pool_thread(void *arg)
     if (retired)
         p->exiting--;
     p->threads--;
-    bool last_of_abandoned = p->abandoned && p->threads == 0;
+    bool last_of_abandoned = p->abandoned && p->threads == 0 && p->aborting == 0;
     /* Leave our id to be joined; nobody joins the threads of an abandoned
      * pool (nor ours, if the array cannot grow): detach then. */
     bool left = false;
@@ -485,14 +519,14 @@ int blocking_pool_shutdown(blocking_pool *p, corio_instant deadline)
     pthread_mutex_lock(&p->lock);
     int rc = 0;
     if (deadline == UINT64_MAX) {
-        while (p->threads > 0)
+        while (p->threads > 0 || p->aborting > 0)
             pthread_cond_wait(&p->done, &p->lock);
     } else {
         struct timespec until = {(time_t)(deadline / 1000000000u),
                                  (long)(deadline % 1000000000u)};
-        while (p->threads > 0 && rc == 0)
+        while ((p->threads > 0 || p->aborting > 0) && rc == 0)
             rc = pthread_cond_timedwait(&p->done, &p->lock, &until);
-        if (p->threads > 0) {
+        if (p->threads > 0 || p->aborting > 0) {
             p->abandoned = true; /* the last thread frees it */
             unsigned n;
             pthread_t *ids = take_exited(p, &n);
