@@ -1,13 +1,16 @@
 /* tests/test_task_misuse.c - misuse gets a code, not a hang or a crash; and
  * a join that is interrupted after its task finished loses nothing.
  *
- * A task joining itself (-EDEADLK), awaiting NULL or a zeroed future
+ * A task joining itself (-EDEADLK; also through a join future or a
+ * task_join_all future it polls), awaiting NULL or a zeroed future
  * (-EINVAL), a timeout around NULL (-EINVAL), join after the caller was
  * cancelled or its deadline passed while the task had already finished
  * (the task's own outcome), and, with CORIO_DEBUG=1, a handle used after it
  * was given back (an abort with a message).
  */
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -60,6 +63,106 @@ TEST(misuse_task_joining_itself_is_edeadlk)
     CHECK_EQ(sj.rc_handle, -EDEADLK);
     CHECK_EQ(sj.rc_current, -EDEADLK);
     CHECK_EQ(sj.r, -1); /* untouched */
+}
+
+/* A join future, or a task_join_all future, polled by the very task it
+ * joins would wait for its own end: -EDEADLK at once (corio_task_join's
+ * code for the same mistake), in a coroutine and in a stackless task, and
+ * the handle stays the caller's. The awaits are bounded (10 s) only so that
+ * a regression fails instead of hanging the suite. */
+typedef struct selfjoin_fut {
+    _Atomic(corio_task *) me;
+    int rc_join, res_join, rc_all, res_all, r_all;
+} selfjoin_fut;
+
+static int self_fut_joiner(void *arg)
+{
+    selfjoin_fut *sj = arg;
+    corio_task *me;
+    while (!(me = atomic_load(&sj->me)))
+        CHECK_EQ(corio_yield(), 0);
+    corio_join_fut jf;
+    corio_join_fut_init(&jf, me);
+    sj->rc_join = corio_timeout(&jf.base, CORIO_SEC(10));
+    sj->res_join = jf.base.result;
+    corio_task *tasks[1] = {me};
+    sj->r_all = -1;
+    corio_task_join_all_fut tf;
+    corio_task_join_all_fut_init(&tf, tasks, 1, &sj->r_all);
+    /* Through a reference: a timeout dropping tf would give our handle back. */
+    corio_ref_fut ref;
+    corio_ref_fut_init(&ref, &tf.base);
+    sj->rc_all = corio_timeout(&ref.base, CORIO_SEC(10));
+    sj->res_all = tf.base.result;
+    return 7;
+}
+
+typedef struct selfjoin_sl {
+    corio_future base;
+    _Atomic(corio_task *) *me;
+    corio_join_fut jf;
+    bool started;
+} selfjoin_sl;
+
+static corio_poll selfjoin_sl_poll(corio_future *f, corio_context *cx)
+{
+    selfjoin_sl *s = (selfjoin_sl *)f;
+    corio_task *me = atomic_load(s->me);
+    if (!me) { /* the spawner stores our handle after the spawn */
+        corio_waker_wake_by_ref(corio_context_waker(cx));
+        return CORIO_PENDING;
+    }
+    if (!s->started) {
+        s->started = true;
+        corio_join_fut_init(&s->jf, me);
+    }
+    if (corio_future_poll(&s->jf.base, cx) == CORIO_PENDING)
+        return CORIO_PENDING;
+    f->result = s->jf.base.result;
+    return CORIO_READY;
+}
+
+static const corio_future_vtable selfjoin_sl_vtable = {selfjoin_sl_poll, NULL};
+
+static int selfjoin_fut_main(void *arg)
+{
+    (void)arg;
+    /* A coroutine. */
+    selfjoin_fut sj;
+    memset(&sj, 0, sizeof sj);
+    corio_task *t;
+    CHECK_EQ(corio_spawn(self_fut_joiner, &sj, &t), 0);
+    atomic_store(&sj.me, t);
+    int r = 0;
+    CHECK_EQ(corio_task_join(t, &r), 0); /* neither future gave the handle back */
+    CHECK_EQ(r, 7);
+    CHECK_EQ(sj.rc_join, 0);
+    CHECK_EQ(sj.res_join, -EDEADLK);
+    CHECK_EQ(sj.rc_all, 0);
+    CHECK_EQ(sj.res_all, -EDEADLK);
+    CHECK_EQ(sj.r_all, -1); /* untouched */
+    /* A stackless task. */
+    _Atomic(corio_task *) me = NULL;
+    selfjoin_sl sl = {.me = &me};
+    corio_future_init(&sl.base, &selfjoin_sl_vtable);
+    CHECK_EQ(corio_spawn_future(&sl.base, sizeof sl, &t), 0);
+    atomic_store(&me, t);
+    corio_join_fut jf;
+    corio_join_fut_init(&jf, t);
+    int rc = corio_timeout(&jf.base, CORIO_SEC(10));
+    if (rc != 0)
+        corio_task_abort(t); /* the regression: end it before failing */
+    r = 0;
+    CHECK_EQ(corio_task_join(t, &r), rc == 0 ? 0 : CORIO_ECANCELED);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(r, -EDEADLK);
+    return 0;
+}
+
+TEST(misuse_join_future_polled_by_its_own_task_is_edeadlk)
+{
+    for (int mt = 0; mt < 2; mt++)
+        CHECK_EQ(run_main_flavor(mt, selfjoin_fut_main, NULL), 0);
 }
 
 /* ---- awaiting nothing ------------------------------------------------------- */

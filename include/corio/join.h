@@ -147,7 +147,9 @@ CORIO_API void corio_join_all_fut_init(corio_join_all_fut *f, corio_future *cons
  *   -ENOMEM          n > 64 and no memory for the wakers: nothing touched;
  *   CORIO_EWRONGCTX  not in a coroutine task: nothing touched.
  * In a coroutine task, n == 0 (or only NULL entries) returns 0 at once
- * (elsewhere, CORIO_EWRONGCTX all the same). */
+ * (elsewhere, CORIO_EWRONGCTX all the same), or, being an await like any
+ * other, CORIO_ECANCELED or CORIO_ETIMEDOUT when the task is already
+ * cancelled or its deadline scope has expired. */
 CORIO_API int corio_join_all(corio_future *const *futs, size_t n);
 
 /* ---- try_join_all: every future, or the first error ---------------------- */
@@ -189,7 +191,9 @@ CORIO_API int corio_try_join_all(corio_future *const *futs, size_t n, size_t *fa
 
 /* base.result: 0 once every task has finished (results stored); -EINVAL
  * (tasks NULL with n > 0); -ENOMEM (no memory for the per-task wakers, at
- * the first poll: no handle touched).
+ * the first poll: no handle touched); -EDEADLK (the task polling it is in
+ * the list and would wait for its own end, at the first poll: no handle
+ * touched).
  * Its only output is base.result (and what it writes through the pointers it
  * was given); its other fields are private. */
 typedef struct corio_task_join_all_fut {

@@ -105,7 +105,11 @@ CORIO_API int corio_spawn_ex(const corio_spawn_opts *opts, const corio_spawn_sit
 /* The stackless form: the future's `size` bytes (the whole struct that
  * starts with the corio_future) are copied into the task, which polls and,
  * if needed, drops the copy. `fut` must not have been polled. The task's
- * result is the future's output (its base.result). */
+ * result is the future's output (its base.result). The copy is aligned to
+ * 16 bytes: a future type that needs more (a member declared _Alignas(32)
+ * or wider) must not be spawned this way (its copy would be misaligned);
+ * keep such a future in memory of your own and spawn a small future that
+ * polls and drops it through a pointer. */
 CORIO_API int corio_spawn_future_ex(const corio_spawn_opts *opts,
                                     const corio_spawn_site *site, const corio_future *fut,
                                     size_t size, corio_task **out);
@@ -191,7 +195,9 @@ CORIO_API const corio_spawn_site *corio_task_site(const corio_task *t);
 
 /* A future that completes when the task does, for select and timeouts. Its
  * base.result is the outcome corio_task_join would return (0 or
- * CORIO_ECANCELED; -EINVAL for a NULL task) and `value` the task's result.
+ * CORIO_ECANCELED; -EINVAL for a NULL task; -EDEADLK, at once, when polled
+ * by the task `t` itself, which cannot wait for its own end) and `value`
+ * the task's result.
  * It borrows the handle, which the caller still gives back. Initialising a
  * NULL f does nothing. */
 typedef struct corio_join_fut {

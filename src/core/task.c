@@ -311,6 +311,15 @@ static corio_poll join_fut_poll(corio_future *f, corio_context *cx)
         f->result = -EINVAL;
         return CORIO_READY;
     }
+    /* Polled by the very task it joins (a handle passed to its own task):
+     * that task cannot finish while it runs this poll, so the join would
+     * wait for ever. Say so at once, with corio_task_join's code for the
+     * same mistake, and install no waker (a running task is never
+     * complete, so nothing is lost by not looking). */
+    if (__builtin_expect(jf->task == corio_task_current(), 0)) {
+        f->result = -EDEADLK;
+        return CORIO_READY;
+    }
     if (join_poll(jf->task, cx->waker) == CORIO_PENDING)
         return CORIO_PENDING;
     f->result = task_outcome(jf->task, &jf->value);

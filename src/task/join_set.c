@@ -146,6 +146,12 @@ static void ready_local(corio_join_set *s, js_entry *e)
 /* Poll entry e's join with its own waker. */
 static corio_poll poll_entry(js_entry *e, corio_join_fut *jf)
 {
+    /* The calling task is in the set (a late wake of a former task of its
+     * entry brought it here): it cannot have finished while it runs this,
+     * and its join future would answer -EDEADLK (corio/task.h), not
+     * pending. Its join waker stays as add() installed it. */
+    if (__builtin_expect(e->task == corio_task_current(), 0))
+        return CORIO_PENDING;
     corio_waker w = ws_slot_waker(&e->ws);
     corio_context cx = {&w};
     corio_join_fut_init(jf, e->task);

@@ -117,6 +117,18 @@ static corio_poll tja_poll(corio_future *base, corio_context *cx)
             base->result = 0;
             return CORIO_READY;
         }
+        /* The polling task among the handles would wait for its own end
+         * (corio_task_join_all's -EDEADLK): say so before any handle is
+         * touched. corio_task_join_all checked already and starts the
+         * future itself, so this is only the future form's cost, once. */
+        corio_task *self = corio_task_current();
+        for (size_t i = 0; self && i < f->n; i++) {
+            if (f->tasks[i] == self) {
+                f->phase_ = PH_DONE;
+                base->result = -EDEADLK;
+                return CORIO_READY;
+            }
+        }
         int rc = start(f);
         if (rc < 0) {
             f->phase_ = PH_DONE;
