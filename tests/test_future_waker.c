@@ -32,6 +32,11 @@ TEST(future_waker_api_semantics)
     CHECK_EQ(atomic_load(&a.refs), 2);
     CHECK(corio_waker_will_wake(&c, &wa));
     CHECK(!corio_waker_will_wake(&c, &wb));
+    /* Any NULL vtable is the empty waker, whatever its data. */
+    corio_waker none = CORIO_WAKER_NONE, junk = {NULL, &a};
+    CHECK(corio_waker_will_wake(&none, &junk));
+    CHECK(corio_waker_will_wake(&junk, NULL));
+    CHECK(!corio_waker_will_wake(&junk, &wa));
 
     /* wake_by_ref: the waker stays valid */
     corio_waker_wake_by_ref(&c);

@@ -49,7 +49,9 @@ bool corio_waker_will_wake(const corio_waker *a, const corio_waker *b)
         a = &none;
     if (!b)
         b = &none;
-    return a->vtable == b->vtable && a->data == b->data;
+    /* Two empty wakers (NULL vtable, whatever the data) wake the same
+     * nothing. */
+    return a->vtable == b->vtable && (!a->vtable || a->data == b->data);
 }
 
 void corio_waker_store(corio_waker *slot, const corio_waker *w)
