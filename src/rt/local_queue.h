@@ -55,12 +55,14 @@ static inline uint32_t lq_real(uint64_t h)
     return (uint32_t)h;
 }
 
+/* `q` must be zeroed memory (the workers are calloc'd): the slots are left
+ * as they are, so that the 8 KiB ring's pages stay untouched, not resident,
+ * until a busy moment fills them (docs/runtime.md: a worker's cost). A slot
+ * is only ever read after a push has written it. */
 static inline void lq_init(local_queue *q)
 {
     atomic_init(&q->head, 0);
     atomic_init(&q->tail, 0);
-    for (unsigned i = 0; i < LQ_CAP; i++)
-        atomic_init(&q->buf[i], NULL);
 }
 
 /* Tasks in the queue (a snapshot; exact for the owner). */
