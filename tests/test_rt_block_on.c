@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <corio.h>
 
@@ -408,18 +407,6 @@ static int nostack_main(void *arg)
     return 7;
 }
 
-static long vm_size_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
 
 /* runtime.h: block_on fails with -ENOMEM when the main task cannot be had,
  * and *result is 0 whenever fn did not run. A main coroutine that gets no
@@ -440,10 +427,7 @@ TEST(rt_block_on_main_task_without_stack_is_enomem)
         b.stack_size = CORIO_STACK_SIZE_MAX; /* 1 GiB: cannot be mapped below the limit */
         CHECK_EQ(corio_rt_build(&b, &rts[i]), 0);
     }
-    long kb = vm_size_kb();
-    CHECK(kb > 0);
-    struct rlimit rl = {(rlim_t)(kb + 256 * 1024) * 1024, RLIM_INFINITY};
-    CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
+    CHECK_EQ(cap_address_space(256 * 1024), 0);
     for (int i = 0; i < 2; i++) {
         int r = -1;
         CHECK_EQ(corio_rt_block_on(rts[i], nostack_main, NULL, &r), -ENOMEM);

@@ -5,7 +5,6 @@
  * tests/util_scope.c). */
 #include <errno.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "corio/join_set.h"
 #include "corio/scope.h"
@@ -420,18 +419,6 @@ TEST(join_set_free_by_a_cancelled_owner_waits_for_the_cleanup)
 /* ---- a child that never runs ---------------------------------------------------------- */
 
 
-static long vm_size_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
 
 static int nostack_body(corio_scope *sc, void *arg)
 {
@@ -464,10 +451,7 @@ TEST(scope_child_that_gets_no_stack_fails_the_scope)
         return;
     }
     corio_rt *rt = new_rt();
-    long kb = vm_size_kb();
-    CHECK(kb > 0);
-    struct rlimit rl = {(rlim_t)(kb + 256 * 1024) * 1024, RLIM_INFINITY};
-    CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
+    CHECK_EQ(cap_address_space(256 * 1024), 0);
     int r = -1;
     CHECK_EQ(corio_rt_block_on(rt, nostack_main, NULL, &r), 0);
     CHECK_EQ(r, 0);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "test.h"
@@ -701,6 +702,22 @@ long max_map_count(void)
         fclose(f);
     }
     return maps;
+}
+
+int cap_address_space(long headroom_kb)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (kb <= 0)
+        return -1;
+    struct rlimit rl = {(rlim_t)(kb + headroom_kb) * 1024, RLIM_INFINITY};
+    return setrlimit(RLIMIT_AS, &rl);
 }
 
 int __attribute__((noinline)) deep_recurse(long depth, long max_depth)

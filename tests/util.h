@@ -349,6 +349,11 @@ void obj_drop(void *msg, void *arg);
 /* The kernel's vm.max_map_count (65530 when it cannot be read). */
 long max_map_count(void);
 
+/* Limit this process's address space (RLIMIT_AS) to what it maps now plus
+ * `headroom_kb`: a large stack then cannot be mapped. 0, or -1 (VmSize
+ * unreadable, or setrlimit's failure). For a test's own forked process. */
+int cap_address_space(long headroom_kb);
+
 /* Recurse with 1 KiB frames, writing every byte of each, `depth` deep
  * (from 0 to max_depth). */
 int deep_recurse(long depth, long max_depth);
