@@ -17,6 +17,7 @@
 #define CORIO_INTERNAL_NAMES_H
 
 #define block_on_parked                corio__block_on_parked
+#define blocking_job_join              corio__blocking_job_join
 #define blocking_pool_new              corio__blocking_pool_new
 #define blocking_pool_shutdown         corio__blocking_pool_shutdown
 #define blocking_pool_spawn            corio__blocking_pool_spawn

@@ -286,6 +286,57 @@ TEST(fs_calls_in_a_cancelled_task_do_nothing)
     fs_tmp_remove(&d);
 }
 
+/* A call interrupted by a cancelled scope (corio_scope_cancel), its task
+ * not cancelled, returns CORIO_ECANCELED as every await there does - not
+ * CORIO_ESHUTDOWN, which says the pool refused or dropped the job. */
+typedef struct scope_read {
+    corio_file *f;
+    ssize_t rc;
+} scope_read;
+
+static int cancel_scope_child(void *arg)
+{
+    settle(); /* the body is waiting for its read's job by now */
+    corio_scope_cancel(arg);
+    return 0;
+}
+
+static int scope_read_body(corio_scope *sc, void *arg)
+{
+    scope_read *s = arg;
+    CHECK_EQ(corio_scope_spawn(sc, cancel_scope_child, sc, NULL), 0);
+    char c;
+    s->rc = corio_file_read(s->f, &c, 1); /* blocks in the job: nobody writes */
+    CHECK(!corio_task_is_cancelled(corio_task_current()));
+    return 0;
+}
+
+static int scope_read_main(void *arg)
+{
+    slow_read *sr = arg;
+    scope_read s = {NULL, 0};
+    CHECK_EQ(corio_file_open(sr->fifo, O_RDWR, 0, &s.f), 0);
+    CHECK_EQ(corio_scope_run(scope_read_body, &s, NULL), CORIO_ECANCELED);
+    CHECK_EQ(s.rc, CORIO_ECANCELED);
+    /* End the job's read (it goes on in the background), then close. */
+    int wfd = open(sr->fifo, O_WRONLY | O_CLOEXEC);
+    CHECK(wfd >= 0);
+    CHECK_EQ(write(wfd, "x", 1), 1);
+    close(wfd);
+    CHECK_EQ(corio_file_close(s.f), 0);
+    return 0;
+}
+
+TEST(fs_call_in_a_cancelled_scope_returns_ecanceled)
+{
+    slow_read sr;
+    fs_tmp_make(&sr.d);
+    fs_path_in(sr.fifo, sizeof sr.fifo, &sr.d, "fifo");
+    CHECK_EQ(mkfifo(sr.fifo, 0600), 0);
+    CHECK_EQ(run_main(scope_read_main, &sr), 0);
+    fs_tmp_remove(&sr.d);
+}
+
 /* ---- stress --------------------------------------------------------------------------------- */
 
 typedef struct stress {

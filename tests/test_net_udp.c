@@ -684,3 +684,71 @@ TEST_SLOW(net_udp_stress_cancelled_receivers_lose_no_datagram)
     CHECK_EQ(run_main(cancel_storm_main, NULL), 0);
     CHECK_EQ(count_fds(), fds0);
 }
+
+/* ---- a name lookup interrupted by a cancelled scope ----------------------------------------- */
+
+/* corio_udp_bind of a host name waits for a lookup job on the blocking
+ * pool. Interrupted there by a cancelled scope (corio_scope_cancel; the
+ * task itself is not cancelled) it returns CORIO_ECANCELED, as udp.h says
+ * - not CORIO_ESHUTDOWN, which would say the runtime is shutting down.
+ * The pool's one thread is held by a job, so the lookup is still queued
+ * when the scope is cancelled: no timing involved. */
+typedef struct lookup_scope {
+    atomic_int gate; /* 1: the holding job may end */
+    atomic_int holding;
+    int bind_rc;
+} lookup_scope;
+
+static int hold_pool_thread(void *arg)
+{
+    lookup_scope *s = arg;
+    atomic_store(&s->holding, 1);
+    while (!atomic_load(&s->gate))
+        sleep_ms(1);
+    return 0;
+}
+
+static int cancel_scope_soon(void *arg)
+{
+    settle(); /* the body is waiting for its lookup by now */
+    corio_scope_cancel(arg);
+    return 0;
+}
+
+static int lookup_scope_body(corio_scope *sc, void *arg)
+{
+    lookup_scope *s = arg;
+    CHECK_EQ(corio_scope_spawn(sc, cancel_scope_soon, sc, NULL), 0);
+    corio_udp *u = (corio_udp *)1;
+    s->bind_rc = corio_udp_bind("localhost:0", &u);
+    CHECK(u == NULL);
+    CHECK(!corio_task_is_cancelled(corio_task_current()));
+    return 0;
+}
+
+static int lookup_scope_main(void *arg)
+{
+    lookup_scope *s = arg;
+    corio_task *holder;
+    CHECK_EQ(corio_spawn_blocking(hold_pool_thread, s, &holder), 0);
+    while (!atomic_load(&s->holding))
+        corio_sleep(CORIO_MSEC(1));
+    CHECK_EQ(corio_scope_run(lookup_scope_body, s, NULL), CORIO_ECANCELED);
+    CHECK_EQ(s->bind_rc, CORIO_ECANCELED);
+    atomic_store(&s->gate, 1);
+    CHECK_EQ(join_rc(holder), 0);
+    return 0;
+}
+
+TEST(net_udp_bind_by_name_in_a_cancelled_scope_returns_ecanceled)
+{
+    corio_rt_builder b = corio_rt_builder_current_thread();
+    b.max_blocking_threads = 1;
+    corio_rt *rt;
+    CHECK_EQ(corio_rt_build(&b, &rt), 0);
+    lookup_scope s = {0};
+    int rc;
+    CHECK_EQ(corio_rt_block_on(rt, lookup_scope_main, &s, &rc), 0);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(corio_rt_free(rt), 0);
+}

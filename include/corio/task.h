@@ -155,9 +155,12 @@ CORIO_API int corio_spawn_blocking_ex(const corio_spawn_opts *opts,
  *                    above); *result is what its function returned after
  *                    its cleanup (CORIO_ECANCELED for a stackless task, whose
  *                    future was dropped); or the *caller* was cancelled while the
- *                    task was still running (corio_task_is_cancelled(
- *                    corio_task_current()) tells which): the task then goes
- *                    on, detached;
+ *                    task was still running, or a corio_scope around the caller
+ *                    was (corio_task_is_cancelled(corio_task_current()) tells
+ *                    the first only; to tell the task's own cancellation from
+ *                    an interruption of the wait, await a corio_join_fut: the
+ *                    await's code is the interruption, base.result the
+ *                    task's): the task then goes on, detached;
  *   CORIO_ETIMEDOUT  the caller's deadline scope (corio_timeout_call) passed
  *                    while the task was still running; it goes on, detached.
  * If the task has finished by the time the caller is interrupted, the join

@@ -354,11 +354,7 @@ static inline int fs_op_exec(fs_op *op)
     int rc = fs_op_submit(op, &job);
     if (rc < 0)
         return rc;
-    int ignored;
-    rc = corio_task_join(job, &ignored);
-    if (rc == CORIO_ECANCELED && !corio_task_is_cancelled(corio_task_current()))
-        rc = CORIO_ESHUTDOWN; /* the job was cancelled, not us: the pool is closing */
-    return rc;
+    return blocking_job_join(job);
 }
 
 /* A copy of `s` in the request's memory at *at, which moves past it. */

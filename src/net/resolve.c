@@ -75,16 +75,15 @@ int addr_resolve(const char *host, const char *port, corio_addr *out, size_t max
         free(q);
         return rc;
     }
-    int ignored;
-    rc = corio_task_join(job, &ignored);
+    /* CORIO_ESHUTDOWN only when the job was cancelled (the pool is
+     * closing): a cancelled scope around the caller is CORIO_ECANCELED. */
+    rc = blocking_job_join(job);
     if (rc == 0) {
         rc = q->rc;
         if (rc == 0) {
             memcpy(out, q->out, q->n * sizeof out[0]);
             *n = q->n;
         }
-    } else if (rc == CORIO_ECANCELED && !corio_task_is_cancelled(corio_task_current())) {
-        rc = CORIO_ESHUTDOWN; /* the job was cancelled, not us: the pool is closing */
     }
     lookup_unref(q);
     return rc;

@@ -542,3 +542,20 @@ int blocking_pool_shutdown(blocking_pool *p, corio_instant deadline)
     pool_free(p);
     return 0;
 }
+
+int blocking_job_join(corio_task *job)
+{
+    corio_join_fut jf;
+    corio_join_fut_init(&jf, job);
+    int wait = corio_await(&jf.base);
+    int rc = wait, ignored;
+    /* Interrupted when the job had ended: its outcome, as corio_task_join
+     * reports it then - nothing is lost. */
+    if (wait == 0 || task_is_complete(job)) {
+        rc = task_outcome(job, &ignored);
+        if (rc == CORIO_ECANCELED) /* the job's own: cancelled before it ran */
+            rc = wait ? wait : CORIO_ESHUTDOWN;
+    }
+    corio_task_release(job);
+    return rc;
+}

@@ -35,6 +35,17 @@ int blocking_pool_spawn_owned(blocking_pool *p, const corio_spawn_opts *opts,
                               const corio_spawn_site *site, corio_fn fn,
                               void (*cancelled)(void *arg), void *arg, corio_task **out);
 
+/* From a coroutine task: wait for a job of the calling runtime's pool made
+ * for a call of corio's own (a file-system call, a name lookup), and give
+ * back its handle. Returns 0 when the job has run; the interruption's code
+ * (CORIO_ECANCELED, CORIO_ETIMEDOUT) when the caller was interrupted
+ * first - the job then goes on, detached; CORIO_ESHUTDOWN when the job was
+ * cancelled before it ran (the pool is closing). Unlike corio_task_join,
+ * whose CORIO_ECANCELED means either of the last two, and which
+ * corio_task_is_cancelled(corio_task_current()) cannot tell apart when a
+ * cancelled corio_scope, not a cancellation of the task, interrupted it. */
+int blocking_job_join(corio_task *job);
+
 /* Stop taking jobs; jobs not started complete cancelled (fn never runs);
  * wait until the running ones have returned and every thread has exited, or
  * until `deadline` (UINT64_MAX: no limit). Frees the pool, or, past the
