@@ -180,6 +180,10 @@ static void run_write_file(fs_op *op)
             rc = -errno;
             break;
         }
+        if (w == 0) {
+            rc = -EIO; /* took nothing (some sysfs files do): never loop, as file.c's write_all */
+            break;
+        }
         p += w;
         left -= (size_t)w;
     }
