@@ -112,6 +112,7 @@
 #define waitq_news_wake_all            corio__waitq_news_wake_all
 #define wheel_advance                  corio__wheel_advance
 #define wheel_clear                    corio__wheel_clear
+#define wheel_holds_for                corio__wheel_holds_for
 #define wheel_init                     corio__wheel_init
 #define wheel_insert                   corio__wheel_insert
 #define wheel_next_deadline            corio__wheel_next_deadline
@@ -159,6 +160,7 @@
 #define io_reg_poll_ready              corio__io_reg_poll_ready
 #define io_waiter_drop                 corio__io_waiter_drop
 #define reactor_close                  corio__reactor_close
+#define reactor_refuse                 corio__reactor_refuse
 #define reactor_open                   corio__reactor_open
 #define reactor_shared_reg             corio__reactor_shared_reg
 #define reactor_turn                   corio__reactor_turn

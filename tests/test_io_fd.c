@@ -819,6 +819,66 @@ TEST(io_fd_outliving_its_runtime_reports_shutdown_and_closes)
     close(p[1]);
 }
 
+/* ---- opening an fd while the runtime shuts down --------------------------------- */
+
+typedef struct {
+    int fd_rc, fd_flags_before, fd_flags_after, listen_rc, pair_rc;
+    corio_fd *f;
+    corio_tcp_listener *l;
+    corio_unix *ua, *ub;
+    int started;
+} late_open;
+
+/* Waits until the runtime's shutdown cancels it, then, in its cleanup,
+ * tries to register new fds: a runtime that takes no new task takes no new
+ * fd either (corio_fd_open's CORIO_ESHUTDOWN). Each used to succeed,
+ * registering with a reactor that every wait would find doomed. */
+static int open_in_cleanup(void *arg)
+{
+    late_open *lo = arg;
+    lo->started = 1;
+    CHECK_EQ(corio_sleep(CORIO_SEC(1000)), CORIO_ECANCELED);
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    lo->fd_flags_before = fcntl(p[0], F_GETFL);
+    lo->fd_rc = corio_fd_open(p[0], &lo->f);
+    lo->fd_flags_after = fcntl(p[0], F_GETFL); /* left as it was, still ours */
+    close(p[0]);
+    close(p[1]);
+    lo->listen_rc = corio_tcp_listen("127.0.0.1:0", 4, &lo->l);
+    lo->pair_rc = corio_unix_pair(&lo->ua, &lo->ub);
+    return 0;
+}
+
+static int late_open_main(void *arg)
+{
+    CHECK_EQ(corio_spawn(open_in_cleanup, arg, NULL), 0);
+    while (!((late_open *)arg)->started)
+        CHECK_EQ(corio_yield(), 0);
+    return 0;
+}
+
+TEST(io_fd_open_during_shutdown_is_eshutdown)
+{
+    for (int mt = 0; mt < 2; mt++) {
+        late_open lo;
+        memset(&lo, 0, sizeof lo);
+        corio_rt_builder b = flavor_builder(mt);
+        corio_rt *rt;
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        int r;
+        CHECK_EQ(corio_rt_block_on(rt, late_open_main, &lo, &r), 0);
+        CHECK_EQ(corio_rt_free(rt), 0); /* cancels open_in_cleanup */
+        CHECK_EQ(lo.fd_rc, CORIO_ESHUTDOWN);
+        CHECK(lo.f == NULL);
+        CHECK_EQ(lo.fd_flags_after, lo.fd_flags_before);
+        CHECK_EQ(lo.listen_rc, CORIO_ESHUTDOWN);
+        CHECK(lo.l == NULL);
+        CHECK_EQ(lo.pair_rc, CORIO_ESHUTDOWN);
+        CHECK(lo.ua == NULL && lo.ub == NULL);
+    }
+}
+
 /* ---- stress: many pipes, ping-pong across workers ---------------------------------------- */
 
 typedef struct pp_end {

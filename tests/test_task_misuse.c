@@ -316,7 +316,13 @@ TEST(misuse_join_in_expired_scope_of_finished_task_gets_its_result)
 
 /* ---- CORIO_DEBUG: a handle used after it was given back ----------------------- */
 
-typedef enum { TWICE_JOIN, JOIN_AFTER_RELEASE, RELEASE_TWICE } misuse_kind;
+typedef enum {
+    TWICE_JOIN,
+    JOIN_AFTER_RELEASE,
+    RELEASE_TWICE,
+    JOIN_FUT_AFTER_JOIN,
+    JOIN_ALL_AFTER_JOIN
+} misuse_kind;
 
 static int debug_main(void *arg)
 {
@@ -337,6 +343,19 @@ static int debug_main(void *arg)
         corio_task_release(t); /* the task has not even run yet */
         corio_task_release(t);
         break;
+    case JOIN_FUT_AFTER_JOIN: {
+        /* The future form of the same mistake: it used to wait for ever on
+         * the dead task's state word instead of being caught. */
+        CHECK_EQ(corio_task_join(t, NULL), 0);
+        corio_join_fut jf;
+        corio_join_fut_init(&jf, t);
+        corio_await(&jf.base); /* must not return */
+        break;
+    }
+    case JOIN_ALL_AFTER_JOIN:
+        CHECK_EQ(corio_task_join(t, NULL), 0);
+        corio_task_join_all(&t, 1, NULL); /* must not return */
+        break;
     }
     return 0;
 }
@@ -353,6 +372,7 @@ static void run_misuse(misuse_kind k, char *msg, size_t cap)
         close(p[0]);
         dup2(p[1], 2);
         setenv("CORIO_DEBUG", "1", 1);
+        alarm(30); /* a misuse that is not caught may hang: end it as a failure */
         int r;
         corio_run(debug_main, (void *)(intptr_t)k, &r);
         _exit(0); /* not reached when the misuse is caught */
@@ -383,4 +403,16 @@ TEST(misuse_debug_catches_handle_used_after_give_back)
     printf("release twice: %s", msg);
     CHECK(strstr(msg, "corio: corio_task_release on the handle of task") != NULL);
     CHECK(strstr(msg, "already given back") != NULL);
+}
+
+TEST(misuse_debug_catches_join_future_on_handle_given_back)
+{
+    char msg[1024];
+    run_misuse(JOIN_FUT_AFTER_JOIN, msg, sizeof msg);
+    printf("join future after join: %s", msg);
+    CHECK(strstr(msg, "corio: corio_join_fut on the handle of task") != NULL);
+    CHECK(strstr(msg, "CORIO_DEBUG") != NULL);
+    run_misuse(JOIN_ALL_AFTER_JOIN, msg, sizeof msg);
+    printf("join_all after join: %s", msg);
+    CHECK(strstr(msg, "corio: corio_join_fut on the handle of task") != NULL);
 }

@@ -257,6 +257,59 @@ TEST(time_drop_from_another_runtime_or_plain_code)
     }
 }
 
+/* ---- dropped from plain code while the runtime is being freed ------------------- */
+
+/* The same promise, at the edge of the wheel's life: sleeps left armed in
+ * runtime A's wheel (polled by hand, never dropped by A's task) are dropped
+ * by a plain thread while the main thread frees A, which disarms them
+ * itself (wheel_clear) and frees the wheel. The dropper used to lock the
+ * spinlock of the freed wheel when its load of the timer's wheel came just
+ * before the clear (a heap-use-after-free under ASan, in the first rounds).
+ * A race, so the test runs many rounds; it asserts nothing about timing. */
+#define FREE_RACE_TIMERS 2000
+static corio_sleep_fut free_race_futs[FREE_RACE_TIMERS];
+static atomic_int free_race_go;
+
+static int free_race_arm(void *arg)
+{
+    corio_waker w = corio_waker_noop();
+    corio_context cx = {&w};
+    for (int i = 0; i < FREE_RACE_TIMERS; i++) {
+        corio_sleep_fut_init(&free_race_futs[i], CORIO_SEC(100));
+        CHECK_EQ(corio_future_poll(&free_race_futs[i].base, &cx), CORIO_PENDING);
+    }
+    return 0;
+}
+
+static void *free_race_dropper(void *arg)
+{
+    while (!atomic_load(&free_race_go))
+        ;
+    for (int i = FREE_RACE_TIMERS - 1; i >= 0; i--)
+        corio_future_drop(&free_race_futs[i].base);
+    return NULL;
+}
+
+TEST(time_drop_from_plain_code_races_rt_free)
+{
+    int rounds = SCALE(300, 300, 20);
+    for (int round = 0; round < rounds; round++) {
+        corio_rt_builder b = flavor_builder(round & 1);
+        corio_rt *rt;
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        int r;
+        CHECK_EQ(corio_rt_block_on(rt, free_race_arm, NULL, &r), 0);
+        atomic_store(&free_race_go, 0);
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, free_race_dropper, NULL), 0);
+        atomic_store(&free_race_go, 1);
+        CHECK_EQ(corio_rt_free(rt), 0);
+        CHECK_EQ(pthread_join(th, NULL), 0);
+        for (int i = 0; i < FREE_RACE_TIMERS; i++)
+            CHECK(!corio_timer_is_armed(&free_race_futs[i].timer));
+    }
+}
+
 /* ---- polled by a task of another runtime ------------------------------------ */
 
 /* time.h: a future arms its timer in the wheel of the runtime whose task

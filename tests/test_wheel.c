@@ -157,9 +157,9 @@ TEST(wheel_cancel_neighbours_newer_first_keeps_older)
     arm(&w, &a, 10 * MS);
     arm(&w, &b, 10 * MS);
     arm(&w, &c, 10 * MS);
-    CHECK(wheel_remove(&c.t));
-    CHECK(wheel_remove(&b.t));
-    CHECK(!wheel_remove(&b.t)); /* a second cancel finds nothing */
+    CHECK(wheel_remove(&c.t, NULL));
+    CHECK(wheel_remove(&b.t, NULL));
+    CHECK(!wheel_remove(&b.t, NULL)); /* a second cancel finds nothing */
     corio_waker_drop(&b.t.waker_);
     corio_waker_drop(&c.t.waker_);
     CHECK(corio_timer_is_armed(&a.t));
@@ -187,17 +187,17 @@ TEST(wheel_cancel_keeps_occupancy_exact)
     arm(&w, &b, 5 * MS);
     arm(&w, &c, 5 * MS);
     arm(&w, &far, 300 * MS);
-    CHECK(wheel_remove(&b.t));
-    CHECK(wheel_remove(&a.t));
+    CHECK(wheel_remove(&b.t, NULL));
+    CHECK(wheel_remove(&a.t, NULL));
     CHECK_EQ(wheel_next_deadline(&w), START + 5 * MS);
-    CHECK(wheel_remove(&c.t));
+    CHECK(wheel_remove(&c.t, NULL));
     /* Now only `far` is left: the next expiry is its slot, not the empty one. */
     CHECK(wheel_next_deadline(&w) > START + 5 * MS);
     CHECK(wheel_next_deadline(&w) <= START + 300 * MS);
     corio_waker_drop(&a.t.waker_);
     corio_waker_drop(&b.t.waker_);
     corio_waker_drop(&c.t.waker_);
-    CHECK(wheel_remove(&far.t));
+    CHECK(wheel_remove(&far.t, NULL));
     corio_waker_drop(&far.t.waker_);
     CHECK_EQ(wheel_next_deadline(&w), UINT64_MAX);
 }
@@ -246,7 +246,7 @@ TEST(wheel_far_deadline_does_not_hide_earlier_top_level_timer)
     CHECK_EQ(fired(&mid), 1);
     CHECK_EQ(fired(&far), 0);
     CHECK(corio_timer_is_armed(&far.t));
-    CHECK(wheel_remove(&far.t));
+    CHECK(wheel_remove(&far.t, NULL));
     corio_waker_drop(&far.t.waker_);
     CHECK_EQ(wheel_next_deadline(&w), UINT64_MAX);
 }
@@ -301,7 +301,7 @@ static void *xcancel_thread(void *arg)
     for (int i = 0; i < x->n; i += 2) {
         while (atomic_load(&x->armed_upto) <= i)
             ;
-        if (wheel_remove(&x->ts[i].t))
+        if (wheel_remove(&x->ts[i].t, NULL))
             corio_waker_drop(&x->ts[i].t.waker_);
     }
     return NULL;

@@ -320,6 +320,13 @@ static corio_poll join_fut_poll(corio_future *f, corio_context *cx)
         f->result = -EDEADLK;
         return CORIO_READY;
     }
+    /* A join future borrows a handle that must still be held: one already
+     * given back (joined or released) names a task that may be freed, and
+     * the join would then wait for ever on its dead state word (or on the
+     * task that recycled its memory). CORIO_DEBUG=1 catches it here as it
+     * does in corio_task_join; this form is how corio_task_join_all and a
+     * select on a task join too. */
+    task_handle_check(jf->task, "corio_join_fut", true);
     if (join_poll(jf->task, cx->waker) == CORIO_PENDING)
         return CORIO_PENDING;
     f->result = task_outcome(jf->task, &jf->value);

@@ -121,13 +121,26 @@ static ssize_t fd_io_empty(void)
 
 /* ---- opening and closing ------------------------------------------------------ */
 
-int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out)
+/* The calling task's reactor in *io; plain code has none (CORIO_EWRONGCTX).
+ * A runtime that is shutting down has one, which refuses new registrations
+ * (reactor_refuse: CORIO_ESHUTDOWN from io_reg_open). */
+static int register_target(struct reactor **io)
 {
     worker *w = worker_current();
     if (!w || !w->io)
         return CORIO_EWRONGCTX;
+    *io = w->io;
+    return 0;
+}
+
+int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out)
+{
+    struct reactor *io;
+    int rc = register_target(&io);
+    if (rc < 0)
+        return rc;
     io_reg *g;
-    int rc = io_reg_open(w->io, fd, size, &g);
+    rc = io_reg_open(io, fd, size, &g);
     if (rc < 0)
         return rc;
     corio_fd *f = (corio_fd *)g;
@@ -138,9 +151,10 @@ int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out)
 
 int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out)
 {
-    worker *w = worker_current();
-    if (!w || !w->io)
-        return CORIO_EWRONGCTX;
+    struct reactor *io;
+    int rc = register_target(&io);
+    if (rc < 0)
+        return rc;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)
         return -errno;
@@ -161,7 +175,7 @@ int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out)
     if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
     io_reg *g;
-    int rc = io_reg_open(w->io, fd, size, &g);
+    rc = io_reg_open(io, fd, size, &g);
     if (rc < 0) {
         if (!(fl & O_NONBLOCK))
             fcntl(fd, F_SETFL, fl);

@@ -25,6 +25,7 @@ struct reactor {
      * the thread that dispatches its first event. */
     _Atomic unsigned long made;
     bool closed;
+    bool refusing; /* reactor_refuse: no new registration */
     pthread_mutex_t shared_mu;
     io_reg *shared;        /* reactor_shared_reg's, under shared_mu */
     unsigned (*hook)(void); /* its hook: set before it is registered */
@@ -184,6 +185,15 @@ void reactor_unpark(reactor *r)
     driver_unpark(r->drv);
 }
 
+void reactor_refuse(reactor *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->refusing = true;
+    pthread_mutex_unlock(&r->mu);
+}
+
 void reactor_close(reactor *r)
 {
     if (!r)
@@ -233,7 +243,7 @@ static int reg_open(reactor *r, int fd, size_t size, uint64_t bits, io_reg **out
     /* Before the add: its first event may be dispatched at once. */
     atomic_fetch_add_explicit(&r->made, 1, memory_order_release);
     pthread_mutex_lock(&r->mu);
-    int rc = r->closed ? CORIO_ESHUTDOWN : driver_add(r->drv, fd, g);
+    int rc = r->closed || r->refusing ? CORIO_ESHUTDOWN : driver_add(r->drv, fd, g);
     if (rc < 0) {
         pthread_mutex_unlock(&r->mu);
         free(g);

@@ -73,6 +73,13 @@ typedef struct io_reg {
 /* ---- the runtime's side ------------------------------------------------------ */
 
 int reactor_open(reactor **out);
+/* The runtime has closed to new tasks (its shutdown began): a registration
+ * asked for from now on gets CORIO_ESHUTDOWN, as a spawn does. The ones
+ * open keep working until reactor_close. Without it, the cleanup of a
+ * cancelled task could open an fd or a socket whose every wait was doomed
+ * (CORIO_ECANCELED in that task, CORIO_ESHUTDOWN anywhere else once the
+ * reactor was gone), where corio/io.h promises CORIO_ESHUTDOWN at once. */
+void reactor_refuse(reactor *r);
 /* The runtime is going away: no turn will come again. Every registration
  * still open becomes IO_SHUTDOWN and its waiters are woken; the backend is
  * closed. The memory goes when the last registration is freed. */

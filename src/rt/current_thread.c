@@ -311,6 +311,7 @@ static int ct_shutdown(corio_rt *rt)
         return rc;
     inject_close(&c->inj);
     atomic_store_explicit(&rt->closed, 1, memory_order_release); /* rt_is_closed */
+    reactor_refuse(rt->io); /* nor new fds: io/reactor.h */
     pull_inject(c);
     for (corio_task *t = c->registry; t; t = t->reg_next)
         task_cancel(t);

@@ -975,6 +975,7 @@ static int mt_shutdown(corio_rt *crt)
     }
     atomic_store_explicit(&rt->rt.closed, 1, memory_order_release);
     spin_unlock(&rt->drive_lock);
+    reactor_refuse(rt->rt.io); /* nor new fds: io/reactor.h */
     registry_close_and_cancel(&rt->reg);
     /* The workers run every cancelled task through its cleanup. */
     struct timespec ms = {0, 1000000};

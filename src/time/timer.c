@@ -37,7 +37,8 @@ void corio_timer_cancel(corio_timer *t)
 {
     if (!t)
         return;
-    wheel_remove(t);
+    worker *w = worker_current();
+    wheel_remove(t, w ? w->timers : NULL);
     /* Not armed any more: the waker, if firing did not take it, is ours. */
     corio_waker_drop(&t->waker_);
 }
@@ -62,8 +63,9 @@ corio_poll corio_timer_poll(corio_timer *t, corio_context *cx)
         wheel *held = wheel_of(t);
         if (held) {
             /* Any wheel of this runtime will do: its workers advance each
-             * other's wheels. */
-            if (here && held->owner == here->owner) {
+             * other's wheels. (Asked through wheel_holds_for: a wheel of
+             * another runtime may be freed meanwhile.) */
+            if (here && wheel_holds_for(t, here)) {
                 if (wheel_update_waker(t, cx->waker)) /* still armed: refresh the waker */
                     return CORIO_PENDING;
                 continue; /* fired meanwhile: look at the clock again */

@@ -1,6 +1,8 @@
 /* time/wheel.c - the hierarchical timing wheel (see wheel.h). */
 #include "time/wheel.h"
 
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define LEVEL_BITS 6
@@ -90,11 +92,34 @@ static void unlink_locked(wheel *w, corio_timer *t)
     }
 }
 
-bool wheel_remove(corio_timer *t)
+/* Threads that may be using the address of a wheel that is not their own
+ * (wheel_remove, wheel_holds_for): a wheel's runtime cannot be freed while
+ * one of its own threads runs a task, but it can while a plain thread or
+ * another runtime's task cancels a timer armed in it. Such a thread counts
+ * itself here before it loads t->wheel_, and wheel_clear, after it has
+ * disarmed every timer (so that no later load finds the wheel), waits for
+ * the count to drop to 0 before the wheel may be freed. Without it, a
+ * timer dropped from plain code while its wheel's runtime was being freed
+ * locked the spinlock of freed memory. A thread that removes a timer from
+ * its own wheel, the common case, does not touch the count. */
+static _Atomic unsigned long foreign_users;
+
+static void foreign_enter(void)
 {
-    wheel *w = wheel_of(t);
-    if (!w)
-        return false;
+    /* Seq_cst, then a full fence: the load of t->wheel_ that follows may
+     * not be done before the increment is visible to wheel_clear (a
+     * store-buffering pattern, paired with the fence in wheel_clear). */
+    atomic_fetch_add_explicit(&foreign_users, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void foreign_leave(void)
+{
+    atomic_fetch_sub_explicit(&foreign_users, 1, memory_order_release);
+}
+
+static bool remove_locked_from(corio_timer *t, wheel *w)
+{
     spin_lock(&w->lock);
     /* It may have fired between the load and the lock; it cannot have moved
      * to another wheel: only its owner (the caller) arms it. */
@@ -105,6 +130,34 @@ bool wheel_remove(corio_timer *t)
     }
     spin_unlock(&w->lock);
     return armed;
+}
+
+bool wheel_remove(corio_timer *t, const wheel *here)
+{
+    wheel *w = wheel_of(t);
+    if (!w)
+        return false;
+    if (w == here)
+        return remove_locked_from(t, w);
+    foreign_enter();
+    w = wheel_of(t); /* again, now that wheel_clear would wait for us */
+    bool armed = w && remove_locked_from(t, w);
+    foreign_leave();
+    return armed;
+}
+
+bool wheel_holds_for(const corio_timer *t, const wheel *here)
+{
+    wheel *w = wheel_of(t);
+    if (!w)
+        return false;
+    if (w == here)
+        return true;
+    foreign_enter();
+    w = wheel_of(t);
+    bool same = w && w->owner == here->owner;
+    foreign_leave();
+    return same;
 }
 
 bool wheel_update_waker(corio_timer *t, const corio_waker *waker)
@@ -280,4 +333,10 @@ void wheel_clear(wheel *w)
         }
     }
     spin_unlock(&w->lock);
+    /* No load of a timer's wheel_ finds this wheel any more; wait for the
+     * foreign threads that found it before (see foreign_users). They hold
+     * it for a few instructions: a spinlock, never user code. */
+    atomic_thread_fence(memory_order_seq_cst);
+    while (atomic_load_explicit(&foreign_users, memory_order_acquire) != 0)
+        sched_yield();
 }

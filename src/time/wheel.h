@@ -84,15 +84,26 @@ size_t wheel_try_advance(wheel *w, corio_instant now);
 
 /* Disarm every timer left (their wakers are dropped): for a runtime going
  * away with timers still armed by code that never dropped its futures, so
- * that their later cancel does not touch freed memory. */
+ * that their later cancel does not touch freed memory. It then waits until
+ * no thread outside the wheel's runtime may still use the wheel's address
+ * (see wheel_remove), so that the caller may free it on return. */
 void wheel_clear(wheel *w);
 
 /* Arm `t` (not armed; its deadline and waker set by the owner) in `w`. */
 void wheel_insert(wheel *w, corio_timer *t);
 
 /* Disarm `t` if it is armed in whichever wheel holds it. Returns true when
- * this call disarmed it (false: it was not armed, or fired meanwhile). */
-bool wheel_remove(corio_timer *t);
+ * this call disarmed it (false: it was not armed, or fired meanwhile).
+ * `here` is the calling thread's own wheel (NULL in plain code): a wheel
+ * other than it may belong to a runtime being freed at this very moment
+ * (any thread may cancel a timer), so the call then announces itself to
+ * wheel_clear, which waits for it before the wheel's memory goes. */
+bool wheel_remove(corio_timer *t, const wheel *here);
+
+/* Whether `t` is armed in a wheel of the runtime that owns `here` (not
+ * NULL), read safely even while another runtime that holds `t` is being
+ * freed (as wheel_remove). */
+bool wheel_holds_for(const corio_timer *t, const wheel *here);
 
 /* The wheel holding `t`, NULL when it is not armed. */
 static inline wheel *wheel_of(const corio_timer *t)
