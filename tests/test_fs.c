@@ -482,9 +482,7 @@ static int no_stall_main(void *arg)
 TEST_TIMING(fs_read_does_not_stall_a_current_thread_runtime)
 {
     slow_read s;
-    fs_tmp_make(&s.d);
-    fs_path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
-    CHECK_EQ(mkfifo(s.fifo, 0600), 0);
+    slow_read_make(&s);
     CHECK_EQ(run_main(no_stall_main, &s), 0);
     fs_tmp_remove(&s.d);
 }

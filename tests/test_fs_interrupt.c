@@ -200,9 +200,7 @@ static int interrupted_read_main(void *arg)
 TEST(fs_interrupted_read_never_writes_the_callers_buffer)
 {
     slow_read s;
-    fs_tmp_make(&s.d);
-    fs_path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
-    CHECK_EQ(mkfifo(s.fifo, 0600), 0);
+    slow_read_make(&s);
     CHECK_EQ(run_main(interrupted_read_main, &s), 0);
     corio_rt *rt = new_mt_rt(2);
     int rc;
@@ -239,9 +237,7 @@ static int close_while_busy_main(void *arg)
 TEST(fs_close_waits_for_an_interrupted_call_to_end)
 {
     slow_read s;
-    fs_tmp_make(&s.d);
-    fs_path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
-    CHECK_EQ(mkfifo(s.fifo, 0600), 0);
+    slow_read_make(&s);
     CHECK_EQ(run_main(close_while_busy_main, &s), 0);
     fs_tmp_remove(&s.d);
 }
@@ -330,9 +326,7 @@ static int scope_read_main(void *arg)
 TEST(fs_call_in_a_cancelled_scope_returns_ecanceled)
 {
     slow_read sr;
-    fs_tmp_make(&sr.d);
-    fs_path_in(sr.fifo, sizeof sr.fifo, &sr.d, "fifo");
-    CHECK_EQ(mkfifo(sr.fifo, 0600), 0);
+    slow_read_make(&sr);
     CHECK_EQ(run_main(scope_read_main, &sr), 0);
     fs_tmp_remove(&sr.d);
 }
@@ -478,9 +472,7 @@ static int shut_main(void *arg)
 TEST(fs_shutdown_skips_queued_calls_without_waiting)
 {
     slow_read sr;
-    fs_tmp_make(&sr.d);
-    fs_path_in(sr.fifo, sizeof sr.fifo, &sr.d, "fifo");
-    CHECK_EQ(mkfifo(sr.fifo, 0600), 0);
+    slow_read_make(&sr);
     shut s = {0};
     CHECK_EQ(corio_file_open(sr.fifo, O_RDWR, 0, &s.f), 0); /* plain code */
     corio_rt_builder b = corio_rt_builder_current_thread();
@@ -783,9 +775,7 @@ static int fut_race_main(void *arg)
 TEST(fs_futures_race_in_select_and_under_timeout)
 {
     slow_read s;
-    fs_tmp_make(&s.d);
-    fs_path_in(s.fifo, sizeof s.fifo, &s.d, "fifo");
-    CHECK_EQ(mkfifo(s.fifo, 0600), 0);
+    slow_read_make(&s);
     size_t before = heap_in_use();
     CHECK_EQ(run_main(fut_race_main, &s), 0);
     corio_rt *rt = new_mt_rt(2);

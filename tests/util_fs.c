@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "test.h"
 
@@ -12,6 +13,13 @@ void fs_tmp_make(tmpdir *d)
 {
     strcpy(d->path, "/tmp/corio-fs-XXXXXX");
     CHECK(mkdtemp(d->path) != NULL);
+}
+
+void slow_read_make(slow_read *s)
+{
+    fs_tmp_make(&s->d);
+    fs_path_in(s->fifo, sizeof s->fifo, &s->d, "fifo");
+    CHECK_EQ(mkfifo(s->fifo, 0600), 0);
 }
 
 void fs_tmp_remove(tmpdir *d)

@@ -28,4 +28,8 @@ typedef struct slow_read {
     char fifo[128];
 } slow_read;
 
+/* Make s's scratch directory and its FIFO, which nobody writes: a read of
+ * it blocks in its job until the test writes (checked). */
+void slow_read_make(slow_read *s);
+
 #endif
