@@ -106,11 +106,13 @@ static _Atomic unsigned long foreign_users;
 
 static void foreign_enter(void)
 {
-    /* Seq_cst, then a full fence: the load of t->wheel_ that follows may
-     * not be done before the increment is visible to wheel_clear (a
-     * store-buffering pattern, paired with the fence in wheel_clear). */
-    atomic_fetch_add_explicit(&foreign_users, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst);
+    /* An acq_rel read-modify-write, met by wheel_clear's (no fences: TSan
+     * does not support them). The two are ordered in the counter's
+     * modification order. If ours comes first, wheel_clear's reads our
+     * count and waits for us. If theirs comes first, ours reads from it and
+     * synchronizes with it, so our next load of t->wheel_ sees the disarm
+     * that wheel_clear did before it: NULL, and the wheel is not touched. */
+    atomic_fetch_add_explicit(&foreign_users, 1, memory_order_acq_rel);
 }
 
 static void foreign_leave(void)
@@ -336,7 +338,6 @@ void wheel_clear(wheel *w)
     /* No load of a timer's wheel_ finds this wheel any more; wait for the
      * foreign threads that found it before (see foreign_users). They hold
      * it for a few instructions: a spinlock, never user code. */
-    atomic_thread_fence(memory_order_seq_cst);
-    while (atomic_load_explicit(&foreign_users, memory_order_acquire) != 0)
-        sched_yield();
+    while (atomic_fetch_add_explicit(&foreign_users, 0, memory_order_acq_rel) != 0)
+        sched_yield(); /* a read-modify-write: see foreign_enter */
 }
