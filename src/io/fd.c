@@ -121,26 +121,22 @@ static ssize_t fd_io_empty(void)
 
 /* ---- opening and closing ------------------------------------------------------ */
 
-/* The calling task's reactor in *io; plain code has none (CORIO_EWRONGCTX).
- * A runtime that is shutting down has one, which refuses new registrations
+/* The calling task's reactor; NULL in plain code (CORIO_EWRONGCTX). A
+ * runtime that is shutting down has one, which refuses new registrations
  * (reactor_refuse: CORIO_ESHUTDOWN from io_reg_open). */
-static int register_target(struct reactor **io)
+static struct reactor *reactor_here(void)
 {
     worker *w = worker_current();
-    if (!w || !w->io)
-        return CORIO_EWRONGCTX;
-    *io = w->io;
-    return 0;
+    return w ? w->io : NULL;
 }
 
 int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out)
 {
-    struct reactor *io;
-    int rc = register_target(&io);
-    if (rc < 0)
-        return rc;
+    struct reactor *io = reactor_here();
+    if (!io)
+        return CORIO_EWRONGCTX;
     io_reg *g;
-    rc = io_reg_open(io, fd, size, &g);
+    int rc = io_reg_open(io, fd, size, &g);
     if (rc < 0)
         return rc;
     corio_fd *f = (corio_fd *)g;
@@ -151,10 +147,9 @@ int fd_adopt(int fd, size_t size, unsigned flags, corio_fd **out)
 
 int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out)
 {
-    struct reactor *io;
-    int rc = register_target(&io);
-    if (rc < 0)
-        return rc;
+    struct reactor *io = reactor_here();
+    if (!io)
+        return CORIO_EWRONGCTX;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)
         return -errno;
@@ -175,7 +170,7 @@ int fd_open_sized(int fd, size_t size, unsigned flags, corio_fd **out)
     if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
     io_reg *g;
-    rc = io_reg_open(io, fd, size, &g);
+    int rc = io_reg_open(io, fd, size, &g);
     if (rc < 0) {
         if (!(fl & O_NONBLOCK))
             fcntl(fd, F_SETFL, fl);

@@ -106,6 +106,16 @@ static void finish(corio_task_join_all_fut *f)
     }
 }
 
+/* Whether `t` (not NULL) is one of the n handles: a task that joins itself
+ * would wait for its own end (-EDEADLK). */
+static bool lists(corio_task *const *tasks, size_t n, const corio_task *t)
+{
+    for (size_t i = 0; t && i < n; i++)
+        if (tasks[i] == t)
+            return true;
+    return false;
+}
+
 static corio_poll tja_poll(corio_future *base, corio_context *cx)
 {
     corio_task_join_all_fut *f = (corio_task_join_all_fut *)base;
@@ -121,13 +131,10 @@ static corio_poll tja_poll(corio_future *base, corio_context *cx)
          * (corio_task_join_all's -EDEADLK): say so before any handle is
          * touched. corio_task_join_all checked already and starts the
          * future itself, so this is only the future form's cost, once. */
-        corio_task *self = corio_task_current();
-        for (size_t i = 0; self && i < f->n; i++) {
-            if (f->tasks[i] == self) {
-                f->phase_ = PH_DONE;
-                base->result = -EDEADLK;
-                return CORIO_READY;
-            }
+        if (lists(f->tasks, f->n, corio_task_current())) {
+            f->phase_ = PH_DONE;
+            base->result = -EDEADLK;
+            return CORIO_READY;
         }
         int rc = start(f);
         if (rc < 0) {
@@ -231,9 +238,8 @@ int corio_task_join_all(corio_task *const *tasks, size_t n, int *results)
     if (w) {
         if (!w->coro)
             return CORIO_EWRONGCTX; /* a poll function cannot block */
-        for (size_t i = 0; i < n; i++)
-            if (tasks[i] == w->current)
-                return -EDEADLK;
+        if (lists(tasks, n, w->current))
+            return -EDEADLK;
     }
     if (n == 0)
         return 0;
