@@ -528,3 +528,73 @@ TEST(rt_stress_free_races_foreign_spawns)
         slot_destroy(&sc.s);
     }
 }
+
+/* ==== a task cancelled by the shutdown spawns in its cleanup =============== */
+
+/* The multi-thread runtime's list of live tasks is split in shards, which
+ * the shutdown closes one after another. A task cancelled from an early
+ * shard ran its cleanup on another worker at once, and a task spawned there
+ * went into a shard not yet closed: the spawn returned 0 during the
+ * shutdown (seen once in CI, in the AArch64 emulator). Thousands of
+ * sleepers, spawned from every worker so that their ids and their
+ * children's fall in many shards, each spawn in their cleanup: every spawn
+ * must be refused. */
+typedef struct cs_ctx {
+    atomic_int sleeping, spawned, refused, other, ran;
+} cs_ctx;
+
+static int cs_child(void *arg)
+{
+    atomic_fetch_add(&((cs_ctx *)arg)->ran, 1);
+    return 0;
+}
+
+static int cs_sleeper(void *arg)
+{
+    cs_ctx *c = arg;
+    atomic_fetch_add(&c->sleeping, 1);
+    int rc = corio_sleep(CORIO_SEC(3600));
+    int s = corio_spawn(cs_child, c, NULL);
+    atomic_fetch_add(s == CORIO_ESHUTDOWN ? &c->refused : s == 0 ? &c->spawned : &c->other, 1);
+    return rc;
+}
+
+enum { CS_PER_SPAWNER = 600, CS_SPAWNERS = 4 };
+
+static int cs_spawner(void *arg)
+{
+    for (int i = 0; i < CS_PER_SPAWNER; i++) {
+        CHECK_EQ(corio_spawn(cs_sleeper, arg, NULL), 0);
+        if (i % 64 == 0)
+            CHECK_EQ(corio_yield(), 0); /* let other workers steal some */
+    }
+    return 0;
+}
+
+static int cs_main(void *arg)
+{
+    cs_ctx *c = arg;
+    for (int i = 0; i < CS_SPAWNERS; i++)
+        CHECK_EQ(corio_spawn(cs_spawner, c, NULL), 0);
+    for (int i = 0; atomic_load(&c->sleeping) < CS_PER_SPAWNER * CS_SPAWNERS; i++) {
+        CHECK(i < 10000);
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    }
+    return 0;
+}
+
+TEST(rt_stress_spawn_in_cleanup_during_shutdown_is_refused)
+{
+    int loops = UNDER_SAN ? 3 : 10;
+    for (int l = 0; l < loops; l++) {
+        for (int mt = 0; mt < 2; mt++) {
+            cs_ctx c;
+            memset(&c, 0, sizeof c);
+            run_main_flavor(mt, cs_main, &c);
+            CHECK_EQ(atomic_load(&c.spawned), 0);
+            CHECK_EQ(atomic_load(&c.other), 0);
+            CHECK_EQ(atomic_load(&c.refused), CS_PER_SPAWNER * CS_SPAWNERS);
+            CHECK_EQ(atomic_load(&c.ran), 0);
+        }
+    }
+}

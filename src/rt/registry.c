@@ -21,6 +21,7 @@ int registry_init(registry *r, unsigned min_shards)
         return -ENOMEM;
     memset(r->shards, 0, n * sizeof *r->shards);
     r->mask = n - 1;
+    atomic_init(&r->closed, false);
     for (unsigned i = 0; i < n; i++)
         spin_init(&r->shards[i].lock);
     return 0;
@@ -34,6 +35,15 @@ void registry_destroy(registry *r)
 
 bool registry_add(registry *r, corio_task *t)
 {
+    /* Acquire, against the release in registry_close_and_cancel: a spawn
+     * that comes after any cancel of the close (from that task's cleanup,
+     * say: the cancel's acq_rel CAS on the task's state and the task's
+     * acquire of it carry the order) sees the registry closed, whichever
+     * shard its task falls in. A spawn that reads false here races the
+     * close; if its shard is closed by the time it takes the lock it is
+     * refused below, and if not, the close finds the task and cancels it. */
+    if (atomic_load_explicit(&r->closed, memory_order_acquire))
+        return false;
     reg_shard *s = shard_of(r, t);
     spin_lock(&s->lock);
     if (s->closed) {
@@ -71,6 +81,7 @@ void registry_remove(registry *r, corio_task *t)
 
 void registry_close_and_cancel(registry *r)
 {
+    atomic_store_explicit(&r->closed, true, memory_order_release); /* registry_add */
     for (unsigned i = 0; i <= r->mask; i++) {
         reg_shard *s = &r->shards[i];
         spin_lock(&s->lock);

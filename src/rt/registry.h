@@ -11,6 +11,12 @@
  * task is added (the spawn fails with CORIO_ESHUTDOWN), so closing and then
  * cancelling every task found leaves none uncancelled.
  *
+ * The shards close one after another, so the registry as a whole is closed
+ * first (`closed`, read by every add): a task cancelled from an early shard
+ * may run its cleanup on another worker at once, and a spawn there must not
+ * slip into a shard not yet closed (it did, and returned 0 during the
+ * shutdown).
+ *
  * Links: corio_task.reg_prev/reg_next and TS_REGISTERED in sched_flags,
  * under the shard's lock.
  */
@@ -32,7 +38,8 @@ typedef struct reg_shard {
 } reg_shard;
 
 typedef struct registry {
-    unsigned mask; /* shards - 1, a power of two */
+    unsigned mask;       /* shards - 1, a power of two */
+    _Atomic bool closed; /* set before any shard closes */
     reg_shard *shards;
 } registry;
 
