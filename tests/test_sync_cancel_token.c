@@ -674,3 +674,60 @@ TEST(sync_cancel_token_stress_last_release_races_cancel)
         corio_cancel_token_release(rr.root);
     }
 }
+
+/* "Cancelling a token cancels all of its descendants, at once": a thread
+ * that sees any token of the cancelled subtree cancelled sees the whole
+ * subtree cancelled. The cancel marks the tokens one after another under
+ * the tree's lock, which is_cancelled does not take; before it looked at
+ * that lock, a reader that saw the root (or the first child) cancelled
+ * could find a later child, one with many children of its own to walk
+ * before its turn, not cancelled yet. */
+typedef struct at_once {
+    corio_cancel_token *root, *first, *second;
+    atomic_int go;
+    atomic_int saw_partial;
+} at_once;
+
+static void *watch_at_once(void *arg)
+{
+    at_once *a = arg;
+    atomic_store(&a->go, 1);
+    while (!corio_cancel_token_is_cancelled(a->root) &&
+           !corio_cancel_token_is_cancelled(a->first))
+        ;
+    if (!corio_cancel_token_is_cancelled(a->second))
+        atomic_store(&a->saw_partial, 1);
+    return NULL;
+}
+
+TEST(sync_cancel_token_subtree_seen_cancelled_at_once)
+{
+    int kids = SCALE(20000, 5000, 5000);
+    corio_cancel_token **gk = malloc((size_t)kids * sizeof *gk);
+    CHECK(gk != NULL);
+    double t0 = mono_ms();
+    for (int k = 0; k < 40 && mono_ms() - t0 < 2000; k++) {
+        at_once a;
+        memset(&a, 0, sizeof a);
+        a.root = new_token();
+        /* Children are walked newest first: `first`, then `second`, whose
+         * own children are gathered before it is marked. */
+        a.second = new_child(a.root);
+        for (int i = 0; i < kids; i++)
+            gk[i] = new_child(a.second);
+        a.first = new_child(a.root);
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, watch_at_once, &a), 0);
+        while (!atomic_load(&a.go))
+            sched_yield();
+        corio_cancel_token_cancel(a.root);
+        CHECK_EQ(pthread_join(th, NULL), 0);
+        CHECK_EQ(atomic_load(&a.saw_partial), 0);
+        for (int i = 0; i < kids; i++)
+            corio_cancel_token_release(gk[i]);
+        corio_cancel_token_release(a.first);
+        corio_cancel_token_release(a.second);
+        corio_cancel_token_release(a.root);
+    }
+    free(gk);
+}

@@ -41,8 +41,11 @@
  * one corio_cancel_token_new); child, cancel and the last release of an
  * uncancelled token take it for O(1), except that cancel takes it for the
  * size of the subtree and a release for the number of children adopted.
- * is_cancelled is one atomic load; clone and release (not the last) one
- * atomic add.
+ * is_cancelled is one atomic load when the token is cancelled, and one
+ * more of its tree's lock when not (waiting, while a cancel or another
+ * operation of the tree holds it, for it to finish: so that a token seen
+ * cancelled means its whole cancelled subtree is seen so); clone and
+ * release (not the last) one atomic add.
  *
  * Threads: every function may be called from any thread. corio_cancel_
  * token_wait suspends a coroutine task; called from plain code (a thread

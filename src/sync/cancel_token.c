@@ -264,7 +264,29 @@ void corio_cancel_token_cancel(corio_cancel_token *tok)
 
 bool corio_cancel_token_is_cancelled(const corio_cancel_token *tok)
 {
-    return tok && flag_of(tok);
+    if (!tok)
+        return false;
+    if (flag_of(tok))
+        return true;
+    /* Not marked: but a cancel marks its subtree one token after another,
+     * under the tree lock, and a caller that saw another token of that
+     * subtree cancelled (its flag, or a wake of its waiters) must see this
+     * one cancelled too: "at once", says the header. Such a caller is
+     * ordered after the canceller's taking of the lock (it happens before
+     * the canceller's release of any flag), so this acquire load reads the
+     * lock held, or a later release of it (the canceller's unlock, or one
+     * after it, chained by the lockers' exchanges) with every flag of that
+     * cancel visible. Held: wait for the holder (a cancel, a child being
+     * made, a last release), then look again. */
+    corio_cancel_token *root = tok->lock_root; /* fixed; tok keeps it alive */
+    unsigned spins = 0;
+    while (__atomic_load_n(&root->tree_lock, __ATOMIC_ACQUIRE)) {
+        if (++spins < 100)
+            cpu_relax();
+        else
+            sched_yield(); /* the holder may be walking a big subtree */
+    }
+    return flag_of(tok);
 }
 
 /* ---- the wait future ----------------------------------------------------- */
