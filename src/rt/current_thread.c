@@ -309,8 +309,11 @@ static int ct_shutdown(corio_rt *rt)
     int rc = claim(c);
     if (rc < 0)
         return rc;
-    inject_close(&c->inj);
+    /* Closed before the inject queue: a thread refused by the queue (under
+     * its lock, after the close took it) then sees the runtime closed, so a
+     * blocking job it spawns next is refused too. */
     atomic_store_explicit(&rt->closed, 1, memory_order_release); /* rt_is_closed */
+    inject_close(&c->inj);
     reactor_refuse(rt->io); /* nor new fds: io/reactor.h */
     pull_inject(c);
     for (corio_task *t = c->registry; t; t = t->reg_next)
