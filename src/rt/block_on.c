@@ -150,11 +150,13 @@ int corio_task_join(corio_task *t, int *result)
     corio_join_fut_init(&jf, t);
     int rc = w ? corio_await(&jf.base) : block_on_parked(&jf.base);
     int value = 0;
-    if (rc == 0)
-        rc = task_outcome(t, &value);
-    else if (task_is_complete(t))
+    /* Decided once: the task may complete at any moment after the await
+     * was interrupted, and a second look at COMPLETE could then report
+     * `value` (0, never read from the task) as its result. */
+    bool have = rc == 0 || task_is_complete(t);
+    if (have)
         rc = task_outcome(t, &value); /* interrupted, but nothing was left to wait for */
-    if (result && (rc == 0 || task_is_complete(t)))
+    if (result && have)
         *result = value;
     corio_task_release(t);
     return rc;
