@@ -560,3 +560,77 @@ TEST(stream_for_each_concurrent_never_exceeds_limit)
 {
     CHECK_EQ(run_main(fec_main, NULL), 0);
 }
+
+/* An async function whose future yields (wakes itself and answers PENDING)
+ * until another task has run: a buffer_unordered must give the task back
+ * to its worker between two polls of such a future, not poll it again and
+ * again inside one poll of the stream (on a current-thread runtime the
+ * other task would never run: a hang). */
+typedef struct yield_until_fut {
+    corio_future base;
+    corio_item *out;
+    int64_t x;
+    atomic_int *flag;
+} yield_until_fut;
+
+static corio_poll yield_until_poll(corio_future *f, corio_context *cx)
+{
+    yield_until_fut *y = (yield_until_fut *)f;
+    if (!atomic_load(y->flag)) {
+        corio_waker_wake_by_ref(corio_context_waker(cx));
+        return CORIO_PENDING;
+    }
+    y->out->i = y->x;
+    f->result = 0;
+    return CORIO_READY;
+}
+
+static const corio_future_vtable yield_until_vt = {yield_until_poll, NULL};
+
+static corio_future *yield_until_start(void *mem, corio_item item, corio_item *out, void *arg)
+{
+    yield_until_fut *y = mem;
+    corio_future_init(&y->base, &yield_until_vt);
+    y->out = out;
+    y->x = item.i;
+    y->flag = arg;
+    return &y->base;
+}
+
+static int set_atomic_flag(void *arg)
+{
+    atomic_store((atomic_int *)arg, 1);
+    return 0;
+}
+
+static int bu_self_waking_main(void *arg)
+{
+    (void)arg;
+    atomic_int flag = 0;
+    corio_task *t;
+    CHECK_EQ(corio_spawn(set_atomic_flag, &flag, &t), 0);
+    corio_stream_range r;
+    corio_stream_range_init(&r, 0, 4);
+    corio_stream_buffer_unordered bu;
+    corio_stream_buffer_unordered_init(&bu, &r.base, 2, sizeof(yield_until_fut),
+                                       yield_until_start, &flag);
+    corio_item sum;
+    CHECK_EQ(corio_stream_fold(&bu.base, (corio_item){.i = 0}, stream_sum_fn, NULL, &sum), 0);
+    CHECK_EQ(sum.i, 0 + 1 + 2 + 3);
+    CHECK_EQ(join_rc(t), 0);
+    /* for_each_concurrent, the same inner stream. */
+    atomic_store(&flag, 0);
+    CHECK_EQ(corio_spawn(set_atomic_flag, &flag, &t), 0);
+    corio_stream_range_init(&r, 0, 4);
+    CHECK_EQ(corio_stream_for_each_concurrent(&r.base, 3, sizeof(yield_until_fut),
+                                              yield_until_start, &flag),
+             0);
+    CHECK_EQ(join_rc(t), 0);
+    return 0;
+}
+
+TEST_T(stream_buffer_unordered_self_waking_future_lets_other_tasks_run, 10, 0)
+{
+    CHECK_EQ(run_main_flavor(0, bu_self_waking_main, NULL), 0);
+    CHECK_EQ(run_main_flavor(1, bu_self_waking_main, NULL), 0);
+}

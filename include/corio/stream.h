@@ -38,8 +38,12 @@
  * stream is dropped) gives each one to its item drop function
  * (corio_stream_set_item_drop; NULL, the default, discards silently: right
  * for numbers). Adapters that pass items through unchanged (filter, take,
- * merge, chunks_timeout, collect) copy their upstream's item drop when
- * they are initialised; map and then make new items and start with none.
+ * merge, collect) copy their upstream's item drop when they are
+ * initialised; map and then make new items and start with none. A
+ * chunks_timeout's items are chunks: when its upstream has an item drop,
+ * its own hands each item of a discarded chunk (one that a filter or a
+ * take built on it throws away) to the upstream's drop, never the chunk
+ * itself.
  *
  * ASYNC FUNCTIONS (then, buffer_unordered, for_each_concurrent). C has no
  * closures nor async blocks, so an "async function of an item" is a

@@ -5,11 +5,14 @@
  * is a ws_slot (its own waker), a link for the free list, the future in
  * flight, its output word, and slot_size bytes for the future. A future is
  * polled once when it starts and afterwards only when its slot was woken:
- * the owner drains the core's ready stack into todo_ and polls those. A
- * poll that finds an output returns it at once; slots still in todo_ are
- * polled by the next poll (the consumer polls again before it can wait, so
- * no wake is lost: PENDING is answered only with todo_ and the stack
- * empty, after the owner's waker was stored).
+ * the owner drains the core's ready stack once per poll, appends what it
+ * took to todo_ and polls those. A poll that finds an output returns it at
+ * once; slots still in todo_ are polled by the next poll. PENDING is
+ * answered only with todo_ empty, after the owner's waker was stored and
+ * the stack drained in this poll: a slot pushed since (a future that woke
+ * itself while polled) found the stack empty and woke the owner, so no
+ * wake is lost, and a self-waking future cannot keep the poll from
+ * returning.
  *
  * Invariants: a slot is free (on free_, fut NULL) or busy (fut set,
  * counted in in_flight_ <= limit_). A free slot may still sit on the ready
@@ -149,10 +152,23 @@ static corio_stream_poll bu_poll(corio_stream *base, corio_context *cx, corio_it
         if (r != CORIO_STREAM_PENDING)
             return r;
     }
-    for (;;) {
+    /* One drain per poll, appended to what a previous poll left: a future
+     * that wakes itself while polled (a yield) is pushed again, and is
+     * polled by the next poll of the stream, not by this one (draining
+     * until empty would poll it for ever and never let the task go). The
+     * stack was emptied by this drain, after ws_set_owner: that push, or
+     * an earlier one since, woke the owner's waker (task/wakeset.h). */
+    ws_slot *fresh = ws_drain(s->core_);
+    if (!s->todo_) {
+        s->todo_ = fresh;
+    } else if (fresh) {
+        ws_slot *t = s->todo_;
+        while (t->next)
+            t = t->next;
+        t->next = fresh;
+    }
+    while (s->todo_) {
         ws_slot *w = s->todo_;
-        if (!w && !(w = ws_drain(s->core_)))
-            break;
         s->todo_ = w->next;
         ws_slot_take(w);
         bslot *b = (bslot *)w;

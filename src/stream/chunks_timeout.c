@@ -16,11 +16,12 @@
 _Static_assert(sizeof(corio_stream_chunks_timeout) == 144, "corio/stream.h gives its size");
 #endif
 
+/* The items inside the chunks are the upstream's: its item drop is theirs. */
 static void release(corio_stream_chunks_timeout *s)
 {
     if (s->chunk_.len) {
         for (size_t i = 0; i < s->chunk_.len; i++)
-            stream_discard(&s->base, s->chunk_.items[i]);
+            stream_discard(s->up_, s->chunk_.items[i]);
         s->chunk_.len = 0;
         corio_future_drop(&s->timer_.base); /* disarm */
     }
@@ -42,8 +43,9 @@ static corio_stream_poll chunks_poll(corio_stream *base, corio_context *cx, cori
 {
     corio_stream_chunks_timeout *s = (corio_stream_chunks_timeout *)base;
     /* The view handed out lives right after the buffer's words: the
-     * stream's own chunk_ keeps counting the next chunk meanwhile. */
-    corio_chunk *lent = (corio_chunk *)(s->chunk_.items + s->max_);
+     * stream's own chunk_ keeps counting the next chunk meanwhile. Computed
+     * once the buffer exists (an offset from NULL is undefined). */
+    corio_chunk *lent;
     if (__builtin_expect(!s->chunk_.items, 0)) {
         if (s->up_done_)
             goto ended;
@@ -56,10 +58,10 @@ static corio_stream_poll chunks_poll(corio_stream *base, corio_context *cx, cori
             corio_stream_drop(s->up_);
             return stream_finish(base, -ENOMEM);
         }
-        lent = (corio_chunk *)(s->chunk_.items + s->max_);
     }
     if (s->up_done_)
         goto ended;
+    lent = (corio_chunk *)(s->chunk_.items + s->max_);
     for (;;) {
         corio_item it;
         corio_stream_poll p = corio_stream_poll_next(s->up_, cx, &it);
@@ -105,6 +107,16 @@ static void chunks_drop(corio_stream *base)
 
 static const corio_stream_vtable chunks_vt = {chunks_poll, chunks_drop};
 
+/* This stream's items are chunks: one discarded (by a filter or a take
+ * built on it) hands each item inside it to the upstream's drop. */
+static void chunk_items_drop(corio_item chunk, void *arg)
+{
+    corio_stream_chunks_timeout *s = arg;
+    const corio_chunk *c = chunk.p;
+    for (size_t i = 0; i < c->len; i++)
+        stream_discard(s->up_, c->items[i]);
+}
+
 void corio_stream_chunks_timeout_init(corio_stream_chunks_timeout *s, corio_stream *up, size_t max,
                                       corio_duration timeout)
 {
@@ -115,7 +127,8 @@ void corio_stream_chunks_timeout_init(corio_stream_chunks_timeout *s, corio_stre
         return;
     }
     corio_stream_init(&s->base, &chunks_vt);
-    stream_inherit_drop(&s->base, up);
+    if (up->item_drop)
+        corio_stream_set_item_drop(&s->base, chunk_items_drop, s);
     s->up_ = up;
     s->max_ = max ? max : 1;
     s->timeout_ = timeout;
