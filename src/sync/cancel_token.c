@@ -49,18 +49,25 @@ struct corio_cancel_token {
 
 /* ---- the tree lock: the same protocol as a wait queue's ------------------ */
 
+/* Wait until the tree lock is free, with plain loads (the line is not
+ * bounced between waiters). Acquire: is_cancelled reads what the last
+ * holder wrote once it sees the lock free. */
+static void tree_wait_free(const corio_cancel_token *root)
+{
+    unsigned spins = 0;
+    while (__atomic_load_n(&root->tree_lock, __ATOMIC_ACQUIRE)) {
+        if (++spins < 100)
+            cpu_relax();
+        else
+            sched_yield(); /* the holder may be walking a big subtree */
+    }
+}
+
 static void tree_lock(corio_cancel_token *root)
 {
     /* Acquire: the previous holder's link changes are visible. */
-    while (__atomic_exchange_n(&root->tree_lock, 1, __ATOMIC_ACQUIRE)) {
-        unsigned spins = 0;
-        while (__atomic_load_n(&root->tree_lock, __ATOMIC_RELAXED)) {
-            if (++spins < 100)
-                cpu_relax();
-            else
-                sched_yield(); /* the holder may be walking a big subtree */
-        }
-    }
+    while (__atomic_exchange_n(&root->tree_lock, 1, __ATOMIC_ACQUIRE))
+        tree_wait_free(root);
 }
 
 static void tree_unlock(corio_cancel_token *root)
@@ -278,14 +285,7 @@ bool corio_cancel_token_is_cancelled(const corio_cancel_token *tok)
      * after it, chained by the lockers' exchanges) with every flag of that
      * cancel visible. Held: wait for the holder (a cancel, a child being
      * made, a last release), then look again. */
-    corio_cancel_token *root = tok->lock_root; /* fixed; tok keeps it alive */
-    unsigned spins = 0;
-    while (__atomic_load_n(&root->tree_lock, __ATOMIC_ACQUIRE)) {
-        if (++spins < 100)
-            cpu_relax();
-        else
-            sched_yield(); /* the holder may be walking a big subtree */
-    }
+    tree_wait_free(tok->lock_root); /* fixed; tok keeps it alive */
     return flag_of(tok);
 }
 
