@@ -338,3 +338,74 @@ TEST(wheel_cancel_from_another_thread_while_firing)
     free(x->ts);
     free(x);
 }
+
+/* Two threads advance one wheel at once (the owner's wheel_advance and a
+ * foreign worker's wheel_try_advance, as the multi-thread runtime does for a
+ * stuck worker), over slots holding more than one firing batch (so each
+ * advance unlocks mid-slot), while a third cancels: every timer fires once
+ * or is cancelled, never both, never lost, never left armed. */
+typedef struct xadv {
+    wheel w;
+    wtimer *ts;
+    int n;
+    atomic_int armed_upto;
+    atomic_int stop;
+    atomic_ullong now; /* ns after START */
+} xadv;
+
+static void *xadv_advancer(void *arg)
+{
+    xadv *x = arg;
+    while (!atomic_load(&x->stop))
+        wheel_try_advance(&x->w, START + atomic_load(&x->now));
+    return NULL;
+}
+
+static void *xadv_canceller(void *arg)
+{
+    xadv *x = arg;
+    for (int i = 0; i < x->n; i += 3) {
+        while (atomic_load(&x->armed_upto) <= i)
+            ;
+        if (wheel_remove(&x->ts[i].t, NULL))
+            corio_waker_drop(&x->ts[i].t.waker_);
+    }
+    return NULL;
+}
+
+TEST(wheel_two_advancers_and_a_canceller)
+{
+    xadv *x = calloc(1, sizeof *x);
+    x->n = SCALE(30000, 8000, 3000);
+    x->ts = calloc((size_t)x->n, sizeof *x->ts);
+    wheel_init(&x->w, START);
+    pthread_t adv, can;
+    CHECK_EQ(pthread_create(&adv, NULL, xadv_advancer, x), 0);
+    CHECK_EQ(pthread_create(&can, NULL, xadv_canceller, x), 0);
+    uint64_t now = 0;
+    for (int i = 0; i < x->n; i++) {
+        /* 200 a tick, spread over the next 1 to 3 ticks: slots of ~70..200. */
+        arm(&x->w, &x->ts[i], now + (uint64_t)(1 + i % 3) * MS);
+        atomic_store(&x->armed_upto, i + 1);
+        if (i % 200 == 199) {
+            now += MS;
+            atomic_store(&x->now, now);
+            advance_to(&x->w, now);
+        }
+    }
+    CHECK_EQ(pthread_join(can, NULL), 0);
+    atomic_store(&x->stop, 1);
+    CHECK_EQ(pthread_join(adv, NULL), 0);
+    advance_to(&x->w, now + 10 * MS);
+    for (int i = 0; i < x->n; i++) {
+        CHECK(!corio_timer_is_armed(&x->ts[i].t));
+        int f = fired(&x->ts[i]), d = atomic_load(&x->ts[i].target.drops);
+        CHECK_EQ(f + d, 1);
+        if (i % 3)
+            CHECK_EQ(f, 1);
+        CHECK_EQ(atomic_load(&x->ts[i].target.refs), 0);
+    }
+    CHECK_EQ(wheel_next_deadline(&x->w), UINT64_MAX);
+    free(x->ts);
+    free(x);
+}
