@@ -127,7 +127,8 @@ typedef struct corio_fd_ready {
  * (CORIO_READABLE, CORIO_WRITABLE or both). Returns at once when it already
  * is. Returns 0 and fills *ready (may be NULL), or:
  *   -EINVAL           f NULL, or interest names no direction;
- *   -EBADF            the corio_fd was closed meanwhile;
+ *   -EBADF            the fd is not open (closed behind corio's back: a
+ *                     corio_fd_close during the wait is undefined, above);
  *   CORIO_ESHUTDOWN   its runtime is gone;
  *   CORIO_ECANCELED, CORIO_ETIMEDOUT, CORIO_EWRONGCTX   as corio_await.
  * "Ready" is a hint: the next system call may still say EAGAIN (another
@@ -147,7 +148,7 @@ CORIO_API void corio_fd_clear_ready(corio_fd *f, const corio_fd_ready *ready, un
 /* Inside a task: read up to `len` bytes, waiting until some are there.
  * Returns the count (0: end of file, or len == 0, which returns at once
  * without waiting for readiness, as read(2) of 0 bytes), or a negative code:
- * read(2)'s error (-ECONNRESET...), -EBADF when closed, CORIO_ESHUTDOWN,
+ * read(2)'s error (-ECONNRESET...; -EBADF, as corio_fd_wait), CORIO_ESHUTDOWN,
  * or an interruption code as corio_fd_wait. Cancel safety: an interrupted
  * read has read nothing. */
 CORIO_API ssize_t corio_fd_read(corio_fd *f, void *buf, size_t len);

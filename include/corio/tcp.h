@@ -104,8 +104,10 @@ CORIO_API int corio_tcp_listen_with(const char *addr, const corio_tcp_listen_opt
  *                    connection is closed, and its peer sees it closed;
  *   -ECONNABORTED and the like are not returned: a connection reset while
  *                    it was queued is skipped;
- *   -EBADF           the listener was closed; CORIO_ESHUTDOWN; -EINVAL
- *                    (NULL); CORIO_ECANCELED, CORIO_ETIMEDOUT, CORIO_EWRONGCTX.
+ *   -EBADF           its fd is not open (closed behind corio's back: a
+ *                    corio_tcp_listener_close during the accept is
+ *                    undefined, above); CORIO_ESHUTDOWN; -EINVAL (NULL);
+ *                    CORIO_ECANCELED, CORIO_ETIMEDOUT, CORIO_EWRONGCTX.
  * Cancel safety: an interrupted accept has taken no connection. */
 CORIO_API int corio_tcp_accept(corio_tcp_listener *l, corio_tcp **out);
 
@@ -159,7 +161,7 @@ CORIO_API void corio_tcp_connect_fut_init(corio_tcp_connect_fut *f, const corio_
 
 /* Read up to `len` bytes, waiting until some arrive. The count (0: the peer
  * closed its side, or len == 0, which returns at once, waiting for
- * nothing, as read(2) of 0 bytes), or -ECONNRESET, -EBADF (closed),
+ * nothing, as read(2) of 0 bytes), or -ECONNRESET, -EBADF (fd not open),
  * CORIO_ESHUTDOWN, an interruption code, -EINVAL. Cancel safety: an
  * interrupted read has read nothing. */
 CORIO_API ssize_t corio_tcp_read(corio_tcp *c, void *buf, size_t len);

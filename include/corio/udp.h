@@ -120,7 +120,7 @@ CORIO_API corio_fd *corio_udp_as_fd(corio_udp *u);
  * len > 0), -EAFNOSUPPORT (`to` is of a family the socket cannot send
  * to: IPv6 from an IPv4 socket), -EMSGSIZE (too large), -EACCES (a
  * broadcast address without corio_udp_set_broadcast), -ENETUNREACH,
- * -EBADF (closed), CORIO_ESHUTDOWN, CORIO_ECANCELED, CORIO_ETIMEDOUT,
+ * -EBADF (fd not open), CORIO_ESHUTDOWN, CORIO_ECANCELED, CORIO_ETIMEDOUT,
  * CORIO_EWRONGCTX. Cancel safety: an interrupted send has sent nothing. */
 CORIO_API ssize_t corio_udp_send_to(corio_udp *u, const void *buf, size_t len,
                                     const corio_addr *to);
