@@ -208,13 +208,20 @@ typedef struct sticky_ctx {
     int rcs[16];
     int n;
     atomic_int other_done; /* written by one task, read by another */
+    atomic_int other_go;   /* the cancelled task is done with its join */
     corio_task *other;
 } sticky_ctx;
 
+/* Runs until the cancelled task has tried to join it: a fixed sleep here
+ * (20 ms) ran out first on a loaded machine under TSan, and the join then
+ * found it finished and reported its outcome (0), as task.h says. */
 static int other_fn(void *arg)
 {
     sticky_ctx *sc = arg;
-    CHECK_EQ(corio_sleep(CORIO_MSEC(20)), 0);
+    for (int i = 0; !atomic_load(&sc->other_go); i++) {
+        CHECK(i < 20000);
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+    }
     atomic_store(&sc->other_done, 1);
     return 0;
 }
@@ -253,6 +260,8 @@ static int sticky_main(void *arg)
     int r = 0;
     CHECK_EQ(corio_task_join(t, &r), CORIO_ECANCELED);
     CHECK_EQ(r, -1);
+    CHECK_EQ(atomic_load(&sc->other_done), 0);
+    atomic_store(&sc->other_go, 1);
     /* the task whose join was cut short goes on, detached */
     for (int i = 0; !atomic_load(&sc->other_done); i++) {
         CHECK(i < 2000);
