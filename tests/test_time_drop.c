@@ -322,8 +322,12 @@ TEST(time_drop_from_plain_code_races_rt_free)
 static probe mv_probe;
 static corio_rt *mv_a;
 
+/* The sleep's 200 ms count from its init, made here, next to its first
+ * poll: made before the runtime's build (with 60 ms), it had run out at
+ * that poll on a loaded machine under TSan. */
 static int mv_arm_main(void *arg)
 {
+    corio_sleep_fut_init(&mv_probe.sleep, CORIO_MSEC(200));
     poll_once_fut po;
     corio_future_init(&po.base, &poll_once_vt);
     po.inner = &mv_probe.sleep.base;
@@ -354,7 +358,6 @@ TEST(time_sleep_armed_by_another_runtime_fires_in_the_poller)
     for (int round = 0; round < 2; round++) {
         for (int mt = 0; mt < 2; mt++) {
             mv_a = new_rt();
-            corio_sleep_fut_init(&mv_probe.sleep, CORIO_MSEC(60));
             int r = -1;
             CHECK_EQ(corio_rt_block_on(mv_a, mv_arm_main, NULL, &r), 0);
             CHECK_EQ(r, 0);
