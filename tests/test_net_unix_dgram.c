@@ -476,3 +476,69 @@ TEST(net_unix_dgram_stress_many_senders_and_receivers)
     CHECK_EQ(corio_rt_free(rt), 0);
     CHECK_EQ(count_fds(), fds0);
 }
+
+/* Abstract names live in one namespace per socket type (the kernel hashes
+ * the type in): a stream listener and a datagram socket may hold the same
+ * "@name", and a connect of the other type finds nobody there
+ * (-ECONNREFUSED, not the -EPROTOTYPE a file system path gives). And a
+ * sender bound by another program to a path of the full 108 bytes (no
+ * NUL) comes back as those 108 bytes, which corio cannot send to. */
+static int dgram_types_main(void *arg)
+{
+    (void)arg;
+    char nm[64], p[108];
+    snprintf(nm, sizeof nm, "@corio-test-%d-types-%d", (int)getpid(), rand());
+    net_tmp_path(p, sizeof p, "dgtypes");
+    corio_unix_listener *l;
+    corio_unix_dgram *d, *u;
+    corio_unix *c;
+    CHECK_EQ(corio_unix_listen(nm, 0, &l), 0);
+    CHECK_EQ(corio_unix_dgram_unbound(&u), 0);
+    CHECK_EQ(corio_unix_dgram_connect(u, nm), -ECONNREFUSED);
+    CHECK_EQ(corio_unix_dgram_send_to(u, "x", 1, nm), -ECONNREFUSED);
+    CHECK_EQ(corio_unix_dgram_bind(nm, &d), 0); /* the same name, the other type */
+    CHECK_EQ(corio_unix_dgram_send_to(u, "x", 1, nm), 1);
+    char buf[8];
+    CHECK_EQ(corio_unix_dgram_recv(d, buf, sizeof buf), 1);
+    CHECK_EQ(corio_unix_listener_close(l), 0);
+    CHECK_EQ(corio_unix_connect(nm, &c), -ECONNREFUSED); /* only a datagram socket left */
+    CHECK_EQ(corio_unix_dgram_close(d), 0);
+    /* a file system path tells the types apart: -EPROTOTYPE both ways */
+    CHECK_EQ(corio_unix_listen(p, 0, &l), 0);
+    CHECK_EQ(corio_unix_dgram_connect(u, p), -EPROTOTYPE);
+    CHECK_EQ(corio_unix_dgram_send_to(u, "x", 1, p), -EPROTOTYPE);
+    CHECK_EQ(corio_unix_listener_close(l), 0);
+    CHECK_EQ(unlink(p), 0);
+    CHECK_EQ(corio_unix_dgram_bind(p, &d), 0);
+    CHECK_EQ(corio_unix_connect(p, &c), -EPROTOTYPE);
+    /* a foreign sender at a 108-byte path */
+    char longp[109];
+    int k = snprintf(longp, sizeof longp, "/tmp/corio-test-%d-", (int)getpid());
+    memset(longp + k, 'L', sizeof longp - 1 - (size_t)k);
+    longp[108] = '\0';
+    unlink(longp);
+    int raw = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(raw >= 0);
+    struct sockaddr_un su = {.sun_family = AF_UNIX};
+    memcpy(su.sun_path, longp, sizeof su.sun_path); /* all 108, no NUL */
+    CHECK_EQ(bind(raw, (struct sockaddr *)&su, sizeof su), 0);
+    struct sockaddr_un to = {.sun_family = AF_UNIX};
+    memcpy(to.sun_path, p, strlen(p) + 1);
+    CHECK_EQ(sendto(raw, "y", 1, 0, (struct sockaddr *)&to, sizeof to), 1);
+    corio_unix_addr from;
+    CHECK_EQ(corio_unix_dgram_recv_from(d, buf, sizeof buf, &from), 1);
+    CHECK_EQ(strlen(from.path), 108);
+    CHECK(strcmp(from.path, longp) == 0);
+    CHECK_EQ(corio_unix_dgram_send_to(d, "z", 1, from.path), -ENAMETOOLONG);
+    close(raw);
+    unlink(longp);
+    CHECK_EQ(corio_unix_dgram_close(d), 0);
+    CHECK_EQ(corio_unix_dgram_close(u), 0);
+    unlink(p);
+    return 0;
+}
+
+TEST(net_unix_dgram_abstract_names_per_type_and_foreign_long_paths)
+{
+    net_run_both(dgram_types_main, NULL);
+}

@@ -21,9 +21,12 @@
  * 108 with the NUL), or, on Linux, an abstract name: a leading '@' stands
  * for the NUL byte that starts one ("@myapp" is "\0myapp", at most 107
  * bytes after the '@'); an abstract name makes no file and goes away with
- * the last socket bound to it. A longer path is -ENAMETOOLONG (we check
- * before the kernel, which would say -EINVAL, or silently cut the name); an
- * empty path or a lone "@" is -EINVAL.
+ * the last socket bound to it. Each socket type has abstract names of its
+ * own: a stream listener and a datagram socket may both hold "@myapp", and
+ * a connect of the other type finds nobody there (-ECONNREFUSED). A longer
+ * path is -ENAMETOOLONG (we check before the kernel, which would say
+ * -EINVAL, or silently cut the name); an empty path or a lone "@" is
+ * -EINVAL.
  *
  * Files. Listening creates the socket file (with the process's umask) and
  * never removes one: when the path exists, even as the file of a listener
@@ -87,7 +90,7 @@ typedef struct corio_unix corio_unix;
  * of `backlog` (<= 0: 1024; the system caps it at net.core.somaxconn).
  * Never waits. Inside a task. Returns 0 and *out, or:
  *   -EADDRINUSE      the path exists (any file, a stale socket file too),
- *                    or the abstract name is taken;
+ *                    or the abstract name is taken (by a stream socket);
  *   -ENAMETOOLONG    longer than CORIO_UNIX_PATH_MAX;
  *   -EINVAL          NULL, "" or "@";
  *   -ENOENT, -EACCES, -ENOTDIR, -EROFS   the directory's fault;
@@ -131,7 +134,9 @@ CORIO_API void corio_unix_accept_fut_init(corio_unix_accept_fut *f, corio_unix_l
  *                    that is no socket);
  *   -EAGAIN          the listener's accept queue is full (a non-blocking
  *                    Unix connect cannot wait for room: try again later);
- *   -EACCES, -EPROTOTYPE (a datagram socket), -ENAMETOOLONG,
+ *   -EPROTOTYPE      a datagram socket is bound at the path (an abstract
+ *                    name only a datagram socket holds: -ECONNREFUSED);
+ *   -EACCES, -ENAMETOOLONG,
  *   -EINVAL (NULL, "", "@"), -EMFILE, CORIO_EWRONGCTX, CORIO_ESHUTDOWN. */
 CORIO_API int corio_unix_connect(const char *path, corio_unix **out);
 
@@ -246,7 +251,9 @@ typedef struct corio_unix_dgram corio_unix_dgram;
 /* A Unix socket's address as text: a path, "@name" for an abstract name
  * (cut at a NUL byte inside the name, which corio cannot make but other
  * programs may), or "" for an unbound socket. It can be handed to
- * corio_unix_dgram_send_to as it is. */
+ * corio_unix_dgram_send_to as it is - but for a path of the full 108
+ * bytes without a NUL, which another program may bind and corio cannot
+ * (send_to says -ENAMETOOLONG). */
 typedef struct corio_unix_addr {
     char path[CORIO_UNIX_PATH_MAX + 2]; /* '@', the name, the NUL */
 } corio_unix_addr;
@@ -280,8 +287,9 @@ CORIO_API int corio_unix_dgram_close(corio_unix_dgram *d);
  * go to and come from it only. Never waits (a Unix connect is done, or
  * refused, at once). Connecting again changes the peer. Returns 0, or
  * -ENOENT (no such path), -ECONNREFUSED (no socket is bound there, or a
- * stale file; an abstract name nobody holds), -EPROTOTYPE (a stream
- * socket is bound there), -EACCES, -ENAMETOOLONG, -EINVAL (NULL, "",
+ * stale file; an abstract name no datagram socket holds, a stream
+ * listener's included), -EPROTOTYPE (a stream socket is bound at the
+ * path), -EACCES, -ENAMETOOLONG, -EINVAL (NULL, "",
  * "@"). Any thread. */
 CORIO_API int corio_unix_dgram_connect(corio_unix_dgram *d, const char *path);
 
@@ -306,8 +314,9 @@ CORIO_API corio_fd *corio_unix_dgram_as_fd(corio_unix_dgram *d);
 /* Send one datagram of `len` bytes to the socket bound at `path`, waiting
  * while the receiver's queue (or our send buffer) is full. On a connected
  * socket the datagram goes to `path` all the same. Returns len, or
- * -ENOENT (no such path), -ECONNREFUSED (nobody is bound there),
- * -EPERM (the receiver is connected to another socket), -EMSGSIZE (too
+ * -ENOENT (no such path), -ECONNREFUSED (nobody is bound there; an
+ * abstract name no datagram socket holds), -EPROTOTYPE (a stream socket
+ * is bound at the path), -EPERM (the receiver is connected to another socket), -EMSGSIZE (too
  * large), -EACCES, -ENAMETOOLONG, -EINVAL (NULL d or path, "", "@", a
  * NULL buf with len > 0), CORIO_ESHUTDOWN, CORIO_ECANCELED,
  * CORIO_ETIMEDOUT, CORIO_EWRONGCTX. Cancel safety: an interrupted send has
