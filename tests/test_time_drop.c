@@ -423,3 +423,63 @@ TEST_TIMING(time_long_sleeper_does_not_hold_up_shutdown)
     CHECK(took < CORIO_MSEC(500));
     CHECK_EQ(long_sleeper_rc, CORIO_ECANCELED);
 }
+
+/* ---- a waker whose drop cancels a timer of the same wheel ------------------ */
+
+/* The runtime's free drops the wakers of timers left armed in its wheels (a
+ * future polled by a task that ended without dropping it). A waker's drop
+ * is the user's code: here it drops another sleep armed in the same wheel,
+ * which takes that wheel's lock. wheel_clear dropped the wakers under that
+ * lock, and the free deadlocked on itself (the test's time limit); it now
+ * drops each one with the lock released. Both flavours. */
+static corio_sleep_fut wd_first, wd_second;
+static atomic_int wd_dropped;
+
+static const void *wd_clone(const void *d)
+{
+    return d;
+}
+static void wd_wake(const void *d)
+{
+}
+static void wd_drop(const void *d)
+{
+    atomic_fetch_add(&wd_dropped, 1);
+    /* Whichever of the two is dropped first drops the other. */
+    corio_future_drop(d == &wd_first ? &wd_second.base : &wd_first.base);
+}
+static const corio_waker_vtable wd_vt = {wd_clone, wd_wake, wd_wake, wd_drop};
+
+static int wd_arm(void *arg)
+{
+    corio_sleep_fut_init(&wd_first, CORIO_SEC(100));
+    corio_sleep_fut_init(&wd_second, CORIO_SEC(100));
+    corio_waker w1 = {&wd_vt, &wd_first}, w2 = {&wd_vt, &wd_second};
+    corio_context c1 = {&w1}, c2 = {&w2};
+    CHECK_EQ(corio_future_poll(&wd_first.base, &c1), CORIO_PENDING);
+    CHECK_EQ(corio_future_poll(&wd_second.base, &c2), CORIO_PENDING);
+    return 0;
+}
+
+TEST(time_rt_free_drops_leftover_wakers_outside_the_wheel_lock)
+{
+    for (int mt = 0; mt < 2; mt++) {
+        atomic_store(&wd_dropped, 0);
+        corio_rt_builder b = flavor_builder(mt);
+        if (mt)
+            b.worker_threads = 1; /* both timers in one wheel */
+        corio_rt *rt;
+        CHECK_EQ(corio_rt_build(&b, &rt), 0);
+        int r;
+        CHECK_EQ(corio_rt_block_on(rt, wd_arm, NULL, &r), 0);
+        CHECK(corio_timer_is_armed(&wd_first.timer));
+        CHECK(corio_timer_is_armed(&wd_second.timer));
+        CHECK_EQ(corio_rt_free(rt), 0);
+        CHECK(!corio_timer_is_armed(&wd_first.timer));
+        CHECK(!corio_timer_is_armed(&wd_second.timer));
+        /* One dropped by the free, whose drop dropped the other's future
+         * (and so its waker, whose drop found the first already dropped:
+         * a drop of a finished future does nothing). */
+        CHECK_EQ(atomic_load(&wd_dropped), 2);
+    }
+}

@@ -329,8 +329,18 @@ void wheel_clear(wheel *w)
             corio_timer *t;
             while ((t = w->slots[l][s]) != NULL) {
                 unlink_locked(w, t);
-                corio_waker_drop(&t->waker_);
-                set_wheel(t, NULL);
+                corio_waker old = t->waker_;
+                t->waker_ = CORIO_WAKER_NONE;
+                set_wheel(t, NULL); /* after the waker is out, as a fire does */
+                if (!old.vtable)
+                    continue;
+                /* A waker's drop is the user's code, which may drop another
+                 * timer of this wheel (and take its lock): outside the
+                 * lock, as wheel_update_waker does. t is not touched again;
+                 * the slot is read afresh. */
+                spin_unlock(&w->lock);
+                corio_waker_drop(&old);
+                spin_lock(&w->lock);
             }
         }
     }

@@ -82,7 +82,8 @@ static inline corio_instant wheel_hint(wheel *w)
  * how many fired. */
 size_t wheel_try_advance(wheel *w, corio_instant now);
 
-/* Disarm every timer left (their wakers are dropped): for a runtime going
+/* Disarm every timer left (their wakers are dropped, each outside the lock:
+ * a drop may cancel another timer of this wheel): for a runtime going
  * away with timers still armed by code that never dropped its futures, so
  * that their later cancel does not touch freed memory. It then waits until
  * no thread outside the wheel's runtime may still use the wheel's address
