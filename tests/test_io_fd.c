@@ -826,7 +826,7 @@ typedef struct {
     corio_fd *f;
     corio_tcp_listener *l;
     corio_unix *ua, *ub;
-    int started;
+    atomic_int started; /* written by one task, read by another */
 } late_open;
 
 /* Waits until the runtime's shutdown cancels it, then, in its cleanup,
@@ -836,7 +836,7 @@ typedef struct {
 static int open_in_cleanup(void *arg)
 {
     late_open *lo = arg;
-    lo->started = 1;
+    atomic_store(&lo->started, 1);
     CHECK_EQ(corio_sleep(CORIO_SEC(1000)), CORIO_ECANCELED);
     int p[2];
     CHECK_EQ(pipe(p), 0);
@@ -853,7 +853,7 @@ static int open_in_cleanup(void *arg)
 static int late_open_main(void *arg)
 {
     CHECK_EQ(corio_spawn(open_in_cleanup, arg, NULL), 0);
-    while (!((late_open *)arg)->started)
+    while (!atomic_load(&((late_open *)arg)->started))
         CHECK_EQ(corio_yield(), 0);
     return 0;
 }
