@@ -7,6 +7,7 @@
  *   corio/future.h   futures, wakers, corio_await
  *   corio/task.h     spawn, join handles, abort, yield
  *   corio/runtime.h  runtimes, block_on, corio_run
+ *   corio/introspect.h  metrics and a task dump of a running runtime
  *   corio/time.h     now, sleep, timeout, interval
  *   corio/io.h       any fd as an async one
  *   corio/net.h      socket addresses, host name resolution
@@ -52,6 +53,7 @@
 #include "corio/error.h"
 #include "corio/future.h"
 #include "corio/runtime.h"
+#include "corio/introspect.h"
 #include "corio/task.h"
 #include "corio/time.h"
 #include "corio/io.h"

@@ -22,7 +22,7 @@
 #define blocking_pool_shutdown         corio__blocking_pool_shutdown
 #define blocking_pool_spawn            corio__blocking_pool_spawn
 #define blocking_pool_spawn_owned      corio__blocking_pool_spawn_owned
-#define blocking_pool_threads          corio__blocking_pool_threads
+#define blocking_pool_stats            corio__blocking_pool_stats
 #define coro_await_enter               corio__coro_await_enter
 #define coro_await_enter_polling       corio__coro_await_enter_polling
 #define coro_await_ready               corio__coro_await_ready
@@ -75,8 +75,10 @@
 #define parker_park                    corio__parker_park
 #define parker_waker                   corio__parker_waker
 #define registry_add                   corio__registry_add
+#define registry_counts                corio__registry_counts
 #define registry_close_and_cancel      corio__registry_close_and_cancel
 #define registry_destroy               corio__registry_destroy
+#define registry_each                  corio__registry_each
 #define registry_init                  corio__registry_init
 #define registry_live                  corio__registry_live
 #define registry_remove                corio__registry_remove
@@ -91,6 +93,7 @@
 #define stack_put                      corio__stack_put
 #define stack_round_size               corio__stack_round_size
 #define stack_use_mapping_guards       corio__stack_use_mapping_guards
+#define stats_read                     corio__stats_read
 #define sync_wait                      corio__sync_wait
 #define task_cancel                    corio__task_cancel
 #define task_dealloc                   corio__task_dealloc

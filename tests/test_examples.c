@@ -898,6 +898,31 @@ TEST_TIMING(example_cleanup_guard)
     EXPECT(ms >= 39.0 && ms < 250.0); /* the deadline, not the tasks' 50 units */
 }
 
+/* Seed 000's tokio-console and "measure everything": rates from two
+ * readings of the metrics, then a dump that finds the task stuck on a
+ * forgotten oneshot, grouped with its name, and the clients as one group
+ * of 50 (the largest, so first). */
+TEST(example_introspection)
+{
+    run_example("introspection", "50");
+    EXPECT_OK();
+    IN_ORDER("over 200 ms:", "worker 0: ", " polls/s, busy ", "multi-thread, ",
+             "tasks: 53 alive, 53 spawned", "worker 0: ", "53 live tasks by spawn site",
+             "        50        ", "examples/introspection.c:", "(main_task)",
+             "counter ", "the stuck waiter ended with channel or handle closed");
+    EXPECT(strstr(out.text, "(main_task) \"ticker\", id ") != NULL);
+    EXPECT(strstr(out.text, "(main_task) \"waits-for-answer\", id ") != NULL);
+    EXPECT(strstr(out.text, "<block_on>:0 (corio_rt_block_on), id ") != NULL);
+}
+
+/* The same dump on SIGUSR1, sent from outside as `kill -USR1` would. */
+TEST(example_introspection_dump_on_sigusr1)
+{
+    run_example_signal_when("introspection", "10 1", "ready: kill -USR1 ", SIGUSR1);
+    IN_ORDER("ready: kill -USR1 ", "tasks: 13 alive, 13 spawned", "13 live tasks by spawn site",
+             "        10        ", "\"waits-for-answer\"", "counter ", "exit=0");
+}
+
 /* A bad argument (not a number, out of range, one too many) is refused
  * with the usage and exit status 2, before anything runs. */
 TEST(example_bad_arguments)
@@ -907,6 +932,7 @@ TEST(example_bad_arguments)
         {"join_all", "10 5 extra"},     {"shutdown_broadcast", "0"},
         {"graceful_shutdown", "-1"},    {"tcp_server", "5 5 70000"},
         {"timeout", "scale=abc"},       {"batching", "10x"},
+        {"introspection", "0"},         {"introspection", "5 1 2"},
     };
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         run_example(runs[i][0], runs[i][1]);

@@ -496,12 +496,15 @@ int blocking_pool_new(blocking_pool **out, corio_rt *rt, const corio_rt_builder 
     return 0;
 }
 
-unsigned blocking_pool_threads(blocking_pool *p)
+void blocking_pool_stats(blocking_pool *p, unsigned *threads, unsigned *idle, size_t *queued)
 {
     pthread_mutex_lock(&p->lock);
-    unsigned n = p->threads;
+    /* Those on their way out for good are gone already, as far as anyone
+     * can use them. */
+    *threads = p->threads - p->exiting;
+    *idle = p->idle + atomic_load_explicit(&p->spinner, memory_order_relaxed);
+    *queued = p->queue.len;
     pthread_mutex_unlock(&p->lock);
-    return n;
 }
 
 int blocking_pool_shutdown(blocking_pool *p, corio_instant deadline)

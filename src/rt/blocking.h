@@ -52,7 +52,8 @@ int blocking_job_join(corio_task *job);
  * deadline, leaves that to its last thread and returns CORIO_ETIMEDOUT. */
 int blocking_pool_shutdown(blocking_pool *p, corio_instant deadline);
 
-/* Threads alive in the pool now (for tests and metrics). */
-unsigned blocking_pool_threads(blocking_pool *p);
+/* For corio_rt_metrics: threads alive in the pool now, those of them
+ * waiting for a job (idle, or the spinner), and jobs queued for a thread. */
+void blocking_pool_stats(blocking_pool *p, unsigned *threads, unsigned *idle, size_t *queued);
 
 #endif

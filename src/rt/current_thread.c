@@ -15,9 +15,14 @@
  * the teardown, which takes that lock after closing, cannot free the driver
  * under a pusher.
  *
- * Registry: every live task is on a list owned by the driving thread, so
- * shutdown can cancel them all. Tasks spawned from other threads join it when
- * the driver first pulls them from the inject queue.
+ * Registry: every live task is on the runtime's list (rt/registry.h, one
+ * shard), so shutdown can cancel them all. Only the driving thread changes
+ * it; its lock is there for introspection from other threads. Tasks spawned
+ * from other threads join it when the driver first pulls them from the
+ * inject queue.
+ *
+ * Counters (rt/stats.h): polls and parks by the driving thread; busy time
+ * while a thread drives the runtime and is not parked.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -30,7 +35,9 @@
 #include "io/reactor.h"
 #include "rt/inject.h"
 #include "rt/queue.h"
+#include "rt/registry.h"
 #include "rt/runtime.h"
+#include "rt/stats.h"
 #include "time/wheel.h"
 
 typedef struct ct_rt {
@@ -38,8 +45,11 @@ typedef struct ct_rt {
     unsigned event_interval;
     worker w;
     task_queue runq; /* driving thread only */
-    corio_task *registry;
-    size_t live;
+    registry reg;
+    worker_stats stats;
+    /* runq.len as of the loop's last turn, for other threads' metrics
+     * (runq.len itself is the driving thread's plain field). */
+    _Atomic uint64_t depth;
     wheel wheel;
     inject inj;
     _Atomic int parked;
@@ -54,34 +64,6 @@ static inline ct_rt *ct_of(sched *s)
 static inline bool on_driver(ct_rt *c)
 {
     return worker_current() == &c->w;
-}
-
-/* ---- registry ------------------------------------------------------------- */
-
-static void reg_add(ct_rt *c, corio_task *t)
-{
-    t->reg_prev = NULL;
-    t->reg_next = c->registry;
-    if (c->registry)
-        c->registry->reg_prev = t;
-    c->registry = t;
-    t->sched_flags |= TS_REGISTERED;
-    c->live++;
-}
-
-static void reg_remove(ct_rt *c, corio_task *t)
-{
-    if (!(t->sched_flags & TS_REGISTERED))
-        return;
-    if (t->reg_prev)
-        t->reg_prev->reg_next = t->reg_next;
-    else
-        c->registry = t->reg_next;
-    if (t->reg_next)
-        t->reg_next->reg_prev = t->reg_prev;
-    t->reg_prev = t->reg_next = NULL;
-    t->sched_flags &= ~TS_REGISTERED;
-    c->live--;
 }
 
 /* ---- the core's interface (core/sched.h) ---------------------------------- */
@@ -99,9 +81,8 @@ static int ct_submit(sched *s, worker *here, corio_task *t)
 {
     ct_rt *c = ct_of(s);
     if (here == &c->w) {
-        if (rt_is_closed(&c->rt))
+        if (rt_is_closed(&c->rt) || !registry_add(&c->reg, t))
             return CORIO_ESHUTDOWN;
-        reg_add(c, t);
         tq_push(&c->runq, t);
         return 0;
     }
@@ -110,7 +91,7 @@ static int ct_submit(sched *s, worker *here, corio_task *t)
 
 static void ct_release(sched *s, corio_task *t)
 {
-    reg_remove(ct_of(s), t);
+    registry_remove(&ct_of(s)->reg, t);
 }
 
 static void ct_yielded(worker *w, corio_task *t)
@@ -142,6 +123,7 @@ static corio_task *ct_yield_next(worker *w, corio_task *self)
     self->poll_flags |= TF_YIELDED;
     tq_push(q, self);
     w->budget--;
+    stat_add(&ct_of(w->sched)->stats.polls, 1);
     return head;
 }
 
@@ -160,6 +142,7 @@ static corio_task *ct_suspend_next(worker *w)
         return NULL;
     tq_pop(q);
     w->budget--;
+    stat_add(&ct_of(w->sched)->stats.polls, 1);
     return head;
 }
 
@@ -186,9 +169,12 @@ static void pull_inject(ct_rt *c)
     task_queue q = {0};
     if (!inject_take_all(&c->inj, &q))
         return;
+    /* Spawned from other threads: not yet on the list. The shutdown pulls
+     * them in before it closes the list; none comes after (the inject queue
+     * is closed first), but one refused would be cancelled, not lost. */
     for (corio_task *t = q.head; t; t = t->next)
-        if (!(t->sched_flags & TS_REGISTERED))
-            reg_add(c, t);
+        if (!(t->sched_flags & TS_REGISTERED) && !registry_add(&c->reg, t))
+            task_cancel(t);
     tq_take_all(&c->runq, &q);
 }
 
@@ -203,11 +189,13 @@ static void park(ct_rt *c)
     atomic_exchange_explicit(&c->parked, 1, memory_order_seq_cst);
     if (inject_len(&c->inj) == 0) {
         int64_t timeout = -1;
-        if (next != UINT64_MAX) {
-            corio_instant now = corio_instant_now();
+        corio_instant now = corio_instant_now();
+        if (next != UINT64_MAX)
             timeout = next > now ? (int64_t)(next - now) : 0;
-        }
+        stat_add(&c->stats.parks, 1);
+        stats_asleep(&c->stats, now);
         reactor_turn(c->rt.io, timeout);
+        stats_awake(&c->stats, corio_instant_now());
     }
     atomic_store_explicit(&c->parked, 0, memory_order_relaxed);
 }
@@ -245,15 +233,17 @@ static void run_until(ct_rt *c, corio_task *until)
         while (c->w.budget > 0 && (t = tq_pop(&c->runq)) != NULL) {
             c->w.budget--;
             task_run(t, &c->w);
+            stat_add(&c->stats.polls, 1);
         }
         pull_inject(c);
+        atomic_store_explicit(&c->depth, c->runq.len, memory_order_relaxed);
         /* A busy loop still looks at I/O every event_interval polls. */
         if (c->runq.len && reactor_regs(c->rt.io))
             reactor_turn(c->rt.io, 0);
         wheel_advance(&c->wheel, corio_instant_now());
         if (stack_cache_over(&c->w.stacks))
             stack_cache_trim(&c->w.stacks, 1);
-        bool done = until ? task_is_complete(until) : c->live == 0;
+        bool done = until ? task_is_complete(until) : registry_live(&c->reg) == 0;
         if (done)
             return;
         if (c->runq.len == 0) {
@@ -271,11 +261,13 @@ static int claim(ct_rt *c)
     if (atomic_exchange_explicit(&c->driving, 1, memory_order_acquire))
         return -EBUSY;
     worker_enter(&c->w);
+    stats_awake(&c->stats, corio_instant_now());
     return 0;
 }
 
 static void unclaim(ct_rt *c)
 {
+    stats_asleep(&c->stats, corio_instant_now());
     worker_leave(&c->w);
     atomic_store_explicit(&c->driving, 0, memory_order_release);
 }
@@ -316,8 +308,7 @@ static int ct_shutdown(corio_rt *rt)
     inject_close(&c->inj);
     reactor_refuse(rt->io); /* nor new fds: io/reactor.h */
     pull_inject(c);
-    for (corio_task *t = c->registry; t; t = t->reg_next)
-        task_cancel(t);
+    registry_close_and_cancel(&c->reg);
     run_until(c, NULL);
     unclaim(c);
     return 0;
@@ -330,7 +321,21 @@ static void ct_destroy(corio_rt *rt)
     wheel_clear(&c->wheel);
     inject_destroy(&c->inj);
     reactor_close(c->rt.io);
+    registry_destroy(&c->reg);
     free(c);
+}
+
+static size_t ct_global_depth(corio_rt *rt)
+{
+    return inject_len(&((ct_rt *)rt)->inj);
+}
+
+static void ct_worker_metrics(corio_rt *rt, unsigned i, corio_worker_metrics *out)
+{
+    (void)i;
+    ct_rt *c = (ct_rt *)rt;
+    stats_read(&c->stats, out);
+    out->local_queue_depth = atomic_load_explicit(&c->depth, memory_order_relaxed);
 }
 
 static const rt_ops ct_ops = {
@@ -339,6 +344,8 @@ static const rt_ops ct_ops = {
     .exit = ct_exit,
     .shutdown = ct_shutdown,
     .destroy = ct_destroy,
+    .global_depth = ct_global_depth,
+    .worker_metrics = ct_worker_metrics,
 };
 
 int current_thread_build(const corio_rt_builder *b, corio_rt **out)
@@ -350,15 +357,23 @@ int current_thread_build(const corio_rt_builder *b, corio_rt **out)
     c->rt.s.stack_size = stack_round_size(b->stack_size);
     c->rt.ops = &ct_ops;
     c->rt.flavor = CORIO_RT_CURRENT_THREAD;
+    c->rt.workers = 1;
+    c->rt.reg = &c->reg;
     c->event_interval = b->event_interval;
     c->w.sched = &c->rt.s;
     c->w.timers = &c->wheel;
     stack_cache_init(&c->w.stacks, c->rt.s.stack_size);
     wheel_init(&c->wheel, corio_instant_now());
     c->wheel.owner = &c->rt;
-    int rc = reactor_open(&c->rt.io);
+    int rc = registry_init(&c->reg, 1);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    rc = reactor_open(&c->rt.io);
     c->w.io = c->rt.io;
     if (rc < 0) {
+        registry_destroy(&c->reg);
         free(c);
         return rc;
     }

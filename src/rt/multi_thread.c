@@ -56,7 +56,8 @@
  *    stuck worker's task; `run_next`, `searching`, `gq_left`, `ev_left`: owner
  *    only;
  *  - `park_state`, `on_driver`: the futex handshake of park/unpark below;
- *  - the registry (rt/registry.h) by any thread, under its shard locks.
+ *  - the registry (rt/registry.h) by any thread, under its shard locks;
+ *  - `stats` (rt/stats.h): written by the owner, read by anyone.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -86,6 +87,7 @@
 #include "rt/parker.h"
 #include "rt/registry.h"
 #include "rt/runtime.h"
+#include "rt/stats.h"
 #include "time/wheel.h"
 
 /* A chain of polls from the LIFO slot: the first LIFO_FREE_POLLS (tokio's
@@ -135,7 +137,9 @@ typedef struct mt_worker {
     unsigned gq_left; /* loop turns until the global queue's, then the */
     unsigned ev_left; /* maintenance's turn (countdowns: no division) */
     uint32_t rng;
-    _Atomic uint64_t polls; /* read by stealers to tell a stuck worker */
+    _Atomic uint64_t polls; /* read by stealers to tell a stuck worker
+                             * (it also moves when the worker wakes) */
+    worker_stats stats;     /* corio_rt_worker_metrics */
     wheel wheel;
     _Atomic int park_state;
     _Atomic int on_driver;
@@ -195,12 +199,18 @@ static inline uint32_t steal_start_rng(mt_worker *w)
     return w->rng = x;
 }
 
-/* One more poll done here. Relaxed: stealers only compare it with what
- * they saw before (in_poll_for). */
+/* The count stealers watch moves (on a poll, or a wake). Relaxed: they only
+ * compare it with what they saw before (in_poll_for). */
+static inline void count_progress(mt_worker *w)
+{
+    stat_add(&w->polls, 1);
+}
+
+/* One more poll done here. */
 static inline void count_poll(mt_worker *w)
 {
-    atomic_store_explicit(&w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    count_progress(w);
+    stat_add(&w->stats.polls, 1);
 }
 
 /* ---- parking and waking ------------------------------------------------------ */
@@ -423,6 +433,7 @@ static void push_back(mt_worker *w, corio_task *t)
         corio_task *first = lq_take_half(&w->lq, &last, &n);
         if (first) {
             gq_push_batch(&rt->gq, first, last, n);
+            stat_add(&w->stats.overflows, 1);
         } else if (n) {
             gq_push(&rt->gq, t); /* a steal is in progress: room soon */
             return;
@@ -637,13 +648,20 @@ static corio_task *steal_work(mt_worker *w)
         uint32_t n = lq_len(&v->lq);
         corio_task *t;
         if (queue_stealable(w, v, n, now)) {
-            if ((t = lq_steal_into(&v->lq, &w->lq)) != NULL)
+            uint32_t had = lq_len(&w->lq);
+            if ((t = lq_steal_into(&v->lq, &w->lq)) != NULL) {
+                stat_add(&w->stats.steals, 1 + lq_len(&w->lq) - had);
+                stat_add(&w->stats.steal_ops, 1);
                 return t;
+            }
         } else if (n > 0) {
             w->short_seen = true;
         }
-        if ((t = steal_stuck_lifo(w, v, now)) != NULL)
+        if ((t = steal_stuck_lifo(w, v, now)) != NULL) {
+            stat_add(&w->stats.steals, 1);
+            stat_add(&w->stats.steal_ops, 1);
             return t;
+        }
     }
     corio_task *t = pull_global(w, STEAL_BATCH);
     if (t)
@@ -702,7 +720,11 @@ static void park(mt_worker *w)
     w->searching = false;
     if (last && work_pending(w))
         notify_parked(rt);
+    stat_add(&w->stats.parks, 1);
+    stats_asleep(&w->stats, corio_instant_now());
     park_sleep(w);
+    corio_instant now = corio_instant_now();
+    stats_awake(&w->stats, now);
     bool own = w->run_next || atomic_load_explicit(&w->lifo, memory_order_relaxed) ||
                lq_len(&w->lq) > 0;
     w->searching = idle_from_parked(&rt->idle, w->index, own);
@@ -710,8 +732,8 @@ static void park(mt_worker *w)
         drop_watch(rt, (int)w->index + 1); /* off to run its own tasks */
     /* Awake again: a poll count that moves, so that others do not take
      * this worker's queue for stuck on a count they saw before it slept. */
-    count_poll(w);
-    w->search_began = corio_instant_now();
+    count_progress(w);
+    w->search_began = now;
 }
 
 /* Returns how many timers fired and waiters the I/O turn woke, signals'
@@ -915,7 +937,9 @@ static void *worker_main(void *arg)
     if (rt->b.on_thread_start)
         rt->b.on_thread_start(rt->b.hook_arg);
     worker_enter(&w->base);
+    stats_awake(&w->stats, corio_instant_now());
     worker_loop(w);
+    stats_asleep(&w->stats, corio_instant_now());
     stack_cache_flush(&w->base.stacks);
     worker_leave(&w->base);
     if (rt->b.on_thread_stop)
@@ -1004,12 +1028,27 @@ static void mt_destroy(corio_rt *crt)
     free(rt);
 }
 
+static size_t mt_global_depth(corio_rt *crt)
+{
+    return gq_len(&((mt_rt *)crt)->gq);
+}
+
+static void mt_worker_metrics(corio_rt *crt, unsigned i, corio_worker_metrics *out)
+{
+    mt_worker *w = &((mt_rt *)crt)->workers[i];
+    stats_read(&w->stats, out);
+    out->local_queue_depth =
+        lq_len(&w->lq) + (atomic_load_explicit(&w->lifo, memory_order_relaxed) != NULL);
+}
+
 static const rt_ops mt_ops = {
     .enter = mt_enter,
     .drive = mt_drive,
     .exit = mt_exit,
     .shutdown = mt_shutdown,
     .destroy = mt_destroy,
+    .global_depth = mt_global_depth,
+    .worker_metrics = mt_worker_metrics,
 };
 
 int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
@@ -1023,6 +1062,8 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
     rt->rt.s.stack_size = stack_round_size(b->stack_size);
     rt->rt.ops = &mt_ops;
     rt->rt.flavor = CORIO_RT_MULTI_THREAD;
+    rt->rt.workers = n;
+    rt->rt.reg = &rt->reg;
     rt->n = n;
     rt->b = *b;
     snprintf(rt->name_prefix, sizeof rt->name_prefix, "%s",

@@ -57,6 +57,7 @@ bool registry_add(registry *r, corio_task *t)
     s->head = t;
     t->sched_flags |= TS_REGISTERED;
     s->live++;
+    s->added++;
     spin_unlock(&s->lock);
     return true;
 }
@@ -105,4 +106,29 @@ size_t registry_live(registry *r)
         spin_unlock(&s->lock);
     }
     return n;
+}
+
+void registry_counts(registry *r, uint64_t *live, uint64_t *added)
+{
+    uint64_t l = 0, a = 0;
+    for (unsigned i = 0; i <= r->mask; i++) {
+        reg_shard *s = &r->shards[i];
+        spin_lock(&s->lock);
+        l += s->live;
+        a += s->added;
+        spin_unlock(&s->lock);
+    }
+    *live = l;
+    *added = a;
+}
+
+bool registry_each(registry *r, unsigned i, bool (*fn)(corio_task *t, void *arg), void *arg)
+{
+    reg_shard *s = &r->shards[i];
+    bool all = true;
+    spin_lock(&s->lock);
+    for (corio_task *t = s->head; t && all; t = t->reg_next)
+        all = fn(t, arg);
+    spin_unlock(&s->lock);
+    return all;
 }

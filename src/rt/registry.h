@@ -17,6 +17,11 @@
  * slip into a shard not yet closed (it did, and returned 0 during the
  * shutdown).
  *
+ * Both flavours keep one: the current-thread runtime's has a single shard,
+ * whose lock its one driving thread takes uncontended, there so that
+ * introspection (rt/introspect.c) can read the list from any thread while
+ * the runtime runs, or while its driver is stuck.
+ *
  * Links: corio_task.reg_prev/reg_next and TS_REGISTERED in sched_flags,
  * under the shard's lock.
  */
@@ -26,6 +31,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "arch/spin.h"
 #include "core/task.h"
@@ -35,6 +41,7 @@ typedef struct reg_shard {
     bool closed;
     corio_task *head;
     size_t live;
+    uint64_t added; /* tasks ever added */
 } reg_shard;
 
 typedef struct registry {
@@ -58,5 +65,19 @@ void registry_close_and_cancel(registry *r);
 /* Tasks still registered (each shard counted under its lock, so that a
  * count of 0 comes after every removal it counts: for shutdown). */
 size_t registry_live(registry *r);
+
+/* Tasks registered now, and ever, added up over the shards. */
+void registry_counts(registry *r, uint64_t *live, uint64_t *added);
+
+static inline unsigned registry_shards(const registry *r)
+{
+    return r->mask + 1;
+}
+
+/* Call fn(t, arg) for each task of shard `i`, under the shard's lock (the
+ * task cannot be freed meanwhile; fn must be short and take no lock that a
+ * spawn or a completion may hold), until fn returns false. Returns false
+ * when fn did. */
+bool registry_each(registry *r, unsigned i, bool (*fn)(corio_task *t, void *arg), void *arg);
 
 #endif

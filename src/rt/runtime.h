@@ -17,6 +17,7 @@
 
 #include "core/sched.h"
 #include "core/worker.h"
+#include "corio/introspect.h"
 #include "corio/runtime.h"
 
 typedef struct rt_ops {
@@ -34,10 +35,16 @@ typedef struct rt_ops {
     int (*shutdown)(corio_rt *rt);
     /* Free a runtime that has been shut down (or never run anything). */
     void (*destroy)(corio_rt *rt);
+    /* Introspection (rt/introspect.c), from any thread, never waiting for
+     * the runtime's threads: tasks queued by other threads that no worker
+     * has taken yet; worker i's counters (i < workers). */
+    size_t (*global_depth)(corio_rt *rt);
+    void (*worker_metrics)(corio_rt *rt, unsigned i, corio_worker_metrics *out);
 } rt_ops;
 
 struct blocking_pool;
 struct reactor;
+struct registry;
 
 struct corio_rt {
     sched s; /* first: see core/sched.h */
@@ -47,6 +54,8 @@ struct corio_rt {
     struct reactor *io;         /* the I/O driver's reactor (io/reactor.h): turned
                                  * by the flavour when it parks, and without
                                  * blocking every event_interval polls */
+    struct registry *reg; /* the live tasks (rt/registry.h), the flavour's */
+    unsigned workers;     /* 1 for the current-thread flavour */
     /* Set (release) by the flavour's shutdown when it closes to new tasks,
      * before it cancels the tasks left: a blocking job spawned after that,
      * from their cleanup too, gets CORIO_ESHUTDOWN as a task would. */
