@@ -16,6 +16,10 @@
 #ifndef CORIO_INTERNAL_NAMES_H
 #define CORIO_INTERNAL_NAMES_H
 
+#define asym_init                      corio__asym_init
+#define asym_owner_lock_slow           corio__asym_owner_lock_slow
+#define asym_visit_lock                corio__asym_visit_lock
+#define asym_visit_unlock              corio__asym_visit_unlock
 #define block_on_parked                corio__block_on_parked
 #define blocking_job_join              corio__blocking_job_join
 #define blocking_pool_new              corio__blocking_pool_new
@@ -74,14 +78,12 @@
 #define parker_current                 corio__parker_current
 #define parker_park                    corio__parker_park
 #define parker_waker                   corio__parker_waker
-#define registry_add                   corio__registry_add
 #define registry_counts                corio__registry_counts
 #define registry_close_and_cancel      corio__registry_close_and_cancel
 #define registry_destroy               corio__registry_destroy
 #define registry_each                  corio__registry_each
 #define registry_init                  corio__registry_init
 #define registry_live                  corio__registry_live
-#define registry_remove                corio__registry_remove
 #define spawn_target                   corio__spawn_target
 #define stack_cache_flush              corio__stack_cache_flush
 #define stack_cache_init               corio__stack_cache_init

@@ -36,19 +36,26 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Wait until *v reads 0: spin with the pause hint, then yield the time
+ * slice, so that a writer that was preempted gets the CPU back. Plain
+ * (relaxed) loads, so the line is not bounced between waiters; the caller
+ * orders what it needs after. */
+static inline void spin_wait_zero(_Atomic int *v)
+{
+    unsigned spins = 0;
+    while (atomic_load_explicit(v, memory_order_relaxed)) {
+        if (++spins < 100)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
 static inline void spin_lock(spinlock *l)
 {
     /* Acquire: the holder's writes made before its release are visible. */
-    while (atomic_exchange_explicit(&l->held, 1, memory_order_acquire)) {
-        unsigned spins = 0;
-        /* Wait with plain loads, so the line is not bounced between waiters. */
-        while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
-            if (++spins < 100)
-                cpu_relax();
-            else
-                sched_yield();
-        }
-    }
+    while (atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+        spin_wait_zero(&l->held);
 }
 
 static inline int spin_trylock(spinlock *l)

@@ -365,7 +365,7 @@ int current_thread_build(const corio_rt_builder *b, corio_rt **out)
     stack_cache_init(&c->w.stacks, c->rt.s.stack_size);
     wheel_init(&c->wheel, corio_instant_now());
     c->wheel.owner = &c->rt;
-    int rc = registry_init(&c->reg, 1);
+    int rc = registry_init(&c->reg, 1, true);
     if (rc < 0) {
         free(c);
         return rc;

@@ -1078,7 +1078,7 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
         goto fail_free;
     if ((rc = idle_init(&rt->idle, n)) < 0)
         goto fail_gq;
-    if ((rc = registry_init(&rt->reg, 4 * n)) < 0)
+    if ((rc = registry_init(&rt->reg, 4 * n, false)) < 0)
         goto fail_idle;
     if ((rc = reactor_open(&rt->rt.io)) < 0)
         goto fail_reg;

@@ -6,12 +6,7 @@
 
 #include "corio/error.h"
 
-static inline reg_shard *shard_of(registry *r, const corio_task *t)
-{
-    return &r->shards[(t->id / TASK_ID_BLOCK) & r->mask];
-}
-
-int registry_init(registry *r, unsigned min_shards)
+int registry_init(registry *r, unsigned min_shards, bool single_owner)
 {
     unsigned n = 1;
     while (n < min_shards)
@@ -22,8 +17,11 @@ int registry_init(registry *r, unsigned min_shards)
     memset(r->shards, 0, n * sizeof *r->shards);
     r->mask = n - 1;
     atomic_init(&r->closed, false);
-    for (unsigned i = 0; i < n; i++)
-        spin_init(&r->shards[i].lock);
+    for (unsigned i = 0; i < n; i++) {
+        asym_init(&r->shards[i].lock, single_owner);
+        atomic_init(&r->shards[i].live, 0);
+        atomic_init(&r->shards[i].added, 0);
+    }
     return 0;
 }
 
@@ -33,78 +31,27 @@ void registry_destroy(registry *r)
     r->shards = NULL;
 }
 
-bool registry_add(registry *r, corio_task *t)
-{
-    /* Acquire, against the release in registry_close_and_cancel: a spawn
-     * that comes after any cancel of the close (from that task's cleanup,
-     * say: the cancel's acq_rel CAS on the task's state and the task's
-     * acquire of it carry the order) sees the registry closed, whichever
-     * shard its task falls in. A spawn that reads false here races the
-     * close; if its shard is closed by the time it takes the lock it is
-     * refused below, and if not, the close finds the task and cancels it. */
-    if (atomic_load_explicit(&r->closed, memory_order_acquire))
-        return false;
-    reg_shard *s = shard_of(r, t);
-    spin_lock(&s->lock);
-    if (s->closed) {
-        spin_unlock(&s->lock);
-        return false;
-    }
-    t->reg_prev = NULL;
-    t->reg_next = s->head;
-    if (s->head)
-        s->head->reg_prev = t;
-    s->head = t;
-    t->sched_flags |= TS_REGISTERED;
-    s->live++;
-    s->added++;
-    spin_unlock(&s->lock);
-    return true;
-}
-
-void registry_remove(registry *r, corio_task *t)
-{
-    reg_shard *s = shard_of(r, t);
-    spin_lock(&s->lock);
-    if (t->sched_flags & TS_REGISTERED) {
-        if (t->reg_prev)
-            t->reg_prev->reg_next = t->reg_next;
-        else
-            s->head = t->reg_next;
-        if (t->reg_next)
-            t->reg_next->reg_prev = t->reg_prev;
-        t->reg_prev = t->reg_next = NULL;
-        t->sched_flags &= ~TS_REGISTERED;
-        s->live--;
-    }
-    spin_unlock(&s->lock);
-}
-
 void registry_close_and_cancel(registry *r)
 {
     atomic_store_explicit(&r->closed, true, memory_order_release); /* registry_add */
     for (unsigned i = 0; i <= r->mask; i++) {
         reg_shard *s = &r->shards[i];
-        spin_lock(&s->lock);
+        bool fast = asym_owner_lock(&s->lock);
         s->closed = true;
         /* task_cancel only sets bits and may queue the task (a lock-free
          * push): short enough to do under the shard's lock, which keeps the
          * tasks from being freed meanwhile (removal takes the lock). */
         for (corio_task *t = s->head; t; t = t->reg_next)
             task_cancel(t);
-        spin_unlock(&s->lock);
+        asym_owner_unlock(&s->lock, fast);
     }
 }
 
 size_t registry_live(registry *r)
 {
     size_t n = 0;
-    for (unsigned i = 0; i <= r->mask; i++) {
-        reg_shard *s = &r->shards[i];
-        spin_lock(&s->lock);
-        n += s->live;
-        spin_unlock(&s->lock);
-    }
+    for (unsigned i = 0; i <= r->mask; i++)
+        n += (size_t)atomic_load_explicit(&r->shards[i].live, memory_order_acquire);
     return n;
 }
 
@@ -113,10 +60,8 @@ void registry_counts(registry *r, uint64_t *live, uint64_t *added)
     uint64_t l = 0, a = 0;
     for (unsigned i = 0; i <= r->mask; i++) {
         reg_shard *s = &r->shards[i];
-        spin_lock(&s->lock);
-        l += s->live;
-        a += s->added;
-        spin_unlock(&s->lock);
+        l += atomic_load_explicit(&s->live, memory_order_acquire);
+        a += atomic_load_explicit(&s->added, memory_order_relaxed);
     }
     *live = l;
     *added = a;
@@ -126,9 +71,9 @@ bool registry_each(registry *r, unsigned i, bool (*fn)(corio_task *t, void *arg)
 {
     reg_shard *s = &r->shards[i];
     bool all = true;
-    spin_lock(&s->lock);
+    asym_visit_lock(&s->lock);
     for (corio_task *t = s->head; t && all; t = t->reg_next)
         all = fn(t, arg);
-    spin_unlock(&s->lock);
+    asym_visit_unlock(&s->lock);
     return all;
 }

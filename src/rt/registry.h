@@ -17,10 +17,17 @@
  * slip into a shard not yet closed (it did, and returned 0 during the
  * shutdown).
  *
- * Both flavours keep one: the current-thread runtime's has a single shard,
- * whose lock its one driving thread takes uncontended, there so that
- * introspection (rt/introspect.c) can read the list from any thread while
- * the runtime runs, or while its driver is stuck.
+ * Both flavours keep one. The current-thread runtime's has a single shard
+ * and a single owner, its driving thread, the only one that adds and
+ * removes: its lock is asymmetric (arch/asym.h), two plain stores for the
+ * owner, a membarrier for the rare visitor, so that introspection
+ * (rt/introspect.c) can walk the list from any thread, while the runtime
+ * runs or while its driver is stuck, without a locked instruction on every
+ * spawn. The multi-thread runtime's shards are spinlocks for all.
+ *
+ * The counts (`live`, `added`) are changed under the shard's lock and read
+ * without it (a relaxed load and a release store by the holder; readers
+ * acquire).
  *
  * Links: corio_task.reg_prev/reg_next and TS_REGISTERED in sched_flags,
  * under the shard's lock.
@@ -33,15 +40,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arch/spin.h"
+#include "arch/asym.h"
 #include "core/task.h"
 
 typedef struct reg_shard {
-    _Alignas(64) spinlock lock;
+    _Alignas(64) asym_lock lock;
     bool closed;
     corio_task *head;
-    size_t live;
-    uint64_t added; /* tasks ever added */
+    _Atomic uint64_t live;
+    _Atomic uint64_t added; /* tasks ever added */
 } reg_shard;
 
 typedef struct registry {
@@ -50,23 +57,84 @@ typedef struct registry {
     reg_shard *shards;
 } registry;
 
-/* 0 or -ENOMEM. `min_shards` is rounded up to a power of two. */
-int registry_init(registry *r, unsigned min_shards);
+/* 0 or -ENOMEM. `min_shards` is rounded up to a power of two.
+ * `single_owner`: one thread at a time adds, removes and closes (the
+ * current-thread runtime's driver); anyone may read. */
+int registry_init(registry *r, unsigned min_shards, bool single_owner);
 void registry_destroy(registry *r);
 
+/* Inline: on the path of every spawn and completion. */
+static inline reg_shard *reg_shard_of(registry *r, const corio_task *t)
+{
+    return &r->shards[(t->id / TASK_ID_BLOCK) & r->mask];
+}
+
+/* Holder of the shard's lock only: a count moves. Release: a reader that
+ * sees the new count sees the list change made before it. */
+static inline void reg_count_add(_Atomic uint64_t *c, uint64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_release);
+}
+
 /* false once closed (nothing added). */
-bool registry_add(registry *r, corio_task *t);
-void registry_remove(registry *r, corio_task *t);
+static inline bool registry_add(registry *r, corio_task *t)
+{
+    /* Acquire, against the release in registry_close_and_cancel: a spawn
+     * that comes after any cancel of the close (from that task's cleanup,
+     * say: the cancel's acq_rel CAS on the task's state and the task's
+     * acquire of it carry the order) sees the registry closed, whichever
+     * shard its task falls in. A spawn that reads false here races the
+     * close; if its shard is closed by the time it takes the lock it is
+     * refused below, and if not, the close finds the task and cancels it. */
+    if (atomic_load_explicit(&r->closed, memory_order_acquire))
+        return false;
+    reg_shard *s = reg_shard_of(r, t);
+    bool fast = asym_owner_lock(&s->lock);
+    if (s->closed) {
+        asym_owner_unlock(&s->lock, fast);
+        return false;
+    }
+    t->reg_prev = NULL;
+    t->reg_next = s->head;
+    if (s->head)
+        s->head->reg_prev = t;
+    s->head = t;
+    t->sched_flags |= TS_REGISTERED;
+    reg_count_add(&s->live, 1);
+    reg_count_add(&s->added, 1);
+    asym_owner_unlock(&s->lock, fast);
+    return true;
+}
+
+static inline void registry_remove(registry *r, corio_task *t)
+{
+    reg_shard *s = reg_shard_of(r, t);
+    bool fast = asym_owner_lock(&s->lock);
+    if (t->sched_flags & TS_REGISTERED) {
+        if (t->reg_prev)
+            t->reg_prev->reg_next = t->reg_next;
+        else
+            s->head = t->reg_next;
+        if (t->reg_next)
+            t->reg_next->reg_prev = t->reg_prev;
+        t->reg_prev = t->reg_next = NULL;
+        t->sched_flags &= ~TS_REGISTERED;
+        reg_count_add(&s->live, (uint64_t)-1);
+    }
+    asym_owner_unlock(&s->lock, fast);
+}
 
 /* Refuse new tasks, then cancel every live one (task_cancel: they are
  * queued and unwind). */
 void registry_close_and_cancel(registry *r);
 
-/* Tasks still registered (each shard counted under its lock, so that a
- * count of 0 comes after every removal it counts: for shutdown). */
+/* Tasks still registered (acquire: a count of 0 comes after every removal
+ * it counts: for shutdown). */
 size_t registry_live(registry *r);
 
-/* Tasks registered now, and ever, added up over the shards. */
+/* Tasks registered now, and ever, added up over the shards (each shard's
+ * as it was at some moment). */
 void registry_counts(registry *r, uint64_t *live, uint64_t *added);
 
 static inline unsigned registry_shards(const registry *r)
@@ -77,7 +145,7 @@ static inline unsigned registry_shards(const registry *r)
 /* Call fn(t, arg) for each task of shard `i`, under the shard's lock (the
  * task cannot be freed meanwhile; fn must be short and take no lock that a
  * spawn or a completion may hold), until fn returns false. Returns false
- * when fn did. */
+ * when fn did. Any thread (a visitor's side of the lock). */
 bool registry_each(registry *r, unsigned i, bool (*fn)(corio_task *t, void *arg), void *arg);
 
 #endif
