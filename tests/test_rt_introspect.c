@@ -247,8 +247,9 @@ static int kinds_main(void *arg)
     corio_future fut;
     corio_future_init(&fut, &pending_vt);
     corio_task *fu, *nosite;
+    atomic_int cleanups = 0;
     CHECK_EQ(corio_spawn_future(&fut, sizeof fut, &fu), 0);
-    CHECK_EQ(corio_spawn_ex(NULL, NULL, sleep_long, &(atomic_int){0}, &nosite), 0);
+    CHECK_EQ(corio_spawn_ex(NULL, NULL, sleep_long, &cleanups, &nosite), 0);
     settle();
     corio_task_snapshot *s;
     CHECK_EQ(corio_rt_task_snapshot(corio_rt_current(), &s), 0);
@@ -266,6 +267,7 @@ static int kinds_main(void *arg)
     corio_task_abort(nosite);
     CHECK_EQ(corio_task_join(fu, NULL), CORIO_ECANCELED);
     CHECK_EQ(corio_task_join(nosite, NULL), CORIO_ECANCELED);
+    CHECK_EQ(atomic_load(&cleanups), 1);
     return 0;
 }
 
