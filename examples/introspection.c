@@ -23,6 +23,9 @@
  *  - with dumps = N: it prints "ready: kill -USR1 <pid>" and, at each
  *    SIGUSR1, the dump (to stdout), N times, then shuts down - the way to
  *    wire a dump into a server that seems stuck.
+ * The runtime's task hooks (the builder's on_task_spawn and
+ * on_task_terminate, seed 002's "structured logging to track task
+ * lifecycle") count every task as it comes and goes.
  *
  *   usage: introspection [clients] [dumps]   (default 100 0; clients 1..10000)
  */
@@ -38,6 +41,22 @@
 #include "example_args.h"
 
 static long n_clients = 100, n_dumps = 0;
+
+static atomic_long hooked_spawns, hooked_ends;
+
+static void on_spawn(corio_task *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    atomic_fetch_add(&hooked_spawns, 1); /* a log line would go here */
+}
+
+static void on_terminate(corio_task *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    atomic_fetch_add(&hooked_ends, 1);
+}
 
 static corio_mutex counter_lock;
 static long counter; /* under counter_lock */
@@ -153,6 +172,8 @@ static int main_task(void *arg)
     corio_task_join(stuck, &res);
     printf("counter %ld, %ld ticks; the stuck waiter ended with %s\n", counter,
            atomic_load(&ticks), corio_strerror(res));
+    printf("task hooks: %ld spawned, %ld terminated (this main task still runs)\n",
+           atomic_load(&hooked_spawns), atomic_load(&hooked_ends));
     return 0;
 }
 
@@ -166,8 +187,14 @@ int main(int argc, char **argv)
         n_clients = arg_long(argv[1], 1, 10000);
     if (argc > 2)
         n_dumps = arg_long(argv[2], 0, 1000000);
-    int r = 1;
-    if (corio_run(main_task, NULL, &r) != 0)
+    corio_rt_builder b = corio_rt_builder_multi_thread();
+    b.on_task_spawn = on_spawn;
+    b.on_task_terminate = on_terminate;
+    corio_rt *rt;
+    if (corio_rt_build(&b, &rt) != 0)
         return 1;
-    return r;
+    int r = 1;
+    int rc = corio_rt_block_on(rt, main_task, NULL, &r);
+    corio_rt_free(rt);
+    return rc == 0 ? r : 1;
 }

@@ -909,7 +909,8 @@ TEST(example_introspection)
     IN_ORDER("over 200 ms:", "worker 0: ", " polls/s, busy ", "multi-thread, ",
              "tasks: 53 alive, 53 spawned", "worker 0: ", "53 live tasks by spawn site",
              "        50        ", "examples/introspection.c:", "(main_task)",
-             "counter ", "the stuck waiter ended with channel or handle closed");
+             "counter ", "the stuck waiter ended with channel or handle closed",
+             "task hooks: 53 spawned, 52 terminated");
     EXPECT(strstr(out.text, "(main_task) \"ticker\", id ") != NULL);
     EXPECT(strstr(out.text, "(main_task) \"waits-for-answer\", id ") != NULL);
     EXPECT(strstr(out.text, "<block_on>:0 (corio_rt_block_on), id ") != NULL);

@@ -81,6 +81,26 @@ typedef struct corio_rt_builder {
     void (*on_thread_start)(void *hook_arg);
     void (*on_thread_stop)(void *hook_arg);
     void *hook_arg;
+    /* Task hooks (tokio's on_task_spawn and on_task_terminate): called with
+     * each task the runtime accepts, and again when it has finished, with
+     * task_hook_arg; for lifecycle logging, tracing, or counting tasks by
+     * kind. The task is borrowed for the call: corio_task_id,
+     * corio_task_name and corio_task_site may be asked of it, nothing that
+     * joins, releases or waits. Each accepted task gets one call of each,
+     * spawn first; a refused spawn gets none; blocking jobs
+     * (corio_spawn_blocking) are not the runtime's tasks and get none.
+     *  - on_task_spawn runs before the task can first run, on the thread
+     *    that spawned it; for a task spawned into a current-thread runtime
+     *    from outside it, on the driving thread when it takes the task in.
+     *  - on_task_terminate runs on the thread that finished the task: after
+     *    its function returned (its cleanup done, if it was cancelled) and
+     *    it left the runtime's list of live tasks (corio/introspect.h),
+     *    before a join of it returns.
+     * Both run inside the scheduler: keep them short, and do not block (a
+     * spawn from them is allowed). NULL: none. */
+    void (*on_task_spawn)(corio_task *t, void *task_hook_arg);
+    void (*on_task_terminate)(corio_task *t, void *task_hook_arg);
+    void *task_hook_arg;
     /* Polls between two checks of the timers (and of the I/O driver), so a
      * busy runtime still fires its timers on time. Default 61. */
     unsigned event_interval;

@@ -83,6 +83,7 @@ static int ct_submit(sched *s, worker *here, corio_task *t)
     if (here == &c->w) {
         if (rt_is_closed(&c->rt) || !registry_add(&c->reg, t))
             return CORIO_ESHUTDOWN;
+        rt_task_spawned(&c->rt, t);
         tq_push(&c->runq, t);
         return 0;
     }
@@ -91,7 +92,8 @@ static int ct_submit(sched *s, worker *here, corio_task *t)
 
 static void ct_release(sched *s, corio_task *t)
 {
-    registry_remove(&ct_of(s)->reg, t);
+    if (registry_remove(&ct_of(s)->reg, t))
+        rt_task_terminated(&ct_of(s)->rt, t);
 }
 
 static void ct_yielded(worker *w, corio_task *t)
@@ -172,9 +174,14 @@ static void pull_inject(ct_rt *c)
     /* Spawned from other threads: not yet on the list. The shutdown pulls
      * them in before it closes the list; none comes after (the inject queue
      * is closed first), but one refused would be cancelled, not lost. */
-    for (corio_task *t = q.head; t; t = t->next)
-        if (!(t->sched_flags & TS_REGISTERED) && !registry_add(&c->reg, t))
+    for (corio_task *t = q.head; t; t = t->next) {
+        if (t->sched_flags & TS_REGISTERED)
+            continue; /* woken, not new */
+        if (registry_add(&c->reg, t))
+            rt_task_spawned(&c->rt, t); /* here: the spawner has moved on */
+        else
             task_cancel(t);
+    }
     tq_take_all(&c->runq, &q);
 }
 

@@ -833,6 +833,7 @@ static int mt_submit(sched *s, worker *here, corio_task *t)
     if (here && here->sched == s) {
         if (!registry_add(&rt->reg, t))
             return CORIO_ESHUTDOWN;
+        rt_task_spawned(&rt->rt, t);
         schedule_local((mt_worker *)here, t, false);
         return 0;
     }
@@ -840,6 +841,7 @@ static int mt_submit(sched *s, worker *here, corio_task *t)
     atomic_fetch_add_explicit(&rt->remote_ops, 1, memory_order_seq_cst);
     int rc = CORIO_ESHUTDOWN;
     if (registry_add(&rt->reg, t)) {
+        rt_task_spawned(&rt->rt, t);
         push_remote(rt, t);
         rc = 0;
     }
@@ -849,7 +851,8 @@ static int mt_submit(sched *s, worker *here, corio_task *t)
 
 static void mt_release(sched *s, corio_task *t)
 {
-    registry_remove(&mt_of(s)->reg, t);
+    if (registry_remove(&mt_of(s)->reg, t))
+        rt_task_terminated(&mt_of(s)->rt, t);
 }
 
 static void mt_yielded(worker *bw, corio_task *t)

@@ -107,11 +107,13 @@ static inline bool registry_add(registry *r, corio_task *t)
     return true;
 }
 
-static inline void registry_remove(registry *r, corio_task *t)
+/* Returns whether t was registered (and now is not). */
+static inline bool registry_remove(registry *r, corio_task *t)
 {
     reg_shard *s = reg_shard_of(r, t);
     bool fast = asym_owner_lock(&s->lock);
-    if (t->sched_flags & TS_REGISTERED) {
+    bool was = (t->sched_flags & TS_REGISTERED) != 0;
+    if (was) {
         if (t->reg_prev)
             t->reg_prev->reg_next = t->reg_next;
         else
@@ -123,6 +125,7 @@ static inline void registry_remove(registry *r, corio_task *t)
         reg_count_add(&s->live, (uint64_t)-1);
     }
     asym_owner_unlock(&s->lock, fast);
+    return was;
 }
 
 /* Refuse new tasks, then cancel every live one (task_cancel: they are

@@ -55,6 +55,11 @@ struct corio_rt {
                                  * by the flavour when it parks, and without
                                  * blocking every event_interval polls */
     struct registry *reg; /* the live tasks (rt/registry.h), the flavour's */
+    /* The builder's task hooks and their argument (NULL: none); set before
+     * the runtime is handed out, read only after. */
+    void (*on_task_spawn)(corio_task *t, void *arg);
+    void (*on_task_terminate)(corio_task *t, void *arg);
+    void *task_hook_arg;
     unsigned workers;     /* 1 for the current-thread flavour */
     /* Set (release) by the flavour's shutdown when it closes to new tasks,
      * before it cancels the tasks left: a blocking job spawned after that,
@@ -65,6 +70,21 @@ struct corio_rt {
 static inline bool rt_is_closed(corio_rt *rt)
 {
     return atomic_load_explicit(&rt->closed, memory_order_acquire) != 0;
+}
+
+/* A task was accepted (registered, not yet scheduled): the spawn hook. */
+static inline void rt_task_spawned(corio_rt *rt, corio_task *t)
+{
+    if (__builtin_expect(rt->on_task_spawn != NULL, 0))
+        rt->on_task_spawn(t, rt->task_hook_arg);
+}
+
+/* A registered task finished (taken off the registry, its joiner not yet
+ * woken): the terminate hook. */
+static inline void rt_task_terminated(corio_rt *rt, corio_task *t)
+{
+    if (__builtin_expect(rt->on_task_terminate != NULL, 0))
+        rt->on_task_terminate(t, rt->task_hook_arg);
 }
 
 /* The runtime whose task is running on the calling thread, NULL in plain
