@@ -53,6 +53,8 @@
 #define driver_add                     corio__driver_add
 #define driver_del                     corio__driver_del
 #define driver_unpark                  corio__driver_unpark
+#define fd_reader                      corio__fd_reader
+#define fd_writer                      corio__fd_writer
 #define fut_poll                       corio__fut_poll
 #define gq_destroy                     corio__gq_destroy
 #define gq_init                        corio__gq_init

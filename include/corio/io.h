@@ -160,6 +160,43 @@ CORIO_API ssize_t corio_fd_read(corio_fd *f, void *buf, size_t len);
  * an interrupted write has written nothing. */
 CORIO_API ssize_t corio_fd_write(corio_fd *f, const void *buf, size_t len);
 
+/* ---- copying ------------------------------------------------------------------ *
+ *
+ *   corio_fd_copy(from, to, &copied)                       tokio::io::copy
+ *   corio_fd_copy_bidirectional(a, b, &a_to_b, &b_to_a)    copy_bidirectional
+ *
+ * The body of a proxy or a relay: bytes read from one fd are written to the
+ * other until the reader reaches end of file, through a buffer of
+ * CORIO_COPY_BUF bytes per direction (allocated at the first poll, freed at
+ * the end). A socket, a pipe, a terminal: any corio_fd (corio_tcp_as_fd,
+ * corio_unix_as_fd give a connection's). Bytes already taken into a
+ * corio_bufreader are not seen: write its buffered bytes first.
+ *
+ * corio_fd_copy returns 0 once `from` reached end of file and every byte
+ * read was written; `to` is left open (not shut down). The bidirectional
+ * form copies both ways at once in the calling task; when one side reaches
+ * end of file it shuts down the write half of the other (if it is a
+ * socket: shutdown(SHUT_WR), so that its peer reads end of file too) and
+ * goes on with the other direction; it returns 0 once both directions
+ * have ended. The counts (may be NULL) are the bytes written each way, set
+ * whatever the outcome. Other returns:
+ *   -EINVAL          an fd NULL;
+ *   -ENOMEM          no memory for the buffers;
+ *   a read's or write's error (-ECONNRESET, -EPIPE...), or CORIO_ESHUTDOWN:
+ *                    the first one in either direction ends the copy;
+ *   CORIO_ECANCELED, CORIO_ETIMEDOUT, CORIO_EWRONGCTX   as corio_await.
+ * Not cancel safe, like tokio's: a copy interrupted (cancelled, timed out,
+ * or dropped as a future) between a read and its write has lost the bytes
+ * in its buffer - they were read from `from` and not written to `to`. The
+ * counts say how far it got. A copy between two fds that are always ready
+ * yields to other tasks after CORIO_COPY_BUF * 16 bytes a direction, so it
+ * does not hold its worker. */
+#define CORIO_COPY_BUF 8192
+
+CORIO_API int corio_fd_copy(corio_fd *from, corio_fd *to, uint64_t *copied);
+CORIO_API int corio_fd_copy_bidirectional(corio_fd *a, corio_fd *b, uint64_t *a_to_b,
+                                          uint64_t *b_to_a);
+
 /* ---- future forms ------------------------------------------------------------ */
 
 /* Private: a pending operation's place in its fd's list of waiters. */
@@ -194,6 +231,30 @@ typedef struct corio_fd_io_fut {
 CORIO_API void corio_fd_read_fut_init(corio_fd_io_fut *fut, corio_fd *f, void *buf, size_t len);
 CORIO_API void corio_fd_write_fut_init(corio_fd_io_fut *fut, corio_fd *f, const void *buf,
                                        size_t len);
+
+/* Private: one direction of a copy. */
+typedef struct corio_copy_dir_ {
+    corio_fd *from_, *to_;
+    char *buf_;         /* CORIO_COPY_BUF bytes, from the first poll */
+    size_t pos_, end_;  /* [pos_, end_): read, not yet written */
+    unsigned state_;
+    corio_io_waiter_ rw_, ww_;
+} corio_copy_dir_;
+
+/* corio_fd_copy and corio_fd_copy_bidirectional as futures: result is 0
+ * or a code as they return; a_to_b and b_to_a (from -> to for the one-way
+ * form) are the bytes written each way so far, readable at any time. The
+ * fds must stay open until the future is done or dropped; the drop frees
+ * the buffers (and loses their bytes, see above). */
+typedef struct corio_fd_copy_fut {
+    corio_future base;
+    uint64_t a_to_b, b_to_a;
+    corio_copy_dir_ dir_[2];
+    unsigned ndirs_;
+} corio_fd_copy_fut;
+CORIO_API void corio_fd_copy_fut_init(corio_fd_copy_fut *fut, corio_fd *from, corio_fd *to);
+CORIO_API void corio_fd_copy_bidirectional_fut_init(corio_fd_copy_fut *fut, corio_fd *a,
+                                                    corio_fd *b);
 
 #ifdef __cplusplus
 }

@@ -333,12 +333,12 @@ ssize_t fd_send_call(int fd, void *arg, bool *drained)
     return fd_io_result(send(fd, a->buf, a->len, MSG_NOSIGNAL), a->len, false, drained);
 }
 
-static io_call_fn reader_of(const corio_fd *f)
+io_call_fn fd_reader(const corio_fd *f)
 {
     return (f->flags & FD_SOCK) ? fd_recv_call : read_call;
 }
 
-static io_call_fn writer_of(const corio_fd *f)
+io_call_fn fd_writer(const corio_fd *f)
 {
     return (f->flags & FD_SOCK) ? fd_send_call : write_call;
 }
@@ -350,7 +350,7 @@ ssize_t corio_fd_read(corio_fd *f, void *buf, size_t len)
     if (len == 0)
         return fd_io_empty();
     io_buf a = {buf, clamp_len(len)};
-    return fd_io(f, IO_READ_BITS, reader_of(f), &a);
+    return fd_io(f, IO_READ_BITS, fd_reader(f), &a);
 }
 
 ssize_t corio_fd_write(corio_fd *f, const void *buf, size_t len)
@@ -358,7 +358,7 @@ ssize_t corio_fd_write(corio_fd *f, const void *buf, size_t len)
     if (!f || (!buf && len))
         return -EINVAL;
     io_buf a = {(void *)buf, clamp_len(len)};
-    return fd_io(f, IO_WRITE_BITS, writer_of(f), &a);
+    return fd_io(f, IO_WRITE_BITS, fd_writer(f), &a);
 }
 
 /* The public future: its own storage holds the call's arguments. */
@@ -384,13 +384,13 @@ static corio_poll rw_poll(corio_future *base, corio_context *cx, uint32_t bits, 
 static corio_poll read_fut_poll(corio_future *base, corio_context *cx)
 {
     corio_fd_io_fut *fut = (corio_fd_io_fut *)base;
-    return rw_poll(base, cx, IO_READ_BITS, fut->fd_ ? reader_of(fut->fd_) : read_call);
+    return rw_poll(base, cx, IO_READ_BITS, fut->fd_ ? fd_reader(fut->fd_) : read_call);
 }
 
 static corio_poll write_fut_poll(corio_future *base, corio_context *cx)
 {
     corio_fd_io_fut *fut = (corio_fd_io_fut *)base;
-    return rw_poll(base, cx, IO_WRITE_BITS, fut->fd_ ? writer_of(fut->fd_) : write_call);
+    return rw_poll(base, cx, IO_WRITE_BITS, fut->fd_ ? fd_writer(fut->fd_) : write_call);
 }
 
 static void rw_drop(corio_future *base)

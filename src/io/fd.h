@@ -49,6 +49,11 @@ typedef struct io_buf {
 ssize_t fd_recv_call(int fd, void *arg, bool *drained);
 ssize_t fd_send_call(int fd, void *arg, bool *drained);
 
+/* The calls that read and write `f` on an io_buf: recv and send for a
+ * socket, read and write otherwise. */
+io_call_fn fd_reader(const corio_fd *f);
+io_call_fn fd_writer(const corio_fd *f);
+
 /* An io_call_fn's result from a system call's `n` of `len` bytes asked: a
  * read that moved less than it could drained the fd (0, the end of the
  * stream, did not); so did any short write. -errno for n < 0. */
