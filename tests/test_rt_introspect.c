@@ -480,6 +480,7 @@ typedef struct inject_ctx {
     corio_rt *rt;
     atomic_int release, spinning;
     atomic_int seen_depth;
+    atomic_int seen_alive, seen_spawned, seen_snapshot;
 } inject_ctx;
 
 static int inject_main(void *arg)
@@ -501,6 +502,12 @@ static void *inject_thread(void *arg)
     corio_metrics m;
     CHECK_EQ(corio_rt_metrics(ic->rt, &m), 0);
     atomic_store(&ic->seen_depth, (int)m.global_queue_depth);
+    atomic_store(&ic->seen_alive, (int)m.alive_tasks);
+    atomic_store(&ic->seen_spawned, (int)m.spawned_tasks);
+    corio_task_snapshot *s;
+    CHECK_EQ(corio_rt_task_snapshot(ic->rt, &s), 0);
+    atomic_store(&ic->seen_snapshot, (int)s->n);
+    corio_task_snapshot_free(s);
     atomic_store(&ic->release, 1);
     return NULL;
 }
@@ -515,6 +522,16 @@ TEST(rt_introspect_global_queue_depth_current_thread)
     CHECK_EQ(corio_rt_block_on(ic.rt, inject_main, &ic, NULL), 0);
     pthread_join(th, NULL);
     CHECK_EQ(atomic_load(&ic.seen_depth), 3);
+    /* Not yet taken by the driver: counted in the inject queue only (the
+     * header says so), neither alive nor spawned nor in the snapshot. */
+    CHECK_EQ(atomic_load(&ic.seen_alive), 1);
+    CHECK_EQ(atomic_load(&ic.seen_spawned), 1);
+    CHECK_EQ(atomic_load(&ic.seen_snapshot), 1);
+    /* The driver took them before block_on returned: spawned now. */
+    corio_metrics m;
+    CHECK_EQ(corio_rt_metrics(ic.rt, &m), 0);
+    CHECK_EQ(m.spawned_tasks, 4u);
+    CHECK_EQ(m.global_queue_depth, 0u);
     CHECK_EQ(corio_rt_free(ic.rt), 0);
 }
 

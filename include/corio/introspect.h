@@ -21,17 +21,21 @@
  * most. Not from a signal handler (they allocate, or lock).
  *
  * What a reading is worth: each number is exact at some moment during the
- * call, but the numbers are not one consistent picture (a task may finish
- * between the count of alive tasks and the snapshot); counters only grow,
+ * call (but for alive_tasks of a multi-thread runtime, a sum of the counts
+ * of the list's shards, each exact at its own moment), and the numbers are
+ * not one consistent picture (a task may finish between the count of alive
+ * tasks and the snapshot); counters only grow,
  * so two readings a second apart give rates. Reading costs the runtime
  * nothing between readings: every counter is one the scheduler keeps
  * anyway, or a plain store on a cache line its own worker owns.
  *
- * Cost of a reading: corio_rt_metrics takes each lock of the runtime's list
- * of tasks once (4 per worker), briefly; corio_rt_task_snapshot allocates
- * one block for the whole snapshot (48 bytes per task, plus its strings)
- * and holds each of those locks while it copies its share of the tasks:
- * call it for a dump, not in a loop.
+ * Cost of a reading: corio_rt_metrics takes no lock of the runtime's list
+ * of tasks (it reads the counts that list keeps; only the blocking pool's
+ * lock, briefly); corio_rt_task_snapshot allocates one block for the whole
+ * snapshot (48 bytes per task, plus its strings) and holds each lock of
+ * that list (4 per worker; one for the current-thread flavour, a
+ * membarrier(2) each time) while it copies its share of the tasks: call it
+ * for a dump, not in a loop.
  */
 #ifndef CORIO_INTROSPECT_H
 #define CORIO_INTROSPECT_H
@@ -58,9 +62,15 @@ typedef struct corio_metrics {
     /* Tasks spawned and not yet finished (tokio's num_alive_tasks): queued,
      * running or waiting, the main task of corio_rt_block_on included.
      * Blocking jobs are counted below, not here. A task leaves this count
-     * when it completes, whether or not its handle is still held. */
+     * when it completes, whether or not its handle is still held.
+     * Current-thread flavour: a task spawned from another thread (not from
+     * the driving one) joins this count, spawned_tasks and the snapshot
+     * only when the driving thread takes it from the inject queue; until
+     * then (the driver stuck in a poll, or nobody driving) it is counted in
+     * global_queue_depth only. */
     uint64_t alive_tasks;
-    /* Tasks ever accepted by this runtime (refused spawns are not counted). */
+    /* Tasks ever accepted by this runtime (refused spawns are not counted;
+     * for the current-thread flavour, see above). */
     uint64_t spawned_tasks;
     /* Tasks spawned or woken by threads outside the runtime's workers that
      * no worker has taken yet (the global queue; the current-thread
@@ -147,7 +157,8 @@ typedef struct corio_task_snapshot {
     corio_task_info *tasks;  /* n of them, in no particular order */
 } corio_task_snapshot;
 
-/* Every live task of the runtime (those counted in alive_tasks), each as it
+/* Every live task of the runtime (those counted in alive_tasks: for the
+ * current-thread flavour, not those still in its inject queue), each as it
  * was at some moment during the call; tasks spawned or finished meanwhile
  * may or may not be in it. The snapshot is self-contained: it stays valid
  * after the tasks and the runtime are gone. Give it back with

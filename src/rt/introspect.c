@@ -192,12 +192,14 @@ int corio_rt_task_snapshot(corio_rt *rt, corio_task_snapshot **out)
     int rc = 0;
     for (unsigned i = 0; i < registry_shards(rt->reg) && rc == 0; i++) {
         size_t n0 = b.n, len0 = b.str_len;
-        for (;;) {
+        for (unsigned tries = 0;; tries++) {
             b.need_n = b.need_str = 0;
             registry_each(rt->reg, i, measure, &b);
             /* Some slack: tasks spawned between the passes need not cost
-             * another measure. */
-            if ((rc = reserve(&b, b.need_n + 16, b.need_str + 1024)) < 0)
+             * another measure. It doubles at each retry, so that a shard
+             * growing fast between the passes is caught up with. */
+            unsigned sh = tries < 12 ? tries : 12;
+            if ((rc = reserve(&b, b.need_n + (16u << sh), b.need_str + (1024u << sh))) < 0)
                 break;
             if (registry_each(rt->reg, i, copy, &b))
                 break;

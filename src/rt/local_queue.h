@@ -168,8 +168,9 @@ static inline void lq_prefetch_next(local_queue *q)
 /* A stealer: move about half of `src`'s tasks to `dst` (the stealer's own
  * queue, which must have room for them: the stealer only steals when its
  * queue is empty). Returns one of them to run now (it is not put in dst),
- * or NULL when there was nothing to take or another steal was in progress. */
-static inline corio_task *lq_steal_into(local_queue *src, local_queue *dst)
+ * or NULL when there was nothing to take or another steal was in progress.
+ * *taken (may be NULL): how many it took, the one returned included. */
+static inline corio_task *lq_steal_into(local_queue *src, local_queue *dst, uint32_t *taken)
 {
     uint32_t dst_tail = atomic_load_explicit(&dst->tail, memory_order_relaxed);
     uint64_t dh = atomic_load_explicit(&dst->head, memory_order_acquire);
@@ -212,6 +213,8 @@ static inline corio_task *lq_steal_into(local_queue *src, local_queue *dst)
     }
     if (n > 1)
         atomic_store_explicit(&dst->tail, dst_tail + n - 1, memory_order_release);
+    if (taken)
+        *taken = n;
     return ret;
 }
 

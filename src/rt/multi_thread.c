@@ -648,9 +648,9 @@ static corio_task *steal_work(mt_worker *w)
         uint32_t n = lq_len(&v->lq);
         corio_task *t;
         if (queue_stealable(w, v, n, now)) {
-            uint32_t had = lq_len(&w->lq);
-            if ((t = lq_steal_into(&v->lq, &w->lq)) != NULL) {
-                stat_add(&w->stats.steals, 1 + lq_len(&w->lq) - had);
+            uint32_t taken;
+            if ((t = lq_steal_into(&v->lq, &w->lq, &taken)) != NULL) {
+                stat_add(&w->stats.steals, taken);
                 stat_add(&w->stats.steal_ops, 1);
                 return t;
             }
