@@ -54,6 +54,7 @@ typedef struct ct_rt {
     inject inj;
     _Atomic int parked;
     _Atomic int driving;
+    task_hooks hooks; /* the builder's (rt/runtime.h) */
 } ct_rt;
 
 static inline ct_rt *ct_of(sched *s)
@@ -83,7 +84,7 @@ static int ct_submit(sched *s, worker *here, corio_task *t)
     if (here == &c->w) {
         if (rt_is_closed(&c->rt) || !registry_add(&c->reg, t))
             return CORIO_ESHUTDOWN;
-        rt_task_spawned(&c->rt, t);
+        rt_task_spawned(&c->hooks, t);
         tq_push(&c->runq, t);
         return 0;
     }
@@ -93,7 +94,7 @@ static int ct_submit(sched *s, worker *here, corio_task *t)
 static void ct_release(sched *s, corio_task *t)
 {
     if (registry_remove(&ct_of(s)->reg, t))
-        rt_task_terminated(&ct_of(s)->rt, t);
+        rt_task_terminated(&ct_of(s)->hooks, t);
 }
 
 static void ct_yielded(worker *w, corio_task *t)
@@ -178,7 +179,7 @@ static void pull_inject(ct_rt *c)
         if (t->sched_flags & TS_REGISTERED)
             continue; /* woken, not new */
         if (registry_add(&c->reg, t))
-            rt_task_spawned(&c->rt, t); /* here: the spawner has moved on */
+            rt_task_spawned(&c->hooks, t); /* here: the spawner has moved on */
         else
             task_cancel(t);
     }
@@ -345,6 +346,12 @@ static void ct_worker_metrics(corio_rt *rt, unsigned i, corio_worker_metrics *ou
     out->local_queue_depth = atomic_load_explicit(&c->depth, memory_order_relaxed);
 }
 
+static registry *ct_tasks(corio_rt *rt, unsigned *workers)
+{
+    *workers = 1;
+    return &((ct_rt *)rt)->reg;
+}
+
 static const rt_ops ct_ops = {
     .enter = ct_enter,
     .drive = ct_drive,
@@ -353,6 +360,7 @@ static const rt_ops ct_ops = {
     .destroy = ct_destroy,
     .global_depth = ct_global_depth,
     .worker_metrics = ct_worker_metrics,
+    .tasks = ct_tasks,
 };
 
 int current_thread_build(const corio_rt_builder *b, corio_rt **out)
@@ -364,8 +372,7 @@ int current_thread_build(const corio_rt_builder *b, corio_rt **out)
     c->rt.s.stack_size = stack_round_size(b->stack_size);
     c->rt.ops = &ct_ops;
     c->rt.flavor = CORIO_RT_CURRENT_THREAD;
-    c->rt.workers = 1;
-    c->rt.reg = &c->reg;
+    c->hooks = task_hooks_of(b);
     c->event_interval = b->event_interval;
     c->w.sched = &c->rt.s;
     c->w.timers = &c->wheel;

@@ -28,8 +28,8 @@
 
 void stats_read(worker_stats *s, corio_worker_metrics *out)
 {
+    out->parks = atomic_load_explicit(&s->parks, memory_order_acquire);
     out->polls = atomic_load_explicit(&s->polls, memory_order_relaxed);
-    out->parks = atomic_load_explicit(&s->parks, memory_order_relaxed);
     out->steals = atomic_load_explicit(&s->steals, memory_order_relaxed);
     out->steal_ops = atomic_load_explicit(&s->steal_ops, memory_order_relaxed);
     out->overflows = atomic_load_explicit(&s->overflows, memory_order_relaxed);
@@ -48,8 +48,7 @@ int corio_rt_metrics(corio_rt *rt, corio_metrics *out)
         return -EINVAL;
     memset(out, 0, sizeof *out);
     out->flavor = rt->flavor;
-    out->workers = rt->workers;
-    registry_counts(rt->reg, &out->alive_tasks, &out->spawned_tasks);
+    registry_counts(rt->ops->tasks(rt, &out->workers), &out->alive_tasks, &out->spawned_tasks);
     out->global_queue_depth = rt->ops->global_depth(rt);
     size_t queued;
     blocking_pool_stats(rt->pool, &out->blocking_threads, &out->idle_blocking_threads, &queued);
@@ -60,7 +59,10 @@ int corio_rt_metrics(corio_rt *rt, corio_metrics *out)
 
 int corio_rt_worker_metrics(corio_rt *rt, unsigned index, corio_worker_metrics *out)
 {
-    if (!rt || !out || index >= rt->workers)
+    unsigned workers = 0;
+    if (rt)
+        rt->ops->tasks(rt, &workers);
+    if (!rt || !out || index >= workers)
         return -EINVAL;
     rt->ops->worker_metrics(rt, index, out);
     return 0;
@@ -190,18 +192,20 @@ int corio_rt_task_snapshot(corio_rt *rt, corio_task_snapshot **out)
         return -EINVAL;
     snap_build b = {0};
     int rc = 0;
-    for (unsigned i = 0; i < registry_shards(rt->reg) && rc == 0; i++) {
+    unsigned workers;
+    registry *reg = rt->ops->tasks(rt, &workers);
+    for (unsigned i = 0; i < registry_shards(reg) && rc == 0; i++) {
         size_t n0 = b.n, len0 = b.str_len;
         for (unsigned tries = 0;; tries++) {
             b.need_n = b.need_str = 0;
-            registry_each(rt->reg, i, measure, &b);
+            registry_each(reg, i, measure, &b);
             /* Some slack: tasks spawned between the passes need not cost
              * another measure. It doubles at each retry, so that a shard
              * growing fast between the passes is caught up with. */
             unsigned sh = tries < 12 ? tries : 12;
             if ((rc = reserve(&b, b.need_n + (16u << sh), b.need_str + (1024u << sh))) < 0)
                 break;
-            if (registry_each(rt->reg, i, copy, &b))
+            if (registry_each(reg, i, copy, &b))
                 break;
             b.n = n0; /* the shard grew past the room: again */
             b.str_len = len0;

@@ -139,7 +139,6 @@ typedef struct mt_worker {
     uint32_t rng;
     _Atomic uint64_t polls; /* read by stealers to tell a stuck worker
                              * (it also moves when the worker wakes) */
-    worker_stats stats;     /* corio_rt_worker_metrics */
     wheel wheel;
     _Atomic int park_state;
     _Atomic int on_driver;
@@ -175,6 +174,12 @@ struct mt_rt {
     unsigned event_interval, gq_interval;
     corio_rt_builder b; /* for the threads' names, stacks and hooks */
     char name_prefix[16];
+    task_hooks hooks; /* the builder's (rt/runtime.h) */
+    /* The workers' counters (corio_rt_worker_metrics), a line each, apart
+     * from the workers: inside mt_worker, they moved the scheduler's own
+     * fields to other cache lines, and the semaphore benchmark on two
+     * workers lost 15% to that. */
+    worker_stats *stats;
 };
 
 static inline mt_rt *mt_of(sched *s)
@@ -199,18 +204,19 @@ static inline uint32_t steal_start_rng(mt_worker *w)
     return w->rng = x;
 }
 
-/* The count stealers watch moves (on a poll, or a wake). Relaxed: they only
- * compare it with what they saw before (in_poll_for). */
-static inline void count_progress(mt_worker *w)
+/* Worker w's counters (rt/stats.h). */
+static inline worker_stats *stats_of(mt_worker *w)
 {
-    stat_add(&w->polls, 1);
+    return &w->rt->stats[w->index];
 }
 
-/* One more poll done here. */
+/* One more poll done here. Relaxed: stealers only compare the count with
+ * what they saw before (in_poll_for). The count also moves once at each
+ * wake from a park (park below), and the metric of polls is the count less
+ * the parks (mt_worker_metrics). */
 static inline void count_poll(mt_worker *w)
 {
-    count_progress(w);
-    stat_add(&w->stats.polls, 1);
+    stat_add(&w->polls, 1);
 }
 
 /* ---- parking and waking ------------------------------------------------------ */
@@ -433,7 +439,7 @@ static void push_back(mt_worker *w, corio_task *t)
         corio_task *first = lq_take_half(&w->lq, &last, &n);
         if (first) {
             gq_push_batch(&rt->gq, first, last, n);
-            stat_add(&w->stats.overflows, 1);
+            stat_add(&stats_of(w)->overflows, 1);
         } else if (n) {
             gq_push(&rt->gq, t); /* a steal is in progress: room soon */
             return;
@@ -650,16 +656,16 @@ static corio_task *steal_work(mt_worker *w)
         if (queue_stealable(w, v, n, now)) {
             uint32_t taken;
             if ((t = lq_steal_into(&v->lq, &w->lq, &taken)) != NULL) {
-                stat_add(&w->stats.steals, taken);
-                stat_add(&w->stats.steal_ops, 1);
+                stat_add(&stats_of(w)->steals, taken);
+                stat_add(&stats_of(w)->steal_ops, 1);
                 return t;
             }
         } else if (n > 0) {
             w->short_seen = true;
         }
         if ((t = steal_stuck_lifo(w, v, now)) != NULL) {
-            stat_add(&w->stats.steals, 1);
-            stat_add(&w->stats.steal_ops, 1);
+            stat_add(&stats_of(w)->steals, 1);
+            stat_add(&stats_of(w)->steal_ops, 1);
             return t;
         }
     }
@@ -720,19 +726,23 @@ static void park(mt_worker *w)
     w->searching = false;
     if (last && work_pending(w))
         notify_parked(rt);
-    stat_add(&w->stats.parks, 1);
-    stats_asleep(&w->stats, corio_instant_now());
+    stats_asleep(stats_of(w), corio_instant_now());
     park_sleep(w);
     corio_instant now = corio_instant_now();
-    stats_awake(&w->stats, now);
+    stats_awake(stats_of(w), now);
     bool own = w->run_next || atomic_load_explicit(&w->lifo, memory_order_relaxed) ||
                lq_len(&w->lq) > 0;
     w->searching = idle_from_parked(&rt->idle, w->index, own);
     if (!w->searching)
         drop_watch(rt, (int)w->index + 1); /* off to run its own tasks */
     /* Awake again: a poll count that moves, so that others do not take
-     * this worker's queue for stuck on a count they saw before it slept. */
-    count_progress(w);
+     * this worker's queue for stuck on a count they saw before it slept.
+     * Then the park's count, with release: a reader that sees it sees the
+     * move too, so the count less the parks never goes below the polls. */
+    count_poll(w);
+    atomic_store_explicit(&stats_of(w)->parks,
+                          atomic_load_explicit(&stats_of(w)->parks, memory_order_relaxed) + 1,
+                          memory_order_release);
     w->search_began = now;
 }
 
@@ -833,7 +843,7 @@ static int mt_submit(sched *s, worker *here, corio_task *t)
     if (here && here->sched == s) {
         if (!registry_add(&rt->reg, t))
             return CORIO_ESHUTDOWN;
-        rt_task_spawned(&rt->rt, t);
+        rt_task_spawned(&rt->hooks, t);
         schedule_local((mt_worker *)here, t, false);
         return 0;
     }
@@ -841,7 +851,7 @@ static int mt_submit(sched *s, worker *here, corio_task *t)
     atomic_fetch_add_explicit(&rt->remote_ops, 1, memory_order_seq_cst);
     int rc = CORIO_ESHUTDOWN;
     if (registry_add(&rt->reg, t)) {
-        rt_task_spawned(&rt->rt, t);
+        rt_task_spawned(&rt->hooks, t);
         push_remote(rt, t);
         rc = 0;
     }
@@ -852,7 +862,7 @@ static int mt_submit(sched *s, worker *here, corio_task *t)
 static void mt_release(sched *s, corio_task *t)
 {
     if (registry_remove(&mt_of(s)->reg, t))
-        rt_task_terminated(&mt_of(s)->rt, t);
+        rt_task_terminated(&mt_of(s)->hooks, t);
 }
 
 static void mt_yielded(worker *bw, corio_task *t)
@@ -940,9 +950,9 @@ static void *worker_main(void *arg)
     if (rt->b.on_thread_start)
         rt->b.on_thread_start(rt->b.hook_arg);
     worker_enter(&w->base);
-    stats_awake(&w->stats, corio_instant_now());
+    stats_awake(stats_of(w), corio_instant_now());
     worker_loop(w);
-    stats_asleep(&w->stats, corio_instant_now());
+    stats_asleep(stats_of(w), corio_instant_now());
     stack_cache_flush(&w->base.stacks);
     worker_leave(&w->base);
     if (rt->b.on_thread_stop)
@@ -1027,6 +1037,7 @@ static void mt_destroy(corio_rt *crt)
     idle_destroy(&rt->idle);
     gq_destroy(&rt->gq);
     reactor_close(rt->rt.io);
+    free(rt->stats);
     free(rt->workers);
     free(rt);
 }
@@ -1039,9 +1050,17 @@ static size_t mt_global_depth(corio_rt *crt)
 static void mt_worker_metrics(corio_rt *crt, unsigned i, corio_worker_metrics *out)
 {
     mt_worker *w = &((mt_rt *)crt)->workers[i];
-    stats_read(&w->stats, out);
+    stats_read(stats_of(w), out); /* the parks acquired first: see park */
+    out->polls = atomic_load_explicit(&w->polls, memory_order_relaxed) - out->parks;
     out->local_queue_depth =
         lq_len(&w->lq) + (atomic_load_explicit(&w->lifo, memory_order_relaxed) != NULL);
+}
+
+static registry *mt_tasks(corio_rt *crt, unsigned *workers)
+{
+    mt_rt *rt = (mt_rt *)crt;
+    *workers = rt->n;
+    return &rt->reg;
 }
 
 static const rt_ops mt_ops = {
@@ -1052,6 +1071,7 @@ static const rt_ops mt_ops = {
     .destroy = mt_destroy,
     .global_depth = mt_global_depth,
     .worker_metrics = mt_worker_metrics,
+    .tasks = mt_tasks,
 };
 
 int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
@@ -1065,8 +1085,7 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
     rt->rt.s.stack_size = stack_round_size(b->stack_size);
     rt->rt.ops = &mt_ops;
     rt->rt.flavor = CORIO_RT_MULTI_THREAD;
-    rt->rt.workers = n;
-    rt->rt.reg = &rt->reg;
+    rt->hooks = task_hooks_of(b);
     rt->n = n;
     rt->b = *b;
     snprintf(rt->name_prefix, sizeof rt->name_prefix, "%s",
@@ -1075,8 +1094,10 @@ int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
     rt->gq_interval = b->global_queue_interval;
     int rc = -ENOMEM;
     rt->workers = calloc(n, sizeof *rt->workers);
-    if (!rt->workers)
+    rt->stats = aligned_alloc(64, (size_t)n * sizeof *rt->stats);
+    if (!rt->workers || !rt->stats)
         goto fail_free;
+    memset(rt->stats, 0, (size_t)n * sizeof *rt->stats);
     if ((rc = gq_init(&rt->gq, n)) < 0)
         goto fail_free;
     if ((rc = idle_init(&rt->idle, n)) < 0)
@@ -1147,6 +1168,7 @@ fail_idle:
 fail_gq:
     gq_destroy(&rt->gq);
 fail_free:
+    free(rt->stats);
     free(rt->workers);
     free(rt);
     return rc;

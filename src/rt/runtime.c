@@ -112,9 +112,6 @@ int corio_rt_build(const corio_rt_builder *b, corio_rt **out)
         rt->ops->destroy(rt);
         return rc;
     }
-    rt->on_task_spawn = v.on_task_spawn;
-    rt->on_task_terminate = v.on_task_terminate;
-    rt->task_hook_arg = v.task_hook_arg;
     *out = rt;
     return 0;
 }

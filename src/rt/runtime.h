@@ -40,6 +40,8 @@ typedef struct rt_ops {
      * has taken yet; worker i's counters (i < workers). */
     size_t (*global_depth)(corio_rt *rt);
     void (*worker_metrics)(corio_rt *rt, unsigned i, corio_worker_metrics *out);
+    /* The list of live tasks (rt/registry.h), and how many workers. */
+    struct registry *(*tasks)(corio_rt *rt, unsigned *workers);
 } rt_ops;
 
 struct blocking_pool;
@@ -54,13 +56,6 @@ struct corio_rt {
     struct reactor *io;         /* the I/O driver's reactor (io/reactor.h): turned
                                  * by the flavour when it parks, and without
                                  * blocking every event_interval polls */
-    struct registry *reg; /* the live tasks (rt/registry.h), the flavour's */
-    /* The builder's task hooks and their argument (NULL: none); set before
-     * the runtime is handed out, read only after. */
-    void (*on_task_spawn)(corio_task *t, void *arg);
-    void (*on_task_terminate)(corio_task *t, void *arg);
-    void *task_hook_arg;
-    unsigned workers;     /* 1 for the current-thread flavour */
     /* Set (release) by the flavour's shutdown when it closes to new tasks,
      * before it cancels the tasks left: a blocking job spawned after that,
      * from their cleanup too, gets CORIO_ESHUTDOWN as a task would. */
@@ -72,19 +67,32 @@ static inline bool rt_is_closed(corio_rt *rt)
     return atomic_load_explicit(&rt->closed, memory_order_acquire) != 0;
 }
 
-/* A task was accepted (registered, not yet scheduled): the spawn hook. */
-static inline void rt_task_spawned(corio_rt *rt, corio_task *t)
+/* The builder's task hooks and their argument (NULL: none), kept by each
+ * flavour at the end of its struct (where they move no hot field). */
+typedef struct task_hooks {
+    void (*spawn)(corio_task *t, void *arg);
+    void (*terminate)(corio_task *t, void *arg);
+    void *arg;
+} task_hooks;
+
+static inline task_hooks task_hooks_of(const corio_rt_builder *b)
 {
-    if (__builtin_expect(rt->on_task_spawn != NULL, 0))
-        rt->on_task_spawn(t, rt->task_hook_arg);
+    return (task_hooks){b->on_task_spawn, b->on_task_terminate, b->task_hook_arg};
+}
+
+/* A task was accepted (registered, not yet scheduled): the spawn hook. */
+static inline void rt_task_spawned(const task_hooks *h, corio_task *t)
+{
+    if (__builtin_expect(h->spawn != NULL, 0))
+        h->spawn(t, h->arg);
 }
 
 /* A registered task finished (taken off the registry, its joiner not yet
  * woken): the terminate hook. */
-static inline void rt_task_terminated(corio_rt *rt, corio_task *t)
+static inline void rt_task_terminated(const task_hooks *h, corio_task *t)
 {
-    if (__builtin_expect(rt->on_task_terminate != NULL, 0))
-        rt->on_task_terminate(t, rt->task_hook_arg);
+    if (__builtin_expect(h->terminate != NULL, 0))
+        h->terminate(t, h->arg);
 }
 
 /* The runtime whose task is running on the calling thread, NULL in plain

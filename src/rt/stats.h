@@ -27,7 +27,7 @@
 #define BUSY_AWAKE (1ull << 63)
 
 typedef struct worker_stats {
-    _Atomic uint64_t polls;
+    _Alignas(64) _Atomic uint64_t polls; /* (the multi-thread flavour keeps its own); a line per worker */
     _Atomic uint64_t parks;
     _Atomic uint64_t steals;
     _Atomic uint64_t steal_ops;
