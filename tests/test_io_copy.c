@@ -122,19 +122,25 @@ typedef struct proxy_ctx {
     size_t server_got, client_got;
 } proxy_ctx;
 
+/* Writes `len` pattern bytes to c, then shuts down its write half. */
+static void send_pattern_and_shut(corio_unix *c, size_t len)
+{
+    unsigned char buf[4096];
+    for (size_t sent = 0; sent < len;) {
+        size_t n = len - sent < sizeof buf ? len - sent : sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = pattern_at(sent + i);
+        CHECK_EQ(corio_unix_write_all(c, buf, n), 0);
+        sent += n;
+    }
+    CHECK_EQ(corio_unix_shutdown(c, SHUT_WR), 0);
+}
+
 static int client(void *arg)
 {
     proxy_ctx *p = arg;
     corio_fd *fd = corio_unix_as_fd(p->c_end);
-    unsigned char buf[4096];
-    for (size_t sent = 0; sent < REQ;) {
-        size_t n = REQ - sent < sizeof buf ? REQ - sent : sizeof buf;
-        for (size_t i = 0; i < n; i++)
-            buf[i] = pattern_at(sent + i);
-        CHECK_EQ(corio_unix_write_all(p->c_end, buf, n), 0);
-        sent += n;
-    }
-    CHECK_EQ(corio_unix_shutdown(p->c_end, SHUT_WR), 0);
+    send_pattern_and_shut(p->c_end, REQ);
     drainer d = {fd, 0};
     CHECK_EQ(drain(&d), 0);
     p->client_got = d.got;
@@ -147,15 +153,7 @@ static int server(void *arg)
     drainer d = {corio_unix_as_fd(p->s_end), 0};
     CHECK_EQ(drain(&d), 0); /* end of file: the proxy passed the shutdown on */
     p->server_got = d.got;
-    unsigned char buf[4096];
-    for (size_t sent = 0; sent < RESP;) {
-        size_t n = RESP - sent < sizeof buf ? RESP - sent : sizeof buf;
-        for (size_t i = 0; i < n; i++)
-            buf[i] = pattern_at(sent + i);
-        CHECK_EQ(corio_unix_write_all(p->s_end, buf, n), 0);
-        sent += n;
-    }
-    CHECK_EQ(corio_unix_shutdown(p->s_end, SHUT_WR), 0);
+    send_pattern_and_shut(p->s_end, RESP);
     return 0;
 }
 

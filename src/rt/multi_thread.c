@@ -210,6 +210,13 @@ static inline worker_stats *stats_of(mt_worker *w)
     return &w->rt->stats[w->index];
 }
 
+/* A steal that took `n` tasks. */
+static inline void count_steal(mt_worker *w, uint32_t n)
+{
+    stat_add(&stats_of(w)->steals, n);
+    stat_add(&stats_of(w)->steal_ops, 1);
+}
+
 /* One more poll done here. Relaxed: stealers only compare the count with
  * what they saw before (in_poll_for). The count also moves once at each
  * wake from a park (park below), and the metric of polls is the count less
@@ -656,16 +663,14 @@ static corio_task *steal_work(mt_worker *w)
         if (queue_stealable(w, v, n, now)) {
             uint32_t taken;
             if ((t = lq_steal_into(&v->lq, &w->lq, &taken)) != NULL) {
-                stat_add(&stats_of(w)->steals, taken);
-                stat_add(&stats_of(w)->steal_ops, 1);
+                count_steal(w, taken);
                 return t;
             }
         } else if (n > 0) {
             w->short_seen = true;
         }
         if ((t = steal_stuck_lifo(w, v, now)) != NULL) {
-            stat_add(&stats_of(w)->steals, 1);
-            stat_add(&stats_of(w)->steal_ops, 1);
+            count_steal(w, 1);
             return t;
         }
     }
@@ -740,9 +745,7 @@ static void park(mt_worker *w)
      * Then the park's count, with release: a reader that sees it sees the
      * move too, so the count less the parks never goes below the polls. */
     count_poll(w);
-    atomic_store_explicit(&stats_of(w)->parks,
-                          atomic_load_explicit(&stats_of(w)->parks, memory_order_relaxed) + 1,
-                          memory_order_release);
+    stat_add_release(&stats_of(w)->parks, 1);
     w->search_began = now;
 }
 

@@ -26,8 +26,8 @@
  * spawn. The multi-thread runtime's shards are spinlocks for all.
  *
  * The counts (`live`, `added`) are changed under the shard's lock and read
- * without it (a relaxed load and a release store by the holder; readers
- * acquire).
+ * without it (stat_add_release by the holder, rt/stats.h: a reader that
+ * acquires a count sees the list change made before it).
  *
  * Links: corio_task.reg_prev/reg_next and TS_REGISTERED in sched_flags,
  * under the shard's lock.
@@ -42,6 +42,7 @@
 
 #include "arch/asym.h"
 #include "core/task.h"
+#include "rt/stats.h"
 
 typedef struct reg_shard {
     _Alignas(64) asym_lock lock;
@@ -69,14 +70,6 @@ static inline reg_shard *reg_shard_of(registry *r, const corio_task *t)
     return &r->shards[(t->id / TASK_ID_BLOCK) & r->mask];
 }
 
-/* Holder of the shard's lock only: a count moves. Release: a reader that
- * sees the new count sees the list change made before it. */
-static inline void reg_count_add(_Atomic uint64_t *c, uint64_t d)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
-                          memory_order_release);
-}
-
 /* false once closed (nothing added). */
 static inline bool registry_add(registry *r, corio_task *t)
 {
@@ -101,8 +94,8 @@ static inline bool registry_add(registry *r, corio_task *t)
         s->head->reg_prev = t;
     s->head = t;
     t->sched_flags |= TS_REGISTERED;
-    reg_count_add(&s->live, 1);
-    reg_count_add(&s->added, 1);
+    stat_add_release(&s->live, 1);
+    stat_add_release(&s->added, 1);
     asym_owner_unlock(&s->lock, fast);
     return true;
 }
@@ -122,7 +115,7 @@ static inline bool registry_remove(registry *r, corio_task *t)
             t->reg_next->reg_prev = t->reg_prev;
         t->reg_prev = t->reg_next = NULL;
         t->sched_flags &= ~TS_REGISTERED;
-        reg_count_add(&s->live, (uint64_t)-1);
+        stat_add_release(&s->live, (uint64_t)-1);
     }
     asym_owner_unlock(&s->lock, fast);
     return was;

@@ -42,6 +42,14 @@ static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
+/* stat_add with a release store: a reader that acquires the new value sees
+ * what the writer stored before it. */
+static inline void stat_add_release(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_release);
+}
+
 /* The worker wakes (or starts being driven) at `now`. */
 static inline void stats_awake(worker_stats *s, corio_instant now)
 {
