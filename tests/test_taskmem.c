@@ -1,7 +1,8 @@
 /* tests/test_taskmem.c - the task memory allocator (src/core/taskmem.h).
  *
  * Blocks are recycled through per-thread free lists that spill to a global
- * depot past 8 MiB per size class, and are refilled from it 256 at a time.
+ * depot past 8 MiB per size class, and a thread with an empty list takes a
+ * whole spilled list back from it.
  * These tests drive every path with the allocator's internal interface:
  * more frees than a thread's list keeps, allocation again of that many
  * (from the list, then the depot), blocks freed on another thread, and the

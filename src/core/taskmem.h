@@ -1,10 +1,12 @@
 /* core/taskmem.h - memory for task headers and stackless futures (internal).
  *
- * Blocks of 16..512 bytes, in 16-byte classes, are carved by bumping a
- * pointer through 2 MiB chunks and recycled through per-thread free lists
- * (no lock, no atomic, no header per block on the hot path); a list that
- * grows past a bound moves to a global depot (one mutex, O(1)), where other
- * threads refill from. A block may be freed on any thread. Larger blocks go
+ * Blocks of up to 512 bytes, in 16-byte classes from 32 bytes (smaller
+ * requests get 32), are carved by bumping a pointer through 2 MiB chunks
+ * and recycled through per-thread free lists (no lock, no atomic, no
+ * header per block on the hot path); a list that grows past a bound moves
+ * whole to a global depot, and a thread whose list is empty takes a whole
+ * list back from it: one mutex and O(1) each way, touching no block but
+ * the list's first. A block may be freed on any thread. Larger blocks go
  * to malloc.
  *
  * A block whose size is a multiple of 64 bytes starts on a 64-byte boundary,
