@@ -35,6 +35,7 @@ static int child(void *arg)
 static void *spawner(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "spawner"); /* apart from the workers in perf */
     corio_spawn_opts o = {.rt = g.rt};
     g.t0 = now_ns();
     for (uint64_t i = 0; i < g.n; i++)

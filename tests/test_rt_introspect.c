@@ -535,6 +535,78 @@ TEST(rt_introspect_global_queue_depth_current_thread)
     CHECK_EQ(corio_rt_free(ic.rt), 0);
 }
 
+/* The same on the multi-thread runtime: with both workers stuck, tasks
+ * spawned from another thread wait in the global queue, and only there;
+ * a worker adds them to the list of live tasks when it takes them. */
+typedef struct gq_ctx {
+    corio_rt *rt;
+    atomic_int release, spinning;
+    int seen_depth, seen_alive, seen_spawned, seen_snapshot;
+} gq_ctx;
+
+static int gq_spinner(void *arg)
+{
+    gq_ctx *gc = arg;
+    atomic_fetch_add(&gc->spinning, 1);
+    return spin_until(&gc->release);
+}
+
+static int gq_main(void *arg)
+{
+    gq_ctx *gc = arg;
+    CHECK_EQ(corio_spawn(gq_spinner, gc, NULL), 0);
+    gq_spinner(gc); /* with the other worker, until the observer has looked */
+    /* Then the workers take the three in: spawned, and run. */
+    corio_metrics m;
+    double t0 = mono_ms();
+    do {
+        CHECK_EQ(corio_sleep(CORIO_MSEC(1)), 0);
+        CHECK_EQ(corio_rt_metrics(gc->rt, &m), 0);
+    } while ((m.spawned_tasks < 5 || m.alive_tasks > 2) && mono_ms() - t0 < 10000);
+    CHECK_EQ(m.spawned_tasks, 5u);
+    CHECK_EQ(m.global_queue_depth, 0u);
+    return 0;
+}
+
+static void *gq_observer(void *arg)
+{
+    gq_ctx *gc = arg;
+    double t0 = mono_ms();
+    while (atomic_load(&gc->spinning) < 2 && mono_ms() - t0 < 10000)
+        sleep_ms(1);
+    CHECK_EQ(atomic_load(&gc->spinning), 2);
+    corio_spawn_opts o = {.rt = gc->rt};
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(corio_spawn_with(&o, nothing_main, NULL, NULL), 0);
+    corio_metrics m;
+    CHECK_EQ(corio_rt_metrics(gc->rt, &m), 0);
+    gc->seen_depth = (int)m.global_queue_depth;
+    gc->seen_alive = (int)m.alive_tasks;
+    gc->seen_spawned = (int)m.spawned_tasks;
+    corio_task_snapshot *s;
+    CHECK_EQ(corio_rt_task_snapshot(gc->rt, &s), 0);
+    gc->seen_snapshot = (int)s->n;
+    corio_task_snapshot_free(s);
+    atomic_store(&gc->release, 1);
+    return NULL;
+}
+
+TEST(rt_introspect_global_queue_depth_multi_thread)
+{
+    corio_rt_builder b = flavor_builder(1);
+    gq_ctx gc = {0};
+    CHECK_EQ(corio_rt_build(&b, &gc.rt), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, gq_observer, &gc), 0);
+    CHECK_EQ(corio_rt_block_on(gc.rt, gq_main, &gc, NULL), 0);
+    pthread_join(th, NULL);
+    CHECK_EQ(gc.seen_depth, 3);
+    CHECK_EQ(gc.seen_alive, 2); /* main and its spinner */
+    CHECK_EQ(gc.seen_spawned, 2);
+    CHECK_EQ(gc.seen_snapshot, 2);
+    CHECK_EQ(corio_rt_free(gc.rt), 0);
+}
+
 static int blocking_wait(void *arg)
 {
     atomic_int *gate_flag = arg;
@@ -806,6 +878,7 @@ static bool hook_ended(uint64_t id)
 typedef struct hooks_ctx {
     corio_rt *rt;
     atomic_int cleanups, refused;
+    pthread_t foreign;
 } hooks_ctx;
 
 /* Sleeps until the shutdown cancels it, then tries to spawn from its
@@ -844,10 +917,11 @@ static int hooks_main(void *arg)
     }
     for (int i = 0; i < 3; i++)
         CHECK_EQ(corio_spawn(hooked_sleeper, hc, NULL), 0);
-    /* A spawn from a plain thread (current-thread: heard on this, the
-     * driving thread, when it takes the task in). */
+    /* A spawn from a plain thread (heard on the thread that takes the task
+     * in: this, the driving thread, or a worker). */
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, hooks_foreign_spawner, hc), 0);
+    hc->foreign = th;
     double t0 = mono_ms();
     for (;;) {
         pthread_mutex_lock(&hooks.mu);
@@ -882,9 +956,12 @@ TEST(rt_task_hooks_hear_each_task_once_spawn_first)
         CHECK_EQ(hooks.n_spawned, 55);
         CHECK_EQ(hooks.n_ended, 55);
         CHECK_EQ(hooks.named_spawns, 10);
-        if (!mt) /* every spawn hook ran on the driving thread, this one */
-            for (int i = 0; i < hooks.n_spawned; i++)
-                CHECK(pthread_equal(hooks.spawn_thread[i], pthread_self()));
+        /* Every spawn hook ran on the driving thread, this one, or on a
+         * worker: main and the foreign task came from outside. */
+        for (int i = 0; i < hooks.n_spawned; i++) {
+            CHECK(mt != !!pthread_equal(hooks.spawn_thread[i], pthread_self()));
+            CHECK(!pthread_equal(hooks.spawn_thread[i], hc.foreign));
+        }
         pthread_mutex_destroy(&hooks.mu);
     }
 }

@@ -63,14 +63,15 @@ typedef struct corio_metrics {
      * running or waiting, the main task of corio_rt_block_on included.
      * Blocking jobs are counted below, not here. A task leaves this count
      * when it completes, whether or not its handle is still held.
-     * Current-thread flavour: a task spawned from another thread (not from
-     * the driving one) joins this count, spawned_tasks and the snapshot
-     * only when the driving thread takes it from the inject queue; until
-     * then (the driver stuck in a poll, or nobody driving) it is counted in
+     * A task spawned from outside the runtime's threads (not from its
+     * driving thread or a worker) joins this count, spawned_tasks and the
+     * snapshot only when the driving thread or a worker takes it from the
+     * inject or global queue; until then (every worker stuck in a poll,
+     * or nobody driving a current-thread runtime) it is counted in
      * global_queue_depth only. */
     uint64_t alive_tasks;
     /* Tasks ever accepted by this runtime (refused spawns are not counted;
-     * for the current-thread flavour, see above). */
+     * those spawned from outside: see above). */
     uint64_t spawned_tasks;
     /* Tasks spawned or woken by threads outside the runtime's workers that
      * no worker has taken yet (the global queue; the current-thread
@@ -157,8 +158,8 @@ typedef struct corio_task_snapshot {
     corio_task_info *tasks;  /* n of them, in no particular order */
 } corio_task_snapshot;
 
-/* Every live task of the runtime (those counted in alive_tasks: for the
- * current-thread flavour, not those still in its inject queue), each as it
+/* Every live task of the runtime (those counted in alive_tasks: not those
+ * spawned from outside still in the inject or global queue), each as it
  * was at some moment during the call; tasks spawned or finished meanwhile
  * may or may not be in it. The snapshot is self-contained: it stays valid
  * after the tasks and the runtime are gone. Give it back with

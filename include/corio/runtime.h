@@ -90,8 +90,9 @@ typedef struct corio_rt_builder {
      * spawn first; a refused spawn gets none; blocking jobs
      * (corio_spawn_blocking) are not the runtime's tasks and get none.
      *  - on_task_spawn runs before the task can first run, on the thread
-     *    that spawned it; for a task spawned into a current-thread runtime
-     *    from outside it, on the driving thread when it takes the task in.
+     *    that spawned it; for a task spawned from outside the runtime's
+     *    threads, on the thread that takes the task in: a current-thread
+     *    runtime's driving thread, a multi-thread runtime's worker.
      *  - on_task_terminate runs on the thread that finished the task: after
      *    its function returned (its cleanup done, if it was cancelled) and
      *    it left the runtime's list of live tasks (corio/introspect.h),

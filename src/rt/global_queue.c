@@ -28,9 +28,10 @@ int gq_init(global_queue *q, unsigned nshards)
 {
     if (nshards == 0)
         nshards = 1;
-    q->shards = calloc(nshards, sizeof *q->shards);
+    q->shards = aligned_alloc(_Alignof(gq_shard), nshards * sizeof *q->shards);
     if (!q->shards)
         return -ENOMEM;
+    memset(q->shards, 0, nshards * sizeof *q->shards);
     q->nshards = nshards;
     atomic_init(&q->len, 0);
     for (unsigned i = 0; i < nshards; i++) {

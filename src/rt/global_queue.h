@@ -34,9 +34,12 @@ typedef struct gq_shard {
 } gq_shard;
 
 typedef struct global_queue {
-    _Atomic size_t len;
     unsigned nshards;
     gq_shard *shards;
+    /* Written by every push and pop: a line of its own, away from what the
+     * workers only read. */
+    _Alignas(64) _Atomic size_t len;
+    char pad_[64 - sizeof(size_t)];
 } global_queue;
 
 /* 0 or -ENOMEM. */

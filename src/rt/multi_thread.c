@@ -56,7 +56,9 @@
  *    stuck worker's task; `run_next`, `searching`, `gq_left`, `ev_left`: owner
  *    only;
  *  - `park_state`, `on_driver`: the futex handshake of park/unpark below;
- *  - the registry (rt/registry.h) by any thread, under its shard locks;
+ *  - the registry (rt/registry.h) by the workers, under its shard locks
+ *    (a task spawned from outside is added by the worker that takes it
+ *    from the global queue: see mt_submit);
  *  - `stats` (rt/stats.h): written by the owner, read by anyone.
  */
 #ifndef _GNU_SOURCE
@@ -170,8 +172,13 @@ struct mt_rt {
      * thread's feet. */
     spinlock drive_lock;
     unsigned drivers;
-    _Atomic unsigned remote_ops; /* pushes from other threads in progress */
-    unsigned event_interval, gq_interval;
+    /* Written by threads outside the runtime on every spawn: a line of
+     * their own. */
+    _Alignas(64) _Atomic unsigned remote_ops; /* pushes from other threads in progress */
+    /* Tasks spawned from other threads that no worker has added to the
+     * registry yet (mt_submit, pull_global, mt_shutdown). */
+    _Atomic size_t unregistered;
+    _Alignas(64) unsigned event_interval, gq_interval;
     corio_rt_builder b; /* for the threads' names, stacks and hooks */
     char name_prefix[16];
     task_hooks hooks; /* the builder's (rt/runtime.h) */
@@ -520,6 +527,29 @@ static void schedule_local(mt_worker *w, corio_task *t, bool is_yield)
     notify_parked(rt);
 }
 
+/* Add the tasks spawned from other threads among the n just taken from
+ * the global queue (the rest are woken tasks, or a worker's overflow:
+ * registered already) to the registry, here, where the task will run: see
+ * mt_submit. One decrement of `unregistered` for them all, with release: a
+ * shutdown that reads the count lower finds them in the registry. */
+static void take_in_new(mt_worker *w, size_t n)
+{
+    mt_rt *rt = w->rt;
+    size_t added = 0;
+    for (size_t i = 0; i < n; i++) {
+        corio_task *t = w->batch[i];
+        if (t->sched_flags & TS_REGISTERED)
+            continue;
+        if (registry_add(&rt->reg, t))
+            rt_task_spawned(&rt->hooks, t);
+        else
+            task_cancel(t); /* cannot happen (mt_shutdown waits for these) */
+        added++;
+    }
+    if (added)
+        atomic_fetch_sub_explicit(&rt->unregistered, added, memory_order_release);
+}
+
 /* Take up to `max` from the global queue: one to return, the rest into the
  * local queue. */
 static corio_task *pull_global(mt_worker *w, size_t max)
@@ -536,6 +566,7 @@ static corio_task *pull_global(mt_worker *w, size_t max)
     size_t n = gq_pop_batch(&rt->gq, w->index, w->batch, want);
     if (n == 0)
         return NULL;
+    take_in_new(w, n);
     for (size_t i = 1; i < n; i++)
         if (!lq_push(&w->lq, w->batch[i]))
             gq_push(&rt->gq, w->batch[i]);
@@ -816,8 +847,8 @@ static void worker_loop(mt_worker *w)
  * the global queue a worker may run it to completion, and the runtime may
  * then shut down and be freed, while this thread is still in
  * notify_parked. So it counts itself in `remote_ops` first, while the task
- * is live and unqueued (shutdown waits for every live task, so it cannot
- * have got past that yet), and mt_destroy waits for the count to drop to
+ * is live and unqueued (shutdown waits for every live task, and for every
+ * spawned one still to be taken in, so it cannot have got past that yet), and mt_destroy waits for the count to drop to
  * zero before freeing. SeqCst on both sides: the increment is ordered
  * before the push, the push before the task's completion, that before the
  * shutdown's wait for live tasks, and that before mt_destroy's read. */
@@ -850,13 +881,28 @@ static int mt_submit(sched *s, worker *here, corio_task *t)
         schedule_local((mt_worker *)here, t, false);
         return 0;
     }
-    /* As mt_schedule's; counted before the task is live. */
+    /* From another thread. Not added to the registry here but by the worker
+     * that takes it from the global queue (take_in_new): the spawning
+     * thread and the workers would otherwise pass the registry shard's lock
+     * and the neighbouring tasks' links between their cores on every
+     * spawn (spawn_remote on 2 workers: 5% of the throughput; the
+     * current-thread runtime does the same with its inject queue).
+     * `unregistered` counts such tasks until they are added; the shutdown
+     * waits for it to drop to 0 before it closes the registry, so none is
+     * missed by the cancellation, and refuses new ones: a Dekker handshake
+     * on `unregistered` and rt.closed, seq_cst on both sides (this increment
+     * before the load of closed; mt_shutdown's store of closed before its
+     * load of the count): either this spawn sees the runtime closed and
+     * refuses, or the shutdown sees it counted and waits for it.
+     * remote_ops as mt_schedule's, counted before the task is live. */
     atomic_fetch_add_explicit(&rt->remote_ops, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&rt->unregistered, 1, memory_order_seq_cst);
     int rc = CORIO_ESHUTDOWN;
-    if (registry_add(&rt->reg, t)) {
-        rt_task_spawned(&rt->hooks, t);
+    if (!atomic_load_explicit(&rt->rt.closed, memory_order_seq_cst)) {
         push_remote(rt, t);
         rc = 0;
+    } else {
+        atomic_fetch_sub_explicit(&rt->unregistered, 1, memory_order_relaxed);
     }
     atomic_fetch_sub_explicit(&rt->remote_ops, 1, memory_order_seq_cst);
     return rc;
@@ -1013,12 +1059,18 @@ static int mt_shutdown(corio_rt *crt)
         spin_unlock(&rt->drive_lock);
         return -EBUSY; /* a thread is in corio_rt_block_on: nothing done */
     }
-    atomic_store_explicit(&rt->rt.closed, 1, memory_order_release);
+    /* seq_cst: the other side of mt_submit's handshake. */
+    atomic_store_explicit(&rt->rt.closed, 1, memory_order_seq_cst);
     spin_unlock(&rt->drive_lock);
     reactor_refuse(rt->rt.io); /* nor new fds: io/reactor.h */
+    /* Tasks spawned from other threads before the close: the workers add
+     * them to the registry as they take them (take_in_new), so that the
+     * close below cancels them too. None comes after (mt_submit). */
+    struct timespec ms = {0, 1000000};
+    while (atomic_load_explicit(&rt->unregistered, memory_order_seq_cst) > 0)
+        nanosleep(&ms, NULL);
     registry_close_and_cancel(&rt->reg);
     /* The workers run every cancelled task through its cleanup. */
-    struct timespec ms = {0, 1000000};
     while (registry_live(&rt->reg) > 0)
         nanosleep(&ms, NULL);
     stop_workers(rt, rt->n);
@@ -1079,9 +1131,10 @@ static const rt_ops mt_ops = {
 
 int multi_thread_build(const corio_rt_builder *b, corio_rt **out)
 {
-    mt_rt *rt = calloc(1, sizeof *rt);
+    mt_rt *rt = aligned_alloc(_Alignof(mt_rt), sizeof *rt);
     if (!rt)
         return -ENOMEM;
+    memset(rt, 0, sizeof *rt);
     spin_init(&rt->drive_lock);
     unsigned n = b->worker_threads;
     rt->rt.s.vt = &mt_sched_vtable;

@@ -2,8 +2,9 @@
  * shutdown can cancel every one of them (internal; tokio's OwnedTasks).
  *
  * Sharded by task id, a spinlock per shard: a task is added on the thread
- * that spawns it and removed on the worker that completes it, which never
- * wait for each other for long. The shard is picked by the id's block
+ * that spawns it (spawned from outside the runtime's threads: on the one
+ * that takes it in, rt/multi_thread.c's take_in_new) and removed on the
+ * worker that completes it, which never wait for each other for long. The shard is picked by the id's block
  * (task ids come to each thread in blocks of TASK_ID_BLOCK, core/task.h),
  * so the tasks one thread spawns in a row share a shard that other threads
  * are rarely using at the time: the lock's cache line stays where it is.
