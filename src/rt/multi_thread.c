@@ -178,7 +178,8 @@ struct mt_rt {
     /* Tasks spawned from other threads that no worker has added to the
      * registry yet (mt_submit, pull_global, mt_shutdown). */
     _Atomic size_t unregistered;
-    _Alignas(64) unsigned event_interval, gq_interval;
+    _Alignas(64) unsigned event_interval;
+    unsigned gq_interval;
     corio_rt_builder b; /* for the threads' names, stacks and hooks */
     char name_prefix[16];
     task_hooks hooks; /* the builder's (rt/runtime.h) */
